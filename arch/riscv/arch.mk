@@ -1,0 +1,4 @@
+# RISC-V: freestanding, no C library at all.
+ARCH_CFLAGS-$(CONFIG_RISCV_RV32IMAC) := -march=rv32imac -mabi=ilp32
+ARCH_CFLAGS-$(CONFIG_RISCV_RV64IMAC) := -march=rv64imac -mabi=lp64 -mcmodel=medany
+ARCH_CFLAGS := $(ARCH_CFLAGS-y) -ffreestanding -fno-asynchronous-unwind-tables

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Lock hooks every architecture shares: none at all, or the application's
+ * own.  Included by <mm/arch.h> when the arch has nothing better to offer.
+ *
+ * CONFIG_MM_LOCK_USER: the application defines
+ *	void mm_user_lock(void *lock);
+ *	void mm_user_unlock(void *lock);
+ * and sets arena->lock to whatever its hooks need (an RTOS mutex handle) before
+ * the first allocation; the default arena's lock starts NULL.
+ */
+#ifndef MM_ARCH_GENERIC_LOCK_H
+#define MM_ARCH_GENERIC_LOCK_H
+
+#if IS_ENABLED(CONFIG_MM_LOCK_USER)
+
+typedef void *arch_lock_t;
+#define ARCH_LOCK_INIT NULL
+
+void mm_user_lock(void *lock);
+void mm_user_unlock(void *lock);
+
+static __always_inline void arch_lock_init(arch_lock_t *l)
+{
+}
+
+static __always_inline unsigned long arch_lock(arch_lock_t *l)
+{
+	mm_user_lock(*l);
+	return 0;
+}
+
+static __always_inline void arch_unlock(arch_lock_t *l, unsigned long flags)
+{
+	mm_user_unlock(*l);
+}
+
+#else /* CONFIG_MM_LOCK_NONE, or an arch lock this arch lacks */
+
+typedef struct { } arch_lock_t;
+#define ARCH_LOCK_INIT { }
+
+static __always_inline void arch_lock_init(arch_lock_t *l)
+{
+}
+
+static __always_inline unsigned long arch_lock(arch_lock_t *l)
+{
+	return 0;
+}
+
+static __always_inline void arch_unlock(arch_lock_t *l, unsigned long flags)
+{
+}
+
+#endif
+
+#endif /* MM_ARCH_GENERIC_LOCK_H */

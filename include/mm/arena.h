@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Arenas: a backend plus a buddy allocator over the regions it handed out.
+ *
+ * Nothing in mm is a hidden singleton.  A program may keep an arena on fast
+ * SRAM, another on a DMA-capable bank and the default one on mmap, and put
+ * slab caches on any of them.  struct mm_arena is public so an arena can be
+ * a static object on a target without a heap to allocate it from; treat its
+ * fields as read-only outside mm/.
+ *
+ * Each region carries its own metadata at its start:
+ *
+ *	+---------------+-----------------+----------+------------------+
+ *	| struct        | meta[]: 1 byte  | (to page | pages start_pfn  |
+ *	| mm_region     | per usable page |  bound.) | ... end_pfn - 1  |
+ *	+---------------+-----------------+----------+------------------+
+ *
+ * so the arena's own RAM is the free lists and a few counters, whatever the
+ * heap's size, and one byte per page is the whole per-page cost (Linux spends
+ * a 64-byte struct page).
+ */
+#ifndef MM_ARENA_H
+#define MM_ARENA_H
+
+#include <mm/compiler.h>
+#include <mm/list.h>
+#include <mm/page.h>
+#include <mm/lock.h>
+#include <mm/backend.h>
+
+struct mm_region {
+	struct mm_region *next;
+	struct mm_backend *backend;	/* NULL: added by the application, kept */
+	uintptr_t start_pfn;		/* first usable page */
+	uintptr_t end_pfn;		/* one past the last */
+	size_t len;			/* bytes held from the backend, header included */
+	uint8_t meta[];			/* meta[pfn - start_pfn] */
+};
+
+/*
+ * The arena's running figures, as o1heap's diagnostics: cheap to read, and
+ * what a test or a watchdog checks.
+ */
+struct mm_diag {
+	size_t capacity;		/* bytes of pages in all regions */
+	size_t allocated;		/* bytes of pages allocated (slabs included) */
+	size_t peak_allocated;		/* highest 'allocated' seen (CONFIG_MM_STATS) */
+	unsigned long nr_regions;
+	unsigned long nr_grow;		/* regions added from the backend */
+	unsigned long nr_trim;		/* regions or tails given back */
+	unsigned long oom_count;	/* requests that failed for want of memory */
+	unsigned long error_count;	/* bad frees and other misuse reported */
+};
+
+struct mm_arena;
+typedef int (*mm_oom_hook_t)(struct mm_arena *arena, size_t bytes, void *ctx);
+
+struct mm_arena {
+	struct hlist_head free_area[MM_NR_ORDERS];
+	uint32_t free_mask;		/* bit k set: free_area[k] not empty */
+	size_t nr_free;			/* free pages */
+	size_t nr_clean;		/* of those, discarded by the backend */
+	size_t nr_pages;		/* pages in all regions */
+	struct mm_region *regions;
+	struct mm_backend *backend;
+	const char *name;
+	mm_lock_t lock;
+	size_t limit_pages;		/* growth stops here (0: no limit) */
+	size_t trim_high, trim_low;	/* auto-trim hysteresis, in pages (0: off) */
+	struct mm_diag diag;
+#if IS_ENABLED(CONFIG_MM_STATS)
+	unsigned long nr_free_order[MM_NR_ORDERS];
+#endif
+#if IS_ENABLED(CONFIG_MM_SLAB)
+	struct list_head caches;	/* kmem_caches on this arena */
+#endif
+	size_t (*reclaim)(struct mm_arena *arena);	/* set by the slab layer */
+	mm_oom_hook_t oom_hook;
+	void *oom_ctx;
+	struct mm_arena *next_arena;	/* all arenas, for fork() and reports */
+};
+
+/*
+ * Set up an arena over a backend.  initial: bytes to take from the backend
+ * now (0: none until the first allocation; SIZE_MAX: all the backend has).
+ * Returns 0, or -1 if the backend could not provide them or they are too
+ * small for their own metadata.
+ */
+int mm_arena_init(struct mm_arena *arena, const char *name,
+		  struct mm_backend *backend, size_t initial);
+
+/*
+ * Give every page back to the backend and forget the arena.  Slab caches
+ * still on it are reported (they must be destroyed first).  Returns 0, or -1
+ * if pages were still allocated (those regions are kept).
+ */
+int mm_arena_destroy(struct mm_arena *arena);
+
+/*
+ * Add memory to an arena: a second RAM bank, or memory the application
+ * carved out itself.  [mem, mem + len) is trimmed to page boundaries; the
+ * arena never gives it back to a backend.  Returns 0, or -1 if too small.
+ */
+int mm_arena_add_region(struct mm_arena *arena, void *mem, size_t len);
+
+/* Growth cap in bytes (0: none); rounded down to pages. */
+void mm_arena_set_limit(struct mm_arena *arena, size_t bytes);
+
+/*
+ * Automatic give-back: when free memory exceeds 'high' bytes, trim down to
+ * 'low'.  high = 0 turns it off.
+ */
+void mm_arena_set_trim(struct mm_arena *arena, size_t high, size_t low);
+
+/*
+ * Give free memory back to the backend: free blocks at the end of a region
+ * (the whole region when it is entirely free) are released; large free
+ * blocks elsewhere are discarded where the backend can.  Keeps 'keep' bytes
+ * of free pages.  Returns the bytes released or discarded.
+ */
+size_t mm_arena_trim(struct mm_arena *arena, size_t keep);
+
+/*
+ * Called when a request cannot be met even after the slab caches gave back
+ * their empty slabs (FreeRTOS's malloc-failed hook).  Return nonzero if the
+ * hook freed memory and the request should be tried once more.
+ */
+void mm_arena_set_oom_hook(struct mm_arena *arena, mm_oom_hook_t hook, void *ctx);
+
+void mm_arena_diag(struct mm_arena *arena, struct mm_diag *out);
+
+/* Pages free now, and in blocks of exactly 'order'. */
+size_t mm_arena_free_pages(struct mm_arena *arena);
+size_t mm_arena_nr_free_order(struct mm_arena *arena, unsigned int order);
+
+/*
+ * The default arena, on the backend Kconfig chose; set up on first use (or
+ * by mm_init()).  NULL only if that first setup failed.
+ */
+struct mm_arena *mm_default_arena(void);
+
+/* Check every invariant of the arena (free lists, metadata, counters). 0 = ok. */
+int mm_arena_validate(struct mm_arena *arena);
+
+#endif /* MM_ARENA_H */

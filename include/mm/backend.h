@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backends: where an arena's pages come from.
+ *
+ * A backend hands out page-aligned regions and, where its kind allows, takes
+ * the tail of a region (or a whole region) back.  It knows nothing of how
+ * the pages are used: the buddy allocator above keeps its own metadata inside
+ * the regions.  One struct of function pointers is the whole interface, so a
+ * backend an application writes (a second RAM bank, a DMA pool, a file)
+ * plugs in the same way as the ones here:
+ *
+ *  grow(be, min, want, &got)  at least min and at most max(min, want) bytes,
+ *                             both multiples of MM_PAGE_SIZE; NULL if even
+ *                             min cannot be had.  want = SIZE_MAX: "all you
+ *                             have" (the static backend's natural request).
+ *  release(be, addr, len)     give back [addr, addr + len), the tail of a
+ *                             region grow() returned or the whole of it;
+ *                             -1 if this backend cannot (then the pages stay
+ *                             with the arena, nothing is lost).
+ *  discard(be, addr, len)     optional: the contents of these pages inside a
+ *                             region that stays are no longer needed
+ *                             (madvise(MADV_DONTNEED)); they read as zero or
+ *                             as before, both are fine.
+ *  sync(be, addr, len)        optional: make the contents durable (a file
+ *                             backend's msync()).
+ *
+ * The counters in struct mm_backend are kept by the mm_backend_*() wrappers
+ * below, not by each backend, so every kind reports the same way.
+ */
+#ifndef MM_BACKEND_H
+#define MM_BACKEND_H
+
+#include <mm/compiler.h>
+#include <mm/page.h>
+
+struct mm_backend {
+	const char *name;
+	void *(*grow)(struct mm_backend *be, size_t min, size_t want, size_t *got);
+	int (*release)(struct mm_backend *be, void *addr, size_t len);
+	int (*discard)(struct mm_backend *be, void *addr, size_t len);
+	int (*sync)(struct mm_backend *be, void *addr, size_t len);
+
+	size_t held;			/* bytes handed out and not given back */
+	unsigned long nr_grow;		/* successful grow() calls */
+	unsigned long nr_release;	/* successful release() calls */
+	unsigned long nr_fail;		/* grow() or release() refused */
+};
+
+/* Static array (or linker-provided region): no system calls. */
+struct mm_backend_static {
+	struct mm_backend be;
+	uintptr_t base, top, end;	/* [base, top) handed out, [top, end) left */
+};
+
+/*
+ * Hand out [mem, mem + size), trimmed inward to page boundaries.  Returns 0,
+ * or -1 if less than one page remains after trimming.
+ */
+int mm_backend_static_init(struct mm_backend_static *s, void *mem, size_t size);
+
+/* The program break. */
+struct mm_backend_sbrk {
+	struct mm_backend be;
+	uintptr_t last_end;		/* where our last region ended */
+	unsigned long nr_foreign;	/* times someone else had moved the break */
+};
+
+void mm_backend_sbrk_init(struct mm_backend_sbrk *s);
+
+/* Anonymous private mappings. */
+struct mm_backend_mmap {
+	struct mm_backend be;
+	size_t align;			/* regions are aligned to this (power of 2) */
+};
+
+/*
+ * align: 0 for the largest buddy block (every order is then available in a
+ * region from its first page), or any power of two >= MM_PAGE_SIZE.
+ */
+void mm_backend_mmap_init(struct mm_backend_mmap *m, size_t align);
+
+/* The wrappers every caller uses: they check arguments and keep counters. */
+void *mm_backend_grow(struct mm_backend *be, size_t min, size_t want, size_t *got);
+int mm_backend_release(struct mm_backend *be, void *addr, size_t len);
+int mm_backend_discard(struct mm_backend *be, void *addr, size_t len);
+int mm_backend_sync(struct mm_backend *be, void *addr, size_t len);
+
+/* The backend Kconfig chose for the default arena. */
+struct mm_backend *mm_default_backend(void);
+
+#endif /* MM_BACKEND_H */

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The buddy page allocator's API, in Linux's words.
+ *
+ * A block of order k is 2^k contiguous pages aligned to 2^k pages.  Every
+ * operation is O(MM_MAX_ORDER): a bitmap of non-empty free lists finds the
+ * smallest order that can serve a request with one bit scan, a split pushes
+ * at most MM_MAX_ORDER halves, and a free merges at most MM_MAX_ORDER times.
+ */
+#ifndef MM_PAGE_ALLOC_H
+#define MM_PAGE_ALLOC_H
+
+#include <mm/arena.h>
+
+/* Allocate 2^order pages; NULL if order > MM_MAX_ORDER or no memory. */
+void *alloc_pages(struct mm_arena *arena, unsigned int order) __malloc;
+
+/*
+ * Free a block alloc_pages() returned, with the order it was allocated
+ * with.  A pointer that is not such a block (foreign, not a block head,
+ * another order, already free) is reported and ignored.
+ */
+void free_pages(struct mm_arena *arena, void *addr, unsigned int order);
+
+/* The same on the default arena, as Linux's __get_free_pages(). */
+void *__get_free_pages(unsigned int order) __malloc;
+void *__get_free_page(void) __malloc;
+void free_page(void *addr);
+
+/*
+ * Exactly DIV_ROUND_UP(size, MM_PAGE_SIZE) pages: the block is rounded up
+ * to a power of two and the tail beyond the pages needed goes straight back
+ * to the free lists.  Free with the same size.
+ */
+void *alloc_pages_exact(struct mm_arena *arena, size_t size) __malloc;
+void free_pages_exact(struct mm_arena *arena, void *addr, size_t size);
+
+/* Order of the allocated block at addr, or -1 if addr is not one. */
+int mm_page_order(struct mm_arena *arena, const void *addr);
+
+/* The /proc/buddyinfo line for this arena, through the output hook. */
+void mm_buddyinfo(struct mm_arena *arena);
+
+/*
+ * One character per page, 64 to a line, each line prefixed with its
+ * address:  '.' free  'P' page block head  'S' slab head  'K' kmalloc
+ * large block head  '-' rest of an allocated block  'M' region metadata.
+ */
+void mm_page_map(struct mm_arena *arena);
+
+#endif /* MM_PAGE_ALLOC_H */

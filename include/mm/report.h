@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where mm's words go.  Reports (buddyinfo, slabinfo, the page map) and
+ * error reports are formatted by a small freestanding printf and handed to
+ * one output hook, so a target without stdio prints through its UART or
+ * semihosting and a test captures them in a buffer.  The host default
+ * writes to standard error; other targets print nothing until a hook is set.
+ */
+#ifndef MM_REPORT_H
+#define MM_REPORT_H
+
+#include <stdarg.h>
+#include <mm/compiler.h>
+
+typedef void (*mm_output_t)(const char *buf, size_t len, void *ctx);
+
+#if IS_ENABLED(CONFIG_MM_REPORTS)
+/* Set the output hook (NULL: discard).  Returns the previous one. */
+mm_output_t mm_set_output(mm_output_t fn, void *ctx);
+
+/*
+ * printf subset: %d %i %u %x %X %p %s %c %%, flags '-' '0', width, and the
+ * l, z and ll length modifiers.  Returns the characters produced.
+ */
+int mm_printf(const char *fmt, ...) __printf(1, 2);
+int mm_vprintf(const char *fmt, va_list ap);
+int mm_snprintf(char *buf, size_t size, const char *fmt, ...) __printf(3, 4);
+int mm_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+/* Format and stream the result to 'emit' in pieces (no buffer limit). */
+int mm_vcbprintf(mm_output_t emit, void *ctx, const char *fmt, va_list ap);
+#else
+/* Without CONFIG_MM_REPORTS every report compiles to nothing. */
+static inline mm_output_t mm_set_output(mm_output_t fn, void *ctx) { return NULL; }
+static inline __printf(1, 2) int mm_printf(const char *fmt, ...) { return 0; }
+static inline int mm_vprintf(const char *fmt, va_list ap) { return 0; }
+#endif
+
+/*
+ * Report misuse, SLUB style:
+ *
+ *	=============================================================
+ *	BUG kmalloc-64 (mm): Object already free
+ *	-------------------------------------------------------------
+ *	INFO: ...
+ *
+ * and count it in the arena's diag.error_count.  With CONFIG_MM_PANIC_ON_ERROR
+ * mm_panic() follows.
+ */
+struct mm_arena;
+void mm_report_bug(struct mm_arena *arena, const char *what, const char *fmt, ...) __printf(3, 4);
+
+/* Called on unrecoverable errors; weak, so an application can replace it. */
+void mm_panic(const char *why);
+
+#endif /* MM_REPORT_H */

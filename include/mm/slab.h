@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Slab caches and kmalloc: Bonwick's object caches as Linux's SLUB does them.
+ *
+ * A slab is one buddy block of 2^k pages with a small header at its start;
+ * the rest is objects, and the free list runs through the free objects
+ * themselves, so a normal object has no header at all.  Because buddy blocks
+ * are aligned to their size, an object's slab is (addr & ~(slab size - 1)):
+ * freeing needs no search.  k is the smallest order whose unusable tail is at
+ * most 1/8 of the slab (Linux's slub_max_order heuristic, without its
+ * minimum object count).
+ *
+ * Object layout, designed to take SLUB's debugging options later:
+ *
+ *	| red zone | object (size) | pad | free pointer | owner record |
+ *	  (debug)                          (only when the    (debug)
+ *	                                    object's bytes
+ *	                                    must be kept)
+ *
+ * With a constructor the free pointer moves behind the object, so a freed
+ * object keeps its constructed state: constructors run once per slab, when
+ * the slab is made, not on every allocation.
+ *
+ * kmalloc is a table of such caches, 8 ... 8192 bytes plus 96 and 192 (the
+ * bounds are Kconfig options).  Larger requests take whole buddy blocks,
+ * marked in the page metadata so kfree() needs no size; larger than the
+ * largest block, a direct mapping on hosts with the mmap backend.
+ */
+#ifndef MM_SLAB_H
+#define MM_SLAB_H
+
+#include <mm/arena.h>
+
+struct kmem_cache;
+
+/* kmem_cache_create() flags */
+#define SLAB_HWCACHE_ALIGN	0x1u	/* align objects to CONFIG_ARCH_CACHE_LINE */
+#define SLAB_PANIC		0x2u	/* mm_panic() if the cache cannot be made */
+
+typedef void (*kmem_ctor_t)(void *obj);
+
+/*
+ * A cache of objects of 'size' bytes aligned to 'align' (0: the natural
+ * alignment, at least sizeof(void *)); 'name' must outlive the cache.
+ * Returns NULL on an impossible size or alignment or when memory is short.
+ */
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+				     unsigned int flags, kmem_ctor_t ctor);
+struct kmem_cache *kmem_cache_create_arena(struct mm_arena *arena, const char *name,
+					   size_t size, size_t align,
+					   unsigned int flags, kmem_ctor_t ctor);
+
+void *kmem_cache_alloc(struct kmem_cache *c) __malloc;
+void *kmem_cache_zalloc(struct kmem_cache *c) __malloc;
+
+/*
+ * Free an object of this cache.  With CONFIG_MM_CHECKS an object of another
+ * cache, a pointer into the middle of an object, a pointer no slab owns and a
+ * double free are reported and ignored.
+ */
+void kmem_cache_free(struct kmem_cache *c, void *obj);
+
+/* Give every empty slab back to the buddy allocator; returns pages freed. */
+size_t kmem_cache_shrink(struct kmem_cache *c);
+
+/*
+ * Free the cache.  If objects are still allocated, report "Slab cache still
+ * has objects" with their addresses, keep their slabs (never free memory in
+ * use) and return -1; otherwise 0.
+ */
+int kmem_cache_destroy(struct kmem_cache *c);
+
+/* Shrink every cache on the arena; returns pages freed. */
+size_t kmem_cache_reap(struct mm_arena *arena);
+
+/*
+ * What /proc/slabinfo says of a cache, as numbers (mm_slabinfo() prints
+ * the same for every cache).
+ */
+struct kmem_cache_info {
+	const char *name;
+	size_t object_size;		/* what the user asked for */
+	size_t size;			/* stride between objects */
+	size_t align;
+	unsigned int objs_per_slab;
+	unsigned int pages_per_slab;
+	unsigned long active_objs;
+	unsigned long num_objs;
+	unsigned long active_slabs;	/* slabs with at least one object in use */
+	unsigned long num_slabs;
+	unsigned long empty_slabs;
+};
+void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info);
+
+/* /proc/slabinfo (version 2.1) for every cache on the arena. */
+void mm_slabinfo(struct mm_arena *arena);
+
+/* kmalloc: size classes on the default arena. */
+void *kmalloc(size_t size) __malloc __alloc_size(1);
+void *kzalloc(size_t size) __malloc __alloc_size(1);
+void *kmalloc_array(size_t n, size_t size) __malloc __alloc_size(1, 2);
+void *kcalloc(size_t n, size_t size) __malloc __alloc_size(1, 2);
+void *krealloc(void *p, size_t new_size) __alloc_size(2);
+void kfree(const void *p);
+
+/* Usable bytes at p (at least what was asked for); 0 for NULL or a bad pointer. */
+size_t ksize(const void *p);
+
+/*
+ * kmalloc with alignment: a power of two up to the largest buddy block (and
+ * beyond on hosts with the mmap backend).  Freed with kfree().
+ */
+void *kmalloc_aligned(size_t size, size_t align) __malloc __alloc_size(1);
+
+/* The kmalloc cache that serves 'size', or NULL above the largest class. */
+struct kmem_cache *kmalloc_slab(size_t size);
+
+/* Largest size served from a slab cache (the largest class). */
+#define KMALLOC_MAX_CACHE_SIZE	((size_t)1 << CONFIG_MM_KMALLOC_SHIFT_HIGH)
+#define KMALLOC_MIN_SIZE	((size_t)1 << CONFIG_MM_KMALLOC_SHIFT_LOW)
+
+#endif /* MM_SLAB_H */

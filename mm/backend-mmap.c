@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The anonymous-mapping backend.
+ *
+ * Each region is a private anonymous mapping aligned to the largest buddy
+ * block: mapping len + align - 1 bytes and unmapping the slack on both sides
+ * costs two extra munmap() calls and makes every block order available from
+ * the region's first aligned page.  Pages are committed by the kernel on
+ * first touch (MAP_NORESERVE keeps a large region from reserving swap), so
+ * a region costs address space until it is used.
+ *
+ * release() unmaps (any tail of a region can go); discard() keeps the
+ * mapping and drops its pages with madvise(MADV_DONTNEED), so they read as
+ * zero when next touched and cost no memory until then.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+#include "internal.h"
+
+#if IS_ENABLED(CONFIG_MM_MMAP_NORESERVE)
+#define MMAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+#else
+#define MMAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS)
+#endif
+
+static void *map_aligned(size_t len, size_t align)
+{
+	size_t span = len + align - MM_PAGE_SIZE;
+	uintptr_t p, start;
+
+	if (span < len)
+		return NULL;
+	p = (uintptr_t)mmap(NULL, span, PROT_READ | PROT_WRITE, MMAP_FLAGS, -1, 0);
+	if ((void *)p == MAP_FAILED)
+		return NULL;
+	start = ALIGN(p, align);
+	if (start > p)
+		munmap((void *)p, start - p);
+	if (start + len < p + span)
+		munmap((void *)(start + len), p + span - (start + len));
+	return (void *)start;
+}
+
+static void *mmap_grow(struct mm_backend *be, size_t min, size_t want, size_t *got)
+{
+	struct mm_backend_mmap *m = container_of(be, struct mm_backend_mmap, be);
+	void *p = NULL;
+
+	if (want != SIZE_MAX)
+		p = map_aligned(want, m->align);
+	if (!p && (p = map_aligned(min, m->align)) != NULL)
+		want = min;
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	*got = want;
+	return p;
+}
+
+static int mmap_release(struct mm_backend *be, void *addr, size_t len)
+{
+	return munmap(addr, len);
+}
+
+static int mmap_discard(struct mm_backend *be, void *addr, size_t len)
+{
+	return madvise(addr, len, MADV_DONTNEED);
+}
+
+void mm_backend_mmap_init(struct mm_backend_mmap *m, size_t align)
+{
+	if (!align || !is_power_of_2(align) || align < MM_PAGE_SIZE)
+		align = MM_MAX_BLOCK;
+	*m = (struct mm_backend_mmap){
+		.be = {
+			.name = "mmap",
+			.grow = mmap_grow,
+			.release = mmap_release,
+			.discard = mmap_discard,
+		},
+		.align = align,
+	};
+}
+
+#if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP)
+struct mm_backend *mm_default_backend(void)
+{
+	static struct mm_backend_mmap m;
+
+	if (!m.be.grow)
+		mm_backend_mmap_init(&m, 0);
+	return &m.be;
+}
+#endif

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the layers of mm/ share and nobody else sees: the per-page metadata
+ * byte, region lookup and the debugging hooks.
+ *
+ * The metadata byte.  Only the head page of a block carries anything; every
+ * other page of a block, free or allocated, is 0.  That invariant is kept by
+ * split (writes the new heads) and merge (clears the absorbed head), both
+ * O(1) per step, and it is what lets any address inside a block find the
+ * block's head in at most MM_MAX_ORDER probes (block_head()):
+ *
+ *	7   5 4     0
+ *	+----+-------+
+ *	|type| order |	type: FREE, PAGES (alloc_pages), SLAB, LARGE (kmalloc
+ *	+----+-------+	above the largest class); 0 = not a head
+ */
+#ifndef MM_INTERNAL_H
+#define MM_INTERNAL_H
+
+#include <mm/mm.h>
+#include <mm/bitops.h>
+
+enum page_type {
+	PT_TAIL = 0,		/* not the head of a block */
+	PT_FREE = 1,		/* head of a free block, contents live */
+	PT_PAGES = 2,		/* head of a block from alloc_pages() */
+	PT_SLAB = 3,		/* head of a slab */
+	PT_LARGE = 4,		/* head of a kmalloc block above the largest class */
+	PT_CLEAN = 5,		/* head of a free block the backend discarded */
+};
+
+#define PAGE_META(type, order)	((uint8_t)((type) << 5 | (order)))
+static_assert(MM_MAX_ORDER < 32, "order must fit in 5 bits of the metadata byte");
+
+static __always_inline unsigned int meta_type(uint8_t m)
+{
+	return m >> 5;
+}
+
+static __always_inline unsigned int meta_order(uint8_t m)
+{
+	return m & 31;
+}
+
+static __always_inline int meta_is_free(uint8_t m)
+{
+	return meta_type(m) == PT_FREE || meta_type(m) == PT_CLEAN;
+}
+
+static __always_inline uint8_t *page_meta(struct mm_region *r, uintptr_t pfn)
+{
+	return &r->meta[pfn - r->start_pfn];
+}
+
+static __always_inline int region_contains(const struct mm_region *r, uintptr_t pfn)
+{
+	return pfn - r->start_pfn < r->end_pfn - r->start_pfn;
+}
+
+/* The region of the arena that holds pfn, or NULL.  Regions are few. */
+static __always_inline struct mm_region *region_of(struct mm_arena *a, uintptr_t pfn)
+{
+	struct mm_region *r;
+
+	for (r = a->regions; r; r = r->next) {
+		if (region_contains(r, pfn))
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * The head of the block holding pfn (which must be inside r): the first
+ * nonzero byte among pfn rounded down to 2^0, 2^1, ... pages.  Returns 0 if
+ * none is found, which the invariant says cannot happen for a valid pfn.
+ */
+static inline uintptr_t block_head(struct mm_region *r, uintptr_t pfn)
+{
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++) {
+		uintptr_t h = pfn & ~(((uintptr_t)1 << o) - 1);
+		uint8_t m;
+
+		if (h < r->start_pfn)
+			break;
+		m = *page_meta(r, h);
+		if (m)
+			return pfn - h < ((uintptr_t)1 << meta_order(m)) ? h : 0;
+	}
+	return 0;
+}
+
+/* Lock-held variants for the layers above (slab, kmalloc). */
+void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int type);
+void __free_pages_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
+			 unsigned int order);
+void *__alloc_pages_type(struct mm_arena *a, unsigned int order, unsigned int type);
+void __free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
+		       unsigned int type, const char *caller);
+struct mm_region *__check_block(struct mm_arena *a, const void *addr,
+				unsigned int order, unsigned int type,
+				const char *caller);
+void __free_range_locked(struct mm_arena *a, struct mm_region *r,
+			 uintptr_t pfn, uintptr_t end);
+void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn);
+int __arena_grow(struct mm_arena *a, unsigned int order);
+void __arena_maybe_trim(struct mm_arena *a);
+
+/* The arena lock. */
+static __always_inline mm_flags_t arena_lock(struct mm_arena *a)
+{
+	return mm_lock(&a->lock);
+}
+
+static __always_inline void arena_unlock(struct mm_arena *a, mm_flags_t flags)
+{
+	mm_unlock(&a->lock, flags);
+}
+
+/* Every arena, for fork() handling and reports. */
+extern struct mm_arena *mm_arenas;
+
+/* VM_BUG_ON: the allocator's own invariants, compiled away by default. */
+#if IS_ENABLED(CONFIG_MM_DEBUG_VM)
+#define VM_BUG_ON(cond)							\
+	do {								\
+		if (unlikely(cond))					\
+			mm_panic("VM_BUG_ON(" #cond ") at " __FILE__);	\
+	} while (0)
+#else
+#define VM_BUG_ON(cond) do { (void)sizeof(cond); } while (0)
+#endif
+
+#endif /* MM_INTERNAL_H */

@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The binary buddy allocator (Knuth; Linux's mm/page_alloc.c).
+ *
+ * free_area[k] lists the free blocks of 2^k pages.  Allocation takes the
+ * smallest non-empty list at or above the order asked for -- one bit scan of
+ * free_mask, not a walk -- and splits the block, pushing the unused halves
+ * onto the lists below.  Freeing looks at the block's buddy, pfn ^ 2^k: if it
+ * is the head of a free block of the same order, the two merge into their
+ * parent (pfn & buddy) and the look repeats one order up.  Both are
+ * O(MM_MAX_ORDER).
+ *
+ * Free-list nodes live in the free blocks themselves, with a pointer to the
+ * region so that allocation never searches for it.  The one byte of page
+ * metadata per page is described in internal.h.
+ *
+ * Growth, trimming and regions are arena.c's business; this file only moves
+ * blocks between the free lists and their owners.
+ */
+#include "internal.h"
+
+struct free_block {
+	struct hlist_node node;
+	struct mm_region *region;
+};
+
+static_assert(sizeof(struct free_block) <= ((size_t)1 << 7),
+	      "a free block must fit in the smallest page");
+
+static __always_inline void add_free(struct mm_arena *a, struct mm_region *r,
+				     uintptr_t pfn, unsigned int order,
+				     unsigned int type)
+{
+	struct free_block *b = pfn_to_addr(pfn);
+
+	b->region = r;
+	hlist_add_head(&b->node, &a->free_area[order]);
+	a->free_mask |= 1u << order;
+	a->nr_free += (size_t)1 << order;
+	if (type == PT_CLEAN)
+		a->nr_clean += (size_t)1 << order;
+	if (IS_ENABLED(CONFIG_MM_STATS))
+		a->nr_free_order[order]++;
+	*page_meta(r, pfn) = PAGE_META(type, order);
+}
+
+static __always_inline void del_free(struct mm_arena *a, struct free_block *b,
+				     unsigned int order, uint8_t meta)
+{
+	hlist_del(&b->node);
+	if (!a->free_area[order].first)
+		a->free_mask &= ~(1u << order);
+	a->nr_free -= (size_t)1 << order;
+	if (meta_type(meta) == PT_CLEAN)
+		a->nr_clean -= (size_t)1 << order;
+	if (IS_ENABLED(CONFIG_MM_STATS))
+		a->nr_free_order[order]--;
+}
+
+/* Take a free block of exactly 'order' off its list (trim, exact allocs). */
+void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn)
+{
+	uint8_t *m = page_meta(r, pfn);
+
+	del_free(a, pfn_to_addr(pfn), meta_order(*m), *m);
+	*m = 0;
+}
+
+/*
+ * Allocate with the lock held.  'type' is what the block becomes (PAGES,
+ * SLAB, LARGE).  NULL when no list can serve the order; growing is the
+ * caller's decision.
+ */
+void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int type)
+{
+	uint32_t mask = a->free_mask & (~0u << order);
+	struct free_block *b;
+	struct mm_region *r;
+	unsigned int o;
+	uintptr_t pfn;
+
+	if (unlikely(!mask))
+		return NULL;
+	o = (unsigned int)__builtin_ctz(mask);
+	b = container_of(a->free_area[o].first, struct free_block, node);
+	r = b->region;
+	pfn = addr_to_pfn(b);
+	del_free(a, b, o, *page_meta(r, pfn));
+
+	/* Split: the upper half of each step goes back one order down. */
+	while (o > order) {
+		o--;
+		add_free(a, r, pfn + ((uintptr_t)1 << o), o, PT_FREE);
+	}
+	*page_meta(r, pfn) = PAGE_META(type, order);
+
+	if (IS_ENABLED(CONFIG_MM_STATS)) {
+		size_t used = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT;
+
+		if (used > a->diag.peak_allocated)
+			a->diag.peak_allocated = used;
+	}
+	return b;
+}
+
+/* Free with the lock held; pfn is a block head of 'order' inside r. */
+void __free_pages_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
+			 unsigned int order)
+{
+	*page_meta(r, pfn) = 0;
+	while (order < MM_MAX_ORDER) {
+		uintptr_t buddy = pfn ^ ((uintptr_t)1 << order);
+		uint8_t bm;
+
+		if (!region_contains(r, buddy))
+			break;
+		bm = *page_meta(r, buddy);
+		if (!meta_is_free(bm) || meta_order(bm) != order)
+			break;
+		del_free(a, pfn_to_addr(buddy), order, bm);
+		*page_meta(r, buddy) = 0;
+		pfn &= ~((uintptr_t)1 << order);
+		order++;
+	}
+	add_free(a, r, pfn, order, PT_FREE);
+}
+
+/* The slow path: grow, reclaim, ask the OOM hook; the lock is held throughout
+ * except around the hook, which may free memory itself. */
+static __noinline void *alloc_pages_slow(struct mm_arena *a, unsigned int order,
+					 unsigned int type, mm_flags_t *flags)
+{
+	void *p;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (__arena_grow(a, order) == 0) {
+			p = __alloc_pages_locked(a, order, type);
+			if (p)
+				return p;
+		}
+		if (a->reclaim && a->reclaim(a)) {
+			p = __alloc_pages_locked(a, order, type);
+			if (p)
+				return p;
+		}
+		if (!a->oom_hook || attempt)
+			break;
+		arena_unlock(a, *flags);
+		int retry = a->oom_hook(a, (size_t)MM_PAGE_SIZE << order, a->oom_ctx);
+		*flags = arena_lock(a);
+		p = __alloc_pages_locked(a, order, type);
+		if (p || !retry)
+			return p;
+	}
+	a->diag.oom_count++;
+	return NULL;
+}
+
+void *__alloc_pages_type(struct mm_arena *a, unsigned int order, unsigned int type)
+{
+	mm_flags_t flags;
+	void *p;
+
+	if (unlikely(order > MM_MAX_ORDER)) {
+		a->diag.oom_count++;
+		return NULL;
+	}
+	flags = arena_lock(a);
+	p = __alloc_pages_locked(a, order, type);
+	if (unlikely(!p))
+		p = alloc_pages_slow(a, order, type, &flags);
+	arena_unlock(a, flags);
+	return p;
+}
+
+void *alloc_pages(struct mm_arena *a, unsigned int order)
+{
+	return __alloc_pages_type(a, order, PT_PAGES);
+}
+
+static const char *const type_names[] = {
+	[PT_TAIL] = "not the head of a block",
+	[PT_FREE] = "already free",
+	[PT_PAGES] = "a page block",
+	[PT_SLAB] = "a slab (use kmem_cache_free or kfree)",
+	[PT_LARGE] = "a kmalloc block (use kfree)",
+	[PT_CLEAN] = "already free",
+};
+
+/*
+ * Check that addr is the head of a block of 'type' and 'order' in arena a.
+ * Returns its region, or NULL after reporting what it is instead.
+ */
+struct mm_region *__check_block(struct mm_arena *a, const void *addr,
+				unsigned int order, unsigned int type,
+				const char *caller)
+{
+	uintptr_t pfn = addr_to_pfn(addr);
+	struct mm_region *r;
+	uint8_t m;
+
+	if (unlikely((uintptr_t)addr & (MM_PAGE_SIZE - 1))) {
+		mm_report_bug(a, caller, "%p is not page aligned", addr);
+		return NULL;
+	}
+	r = region_of(a, pfn);
+	if (unlikely(!r)) {
+		mm_report_bug(a, caller, "%p does not belong to arena %s", addr, a->name);
+		return NULL;
+	}
+	m = *page_meta(r, pfn);
+	if (unlikely(meta_type(m) != type)) {
+		mm_report_bug(a, caller, "%p is %s", addr,
+			      meta_type(m) < ARRAY_SIZE(type_names) ?
+			      type_names[meta_type(m)] : "corrupt metadata");
+		return NULL;
+	}
+	if (unlikely(meta_order(m) != order)) {
+		mm_report_bug(a, caller, "%p was allocated with order %u, freed with order %u",
+			      addr, meta_order(m), order);
+		return NULL;
+	}
+	return r;
+}
+
+void __free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
+		       unsigned int type, const char *caller)
+{
+	struct mm_region *r;
+	mm_flags_t flags;
+
+	if (!addr)
+		return;
+	flags = arena_lock(a);
+	r = __check_block(a, addr, order, type, caller);
+	if (likely(r)) {
+		__free_pages_locked(a, r, addr_to_pfn(addr), order);
+		__arena_maybe_trim(a);
+	}
+	arena_unlock(a, flags);
+}
+
+void free_pages(struct mm_arena *a, void *addr, unsigned int order)
+{
+	__free_pages_type(a, addr, order, PT_PAGES, "free_pages");
+}
+
+void *__get_free_pages(unsigned int order)
+{
+	struct mm_arena *a = mm_default_arena();
+
+	return a ? alloc_pages(a, order) : NULL;
+}
+
+void *__get_free_page(void)
+{
+	return __get_free_pages(0);
+}
+
+void free_page(void *addr)
+{
+	struct mm_arena *a = mm_default_arena();
+
+	if (a)
+		free_pages(a, addr, 0);
+}
+
+/* Largest block order that starts at pfn and ends at or before end. */
+static __always_inline unsigned int fit_order(uintptr_t pfn, uintptr_t end)
+{
+	unsigned int o = pfn ? (unsigned int)__builtin_ctzl(pfn) : MM_MAX_ORDER;
+
+	if (o > MM_MAX_ORDER)
+		o = MM_MAX_ORDER;
+	while (pfn + ((uintptr_t)1 << o) > end)
+		o--;
+	return o;
+}
+
+/*
+ * Hand the pages [pfn, end) of region r to the free lists as the largest
+ * aligned blocks that fit.  Used for new regions and for the tail of an
+ * exact allocation; at most 2 * MM_MAX_ORDER blocks per call for a range
+ * inside one maximal block.
+ */
+void __free_range_locked(struct mm_arena *a, struct mm_region *r,
+			 uintptr_t pfn, uintptr_t end)
+{
+	while (pfn < end) {
+		unsigned int o = fit_order(pfn, end);
+
+		*page_meta(r, pfn) = PAGE_META(PT_PAGES, o);
+		__free_pages_locked(a, r, pfn, o);
+		pfn += (uintptr_t)1 << o;
+	}
+}
+
+void *alloc_pages_exact(struct mm_arena *a, size_t size)
+{
+	size_t n = DIV_ROUND_UP(size, MM_PAGE_SIZE);
+	unsigned int order = get_order(size);
+	uintptr_t head, pfn, end;
+	struct mm_region *r;
+	mm_flags_t flags;
+	void *p;
+
+	if (!size || order > MM_MAX_ORDER || size > MM_MAX_BLOCK)
+		return NULL;
+	p = alloc_pages(a, order);
+	if (!p)
+		return NULL;
+
+	/*
+	 * [head, head + n) becomes blocks of the orders of n's set bits,
+	 * largest first, each aligned because the ones before it were larger;
+	 * the rest goes back to the free lists.
+	 */
+	head = addr_to_pfn(p);
+	end = head + n;
+	flags = arena_lock(a);
+	r = region_of(a, head);
+	for (pfn = head; pfn < end; ) {
+		unsigned int o = fit_order(pfn, end);
+
+		*page_meta(r, pfn) = PAGE_META(PT_PAGES, o);
+		pfn += (uintptr_t)1 << o;
+	}
+	__free_range_locked(a, r, end, head + ((uintptr_t)1 << order));
+	arena_unlock(a, flags);
+	return p;
+}
+
+void free_pages_exact(struct mm_arena *a, void *addr, size_t size)
+{
+	uintptr_t pfn, end;
+	struct mm_region *r;
+	mm_flags_t flags;
+
+	if (!addr)
+		return;
+	pfn = addr_to_pfn(addr);
+	end = pfn + DIV_ROUND_UP(size, MM_PAGE_SIZE);
+	flags = arena_lock(a);
+	/* Check every piece before freeing any, so a wrong size frees nothing. */
+	for (uintptr_t p = pfn; p < end; ) {
+		unsigned int o = fit_order(p, end);
+
+		if (!__check_block(a, pfn_to_addr(p), o, PT_PAGES, "free_pages_exact"))
+			goto out;
+		p += (uintptr_t)1 << o;
+	}
+	r = region_of(a, pfn);
+	while (pfn < end) {
+		unsigned int o = fit_order(pfn, end);
+
+		__free_pages_locked(a, r, pfn, o);
+		pfn += (uintptr_t)1 << o;
+	}
+	__arena_maybe_trim(a);
+out:
+	arena_unlock(a, flags);
+}
+
+int mm_page_order(struct mm_arena *a, const void *addr)
+{
+	uintptr_t pfn = addr_to_pfn(addr);
+	struct mm_region *r;
+	mm_flags_t flags;
+	int order = -1;
+
+	flags = arena_lock(a);
+	r = region_of(a, pfn);
+	if (r && !((uintptr_t)addr & (MM_PAGE_SIZE - 1))) {
+		uint8_t m = *page_meta(r, pfn);
+
+		if (m && !meta_is_free(m))
+			order = (int)meta_order(m);
+	}
+	arena_unlock(a, flags);
+	return order;
+}
+
+size_t mm_arena_nr_free_order(struct mm_arena *a, unsigned int order)
+{
+	size_t n = 0;
+
+	if (order > MM_MAX_ORDER)
+		return 0;
+	if (IS_ENABLED(CONFIG_MM_STATS)) {
+		n = a->nr_free_order[order];
+	} else {
+		mm_flags_t flags = arena_lock(a);
+
+		for (struct hlist_node *h = a->free_area[order].first; h; h = h->next)
+			n++;
+		arena_unlock(a, flags);
+	}
+	return n;
+}
+
+size_t mm_arena_free_pages(struct mm_arena *a)
+{
+	return a->nr_free;
+}
+
+void mm_buddyinfo(struct mm_arena *a)
+{
+	mm_printf("Node 0, zone %8s", a->name);
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
+		mm_printf(" %6zu", mm_arena_nr_free_order(a, o));
+	mm_printf("\n");
+}
+
+void mm_page_map(struct mm_arena *a)
+{
+	mm_flags_t flags = arena_lock(a);
+
+	for (struct mm_region *r = a->regions; r; r = r->next) {
+		uintptr_t first = addr_to_pfn(r);
+		unsigned int col = 0;
+
+		mm_printf("region %p-%p: %zu pages, %zu of metadata\n",
+			  (void *)r, pfn_to_addr(r->end_pfn),
+			  (size_t)(r->end_pfn - first), (size_t)(r->start_pfn - first));
+		for (uintptr_t pfn = first; pfn < r->end_pfn; ) {
+			static const char head_char[] = { '?', '.', 'P', 'S', 'K', '.' };
+			uint8_t m = pfn < r->start_pfn ? 0 : *page_meta(r, pfn);
+			size_t n = pfn < r->start_pfn ? 1 : (size_t)1 << meta_order(m);
+			char c = pfn < r->start_pfn ? 'M' : head_char[meta_type(m) % 6];
+			char tail = meta_is_free(m) ? '.' : '-';
+
+			for (size_t i = 0; i < n; i++, pfn++) {
+				if (col == 0)
+					mm_printf("  %p ", pfn_to_addr(pfn));
+				mm_printf("%c", i ? tail : c);
+				if (++col == 64) {
+					mm_printf("\n");
+					col = 0;
+				}
+			}
+		}
+		if (col)
+			mm_printf("\n");
+	}
+	arena_unlock(a, flags);
+}

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Error reports in SLUB's shape, so that anyone who has read a Linux
+ * "BUG kmalloc-64 (Not tainted): Object already free" knows where to look:
+ * a ruler, the subject and what went wrong, a ruler, then INFO lines from
+ * the caller.  Every report is counted in the arena's diag.error_count
+ * whether or not reports are compiled in, so tests and watchdogs can see
+ * misuse on a target with no output at all.
+ */
+#include "internal.h"
+
+#define RULER "============================================================================="
+
+void mm_report_bug(struct mm_arena *a, const char *what, const char *fmt, ...)
+{
+	if (a)
+		a->diag.error_count++;
+	if (IS_ENABLED(CONFIG_MM_REPORTS)) {
+		va_list ap;
+
+		mm_printf("%s\nBUG %s (mm): ", RULER, what);
+		va_start(ap, fmt);
+		mm_vprintf(fmt, ap);
+		va_end(ap);
+		mm_printf("\n-----------------------------------------------------------------------------\n");
+	}
+	if (IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR))
+		mm_panic(what);
+}
+
+#if IS_ENABLED(CONFIG_ARCH_HOST)
+#include <stdlib.h>
+
+__weak void mm_panic(const char *why)
+{
+	mm_printf("mm: panic: %s\n", why);
+	abort();
+}
+#else
+__weak void mm_panic(const char *why)
+{
+	mm_printf("mm: panic: %s\n", why);
+	for (;;)
+		__asm__ volatile("" ::: "memory");
+}
+#endif

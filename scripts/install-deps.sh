@@ -1,0 +1,33 @@
+#!/bin/sh
+# install-deps.sh [config|test|check|bench|all]
+#
+# Installs the Debian packages a make target needs and says what it does.
+# Runs apt-get directly as root, through sudo otherwise.
+set -e
+what=${1:-all}
+
+pkgs_config="kconfig-frontends"
+pkgs_test="kconfig-frontends libcmocka-dev valgrind"
+pkgs_check="$pkgs_test gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf qemu-system-arm python3 git"
+pkgs_bench="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev valgrind"
+
+case $what in
+config) want=$pkgs_config ;;
+test)   want=$pkgs_test ;;
+check)  want=$pkgs_check ;;
+bench)  want=$pkgs_bench ;;
+all)    want="$pkgs_check $pkgs_bench" ;;
+*) echo "usage: $0 config|test|check|bench|all" >&2; exit 2 ;;
+esac
+
+missing=
+for p in $want; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
+echo "mm: installing missing Debian packages:$missing" >&2
+$sudo apt-get update -qq >&2
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2

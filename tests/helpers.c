@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+#include <stdlib.h>
+#include <sys/mman.h>
+#include "helpers.h"
+
+static char cap_buf[1 << 16];
+static size_t cap_len;
+
+static void cap_out(const char *buf, size_t len, void *ctx)
+{
+	if (cap_len + len >= sizeof(cap_buf))
+		len = sizeof(cap_buf) - 1 - cap_len;
+	memcpy(cap_buf + cap_len, buf, len);
+	cap_len += len;
+	cap_buf[cap_len] = '\0';
+}
+
+void capture_start(void)
+{
+	cap_len = 0;
+	cap_buf[0] = '\0';
+	mm_set_output(cap_out, NULL);
+}
+
+const char *capture_stop(void)
+{
+	mm_set_output(NULL, NULL);
+	return cap_buf;
+}
+
+const char *capture_text(void)
+{
+	return cap_buf;
+}
+
+int captured(const char *s)
+{
+	return strstr(cap_buf, s) != NULL;
+}
+
+/*
+ * The buffer comes from mmap, not malloc: with the libc facade malloc is mm
+ * itself, and a test of a backend should not stand on what it tests.
+ */
+void test_static_init(struct test_static *t, size_t pages)
+{
+	t->size = pages * MM_PAGE_SIZE;
+	t->mem = mmap(NULL, t->size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(t->mem != MAP_FAILED);
+	assert_int_equal(mm_backend_static_init(&t->be, t->mem, t->size), 0);
+}
+
+void test_static_fini(struct test_static *t)
+{
+	munmap(t->mem, t->size);
+}
