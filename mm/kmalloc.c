@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kmalloc: general-purpose allocation from size classes.
+ *
+ * Requests up to KMALLOC_MAX_CACHE_SIZE go to the slab cache of the
+ * smallest class that holds them: powers of two from KMALLOC_MIN_SIZE,
+ * plus 96 and 192 (Linux's two extra classes, which cut the waste between
+ * 64 and 256 bytes).  Sizes up to 192 find their class through a table
+ * indexed by (size - 1) / 8, larger ones by one bit scan.  Power-of-two
+ * classes are naturally aligned (a 512-byte object is 512-aligned), which
+ * serves aligned allocation without a separate mechanism.
+ *
+ * Larger requests take a whole buddy block (type LARGE in the page
+ * metadata, so kfree() needs no size); beyond the largest block, on hosts
+ * with the mmap backend, a direct mapping with a one-page header, tracked
+ * on a list (such blocks are few and each is at least MM_MAX_BLOCK big).
+ *
+ * kfree() finds everything from the pointer alone: the page metadata names
+ * the block, the block's head names the slab, the slab names the cache.
+ */
+#include <string.h>
+#include "slab.h"
+
+#define KMALLOC_SHIFT_LOW	CONFIG_MM_KMALLOC_SHIFT_LOW
+#define KMALLOC_SHIFT_HIGH	CONFIG_MM_KMALLOC_SHIFT_HIGH
+#define HAS_96_192		IS_ENABLED(CONFIG_MM_KMALLOC_96_192)
+
+/*
+ * kmalloc_caches[i]: 2^i bytes for i in [SHIFT_LOW, SHIFT_HIGH]; [1] is 96
+ * and [2] is 192 when those classes exist.
+ */
+static struct kmem_cache *kmalloc_caches[KMALLOC_SHIFT_HIGH + 1];
+static uint8_t size_index[24];		/* (size - 1) / 8 -> class, size <= 192 */
+static int kmalloc_ready;
+
+static const char *const kmalloc_names[] = {
+	[1] = "kmalloc-96", [2] = "kmalloc-192",
+	[3] = "kmalloc-8", [4] = "kmalloc-16", [5] = "kmalloc-32",
+	[6] = "kmalloc-64", [7] = "kmalloc-128", [8] = "kmalloc-256",
+	[9] = "kmalloc-512", [10] = "kmalloc-1k", [11] = "kmalloc-2k",
+	[12] = "kmalloc-4k", [13] = "kmalloc-8k", [14] = "kmalloc-16k",
+	[15] = "kmalloc-32k", [16] = "kmalloc-64k",
+};
+
+static inline size_t class_size(unsigned int i)
+{
+	return i == 1 ? 96 : i == 2 ? 192 : (size_t)1 << i;
+}
+
+/* The class index for a size of at most KMALLOC_MAX_CACHE_SIZE. */
+static __always_inline unsigned int kmalloc_index(size_t size)
+{
+	if (size <= 192)
+		return size_index[(size - 1) / 8];
+	return fls((unsigned int)(size - 1));
+}
+
+static __noinline int kmalloc_init(void)
+{
+	static mm_lock_t init_lock = MM_LOCK_INIT;
+	struct mm_arena *a = mm_default_arena();
+	mm_flags_t flags;
+	int ok = 1;
+
+	if (!a)
+		return 0;
+	flags = mm_lock(&init_lock);
+	if (!kmalloc_ready) {
+		for (unsigned int s = 8; s <= 192; s += 8) {
+			unsigned int i = KMALLOC_SHIFT_LOW;
+
+			while (class_size(i) < s && i < KMALLOC_SHIFT_HIGH)
+				i++;
+			if (HAS_96_192 && s > 64 && s <= 96 && KMALLOC_SHIFT_LOW <= 6)
+				i = 1;
+			else if (HAS_96_192 && s > 128 && s <= 192 && KMALLOC_SHIFT_LOW <= 7)
+				i = 2;
+			size_index[(s - 1) / 8] = (uint8_t)i;
+		}
+		for (unsigned int i = 1; i <= KMALLOC_SHIFT_HIGH && ok; i++) {
+			size_t size, align;
+
+			if (i < 3 ? !HAS_96_192 : i < KMALLOC_SHIFT_LOW)
+				continue;
+			size = class_size(i);
+			/* Natural alignment for powers of two, 32/64 for 96/192. */
+			align = size & -size;
+			kmalloc_caches[i] = kmem_cache_create_arena(a, kmalloc_names[i],
+								    size, align, 0, NULL);
+			ok = kmalloc_caches[i] != NULL;
+		}
+		__atomic_store_n(&kmalloc_ready, ok, __ATOMIC_RELEASE);
+	}
+	mm_unlock(&init_lock, flags);
+	return ok;
+}
+
+struct kmem_cache *kmalloc_slab(size_t size)
+{
+	if (size > KMALLOC_MAX_CACHE_SIZE)
+		return NULL;
+	if (unlikely(!__atomic_load_n(&kmalloc_ready, __ATOMIC_ACQUIRE)) && !kmalloc_init())
+		return NULL;
+	return kmalloc_caches[kmalloc_index(size ? size : 1)];
+}
+
+/* ---- Direct mappings beyond the largest buddy block ------------------- */
+
+#if IS_ENABLED(CONFIG_MM_BACKEND_MMAP)
+struct huge_block {
+	struct huge_block *next, *prev;
+	void *map;			/* what the backend returned */
+	size_t map_len;
+	void *ptr;			/* what the caller got */
+};
+
+static struct huge_block huge_list = { .next = &huge_list, .prev = &huge_list };
+static struct mm_backend_mmap huge_backend;
+static mm_lock_t huge_lock = MM_LOCK_INIT;
+
+static void *huge_alloc(size_t size, size_t align)
+{
+	size_t head = max_t(size_t, MM_PAGE_SIZE, align);
+	size_t len = ALIGN(size, MM_PAGE_SIZE) + head, got;
+	struct huge_block *h;
+	mm_flags_t flags;
+	void *map;
+
+	if (size > SIZE_MAX / 2 || align > MM_MAX_BLOCK)
+		return NULL;
+	flags = mm_lock(&huge_lock);
+	if (!huge_backend.be.grow)
+		mm_backend_mmap_init(&huge_backend, 0);
+	map = mm_backend_grow(&huge_backend.be, len, len, &got);
+	if (map) {
+		h = (struct huge_block *)((char *)map + head) - 1;
+		h->map = map;
+		h->map_len = got;
+		h->ptr = (char *)map + head;
+		h->next = huge_list.next;
+		h->prev = &huge_list;
+		huge_list.next->prev = h;
+		huge_list.next = h;
+	}
+	mm_unlock(&huge_lock, flags);
+	return map ? (char *)map + head : NULL;
+}
+
+/* The huge block at p, or NULL. */
+static struct huge_block *huge_find(const void *p)
+{
+	for (struct huge_block *h = huge_list.next; h != &huge_list; h = h->next) {
+		if (h->ptr == p)
+			return h;
+	}
+	return NULL;
+}
+
+static int huge_free(const void *p)
+{
+	mm_flags_t flags = mm_lock(&huge_lock);
+	struct huge_block *h = huge_find(p);
+
+	if (h) {
+		h->prev->next = h->next;
+		h->next->prev = h->prev;
+		mm_backend_release(&huge_backend.be, h->map, h->map_len);
+	}
+	mm_unlock(&huge_lock, flags);
+	return h ? 0 : -1;
+}
+
+static size_t huge_size(const void *p)
+{
+	mm_flags_t flags = mm_lock(&huge_lock);
+	struct huge_block *h = huge_find(p);
+	size_t n = h ? h->map_len - (size_t)((char *)p - (char *)h->map) : 0;
+
+	mm_unlock(&huge_lock, flags);
+	return n;
+}
+#else
+static void *huge_alloc(size_t size, size_t align) { return NULL; }
+static int huge_free(const void *p) { return -1; }
+static size_t huge_size(const void *p) { return 0; }
+#endif
+
+/* ---- Allocation -------------------------------------------------------- */
+
+static __noinline void *kmalloc_large(size_t size, size_t align)
+{
+	struct mm_arena *a;
+	unsigned int order;
+
+	if (size > SIZE_MAX / 2)
+		return NULL;
+	order = get_order(max_t(size_t, size, align));
+	if (order > MM_MAX_ORDER)
+		return huge_alloc(size, align);
+	a = mm_default_arena();
+	return a ? __alloc_pages_type(a, order, PT_LARGE) : NULL;
+}
+
+void *kmalloc(size_t size)
+{
+	struct kmem_cache *c;
+
+	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+		return kmalloc_large(size, 0);
+	c = kmalloc_slab(size);
+	return likely(c) ? kmem_cache_alloc(c) : NULL;
+}
+
+void *kzalloc(size_t size)
+{
+	void *p = kmalloc(size);
+
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+void *kmalloc_array(size_t n, size_t size)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(n, size, &bytes))
+		return NULL;
+	return kmalloc(bytes);
+}
+
+void *kcalloc(size_t n, size_t size)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(n, size, &bytes))
+		return NULL;
+	return kzalloc(bytes);
+}
+
+void *kmalloc_aligned(size_t size, size_t align)
+{
+	struct kmem_cache *c;
+	size_t need;
+
+	if (!align || (align & (align - 1)))
+		return NULL;
+	if (align <= sizeof(void *))
+		return kmalloc(size);
+	/* A power-of-two class at least as big as the alignment is aligned. */
+	need = roundup_pow_of_two(max_t(size_t, size ? size : 1, align));
+	if (need <= KMALLOC_MAX_CACHE_SIZE && size <= need) {
+		c = kmalloc_slab(need);
+		return c ? kmem_cache_alloc(c) : NULL;
+	}
+	return kmalloc_large(size, align);
+}
+
+/* ---- Freeing and sizing ------------------------------------------------ */
+
+enum kobj_kind { KOBJ_BAD, KOBJ_SLAB, KOBJ_LARGE, KOBJ_HUGE };
+
+/*
+ * What p is, from the page metadata of the default arena: an object of a
+ * slab (*slab set), a large block (*order set), a direct mapping, or
+ * nothing we handed out.  Lock held.
+ */
+static __always_inline enum kobj_kind classify(struct mm_arena *a, const void *p,
+					       struct slab **slab, struct mm_region **region,
+					       unsigned int *order)
+{
+	uintptr_t pfn = addr_to_pfn(p), head;
+	struct mm_region *r = region_of(a, pfn);
+	uint8_t m;
+
+	if (unlikely(!r))
+		return KOBJ_HUGE;
+	m = *page_meta(r, pfn);
+	head = pfn;
+	if (unlikely(!m)) {
+		head = block_head(r, pfn);
+		m = head ? *page_meta(r, head) : 0;
+	}
+	*region = r;
+	*order = meta_order(m);
+	if (likely(meta_type(m) == PT_SLAB)) {
+		*slab = pfn_to_addr(head);
+		return KOBJ_SLAB;
+	}
+	if (meta_type(m) == PT_LARGE && p == pfn_to_addr(head))
+		return KOBJ_LARGE;
+	return KOBJ_BAD;
+}
+
+static __cold void report_bad_kfree(struct mm_arena *a, const void *p)
+{
+	uintptr_t pfn = addr_to_pfn(p);
+	struct mm_region *r = region_of(a, pfn);
+	uintptr_t head = r ? block_head(r, pfn) : 0;
+	uint8_t m = head ? *page_meta(r, head) : 0;
+	const char *what = !r ? "not allocated by kmalloc" :
+			   meta_is_free(m) ? "already free (double free)" :
+			   meta_type(m) == PT_PAGES ? "a page block (use free_pages)" :
+			   "not the start of a kmalloc block";
+
+	mm_report_bug(a, "kfree", "%p is %s", p, what);
+}
+
+void kfree(const void *p)
+{
+	struct mm_arena *a;
+	struct mm_region *r;
+	struct slab *s;
+	unsigned int order;
+	mm_flags_t flags;
+
+	if (unlikely(!p))
+		return;
+	a = mm_default_arena();
+	if (unlikely(!a))
+		return;
+	flags = arena_lock(a);
+	switch (classify(a, p, &s, &r, &order)) {
+	case KOBJ_SLAB:
+		if (!IS_ENABLED(CONFIG_MM_CHECKS) ||
+		    likely(!__slab_check_free(s->cache, s, p, "kfree")))
+			__slab_free_locked(s->cache, s, (void *)p);
+		break;
+	case KOBJ_LARGE:
+		__free_pages_locked(a, r, addr_to_pfn(p), order);
+		__arena_maybe_trim(a);
+		break;
+	case KOBJ_HUGE:
+		arena_unlock(a, flags);
+		if (huge_free(p))
+			report_bad_kfree(a, p);
+		return;
+	default:
+		report_bad_kfree(a, p);
+		break;
+	}
+	arena_unlock(a, flags);
+}
+
+size_t ksize(const void *p)
+{
+	struct mm_arena *a = mm_default_arena();
+	struct mm_region *r;
+	struct slab *s;
+	unsigned int order;
+	mm_flags_t flags;
+	size_t n = 0;
+
+	if (!p || !a)
+		return 0;
+	flags = arena_lock(a);
+	switch (classify(a, p, &s, &r, &order)) {
+	case KOBJ_SLAB:
+		n = s->cache->object_size;
+		break;
+	case KOBJ_LARGE:
+		n = MM_PAGE_SIZE << order;
+		break;
+	case KOBJ_HUGE:
+		arena_unlock(a, flags);
+		return huge_size(p);
+	default:
+		break;
+	}
+	arena_unlock(a, flags);
+	return n;
+}
+
+void *krealloc(void *p, size_t new_size)
+{
+	size_t old;
+	void *q;
+
+	if (!p)
+		return kmalloc(new_size);
+	if (!new_size) {
+		kfree(p);
+		return NULL;
+	}
+	old = ksize(p);
+	if (!old) {
+		struct mm_arena *a = mm_default_arena();
+
+		if (a)
+			report_bad_kfree(a, p);
+		return NULL;
+	}
+	/* Stays put while it fits, unless a large block would waste 3/4. */
+	if (new_size <= old && (old <= KMALLOC_MAX_CACHE_SIZE || new_size > old / 4))
+		return p;
+	q = kmalloc(new_size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, min_t(size_t, old, new_size));
+	kfree(p);
+	return q;
+}

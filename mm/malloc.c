@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The malloc facade: the C allocation API over kmalloc.
+ *
+ * CONFIG_MM_MALLOC_PREFIXED names everything mm_malloc, mm_free, ...;
+ * CONFIG_MM_MALLOC_LIBC uses the C library's own names, so linking libmm.a
+ * replaces the C library's allocator and LD_PRELOAD=libmm.so does it for a
+ * dynamically linked program.  The whole family is exported, because a
+ * program that reaches one missing member (say pvalloc) gets the C
+ * library's, and that block later arrives at our free().
+ *
+ * What the standards and glibc want, and where it is done:
+ *  - alignment to alignof(max_align_t): the smallest kmalloc class is 16
+ *    bytes on hosts, and every class of at least 16 bytes is 16-aligned;
+ *  - malloc(0): a unique pointer (kmalloc(0) is the smallest object);
+ *  - errno = ENOMEM on every failure, and free() preserves errno;
+ *  - calloc/reallocarray: n * size overflow is ENOMEM, not a short block;
+ *  - realloc: the old block survives a failure; size 0 frees (glibc);
+ *  - posix_memalign: EINVAL unless a power-of-two multiple of sizeof(void *).
+ * On newlib the reentrant _malloc_r family is exported as well, so that
+ * newlib's own allocations (stdio buffers) come from mm.
+ */
+#include <errno.h>
+#include <string.h>
+#include "internal.h"
+
+#if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
+#define MM_NAME(name) mm_##name
+#define mallinfo2_t struct mm_mallinfo2
+#else
+#define MM_NAME(name) name
+#include <malloc.h>
+#include <stdlib.h>
+#define mallinfo2_t struct mallinfo2
+#endif
+
+/* Visible from the shared object whatever the build's defaults. */
+#define MM_EXPORT __attribute__((visibility("default")))
+
+#define SYS_PAGE_SIZE ((size_t)4096)
+
+MM_EXPORT void *MM_NAME(malloc)(size_t size);
+MM_EXPORT void MM_NAME(free)(void *p);
+MM_EXPORT void *MM_NAME(calloc)(size_t n, size_t size);
+MM_EXPORT void *MM_NAME(realloc)(void *p, size_t size);
+MM_EXPORT void *MM_NAME(reallocarray)(void *p, size_t n, size_t size);
+MM_EXPORT void *MM_NAME(aligned_alloc)(size_t align, size_t size);
+MM_EXPORT int MM_NAME(posix_memalign)(void **out, size_t align, size_t size);
+MM_EXPORT void *MM_NAME(memalign)(size_t align, size_t size);
+MM_EXPORT void *MM_NAME(valloc)(size_t size);
+MM_EXPORT void *MM_NAME(pvalloc)(size_t size);
+MM_EXPORT size_t MM_NAME(malloc_usable_size)(void *p);
+MM_EXPORT int MM_NAME(malloc_trim)(size_t pad);
+MM_EXPORT void MM_NAME(malloc_stats)(void);
+MM_EXPORT mallinfo2_t MM_NAME(mallinfo2)(void);
+
+static __always_inline void *nomem(void)
+{
+	errno = ENOMEM;
+	return NULL;
+}
+
+void *MM_NAME(malloc)(size_t size)
+{
+	void *p = kmalloc(size);
+
+	return likely(p) ? p : nomem();
+}
+
+void MM_NAME(free)(void *p)
+{
+	int saved;
+
+	if (!p)
+		return;
+	saved = errno;
+	kfree(p);
+	errno = saved;
+}
+
+void *MM_NAME(calloc)(size_t n, size_t size)
+{
+	size_t bytes;
+	void *p;
+
+	if (__builtin_mul_overflow(n, size, &bytes))
+		return nomem();
+	p = kzalloc(bytes);
+	return p ? p : nomem();
+}
+
+void *MM_NAME(realloc)(void *p, size_t size)
+{
+	void *q;
+
+	if (!p)
+		return MM_NAME(malloc)(size);
+	if (!size) {
+		MM_NAME(free)(p);
+		return NULL;
+	}
+	q = krealloc(p, size);
+	return q ? q : nomem();
+}
+
+void *MM_NAME(reallocarray)(void *p, size_t n, size_t size)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(n, size, &bytes))
+		return nomem();
+	return MM_NAME(realloc)(p, bytes);
+}
+
+static void *aligned(size_t align, size_t size)
+{
+	void *p = kmalloc_aligned(size, align);
+
+	return p ? p : nomem();
+}
+
+void *MM_NAME(aligned_alloc)(size_t align, size_t size)
+{
+	if (!align || (align & (align - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return aligned(align, size);
+}
+
+int MM_NAME(posix_memalign)(void **out, size_t align, size_t size)
+{
+	void *p;
+
+	if (align < sizeof(void *) || (align & (align - 1)))
+		return EINVAL;
+	p = kmalloc_aligned(size, align);
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+void *MM_NAME(memalign)(size_t align, size_t size)
+{
+	/* glibc rounds an alignment that is not a power of two up to one. */
+	if (align > SIZE_MAX / 2)
+		return nomem();
+	return aligned(align <= 1 ? 1 : roundup_pow_of_two(align), size);
+}
+
+void *MM_NAME(valloc)(size_t size)
+{
+	return aligned(SYS_PAGE_SIZE, size);
+}
+
+void *MM_NAME(pvalloc)(size_t size)
+{
+	if (size > SIZE_MAX - SYS_PAGE_SIZE)
+		return nomem();
+	return aligned(SYS_PAGE_SIZE, size ? ALIGN(size, SYS_PAGE_SIZE) : SYS_PAGE_SIZE);
+}
+
+size_t MM_NAME(malloc_usable_size)(void *p)
+{
+	return ksize(p);
+}
+
+int MM_NAME(malloc_trim)(size_t pad)
+{
+	struct mm_arena *a = mm_default_arena();
+	size_t pages;
+
+	if (!a)
+		return 0;
+	pages = kmem_cache_reap(a);
+	return (mm_arena_trim(a, pad) || pages) ? 1 : 0;
+}
+
+mallinfo2_t MM_NAME(mallinfo2)(void)
+{
+	mallinfo2_t mi;
+	struct mm_diag d;
+	struct mm_arena *a = mm_default_arena();
+
+	memset(&mi, 0, sizeof(mi));
+	if (!a)
+		return mi;
+	mm_arena_diag(a, &d);
+	mi.arena = d.capacity;
+	mi.ordblks = 0;
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
+		mi.ordblks += mm_arena_nr_free_order(a, o);
+	mi.usmblks = d.peak_allocated;
+	mi.uordblks = d.allocated;
+	mi.fordblks = d.capacity - d.allocated;
+	return mi;
+}
+
+void MM_NAME(malloc_stats)(void)
+{
+	struct mm_arena *a = mm_default_arena();
+	struct mm_diag d;
+
+	if (!a)
+		return;
+	mm_arena_diag(a, &d);
+	mm_printf("Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
+		  "Total (incl. mmap):\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
+		  "max mmap regions = %10lu\nmax mmap bytes   = %10zu\n",
+		  d.capacity, d.allocated, d.capacity, d.allocated, d.nr_regions,
+		  d.peak_allocated);
+}
+
+#if IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && defined(__NEWLIB__)
+/*
+ * newlib's reentrant entry points.  Its own malloc() calls _malloc_r(), and
+ * its stdio calls the _r forms directly: defining both families keeps every
+ * allocation in the program on mm, and newlib's mallocr.o out of the link.
+ */
+#include <reent.h>
+
+void *_malloc_r(struct _reent *r, size_t size);
+void _free_r(struct _reent *r, void *p);
+void *_calloc_r(struct _reent *r, size_t n, size_t size);
+void *_realloc_r(struct _reent *r, void *p, size_t size);
+void *_memalign_r(struct _reent *r, size_t align, size_t size);
+size_t _malloc_usable_size_r(struct _reent *r, void *p);
+
+void *_malloc_r(struct _reent *r, size_t size)
+{
+	void *p = kmalloc(size);
+
+	if (!p)
+		r->_errno = ENOMEM;
+	return p;
+}
+
+void _free_r(struct _reent *r, void *p)
+{
+	kfree(p);
+}
+
+void *_calloc_r(struct _reent *r, size_t n, size_t size)
+{
+	size_t bytes;
+	void *p = NULL;
+
+	if (!__builtin_mul_overflow(n, size, &bytes))
+		p = kzalloc(bytes);
+	if (!p)
+		r->_errno = ENOMEM;
+	return p;
+}
+
+void *_realloc_r(struct _reent *r, void *p, size_t size)
+{
+	void *q;
+
+	if (p && !size) {
+		kfree(p);
+		return NULL;
+	}
+	q = krealloc(p, size);
+	if (!q)
+		r->_errno = ENOMEM;
+	return q;
+}
+
+void *_memalign_r(struct _reent *r, size_t align, size_t size)
+{
+	void *p = kmalloc_aligned(size, align <= 1 ? 1 : roundup_pow_of_two(align));
+
+	if (!p)
+		r->_errno = ENOMEM;
+	return p;
+}
+
+size_t _malloc_usable_size_r(struct _reent *r, void *p)
+{
+	return ksize(p);
+}
+#endif

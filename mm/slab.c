@@ -1,0 +1,573 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Slab caches (Bonwick 1994; Linux's SLUB).
+ *
+ * A cache keeps three lists of slabs: partial, full and empty.  The first
+ * slab on the partial list is the active one: allocation pops its free list,
+ * and a free pushes onto its slab's list; a slab moves between lists only
+ * when it fills up, stops being full, or empties, so a steady alloc/free loop
+ * never leaves the active slab.  The active slab stays put even when it
+ * empties, for the same reason; other slabs that empty go to the empty list,
+ * which keeps at most CONFIG_MM_SLAB_MAX_EMPTY before pages go back to the
+ * buddy allocator.
+ *
+ * Free pointers are stored inside the free objects.  With CONFIG_MM_CHECKS
+ * they are stored as (next ^ cache random ^ slot address), as Linux's
+ * CONFIG_SLAB_FREELIST_HARDENED does: a stray write into a free object no
+ * longer redirects the allocator to an address of the writer's choosing,
+ * and a value that decodes to a plausible pointer marks an object that is
+ * probably free already -- a double free is confirmed by walking that one
+ * slab's free list, so it costs nothing until it happens.  Allocation clears
+ * the slot so a live object never carries a stale encoding.
+ *
+ * The slab size is the smallest buddy order whose unusable tail is at most
+ * 1/8 of the slab; the header takes the place of the first object(s) up to
+ * the object alignment.
+ */
+#include <string.h>
+#include "slab.h"
+
+/* Descriptors come from a cache of their own, on the default arena. */
+static struct kmem_cache kmem_cache_boot;
+
+static __always_inline uintptr_t freeptr_encode(const struct kmem_cache *c, void *ptr,
+						uintptr_t slot)
+{
+	if (IS_ENABLED(CONFIG_MM_CHECKS))
+		return (uintptr_t)ptr ^ c->random ^ slot;
+	return (uintptr_t)ptr;
+}
+
+static __always_inline void *get_freepointer(const struct kmem_cache *c, void *obj)
+{
+	uintptr_t slot = (uintptr_t)obj + c->offset;
+
+	return (void *)freeptr_encode(c, (void *)*(uintptr_t *)slot, slot);
+}
+
+static __always_inline void set_freepointer(const struct kmem_cache *c, void *obj, void *next)
+{
+	uintptr_t slot = (uintptr_t)obj + c->offset;
+
+	*(uintptr_t *)slot = freeptr_encode(c, next, slot);
+}
+
+static inline void *slab_first_obj(const struct kmem_cache *c, struct slab *s)
+{
+	return (char *)s + c->first;
+}
+
+static inline size_t slab_bytes(const struct kmem_cache *c)
+{
+	return MM_PAGE_SIZE << c->order;
+}
+
+/* Is p inside the object area of s (not necessarily an object start)? */
+static inline int in_slab_objects(const struct kmem_cache *c, struct slab *s, const void *p)
+{
+	uintptr_t off = (uintptr_t)p - (uintptr_t)slab_first_obj(c, s);
+
+	return off < (uintptr_t)c->objs * c->size;
+}
+
+static void slab_free_pages(struct kmem_cache *c, struct slab *s)
+{
+	struct mm_arena *a = c->arena;
+	uintptr_t pfn = addr_to_pfn(s);
+
+	c->nr_slabs--;
+	__free_pages_locked(a, region_of(a, pfn), pfn, c->order);
+}
+
+/* Make a new slab: pages, free list in address order, constructors. */
+static struct slab *new_slab(struct kmem_cache *c)
+{
+	struct slab *s = __alloc_pages_locked(c->arena, c->order, PT_SLAB);
+	char *obj, *next;
+
+	if (!s)
+		return NULL;
+	s->cache = c;
+	s->inuse = 0;
+	obj = slab_first_obj(c, s);
+	s->freelist = obj;
+	for (unsigned int i = 0; i < c->objs; i++, obj = next) {
+		next = i + 1 < c->objs ? obj + c->size : NULL;
+		if (c->ctor)
+			c->ctor(obj);
+		set_freepointer(c, obj, next);
+	}
+	list_add(&s->lru, &c->partial);
+	c->nr_slabs++;
+	return s;
+}
+
+/* The slow path of allocation: reuse an empty slab, or make one. */
+static __noinline struct slab *refill_partial(struct kmem_cache *c)
+{
+	struct slab *s;
+
+	if (!list_empty(&c->empty)) {
+		s = list_first_entry(&c->empty, struct slab, lru);
+		list_move(&s->lru, &c->partial);
+		c->nr_empty--;
+		return s;
+	}
+	s = new_slab(c);
+	if (!s) {
+		/* Let the arena grow, or reclaim other caches' empty slabs. */
+		if (__arena_grow(c->arena, c->order) == 0 ||
+		    (c->arena->reclaim && c->arena->reclaim(c->arena)))
+			s = new_slab(c);
+	}
+	return s;
+}
+
+void *__slab_alloc_locked(struct kmem_cache *c)
+{
+	struct slab *s;
+	void *obj, *next;
+
+	if (unlikely(list_empty(&c->partial))) {
+		if (!refill_partial(c))
+			return NULL;
+	}
+	s = list_first_entry(&c->partial, struct slab, lru);
+	obj = s->freelist;
+	next = get_freepointer(c, obj);
+	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+		if (unlikely(next && !in_slab_objects(c, s, next))) {
+			mm_report_bug(c->arena, c->name,
+				      "Freepointer %p of free object %p is corrupt", next, obj);
+			mm_printf("FIX %s: dropping the rest of the slab's free list\n", c->name);
+			next = NULL;
+			s->inuse = c->objs - 1;
+		}
+		*(uintptr_t *)((char *)obj + c->offset) = 0;
+	}
+	s->freelist = next;
+	if (unlikely(++s->inuse == c->objs))
+		list_move(&s->lru, &c->full);
+	return obj;
+}
+
+void *kmem_cache_alloc(struct kmem_cache *c)
+{
+	mm_flags_t flags = arena_lock(c->arena);
+	void *obj = __slab_alloc_locked(c);
+
+	arena_unlock(c->arena, flags);
+	if (unlikely(!obj)) {
+		/* Out of pages even after growing and reclaiming: the OOM hook. */
+		struct mm_arena *a = c->arena;
+
+		if (a->oom_hook && a->oom_hook(a, slab_bytes(c), a->oom_ctx)) {
+			flags = arena_lock(a);
+			obj = __slab_alloc_locked(c);
+			arena_unlock(a, flags);
+		}
+		if (!obj)
+			a->diag.oom_count++;
+	}
+	return obj;
+}
+
+void *kmem_cache_zalloc(struct kmem_cache *c)
+{
+	void *obj = kmem_cache_alloc(c);
+
+	if (obj)
+		memset(obj, 0, c->object_size);
+	return obj;
+}
+
+void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj)
+{
+	set_freepointer(c, obj, s->freelist);
+	s->freelist = obj;
+	if (unlikely(s->inuse-- == c->objs)) {
+		/*
+		 * full -> partial, at the tail: the active slab stays active,
+		 * so an empty active slab is never buried in the list.
+		 */
+		list_del(&s->lru);
+		list_add_tail(&s->lru, &c->partial);
+	} else if (unlikely(s->inuse == 0) && c->partial.next != &s->lru) {
+		if (c->nr_empty < CONFIG_MM_SLAB_MAX_EMPTY) {
+			list_move(&s->lru, &c->empty);
+			c->nr_empty++;
+		} else {
+			list_del(&s->lru);
+			slab_free_pages(c, s);
+		}
+	}
+}
+
+static int freelist_contains(struct kmem_cache *c, struct slab *s, const void *obj)
+{
+	unsigned int n = 0;
+
+	for (void *p = s->freelist; p && n <= c->objs; p = get_freepointer(c, p), n++) {
+		if (p == obj)
+			return 1;
+		if (!in_slab_objects(c, s, p))
+			break;
+	}
+	return 0;
+}
+
+/*
+ * The checks CONFIG_MM_CHECKS makes on every free, each O(1) except the
+ * confirmation of a double free: the page metadata says whether the pointer
+ * is in a slab at all, the slab header names the cache, the offset must be
+ * a multiple of the object size, and a plausible free pointer in the object
+ * sends us to look for it on the free list.
+ */
+int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
+		      const char *caller)
+{
+	struct mm_arena *a = c->arena;
+	uintptr_t pfn = addr_to_pfn(s);
+	struct mm_region *r = region_of(a, pfn);
+	uintptr_t off, idx;
+	uintptr_t fp;
+
+	if (unlikely(!r || *page_meta(r, pfn) != PAGE_META(PT_SLAB, c->order))) {
+		mm_report_bug(a, c->name, "%s: %p is not in any slab of this arena",
+			      caller, obj);
+		return -1;
+	}
+	if (unlikely(s->cache != c)) {
+		mm_report_bug(a, c->name, "%s: %p belongs to cache %s", caller, obj,
+			      s->cache->name);
+		return -1;
+	}
+	off = (uintptr_t)obj - (uintptr_t)slab_first_obj(c, s);
+	idx = (uintptr_t)(((uint64_t)off * c->reciprocal) >> 32);
+	if (unlikely(off >= (uintptr_t)c->objs * c->size ||
+		     (idx * c->size != off && off % c->size))) {
+		mm_report_bug(a, c->name, "%s: %p points into the middle of an object",
+			      caller, obj);
+		return -1;
+	}
+	fp = (uintptr_t)get_freepointer(c, (void *)obj);
+	if (unlikely((!fp || in_slab_objects(c, s, (void *)fp)) && freelist_contains(c, s, obj))) {
+		mm_report_bug(a, c->name, "Object already free");
+		mm_printf("INFO: %s of %p: object %p in slab %p\n", caller, obj, obj, (void *)s);
+		return -1;
+	}
+	return 0;
+}
+
+void kmem_cache_free(struct kmem_cache *c, void *obj)
+{
+	struct slab *s;
+	mm_flags_t flags;
+
+	if (unlikely(!obj))
+		return;
+	s = obj_to_slab(c, obj);
+	flags = arena_lock(c->arena);
+	if (!IS_ENABLED(CONFIG_MM_CHECKS) || likely(!__slab_check_free(c, s, obj, "kmem_cache_free")))
+		__slab_free_locked(c, s, obj);
+	arena_unlock(c->arena, flags);
+}
+
+static size_t shrink_locked(struct kmem_cache *c)
+{
+	struct slab *s, *n;
+	size_t pages = 0;
+
+	list_for_each_entry_safe(s, n, &c->empty, lru) {
+		list_del(&s->lru);
+		slab_free_pages(c, s);
+		pages += (size_t)1 << c->order;
+	}
+	c->nr_empty = 0;
+	list_for_each_entry_safe(s, n, &c->partial, lru) {
+		if (s->inuse)
+			continue;
+		list_del(&s->lru);
+		slab_free_pages(c, s);
+		pages += (size_t)1 << c->order;
+	}
+	return pages;
+}
+
+size_t kmem_cache_shrink(struct kmem_cache *c)
+{
+	mm_flags_t flags = arena_lock(c->arena);
+	size_t pages = shrink_locked(c);
+
+	__arena_maybe_trim(c->arena);
+	arena_unlock(c->arena, flags);
+	return pages;
+}
+
+/* The arena's reclaim hook: lock held. */
+static size_t reclaim_locked(struct mm_arena *a)
+{
+	struct kmem_cache *c;
+	size_t pages = 0;
+
+	list_for_each_entry(c, &a->caches, list)
+		pages += shrink_locked(c);
+	return pages;
+}
+
+size_t kmem_cache_reap(struct mm_arena *a)
+{
+	mm_flags_t flags = arena_lock(a);
+	size_t pages = reclaim_locked(a);
+
+	arena_unlock(a, flags);
+	return pages;
+}
+
+/*
+ * Layout: stride, free pointer placement and slab order.  Returns 0, or -1
+ * for a size or alignment no slab can hold.
+ */
+static int calculate_sizes(struct kmem_cache *c)
+{
+	size_t size = c->object_size, best_waste = SIZE_MAX;
+	int best = -1;
+
+	if (size < sizeof(void *))
+		size = sizeof(void *);
+	size = ALIGN(size, sizeof(void *));
+	c->offset = 0;
+	if (c->ctor) {
+		/* Keep the constructed object intact: the pointer goes after it. */
+		c->offset = (unsigned int)size;
+		size += sizeof(void *);
+	}
+	size = ALIGN(size, c->align);
+	c->size = (unsigned int)size;
+	c->first = (unsigned int)ALIGN(sizeof(struct slab), c->align);
+
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++) {
+		size_t bytes = MM_PAGE_SIZE << o, n, waste;
+
+		if (bytes < c->first + size)
+			continue;
+		n = (bytes - c->first) / size;
+		waste = bytes - n * size;	/* header and tail */
+		if (waste * 8 <= bytes) {
+			best = (int)o;
+			break;
+		}
+		if (waste * 1024 / bytes < best_waste) {
+			best_waste = waste * 1024 / bytes;
+			best = (int)o;
+		}
+	}
+	if (best < 0)
+		return -1;
+	c->order = (uint8_t)best;
+	c->objs = (unsigned int)(((MM_PAGE_SIZE << best) - c->first) / size);
+	c->slab_mask = ~(uintptr_t)((MM_PAGE_SIZE << best) - 1);
+	c->reciprocal = (uint32_t)(((1ULL << 32) + size - 1) / size);
+	return 0;
+}
+
+static struct kmem_cache *cache_init(struct kmem_cache *c, struct mm_arena *a,
+				     const char *name, size_t size, size_t align,
+				     unsigned int flags, kmem_ctor_t ctor)
+{
+	memset(c, 0, sizeof(*c));
+	if (!size || size > MM_MAX_BLOCK || (align & (align - 1)) || align > MM_MAX_BLOCK)
+		return NULL;
+	if (!align)
+		align = sizeof(void *);
+	if (flags & SLAB_HWCACHE_ALIGN)
+		align = max_t(size_t, align, CONFIG_ARCH_CACHE_LINE);
+	c->name = name ? name : "cache";
+	c->object_size = (unsigned int)size;
+	c->align = (unsigned int)max_t(size_t, align, sizeof(void *));
+	c->flags = (uint8_t)flags;
+	c->ctor = ctor;
+	c->arena = a;
+	INIT_LIST_HEAD(&c->partial);
+	INIT_LIST_HEAD(&c->full);
+	INIT_LIST_HEAD(&c->empty);
+	if (calculate_sizes(c))
+		return NULL;
+	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+		/* Not a secret from an attacker who can read memory; enough to
+		 * make stray writes and double frees stand out. */
+		uintptr_t x = (uintptr_t)c ^ (uintptr_t)&kmem_cache_boot ^ (uintptr_t)name;
+
+		x *= (uintptr_t)0x9e3779b97f4a7c15ULL;
+		c->random = x ^ (x >> 17) ^ 0x5a5a5a5aUL;
+	}
+	return c;
+}
+
+static void cache_link(struct kmem_cache *c)
+{
+	struct mm_arena *a = c->arena;
+	mm_flags_t flags = arena_lock(a);
+
+	list_add_tail(&c->list, &a->caches);
+	a->reclaim = reclaim_locked;
+	arena_unlock(a, flags);
+}
+
+static struct kmem_cache *boot_cache(void)
+{
+	static int ready;
+	struct mm_arena *a;
+
+	if (likely(__atomic_load_n(&ready, __ATOMIC_ACQUIRE)))
+		return &kmem_cache_boot;
+	a = mm_default_arena();
+	if (!a)
+		return NULL;
+	/* Racing first callers compute the same thing; only one links it. */
+	{
+		static mm_lock_t boot_lock = MM_LOCK_INIT;
+		mm_flags_t flags = mm_lock(&boot_lock);
+
+		if (!ready) {
+			cache_init(&kmem_cache_boot, a, "kmem_cache",
+				   sizeof(struct kmem_cache), 0, 0, NULL);
+			cache_link(&kmem_cache_boot);
+			__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+		}
+		mm_unlock(&boot_lock, flags);
+	}
+	return &kmem_cache_boot;
+}
+
+struct kmem_cache *kmem_cache_create_arena(struct mm_arena *a, const char *name,
+					   size_t size, size_t align,
+					   unsigned int flags, kmem_ctor_t ctor)
+{
+	struct kmem_cache *boot = boot_cache();
+	struct kmem_cache *c = boot ? kmem_cache_alloc(boot) : NULL;
+
+	if (c && a && cache_init(c, a, name, size, align, flags, ctor)) {
+		cache_link(c);
+		return c;
+	}
+	if (c)
+		kmem_cache_free(boot, c);
+	if (flags & SLAB_PANIC)
+		mm_panic("kmem_cache_create failed");
+	return NULL;
+}
+
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+				     unsigned int flags, kmem_ctor_t ctor)
+{
+	return kmem_cache_create_arena(mm_default_arena(), name, size, align, flags, ctor);
+}
+
+/* Report every live object of a slab (O(objs^2) in the worst case: a report). */
+static unsigned long report_live(struct kmem_cache *c, struct slab *s, unsigned long shown)
+{
+	char *obj = slab_first_obj(c, s);
+
+	for (unsigned int i = 0; i < c->objs; i++, obj += c->size) {
+		if (freelist_contains(c, s, obj))
+			continue;
+		if (shown < 16)
+			mm_printf("INFO: Object %p @offset=%u\n", (void *)obj,
+				  (unsigned int)(obj - (char *)s));
+		shown++;
+	}
+	return shown;
+}
+
+int kmem_cache_destroy(struct kmem_cache *c)
+{
+	struct mm_arena *a;
+	unsigned long live = 0, shown = 0;
+	struct slab *s;
+	mm_flags_t flags;
+
+	if (!c)
+		return 0;
+	a = c->arena;
+	flags = arena_lock(a);
+	shrink_locked(c);
+	list_for_each_entry(s, &c->partial, lru)
+		live += s->inuse;
+	list_for_each_entry(s, &c->full, lru)
+		live += s->inuse;
+	if (live) {
+		mm_report_bug(a, c->name, "Slab cache still has objects");
+		mm_printf("INFO: %lu objects of %u bytes still allocated:\n", live, c->object_size);
+		list_for_each_entry(s, &c->partial, lru)
+			shown = report_live(c, s, shown);
+		list_for_each_entry(s, &c->full, lru)
+			shown = report_live(c, s, shown);
+		if (shown > 16)
+			mm_printf("INFO: ... and %lu more\n", shown - 16);
+		mm_printf("FIX %s: cache kept; its memory in use is not freed\n", c->name);
+		arena_unlock(a, flags);
+		return -1;
+	}
+	list_del(&c->list);
+	arena_unlock(a, flags);
+	if (c != &kmem_cache_boot)
+		kmem_cache_free(&kmem_cache_boot, c);
+	return 0;
+}
+
+static void info_locked(struct kmem_cache *c, struct kmem_cache_info *info)
+{
+	struct slab *s;
+
+	memset(info, 0, sizeof(*info));
+	info->name = c->name;
+	info->object_size = c->object_size;
+	info->size = c->size;
+	info->align = c->align;
+	info->objs_per_slab = c->objs;
+	info->pages_per_slab = 1u << c->order;
+	info->num_slabs = c->nr_slabs;
+	info->num_objs = c->nr_slabs * c->objs;
+	info->empty_slabs = c->nr_empty;
+	list_for_each_entry(s, &c->partial, lru) {
+		info->active_objs += s->inuse;
+		if (s->inuse)
+			info->active_slabs++;
+		else
+			info->empty_slabs++;
+	}
+	list_for_each_entry(s, &c->full, lru) {
+		info->active_objs += s->inuse;
+		info->active_slabs++;
+	}
+}
+
+void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
+{
+	mm_flags_t flags = arena_lock(c->arena);
+
+	info_locked(c, info);
+	arena_unlock(c->arena, flags);
+}
+
+void mm_slabinfo(struct mm_arena *a)
+{
+	struct kmem_cache_info info;
+	struct kmem_cache *c;
+	mm_flags_t flags;
+
+	mm_printf("slabinfo - version: 2.1\n"
+		  "# name            <active_objs> <num_objs> <objsize> <objperslab> "
+		  "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
+		  "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+	flags = arena_lock(a);
+	list_for_each_entry(c, &a->caches, list) {
+		info_locked(c, &info);
+		mm_printf("%-17s %6lu %6lu %6zu %4u %4u : tunables %4u %4u %4u : slabdata %6lu %6lu %6u\n",
+			  info.name, info.active_objs, info.num_objs, info.size,
+			  info.objs_per_slab, info.pages_per_slab, 0u, 0u, 0u,
+			  info.active_slabs, info.num_slabs, 0u);
+	}
+	arena_unlock(a, flags);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The slab layer's private structures, shared with kmalloc.c and percpu.c.
+ */
+#ifndef MM_SLAB_INTERNAL_H
+#define MM_SLAB_INTERNAL_H
+
+#include "internal.h"
+
+/* At the start of every slab. */
+struct slab {
+	struct kmem_cache *cache;
+	void *freelist;			/* first free object, NULL when full */
+	struct list_head lru;		/* on the cache's partial, full or empty list */
+	unsigned int inuse;		/* objects allocated */
+};
+
+struct kmem_cache {
+	/* Hot: the fast paths read only these. */
+	struct list_head partial;	/* the first slab is the active one */
+	uintptr_t slab_mask;		/* ~(slab bytes - 1) */
+	unsigned int offset;		/* free pointer, from the object's start */
+	unsigned int objs;		/* objects per slab */
+	uintptr_t random;		/* free pointer obfuscation (CONFIG_MM_CHECKS) */
+	struct mm_arena *arena;
+
+	unsigned int size;		/* stride between objects */
+	unsigned int object_size;	/* what the user asked for */
+	unsigned int first;		/* offset of the first object */
+	unsigned int align;
+	uint32_t reciprocal;		/* 2^32 / size rounded up, for index checks */
+	uint8_t order;			/* a slab is 2^order pages */
+	uint8_t flags;
+	uint16_t nr_empty;		/* slabs on 'empty' */
+	struct list_head full;
+	struct list_head empty;
+	kmem_ctor_t ctor;
+	const char *name;
+	struct list_head list;		/* on arena->caches */
+	unsigned long nr_slabs;
+};
+
+static __always_inline struct slab *obj_to_slab(const struct kmem_cache *c, const void *obj)
+{
+	return (struct slab *)((uintptr_t)obj & c->slab_mask);
+}
+
+/* Free an object whose slab is known; lock held; checks done by the caller. */
+void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj);
+/* Allocate with the lock held. */
+void *__slab_alloc_locked(struct kmem_cache *c);
+/* Check obj against c (foreign, other cache, middle, double free); lock held. */
+int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
+		      const char *caller);
+
+#endif /* MM_SLAB_INTERNAL_H */
