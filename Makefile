@@ -85,6 +85,16 @@ nconfig: kconfig-tools
 
 .PHONY: kconfig-tools olddefconfig alldefconfig savedefconfig menuconfig nconfig
 
+# 'make run' on a fresh clone configures the host default first.
+ifeq ($(wildcard $(KCONFIG_CONFIG)),)
+ifeq ($(MAKECMDGOALS),run)
+no-config := 1
+run:
+	$(Q)$(MAKE) host_defconfig
+	$(Q)$(MAKE) run
+endif
+endif
+
 ifeq ($(no-config),)
 ifeq ($(wildcard $(KCONFIG_CONFIG)),)
 $(error No configuration ($(KCONFIG_CONFIG)). Run 'make menuconfig' or 'make <name>_defconfig' (see 'make help'); 'make run' and 'make check' configure themselves)
@@ -177,7 +187,7 @@ $(LIBMM_A): $(objs)
 
 $(LIBMM_SO): $(objs)
 	$(quiet) LD $@
-	$(Q)$(CC) -shared -Wl,-soname,libmm.so -Wl,--gc-sections -o $@ $^ $(ARCH_SO_LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,libmm.so -Wl,--gc-sections -o $@ $^ $(LDFLAGS_MM) $(ARCH_SO_LIBS)
 
 all: $(libs)
 

@@ -53,7 +53,7 @@ static struct mm_region *region_add(struct mm_arena *a, void *mem, size_t len,
 	r->len = end - base;
 	memset(r->meta, 0, total - m);
 	r->next = a->regions;
-	a->regions = r;
+	__atomic_store_n(&a->regions, r, __ATOMIC_RELEASE);
 	a->nr_pages += total - m;
 	a->diag.nr_regions++;
 	__free_range_locked(a, r, r->start_pfn, r->end_pfn);
@@ -167,7 +167,12 @@ static size_t __arena_trim(struct mm_arena *a, size_t keep)
 		if (cut == end)
 			continue;
 		unlink_free_range(a, r, cut, end);
-		if (cut == r->start_pfn) {
+		/*
+		 * With per-thread caches, kfree() walks the region list without
+		 * the lock, so a region header is never unmapped: an entirely
+		 * free region gives back all but its metadata pages.
+		 */
+		if (cut == r->start_pfn && !IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
 			/* The whole region is free: give it all back. */
 			len = r->len;
 			region_unlink(a, r);

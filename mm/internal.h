@@ -20,6 +20,17 @@
 #include <mm/mm.h>
 #include <mm/bitops.h>
 
+/*
+ * Host-only options, read under IS_ENABLED(CONFIG_ARCH_HOST): absent from
+ * autoconf.h elsewhere, but the dead branch must still compile.
+ */
+#ifndef CONFIG_MM_GROW_MIN_KB
+#define CONFIG_MM_GROW_MIN_KB 0
+#endif
+#ifndef CONFIG_MM_TRIM_THRESHOLD_KB
+#define CONFIG_MM_TRIM_THRESHOLD_KB 0
+#endif
+
 enum page_type {
 	PT_TAIL = 0,		/* not the head of a block */
 	PT_FREE = 1,		/* head of a free block, contents live */
@@ -62,7 +73,11 @@ static __always_inline struct mm_region *region_of(struct mm_arena *a, uintptr_t
 {
 	struct mm_region *r;
 
-	for (r = a->regions; r; r = r->next) {
+	/*
+	 * Acquire pairs with the release in region_add(): the per-thread
+	 * caches walk this list without the lock (see percpu.c).
+	 */
+	for (r = __atomic_load_n(&a->regions, __ATOMIC_ACQUIRE); r; r = r->next) {
 		if (region_contains(r, pfn))
 			return r;
 	}

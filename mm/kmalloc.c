@@ -19,7 +19,7 @@
  * the block, the block's head names the slab, the slab names the cache.
  */
 #include <string.h>
-#include "slab.h"
+#include "percpu.h"
 
 #define KMALLOC_SHIFT_LOW	CONFIG_MM_KMALLOC_SHIFT_LOW
 #define KMALLOC_SHIFT_HIGH	CONFIG_MM_KMALLOC_SHIFT_HIGH
@@ -88,11 +88,20 @@ static __noinline int kmalloc_init(void)
 			kmalloc_caches[i] = kmem_cache_create_arena(a, kmalloc_names[i],
 								    size, align, 0, NULL);
 			ok = kmalloc_caches[i] != NULL;
+			if (ok)
+				kmalloc_caches[i]->kmalloc_idx = (uint8_t)i;
 		}
+		if (ok)
+			percpu_init();
 		__atomic_store_n(&kmalloc_ready, ok, __ATOMIC_RELEASE);
 	}
 	mm_unlock(&init_lock, flags);
 	return ok;
+}
+
+struct kmem_cache *kmalloc_cache_index(unsigned int i)
+{
+	return i <= KMALLOC_SHIFT_HIGH ? kmalloc_caches[i] : NULL;
 }
 
 struct kmem_cache *kmalloc_slab(size_t size)
@@ -208,7 +217,15 @@ void *kmalloc(size_t size)
 	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
 		return kmalloc_large(size, 0);
 	c = kmalloc_slab(size);
-	return likely(c) ? kmem_cache_alloc(c) : NULL;
+	if (unlikely(!c))
+		return NULL;
+	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+		void *p = percpu_alloc(c);
+
+		if (likely(p))
+			return p;
+	}
+	return kmem_cache_alloc(c);
 }
 
 void *kzalloc(size_t size)
@@ -318,6 +335,11 @@ void kfree(const void *p)
 		return;
 	a = mm_default_arena();
 	if (unlikely(!a))
+		return;
+	/* A kmalloc object into this thread's cache, without the lock. */
+	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE) &&
+	    classify(a, p, &s, &r, &order) == KOBJ_SLAB &&
+	    s->cache->kmalloc_idx && percpu_free(s->cache, s, (void *)p))
 		return;
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {

@@ -22,7 +22,7 @@
  */
 #include <errno.h>
 #include <string.h>
-#include "internal.h"
+#include "percpu.h"
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
 #define MM_NAME(name) mm_##name
@@ -173,6 +173,7 @@ int MM_NAME(malloc_trim)(size_t pad)
 
 	if (!a)
 		return 0;
+	mm_percpu_drain();
 	pages = kmem_cache_reap(a);
 	return (mm_arena_trim(a, pad) || pages) ? 1 : 0;
 }

@@ -216,6 +216,13 @@ static int freelist_contains(struct kmem_cache *c, struct slab *s, const void *o
 	return 0;
 }
 
+int __slab_maybe_free(struct kmem_cache *c, struct slab *s, void *obj)
+{
+	uintptr_t fp = (uintptr_t)get_freepointer(c, obj);
+
+	return !fp || in_slab_objects(c, s, (void *)fp);
+}
+
 /*
  * The checks CONFIG_MM_CHECKS makes on every free, each O(1) except the
  * confirmation of a double free: the page metadata says whether the pointer
@@ -229,8 +236,6 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 	struct mm_arena *a = c->arena;
 	uintptr_t pfn = addr_to_pfn(s);
 	struct mm_region *r = region_of(a, pfn);
-	uintptr_t off, idx;
-	uintptr_t fp;
 
 	if (unlikely(!r || *page_meta(r, pfn) != PAGE_META(PT_SLAB, c->order))) {
 		mm_report_bug(a, c->name, "%s: %p is not in any slab of this arena",
@@ -242,16 +247,12 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 			      s->cache->name);
 		return -1;
 	}
-	off = (uintptr_t)obj - (uintptr_t)slab_first_obj(c, s);
-	idx = (uintptr_t)(((uint64_t)off * c->reciprocal) >> 32);
-	if (unlikely(off >= (uintptr_t)c->objs * c->size ||
-		     (idx * c->size != off && off % c->size))) {
+	if (unlikely(!slab_obj_aligned(c, s, obj))) {
 		mm_report_bug(a, c->name, "%s: %p points into the middle of an object",
 			      caller, obj);
 		return -1;
 	}
-	fp = (uintptr_t)get_freepointer(c, (void *)obj);
-	if (unlikely((!fp || in_slab_objects(c, s, (void *)fp)) && freelist_contains(c, s, obj))) {
+	if (unlikely(__slab_maybe_free(c, s, (void *)obj) && freelist_contains(c, s, obj))) {
 		mm_report_bug(a, c->name, "Object already free");
 		mm_printf("INFO: %s of %p: object %p in slab %p\n", caller, obj, obj, (void *)s);
 		return -1;

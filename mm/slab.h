@@ -31,6 +31,7 @@ struct kmem_cache {
 	uint32_t reciprocal;		/* 2^32 / size rounded up, for index checks */
 	uint8_t order;			/* a slab is 2^order pages */
 	uint8_t flags;
+	uint8_t kmalloc_idx;		/* kmalloc class index, 0: not a kmalloc cache */
 	uint16_t nr_empty;		/* slabs on 'empty' */
 	struct list_head full;
 	struct list_head empty;
@@ -44,6 +45,27 @@ static __always_inline struct slab *obj_to_slab(const struct kmem_cache *c, cons
 {
 	return (struct slab *)((uintptr_t)obj & c->slab_mask);
 }
+
+/*
+ * Is obj the start of an object of s?  One multiply by the reciprocal of
+ * the size; the exact division only to confirm a miss.
+ */
+static __always_inline int slab_obj_aligned(const struct kmem_cache *c,
+					    const struct slab *s, const void *obj)
+{
+	uintptr_t off = (uintptr_t)obj - ((uintptr_t)s + c->first);
+	uintptr_t idx = (uintptr_t)(((uint64_t)off * c->reciprocal) >> 32);
+
+	if (unlikely(off >= (uintptr_t)c->objs * c->size))
+		return 0;
+	return idx * c->size == off || off % c->size == 0;
+}
+
+/* Does obj's free-pointer slot hold what a free object's would? */
+int __slab_maybe_free(struct kmem_cache *c, struct slab *s, void *obj);
+
+/* The kmalloc cache of class index i (kmalloc.c). */
+struct kmem_cache *kmalloc_cache_index(unsigned int i);
 
 /* Free an object whose slab is known; lock held; checks done by the caller. */
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj);

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Per-thread magazines (Bonwick & Adams 2001; Linux's per-cpu slabs).
+ *
+ * Each thread keeps, per kmalloc class, a small stack of free objects.
+ * kmalloc pops from it and kfree pushes onto it without taking the arena
+ * lock; only when a magazine runs empty (refill half of it) or full (flush
+ * half) does the thread take the lock, and then for a batch.  Objects freed
+ * by another thread than the one that allocated them simply join the
+ * freeing thread's magazine, and go home to their slab when it flushes:
+ * correct, and nothing leaks.  A thread's magazines are flushed when it
+ * exits (a pthread key destructor) and by malloc_trim()/mm_percpu_drain().
+ *
+ * Lock-free kfree needs the page metadata without the lock.  That is safe
+ * because (1) regions are published with a release store and never unmapped
+ * while caches are on (arena.c keeps an empty region's header), so walking
+ * the region list cannot fault, and (2) the metadata of the object being
+ * freed cannot change while it is allocated.
+ *
+ * Double frees into a magazine are caught as glibc's tcache catches them: an
+ * object in a magazine carries the thread's key in its first word; a free
+ * that finds the key looks for the object in the magazine.  Objects whose
+ * slab free pointer looks valid take the locked path, which checks the slab.
+ */
+#include <pthread.h>
+#include "percpu.h"
+
+#define MAG_SIZE 32
+
+struct magazine {
+	unsigned int count;
+	void *objs[MAG_SIZE];
+};
+
+struct percpu_cache {
+	struct magazine mag[CONFIG_MM_KMALLOC_SHIFT_HIGH + 1];
+	uintptr_t key;
+	int registered;
+};
+
+static __thread struct percpu_cache tcache __attribute__((tls_model("initial-exec")));
+static pthread_key_t exit_key;
+static int exit_key_ok;
+
+/* Move n objects from the magazine back to their slabs: one lock for all. */
+static void flush(struct kmem_cache *c, struct magazine *m, unsigned int n)
+{
+	struct mm_arena *a = c->arena;
+	mm_flags_t flags = arena_lock(a);
+
+	while (n-- && m->count) {
+		void *obj = m->objs[--m->count];
+
+		*(uintptr_t *)obj = 0;		/* no longer in a magazine */
+		__slab_free_locked(c, obj_to_slab(c, obj), obj);
+	}
+	arena_unlock(a, flags);
+}
+
+static void drain_all(struct percpu_cache *pc);
+
+static void thread_exit(void *arg)
+{
+	drain_all(arg);
+}
+
+static void register_thread(struct percpu_cache *pc)
+{
+	pc->registered = 1;
+	pc->key = (uintptr_t)pc ^ 0x6d6d2d6d61672aULL;
+	if (exit_key_ok)
+		pthread_setspecific(exit_key, pc);
+}
+
+void percpu_init(void)
+{
+	if (pthread_key_create(&exit_key, thread_exit) == 0)
+		exit_key_ok = 1;
+}
+
+void *percpu_alloc(struct kmem_cache *c)
+{
+	struct percpu_cache *pc = &tcache;
+	struct magazine *m = &pc->mag[c->kmalloc_idx];
+	void *obj;
+
+	if (unlikely(!m->count)) {
+		struct mm_arena *a = c->arena;
+		mm_flags_t flags;
+
+		if (unlikely(!pc->registered))
+			register_thread(pc);
+		flags = arena_lock(a);
+		while (m->count < MAG_SIZE / 2) {
+			obj = __slab_alloc_locked(c);
+			if (!obj)
+				break;
+			m->objs[m->count++] = obj;
+			*(uintptr_t *)obj = pc->key;
+		}
+		arena_unlock(a, flags);
+		if (!m->count)
+			return NULL;
+	}
+	obj = m->objs[--m->count];
+	*(uintptr_t *)obj = 0;
+	return obj;
+}
+
+static __cold int in_magazine(struct magazine *m, const void *obj)
+{
+	for (unsigned int i = 0; i < m->count; i++) {
+		if (m->objs[i] == obj)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Take obj into this thread's magazine.  Returns 0 when the caller must free
+ * it the locked way instead (its checks then run in full).
+ */
+int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
+{
+	struct percpu_cache *pc = &tcache;
+	struct magazine *m = &pc->mag[c->kmalloc_idx];
+
+	if (unlikely(!pc->registered))
+		register_thread(pc);
+	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+		if (unlikely(*(uintptr_t *)obj == pc->key) && in_magazine(m, obj)) {
+			mm_report_bug(c->arena, c->name, "Object already free");
+			mm_printf("INFO: kfree of %p: object is in this thread's cache\n", obj);
+			return 1;
+		}
+		/* Misaligned, or its first word looks like a slab free pointer. */
+		if (unlikely(!slab_obj_aligned(c, s, obj)) || unlikely(__slab_maybe_free(c, s, obj)))
+			return 0;
+	}
+	if (unlikely(m->count == MAG_SIZE))
+		flush(c, m, MAG_SIZE / 2);
+	*(uintptr_t *)obj = pc->key;
+	m->objs[m->count++] = obj;
+	return 1;
+}
+
+static void drain_all(struct percpu_cache *pc)
+{
+	for (unsigned int i = 0; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
+		struct magazine *m = &pc->mag[i];
+		struct kmem_cache *c = m->count ? kmalloc_cache_index(i) : NULL;
+
+		if (c)
+			flush(c, m, MAG_SIZE);
+	}
+}
+
+void mm_percpu_drain(void)
+{
+	drain_all(&tcache);
+}
