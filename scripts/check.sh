@@ -87,6 +87,7 @@ step "Valgrind: host (libc facade)" valgrind_tests vg-host host_defconfig
 step "Valgrind: host_static" valgrind_tests vg-static host_static_defconfig
 
 step "build system" tests/check-build.sh
+step "menuconfig in a terminal" tests/check-menuconfig.sh
 
 for cfg in configs/*_defconfig; do
 	name=$(basename "$cfg" _defconfig)
