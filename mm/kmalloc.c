@@ -130,29 +130,37 @@ static mm_lock_t huge_lock = MM_LOCK_INIT;
 static void *huge_alloc(size_t size, size_t align)
 {
 	size_t head = max_t(size_t, MM_PAGE_SIZE, align);
-	size_t len = ALIGN(size, MM_PAGE_SIZE) + head, got;
-	struct huge_block *h;
+	size_t len, got;
+	struct huge_block *h = NULL;
 	mm_flags_t flags;
 	void *map;
 
-	if (size > SIZE_MAX / 2 || align > MM_MAX_BLOCK)
+	if (size > SIZE_MAX / 4 || align > SIZE_MAX / 4)
 		return NULL;
+	len = ALIGN(size, MM_PAGE_SIZE) + head;
 	flags = mm_lock(&huge_lock);
 	if (!huge_backend.be.grow)
 		mm_backend_mmap_init(&huge_backend, 0);
 	map = mm_backend_grow(&huge_backend.be, len, len, &got);
 	if (map) {
-		h = (struct huge_block *)((char *)map + head) - 1;
+		/*
+		 * The first 'align' boundary at least a page in: map + head
+		 * when the mapping is aligned to it (up to MM_MAX_BLOCK), and
+		 * never further than that for larger alignments.
+		 */
+		char *ptr = (char *)ALIGN((uintptr_t)map + MM_PAGE_SIZE, head);
+
+		h = (struct huge_block *)ptr - 1;
 		h->map = map;
 		h->map_len = got;
-		h->ptr = (char *)map + head;
+		h->ptr = ptr;
 		h->next = huge_list.next;
 		h->prev = &huge_list;
 		huge_list.next->prev = h;
 		huge_list.next = h;
 	}
 	mm_unlock(&huge_lock, flags);
-	return map ? (char *)map + head : NULL;
+	return h ? h->ptr : NULL;
 }
 
 /* The huge block at p, or NULL. */
@@ -198,16 +206,26 @@ static size_t huge_size(const void *p) { return 0; }
 
 static __noinline void *kmalloc_large(size_t size, size_t align)
 {
-	struct mm_arena *a;
+	struct mm_arena *a = mm_default_arena();
 	unsigned int order;
+	mm_flags_t flags;
+	void *p = NULL;
 
-	if (size > SIZE_MAX / 2)
+	if (!a)
 		return NULL;
-	order = get_order(max_t(size_t, size, align));
-	if (order > MM_MAX_ORDER)
-		return huge_alloc(size, align);
-	a = mm_default_arena();
-	return a ? __alloc_pages_type(a, order, PT_LARGE) : NULL;
+	if (size <= SIZE_MAX / 2) {
+		order = get_order(max_t(size_t, size, align));
+		if (order <= MM_MAX_ORDER)
+			return __alloc_pages_type(a, order, PT_LARGE);
+		p = huge_alloc(size, align);
+	}
+	if (!p) {
+		/* An impossible size, or no mapping: a failed request all the same. */
+		flags = arena_lock(a);
+		a->diag.oom_count++;
+		arena_unlock(a, flags);
+	}
+	return p;
 }
 
 void *kmalloc(size_t size)
@@ -264,9 +282,12 @@ void *kmalloc_aligned(size_t size, size_t align)
 		return NULL;
 	if (align <= sizeof(void *))
 		return kmalloc(size);
-	/* A power-of-two class at least as big as the alignment is aligned. */
-	need = roundup_pow_of_two(max_t(size_t, size ? size : 1, align));
-	if (need <= KMALLOC_MAX_CACHE_SIZE && size <= need) {
+	/*
+	 * A power-of-two class at least as big as the alignment is aligned.
+	 * (Bounds first: roundup_pow_of_two() of a huge size overflows.)
+	 */
+	if (size <= KMALLOC_MAX_CACHE_SIZE && align <= KMALLOC_MAX_CACHE_SIZE) {
+		need = roundup_pow_of_two(max_t(size_t, size ? size : 1, align));
 		c = kmalloc_slab(need);
 		return c ? kmem_cache_alloc(c) : NULL;
 	}
@@ -378,7 +399,9 @@ size_t ksize(const void *p)
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {
 	case KOBJ_SLAB:
-		n = s->cache->object_size;
+		/* Not an object's start: a bad pointer, 0 as documented. */
+		if (slab_obj_aligned(s->cache, s, p))
+			n = s->cache->object_size;
 		break;
 	case KOBJ_LARGE:
 		n = MM_PAGE_SIZE << order;

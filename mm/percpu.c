@@ -128,13 +128,16 @@ int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
 	if (unlikely(!pc->registered))
 		register_thread(pc);
 	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+		/* Not an object start: the locked path reports it. */
+		if (unlikely(!slab_obj_aligned(c, s, obj)))
+			return 0;
 		if (unlikely(*(uintptr_t *)obj == pc->key) && in_magazine(m, obj)) {
 			mm_report_bug(c->arena, c->name, "Object already free");
 			mm_printf("INFO: kfree of %p: object is in this thread's cache\n", obj);
 			return 1;
 		}
-		/* Misaligned, or its first word looks like a slab free pointer. */
-		if (unlikely(!slab_obj_aligned(c, s, obj)) || unlikely(__slab_maybe_free(c, s, obj)))
+		/* Its first word looks like a slab free pointer: check the slab. */
+		if (unlikely(__slab_maybe_free(c, s, obj)))
 			return 0;
 	}
 	if (unlikely(m->count == MAG_SIZE))

@@ -13,8 +13,6 @@
 void *percpu_alloc(struct kmem_cache *c);
 int percpu_free(struct kmem_cache *c, struct slab *s, void *obj);
 void percpu_init(void);
-/* Give this thread's cached objects back to their slabs. */
-void mm_percpu_drain(void);
 #else
 static inline void *percpu_alloc(struct kmem_cache *c)
 {
@@ -27,10 +25,6 @@ static inline int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
 }
 
 static inline void percpu_init(void)
-{
-}
-
-static inline void mm_percpu_drain(void)
 {
 }
 #endif

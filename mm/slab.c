@@ -143,7 +143,7 @@ void *__slab_alloc_locked(struct kmem_cache *c)
 			next = NULL;
 			s->inuse = c->objs - 1;
 		}
-		*(uintptr_t *)((char *)obj + c->offset) = 0;
+		*(uintptr_t *)((uintptr_t)obj + c->offset) = 0;
 	}
 	s->freelist = next;
 	if (unlikely(++s->inuse == c->objs))
@@ -160,14 +160,14 @@ void *kmem_cache_alloc(struct kmem_cache *c)
 	if (unlikely(!obj)) {
 		/* Out of pages even after growing and reclaiming: the OOM hook. */
 		struct mm_arena *a = c->arena;
+		int retry = a->oom_hook && a->oom_hook(a, slab_bytes(c), a->oom_ctx);
 
-		if (a->oom_hook && a->oom_hook(a, slab_bytes(c), a->oom_ctx)) {
-			flags = arena_lock(a);
+		flags = arena_lock(a);
+		if (retry)
 			obj = __slab_alloc_locked(c);
-			arena_unlock(a, flags);
-		}
 		if (!obj)
 			a->diag.oom_count++;
+		arena_unlock(a, flags);
 	}
 	return obj;
 }
@@ -181,6 +181,16 @@ void *kmem_cache_zalloc(struct kmem_cache *c)
 	return obj;
 }
 
+/* Room on the empty list?  (A test the compiler cannot call always false.) */
+static __always_inline int keep_empty(const struct kmem_cache *c)
+{
+#if CONFIG_MM_SLAB_MAX_EMPTY > 0
+	return c->nr_empty < CONFIG_MM_SLAB_MAX_EMPTY;
+#else
+	return 0;
+#endif
+}
+
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj)
 {
 	set_freepointer(c, obj, s->freelist);
@@ -192,8 +202,10 @@ void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj)
 		 */
 		list_del(&s->lru);
 		list_add_tail(&s->lru, &c->partial);
-	} else if (unlikely(s->inuse == 0) && c->partial.next != &s->lru) {
-		if (c->nr_empty < CONFIG_MM_SLAB_MAX_EMPTY) {
+	}
+	/* A slab of one object goes from full to empty in one step. */
+	if (unlikely(s->inuse == 0) && c->partial.next != &s->lru) {
+		if (keep_empty(c)) {
 			list_move(&s->lru, &c->empty);
 			c->nr_empty++;
 		} else {
@@ -224,6 +236,27 @@ int __slab_maybe_free(struct kmem_cache *c, struct slab *s, void *obj)
 }
 
 /*
+ * obj is not in a slab of c.  Name its real owner, found from obj's own page
+ * (a slab of another size does not start at obj & c->slab_mask).
+ */
+static __cold void report_foreign(struct kmem_cache *c, const void *obj, const char *caller)
+{
+	struct mm_arena *a = c->arena;
+	uintptr_t pfn = addr_to_pfn(obj), head;
+	struct mm_region *r = region_of(a, pfn);
+
+	head = r ? block_head(r, pfn) : 0;
+	if (head && meta_type(*page_meta(r, head)) == PT_SLAB) {
+		struct slab *s = pfn_to_addr(head);
+
+		mm_report_bug(a, c->name, "%s: %p belongs to cache %s", caller, obj,
+			      s->cache->name);
+		return;
+	}
+	mm_report_bug(a, c->name, "%s: %p is not in any slab of this arena", caller, obj);
+}
+
+/*
  * The checks CONFIG_MM_CHECKS makes on every free, each O(1) except the
  * confirmation of a double free: the page metadata says whether the pointer
  * is in a slab at all, the slab header names the cache, the offset must be
@@ -237,14 +270,9 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 	uintptr_t pfn = addr_to_pfn(s);
 	struct mm_region *r = region_of(a, pfn);
 
-	if (unlikely(!r || *page_meta(r, pfn) != PAGE_META(PT_SLAB, c->order))) {
-		mm_report_bug(a, c->name, "%s: %p is not in any slab of this arena",
-			      caller, obj);
-		return -1;
-	}
-	if (unlikely(s->cache != c)) {
-		mm_report_bug(a, c->name, "%s: %p belongs to cache %s", caller, obj,
-			      s->cache->name);
+	if (unlikely(!r || *page_meta(r, pfn) != PAGE_META(PT_SLAB, c->order) ||
+		     s->cache != c)) {
+		report_foreign(c, obj, caller);
 		return -1;
 	}
 	if (unlikely(!slab_obj_aligned(c, s, obj))) {

@@ -37,6 +37,10 @@ struct kmem_cache;
 #define SLAB_HWCACHE_ALIGN	0x1u	/* align objects to CONFIG_ARCH_CACHE_LINE */
 #define SLAB_PANIC		0x2u	/* mm_panic() if the cache cannot be made */
 
+/*
+ * Constructors run when a slab is made, with the arena's lock held: a
+ * constructor must not allocate from the same arena.
+ */
 typedef void (*kmem_ctor_t)(void *obj);
 
 /*
@@ -114,6 +118,19 @@ void *kmalloc_aligned(size_t size, size_t align) __malloc __alloc_size(1);
 
 /* The kmalloc cache that serves 'size', or NULL above the largest class. */
 struct kmem_cache *kmalloc_slab(size_t size);
+
+/*
+ * Give this thread's per-thread cached kmalloc objects back to their slabs
+ * (CONFIG_MM_PERCPU_CACHE; a no-op without it).  Threads drain on exit by
+ * themselves; call this before measuring what the arena holds.
+ */
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+void mm_percpu_drain(void);
+#else
+static inline void mm_percpu_drain(void)
+{
+}
+#endif
 
 /* Largest size served from a slab cache (the largest class). */
 #define KMALLOC_MAX_CACHE_SIZE	((size_t)1 << CONFIG_MM_KMALLOC_SHIFT_HIGH)

@@ -1,0 +1,888 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mm/kmalloc.c: size classes at their exact boundaries, alignment,
+ * kzalloc/kcalloc/kmalloc_array, krealloc across classes, buddy blocks and
+ * direct mappings, ksize, kmalloc_aligned, bad kfree()s, impossible sizes,
+ * a random differential test against a model, and "nothing lost".
+ *
+ * kmalloc always works on the default arena.  When mm replaces the C
+ * library's malloc (host_defconfig), CMocka and stdio allocate from that
+ * arena too, so the "nothing lost" check compares the arena's allocated
+ * pages before and after (after draining this thread's per-thread cache
+ * and reaping empty slabs both times), with nothing else allocating in
+ * between; that is exact in every configuration.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include "helpers.h"
+
+#define PS MM_PAGE_SIZE
+
+
+static struct mm_arena *def(void)
+{
+	struct mm_arena *a = mm_default_arena();
+
+	assert_non_null(a);
+	return a;
+}
+
+static struct mm_diag diag(void)
+{
+	struct mm_diag d;
+
+	mm_arena_diag(def(), &d);
+	return d;
+}
+
+/* Every empty slab of the default arena back to the buddy allocator. */
+static size_t settle(void)
+{
+	mm_percpu_drain();
+	kmem_cache_reap(def());
+	return diag().allocated;
+}
+
+/* xorshift64*: every run the same. */
+static uint64_t rng_state = 0x243f6a8885a308d3ULL;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+/* A value the compiler cannot see through (no warnings on huge sizes). */
+static size_t opaque(size_t x)
+{
+	volatile size_t v = x;
+
+	return v;
+}
+
+/* The class kmalloc must pick for 'size', from the Kconfig alone. */
+static size_t expected_class(size_t size)
+{
+	size_t best = SIZE_MAX;
+
+	if (!size)
+		size = 1;
+	for (unsigned int i = CONFIG_MM_KMALLOC_SHIFT_LOW; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
+		if (((size_t)1 << i) >= size) {
+			best = (size_t)1 << i;
+			break;
+		}
+	}
+#if IS_ENABLED(CONFIG_MM_KMALLOC_96_192)
+	if (CONFIG_MM_KMALLOC_SHIFT_LOW <= 6 && size <= 96 && size > 64 && 96 < best)
+		best = 96;
+	if (CONFIG_MM_KMALLOC_SHIFT_LOW <= 7 && size <= 192 && size > 128 && 192 < best)
+		best = 192;
+#endif
+	return best;
+}
+
+/* What ksize() must say for a live block of 'size' bytes. */
+static size_t expected_ksize(size_t size)
+{
+	if (size <= KMALLOC_MAX_CACHE_SIZE)
+		return expected_class(size);
+	if (size <= MM_MAX_BLOCK)
+		return PS << get_order(size);
+	return 0;	/* a direct mapping: at least size, checked apart */
+}
+
+/* Assert a report containing the texts, counted in error_count. */
+static void check_report(unsigned long errors_before, const char *t1, const char *t2)
+{
+	const char *text = capture_stop();
+
+	if (!strstr(text, t1) || (t2 && !strstr(text, t2)))
+		print_message("report was:\n%s\n", text);
+	assert_non_null(strstr(text, t1));
+	if (t2)
+		assert_non_null(strstr(text, t2));
+	assert_non_null(strstr(text, "BUG "));
+	assert_int_equal(diag().error_count, errors_before + 1);
+}
+
+/* After bad input: the heap is intact and keeps working. */
+static void assert_heap_works(void)
+{
+	static const size_t sizes[] = { 1, 64, 100, 4000, 9000, 70000 };
+	void *p[ARRAY_SIZE(sizes)];
+
+	assert_arena_valid(def());
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		p[k] = kmalloc(sizes[k]);
+		assert_non_null(p[k]);
+		memset(p[k], 0x6b, sizes[k]);
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++)
+		kfree(p[k]);
+	assert_arena_valid(def());
+}
+
+/*
+ * A position-dependent pattern: every byte of the first 16 KiB and every
+ * 257th byte after (megabytes byte by byte are slow under Valgrind, and a
+ * lost page or a shifted copy shows anyway).
+ */
+static size_t next_pos(size_t i, size_t n)
+{
+	i++;
+	return i < 16384 ? i : (i + 256) / 257 * 257;
+}
+
+static void fill(void *p, size_t n, uint32_t seed)
+{
+	unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i = next_pos(i, n))
+		b[i] = (unsigned char)(seed + i * 7 + (i >> 8));
+}
+
+static int check_fill(const void *p, size_t n, uint32_t seed)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i = next_pos(i, n)) {
+		if (b[i] != (unsigned char)(seed + i * 7 + (i >> 8)))
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- Classes -------------------------------------------------------------- */
+
+static void test_class_boundaries(void **state)
+{
+	const size_t sizes[] = {
+		1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128,
+		129, 191, 192, 193, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025,
+		2048, 2049, 4096, 4097, KMALLOC_MAX_CACHE_SIZE - 1, KMALLOC_MAX_CACHE_SIZE,
+		KMALLOC_MAX_CACHE_SIZE + 1, 2 * KMALLOC_MAX_CACHE_SIZE,
+		2 * KMALLOC_MAX_CACHE_SIZE + 1, 100000, MM_MAX_BLOCK,
+	};
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t sz = sizes[k];
+		unsigned char *p = kmalloc(sz);
+		struct kmem_cache *c = kmalloc_slab(sz);
+
+		assert_non_null(p);
+		if (ksize(p) != expected_ksize(sz))
+			print_message("kmalloc(%zu): ksize %zu, expected %zu\n", sz, ksize(p),
+				      expected_ksize(sz));
+		assert_int_equal(ksize(p), expected_ksize(sz));
+		if (sz <= KMALLOC_MAX_CACHE_SIZE) {
+			struct kmem_cache_info i;
+			char name[32];
+			size_t cls = expected_class(sz);
+
+			assert_non_null(c);
+			kmem_cache_info(c, &i);
+			assert_int_equal(i.object_size, cls);
+			if (cls < 1024)
+				snprintf(name, sizeof(name), "kmalloc-%zu", cls);
+			else
+				snprintf(name, sizeof(name), "kmalloc-%zuk", cls >> 10);
+			assert_string_equal(i.name, name);
+		} else {
+			assert_null(c);
+			assert_int_equal((uintptr_t)p % PS, 0);
+		}
+		memset(p, 0xa1, ksize(p));	/* all of ksize() is usable */
+		kfree(p);
+	}
+	/* The host configuration in numbers: 8 maps to 16 there. */
+	if (CONFIG_MM_KMALLOC_SHIFT_LOW == 4 && CONFIG_MM_KMALLOC_SHIFT_HIGH == 13 &&
+	    IS_ENABLED(CONFIG_MM_KMALLOC_96_192)) {
+		static const size_t want[][2] = {
+			{ 8, 16 }, { 9, 16 }, { 64, 64 }, { 65, 96 }, { 96, 96 }, { 97, 128 },
+			{ 192, 192 }, { 193, 256 }, { 8192, 8192 }, { 8193, 16384 },
+		};
+
+		for (size_t k = 0; k < ARRAY_SIZE(want); k++) {
+			void *p = kmalloc(want[k][0]);
+
+			assert_int_equal(ksize(p), want[k][1]);
+			kfree(p);
+		}
+	}
+	assert_arena_valid(def());
+}
+
+static void test_class_alignment(void **state)
+{
+	size_t classes[32], n = 0;
+
+	for (unsigned int i = CONFIG_MM_KMALLOC_SHIFT_LOW; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++)
+		classes[n++] = (size_t)1 << i;
+	if (IS_ENABLED(CONFIG_MM_KMALLOC_96_192)) {
+		classes[n++] = 96;
+		classes[n++] = 192;
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t cls = classes[k];
+		void *p[20];
+
+		for (int j = 0; j < 20; j++) {
+			size_t sz = j % 2 ? cls : cls - cls / 4 + 1;
+			size_t natural = expected_class(sz) & -expected_class(sz);
+
+			p[j] = kmalloc(sz);
+			assert_non_null(p[j]);
+			assert_int_equal(ksize(p[j]), expected_class(sz));
+			if ((uintptr_t)p[j] % natural)
+				print_message("class %zu size %zu: %p\n", cls, sz, p[j]);
+			assert_int_equal((uintptr_t)p[j] % natural, 0);
+			assert_int_equal((uintptr_t)p[j] % _Alignof(max_align_t), 0);
+			memset(p[j], j, sz);
+		}
+		for (int j = 0; j < 20; j++)
+			kfree(p[j]);
+	}
+	assert_arena_valid(def());
+}
+
+static void test_kmalloc_zero(void **state)
+{
+	unsigned long e0 = diag().error_count;
+	void *p = kmalloc(0), *q = kmalloc(0), *r = kzalloc(0);
+
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_non_null(r);
+	assert_ptr_not_equal(p, q);
+	assert_ptr_not_equal(q, r);
+	assert_ptr_not_equal(p, r);
+	kfree(p);
+	kfree(q);
+	kfree(r);
+	kfree(NULL);
+	assert_int_equal(diag().error_count, e0);
+	assert_int_equal(ksize(NULL), 0);
+}
+
+static void test_slabinfo_default_arena(void **state)
+{
+	void *p[40];
+	const char *text, *line;
+	unsigned long act0, act1;
+
+	for (int k = 0; k < 40; k++)
+		p[k] = kmalloc(200);			/* kmalloc-256 */
+	mm_percpu_drain();	/* what the thread's cache holds counts as active */
+	capture_start();
+	mm_slabinfo(def());
+	text = capture_stop();
+	assert_true(strncmp(text, "slabinfo - version: 2.1\n", 24) == 0);
+	assert_non_null(strstr(text, "\nkmem_cache "));
+	for (unsigned int i = CONFIG_MM_KMALLOC_SHIFT_LOW; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
+		char name[32];
+
+		if (i < 10)
+			snprintf(name, sizeof(name), "\nkmalloc-%u ", 1u << i);
+		else
+			snprintf(name, sizeof(name), "\nkmalloc-%uk ", 1u << (i - 10));
+		assert_non_null(strstr(text, name));
+	}
+	if (IS_ENABLED(CONFIG_MM_KMALLOC_96_192)) {
+		assert_non_null(strstr(text, "\nkmalloc-96 "));
+		assert_non_null(strstr(text, "\nkmalloc-192 "));
+	}
+	line = strstr(text, "\nkmalloc-256 ");
+	assert_int_equal(sscanf(line, " kmalloc-256 %lu", &act0), 1);
+	for (int k = 0; k < 40; k++)
+		kfree(p[k]);
+	mm_percpu_drain();
+	capture_start();
+	mm_slabinfo(def());
+	text = capture_stop();
+	line = strstr(text, "\nkmalloc-256 ");
+	assert_int_equal(sscanf(line, " kmalloc-256 %lu", &act1), 1);
+	assert_int_equal(act0 - act1, 40);
+}
+
+/* ---- kzalloc, kcalloc, kmalloc_array --------------------------------------- */
+
+static void test_zeroing_and_arrays(void **state)
+{
+	static const size_t sizes[] = { 1, 24, 200, 4000, 8192, 20000, 300000 };
+	unsigned char *p;
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t sz = sizes[k];
+
+		/* Dirty the memory first, so zeroes are kzalloc's doing. */
+		for (int round = 0; round < 2; round++) {
+			p = kmalloc(sz);
+			memset(p, 0xff, sz);
+			kfree(p);
+			p = round ? kcalloc(sz, 1) : kzalloc(sz);
+			assert_non_null(p);
+			for (size_t i = 0; i < sz; i++)
+				assert_int_equal(p[i], 0);
+			kfree(p);
+		}
+	}
+	p = kcalloc(10, 30);
+	assert_non_null(p);
+	assert_true(ksize(p) >= 300);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(p[i], 0);
+	kfree(p);
+	p = kmalloc_array(25, 8);
+	assert_non_null(p);
+	assert_true(ksize(p) >= 200);
+	kfree(p);
+	/* n * size overflows: NULL, not a short block. */
+	assert_null(kmalloc_array(opaque(SIZE_MAX / 2 + 1), 2));
+	assert_null(kmalloc_array(2, opaque(SIZE_MAX / 2 + 1)));
+	assert_null(kmalloc_array(opaque((size_t)1 << 33), opaque((size_t)1 << 33)));
+	assert_null(kcalloc(opaque(SIZE_MAX / 16 + 1), 16));
+	assert_null(kcalloc(3, opaque(SIZE_MAX / 3 + 1)));
+	assert_arena_valid(def());
+}
+
+/* ---- krealloc and ksize ----------------------------------------------------- */
+
+static void test_krealloc_across_everything(void **state)
+{
+	/* Classes, buddy blocks, direct mappings, and back down. */
+	const size_t steps[] = {
+		5, 16, 17, 100, 1000, 8000, KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_CACHE_SIZE + 1,
+		100000, MM_MAX_BLOCK, MM_MAX_BLOCK + 1, MM_MAX_BLOCK + 3 * PS + 5,
+		2 * MM_MAX_BLOCK + 12345, MM_MAX_BLOCK / 2, 70000, 3000, 40, 1,
+	};
+	size_t have = 0;
+	unsigned char *p = krealloc(NULL, 1);	/* kmalloc */
+
+	assert_non_null(p);
+	p[0] = 0;
+	fill(p, 1, 99);
+	have = 1;
+	for (size_t k = 0; k < ARRAY_SIZE(steps); k++) {
+		size_t sz = steps[k];
+		unsigned char *q = krealloc(p, sz);
+
+		assert_non_null(q);
+		assert_true(ksize(q) >= sz);
+		/* Whatever both sizes cover survived. */
+		if (!check_fill(q, min_t(size_t, have, sz), 99))
+			print_message("krealloc to %zu lost data\n", sz);
+		assert_true(check_fill(q, min_t(size_t, have, sz), 99));
+		fill(q, sz, 99);
+		p = q;
+		have = sz;
+	}
+	assert_null(krealloc(p, 0));		/* frees */
+	assert_arena_valid(def());
+}
+
+static void test_krealloc_in_place(void **state)
+{
+	unsigned char *p = kmalloc(100), *q;	/* the 128 class */
+	size_t ks = ksize(p);
+
+	assert_int_equal(ks, expected_class(100));
+	fill(p, 100, 5);
+	assert_ptr_equal(krealloc(p, 101), p);
+	assert_ptr_equal(krealloc(p, ks), p);
+	assert_ptr_equal(krealloc(p, 1), p);	/* shrinking in a class: stays */
+	assert_true(check_fill(p, 1, 5));
+	assert_ptr_equal(krealloc(p, ks), p);
+	q = krealloc(p, ks + 1);		/* the next class: moves */
+	assert_non_null(q);
+	assert_ptr_not_equal(q, p);
+	assert_true(check_fill(q, 1, 5));
+	kfree(q);
+
+	/* A buddy block stays while the request still uses a quarter of it. */
+	p = kmalloc(5 * PS);			/* an 8-page block */
+	assert_int_equal(ksize(p), 8 * PS);
+	fill(p, 5 * PS, 6);
+	assert_ptr_equal(krealloc(p, 8 * PS), p);
+	assert_ptr_equal(krealloc(p, 2 * PS + 1), p);
+	assert_true(check_fill(p, 2 * PS + 1, 6));
+	q = krealloc(p, 2 * PS);		/* a quarter: moves to a smaller block */
+	assert_ptr_not_equal(q, p);
+	assert_true(ksize(q) < 8 * PS && ksize(q) >= 2 * PS);
+	assert_true(check_fill(q, 2 * PS, 6));
+	p = krealloc(q, 8 * PS + 1);		/* grows: moves */
+	assert_ptr_not_equal(p, q);
+	assert_true(check_fill(p, 2 * PS, 6));
+	kfree(p);
+
+	/* A direct mapping the same way. */
+	p = kmalloc(MM_MAX_BLOCK + PS);
+	assert_non_null(p);
+	assert_true(ksize(p) >= MM_MAX_BLOCK + PS);
+	fill(p, 64, 7);
+	assert_ptr_equal(krealloc(p, MM_MAX_BLOCK), p);
+	assert_true(check_fill(p, 64, 7));
+	q = krealloc(p, 100);
+	assert_ptr_not_equal(q, p);
+	assert_int_equal(ksize(q), expected_class(100));
+	assert_true(check_fill(q, 64, 7));
+	kfree(q);
+	assert_arena_valid(def());
+}
+
+static void test_ksize(void **state)
+{
+	long on_stack;
+	void *p = kmalloc(MM_MAX_BLOCK * 2 + 1);
+
+	assert_non_null(p);
+	assert_true(ksize(p) >= MM_MAX_BLOCK * 2 + 1);
+	memset(p, 1, ksize(p));
+	kfree(p);
+	assert_int_equal(ksize(NULL), 0);
+	assert_int_equal(ksize(&on_stack), 0);
+	p = kmalloc(3 * PS);
+	assert_int_equal(ksize(p), 4 * PS);
+	kfree(p);
+}
+
+/* ---- kmalloc_aligned ----------------------------------------------------------- */
+
+static void test_kmalloc_aligned(void **state)
+{
+	settle();	/* empty slabs back, so large blocks can merge */
+	for (size_t align = 1; align <= ((size_t)1 << 20); align <<= 1) {
+		/* 3 * align up to 192 KiB: the static heap has few 4 MiB blocks. */
+		const size_t sizes[] = { 0, 1, align / 2, align - 1, align, align + 1,
+					 align <= ((size_t)1 << 16) ? 3 * align : 2 * align,
+					 100, 5000 };
+
+		for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+			size_t sz = sizes[k];
+			/* Big ones one at a time: the static heap is 16 MiB. */
+			int n = sz > ((size_t)1 << 18) ? 1 : 3;
+			void *p[3];
+
+			for (int j = 0; j < n; j++) {
+				p[j] = kmalloc_aligned(sz, align);
+				if (!p[j]) {
+					print_message("kmalloc_aligned(%zu, %zu) failed\n", sz, align);
+					mm_buddyinfo(def());
+				}
+				assert_non_null(p[j]);
+				if ((uintptr_t)p[j] % align)
+					print_message("kmalloc_aligned(%zu, %zu) = %p\n", sz, align, p[j]);
+				assert_int_equal((uintptr_t)p[j] % align, 0);
+				assert_true(ksize(p[j]) >= sz);
+				memset(p[j], 0x5e, sz);
+			}
+			for (int j = 0; j < n; j++)
+				kfree(p[j]);
+		}
+	}
+	/* Beyond the largest block, with the mmap backend: a direct mapping. */
+	if (IS_ENABLED(CONFIG_MM_BACKEND_MMAP)) {
+		void *p = kmalloc_aligned(100, 2 * MM_MAX_BLOCK);
+
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % (2 * MM_MAX_BLOCK), 0);
+		memset(p, 1, 100);
+		kfree(p);
+		p = kmalloc_aligned(MM_MAX_BLOCK + 1, MM_MAX_BLOCK);
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % MM_MAX_BLOCK, 0);
+		kfree(p);
+	}
+	/* Not a power of two. */
+	assert_null(kmalloc_aligned(64, 0));
+	assert_null(kmalloc_aligned(64, 3));
+	assert_null(kmalloc_aligned(64, 48));
+	assert_arena_valid(def());
+}
+
+/* ---- Bad input -------------------------------------------------------------- */
+
+static void test_kfree_garbage(void **state)
+{
+	long on_stack[8];
+	unsigned long e0;
+	char *p = kmalloc(100), *big = kmalloc(40000), *huge = kmalloc(MM_MAX_BLOCK + 1);
+	void *page = __get_free_page();
+
+	assert_non_null(p);
+	assert_non_null(big);
+	assert_non_null(huge);
+	assert_non_null(page);
+	memset(p, 0x12, 100);
+
+	e0 = diag().error_count;
+	capture_start();
+	kfree(on_stack);
+	check_report(e0, "kfree", "not allocated by kmalloc");
+
+	e0 = diag().error_count;
+	capture_start();
+	kfree((void *)(uintptr_t)0x1008);
+	check_report(e0, "kfree", NULL);
+
+	/* The middle of a slab object. */
+	e0 = diag().error_count;
+	capture_start();
+	kfree(p + 16);
+	check_report(e0, "middle of an object", NULL);
+	e0 = diag().error_count;
+	capture_start();
+	kfree(p + 1);
+	check_report(e0, "middle of an object", NULL);
+
+	/* The middle of a buddy block. */
+	e0 = diag().error_count;
+	capture_start();
+	kfree(big + PS);
+	check_report(e0, "kfree", "not the start of a kmalloc block");
+	e0 = diag().error_count;
+	capture_start();
+	kfree(big + 8);
+	check_report(e0, "kfree", "not the start of a kmalloc block");
+
+	/* The middle of a direct mapping. */
+	e0 = diag().error_count;
+	capture_start();
+	kfree(huge + PS);
+	check_report(e0, "kfree", "not allocated by kmalloc");
+
+	/* A page block is not kmalloc's. */
+	e0 = diag().error_count;
+	capture_start();
+	kfree(page);
+	check_report(e0, "kfree", "use free_pages");
+	assert_int_equal(mm_page_order(def(), page), 0);
+
+	/* ksize() knows no bad pointer, krealloc() fails cleanly on one. */
+	assert_int_equal(ksize(p + 16), 0);
+	assert_int_equal(ksize(p + 1), 0);
+	assert_int_equal(ksize(big + PS), 0);
+	assert_int_equal(ksize(huge + PS), 0);
+	assert_int_equal(ksize(on_stack), 0);
+	e0 = diag().error_count;
+	capture_start();
+	assert_null(krealloc(on_stack, 50));
+	check_report(e0, "kfree", NULL);
+	e0 = diag().error_count;
+	capture_start();
+	assert_null(krealloc(p + 16, 500));
+	check_report(e0, "kfree", NULL);
+	e0 = diag().error_count;
+	capture_start();
+	assert_null(krealloc(big + PS, 50000));
+	check_report(e0, "kfree", NULL);
+
+	/* Nothing was freed: all of it intact and freeable. */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal((unsigned char)p[i], 0x12);
+	assert_int_equal(ksize(big), 16 * PS);
+	assert_heap_works();
+	e0 = diag().error_count;
+	free_page(page);
+	kfree(p);
+	kfree(big);
+	kfree(huge);
+	assert_int_equal(diag().error_count, e0);
+	assert_heap_works();
+}
+
+static void test_double_kfree(void **state)
+{
+	static const size_t sizes[] = { 16, 100, 1000, KMALLOC_MAX_CACHE_SIZE };
+	unsigned long e0;
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		void *p[6];
+
+		for (int j = 0; j < 6; j++)
+			p[j] = kmalloc(sizes[k]);
+		/* The most recent free. */
+		kfree(p[0]);
+		e0 = diag().error_count;
+		capture_start();
+		kfree(p[0]);
+		check_report(e0, "Object already free", NULL);
+		/* Not the most recent. */
+		kfree(p[1]);
+		kfree(p[2]);
+		e0 = diag().error_count;
+		capture_start();
+		kfree(p[1]);
+		check_report(e0, "Object already free", NULL);
+		/* Back in its slab (per-thread cache drained). */
+		mm_percpu_drain();
+		e0 = diag().error_count;
+		capture_start();
+		kfree(p[2]);
+		check_report(e0, "Object already free", NULL);
+		e0 = diag().error_count;
+		capture_start();
+		kfree(p[0]);
+		check_report(e0, "Object already free", NULL);
+		/* Each object comes back once. */
+		{
+			void *q[3];
+
+			for (int j = 0; j < 3; j++) {
+				q[j] = kmalloc(sizes[k]);
+				for (int m = 0; m < j; m++)
+					assert_ptr_not_equal(q[m], q[j]);
+				for (int m = 3; m < 6; m++)
+					assert_ptr_not_equal(p[m], q[j]);
+			}
+			for (int j = 0; j < 3; j++)
+				kfree(q[j]);
+		}
+		for (int j = 3; j < 6; j++)
+			kfree(p[j]);
+	}
+
+	/* A buddy block. */
+	{
+		void *b = kmalloc(3 * KMALLOC_MAX_CACHE_SIZE), *keep = kmalloc(40000);
+
+		kfree(b);
+		e0 = diag().error_count;
+		capture_start();
+		kfree(b);
+		check_report(e0, "kfree", "already free");
+		kfree(keep);
+	}
+	/* A direct mapping. */
+	{
+		void *h = kmalloc(MM_MAX_BLOCK + 1);
+
+		assert_non_null(h);
+		kfree(h);
+		e0 = diag().error_count;
+		capture_start();
+		kfree(h);
+		check_report(e0, "kfree", NULL);
+	}
+	assert_heap_works();
+}
+
+static void test_impossible_sizes(void **state)
+{
+	const size_t sizes[] = {
+		SIZE_MAX, SIZE_MAX - PS, SIZE_MAX / 2 + 1, SIZE_MAX / 2, (size_t)1 << 62,
+		(size_t)1 << 56,
+	};
+	char *p = kmalloc(300);
+
+	fill(p, 300, 3);
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		unsigned long oom0 = diag().oom_count, e0 = diag().error_count;
+		size_t sz = opaque(sizes[k]);
+
+		assert_null(kmalloc(sz));
+		assert_null(kzalloc(sz));
+		assert_null(kmalloc_aligned(sz, 64));
+		assert_null(kmalloc_aligned(sz, PS));
+		assert_null(krealloc(p, sz));
+		/* Counted as failed requests, not as misuse. */
+		assert_true(diag().oom_count >= oom0 + 5);
+		assert_int_equal(diag().error_count, e0);
+		assert_true(check_fill(p, 300, 3));	/* the old block survives */
+	}
+	assert_int_equal(ksize(p), expected_class(300));
+	kfree(p);
+	assert_heap_works();
+}
+
+/* ---- Random differential test ----------------------------------------------- */
+
+struct model {
+	unsigned char *p;
+	size_t size;
+	size_t ks;		/* what ksize() must say */
+	uint32_t tag;
+};
+
+/* A log-uniform size in [1, 20000]: mostly small, now and then large. */
+static size_t random_size(void)
+{
+	unsigned int bits = 1 + (unsigned int)(rnd() % 15);	/* 2^1 .. 2^15 */
+	size_t s = 1 + (size_t)(rnd() & ((1u << bits) - 1));
+
+	return s > 20000 ? 1 + rnd() % 20000 : s;
+}
+
+static void model_fill(struct model *m)
+{
+	unsigned char v = (unsigned char)(m->tag >> 24);
+
+	memset(m->p, v, m->size);
+	memcpy(m->p, &m->tag, min_t(size_t, 4, m->size));
+}
+
+/* The first n bytes are as model_fill left them. */
+static void model_check(const struct model *m, size_t n)
+{
+	unsigned char v = (unsigned char)(m->tag >> 24);
+	uint32_t t = 0;
+
+	memcpy(&t, m->p, min_t(size_t, 4, n));
+	if (n < 4)
+		assert_int_equal(memcmp(&t, &m->tag, n), 0);
+	else
+		assert_int_equal(t, m->tag);
+	if (n > 4) {
+		assert_int_equal(m->p[4], v);
+		assert_int_equal(memcmp(m->p + 4, m->p + 5, n - 5), 0);
+	}
+}
+
+static void test_random_differential(void **state)
+{
+	enum { SLOTS = 512, OPS = 50000 };
+	static struct model slot[SLOTS];
+	size_t before, after, live = 0;
+	unsigned long e0;
+
+	memset(slot, 0, sizeof(slot));
+	before = settle();
+	e0 = diag().error_count;
+	for (int op = 0; op < OPS; op++) {
+		struct model *m = &slot[rnd() % SLOTS];
+		unsigned int what = (unsigned int)(rnd() % 8);
+
+		if (!m->p) {
+			m->size = random_size();
+			m->p = what == 0 ? kzalloc(m->size) : kmalloc(m->size);
+			assert_non_null(m->p);
+			if (what == 0) {
+				assert_int_equal(m->p[0], 0);
+				assert_int_equal(m->p[m->size - 1], 0);
+			}
+			m->ks = expected_ksize(m->size);
+			assert_int_equal(ksize(m->p), m->ks);
+			m->tag = (uint32_t)rnd();
+			model_fill(m);
+			live++;
+		} else if (what < 4) {
+			size_t n = random_size();
+			unsigned char *q;
+			int in_place;
+
+			q = krealloc(m->p, n);
+			assert_non_null(q);
+			/* The model's rule: stays while it fits, unless a
+			 * buddy block would be three quarters empty. */
+			in_place = n <= m->ks && (m->ks <= KMALLOC_MAX_CACHE_SIZE || n > m->ks / 4);
+			if (in_place) {
+				assert_ptr_equal(q, m->p);
+			} else {
+				assert_ptr_not_equal(q, m->p);
+				m->ks = expected_ksize(n);
+			}
+			assert_int_equal(ksize(q), m->ks);
+			m->p = q;
+			model_check(m, min_t(size_t, m->size, n));
+			m->size = n;
+			m->tag = (uint32_t)rnd();
+			model_fill(m);
+		} else {
+			model_check(m, m->size);
+			kfree(m->p);
+			m->p = NULL;
+			live--;
+		}
+		if (op % 10000 == 9999)
+			assert_arena_valid(def());
+	}
+	for (size_t s = 0; s < SLOTS; s++) {
+		if (slot[s].p) {
+			model_check(&slot[s], slot[s].size);
+			kfree(slot[s].p);
+			live--;
+		}
+	}
+	assert_int_equal(live, 0);
+	assert_int_equal(diag().error_count, e0);
+	after = settle();
+	assert_int_equal(after, before);
+	assert_arena_valid(def());
+}
+
+/* ---- Nothing lost --------------------------------------------------------------- */
+
+static void test_nothing_lost(void **state)
+{
+	enum { N = 2000 };
+	static void *p[N];
+	size_t before, after, cap0, free0;
+
+	/* Warm-up: every class's cache exists and has made a slab. */
+	for (size_t sz = 1; sz <= KMALLOC_MAX_CACHE_SIZE; sz *= 2)
+		kfree(kmalloc(sz));
+	before = settle();
+	cap0 = diag().capacity;
+	free0 = mm_arena_free_pages(def());
+
+	for (int k = 0; k < N; k++) {
+		/* Every 20th a buddy block of 3 to 16 pages; about 9 MiB in all. */
+		size_t sz = k % 20 == 0 ? 10000 + (size_t)(rnd() % 55000) : 1 + (size_t)(rnd() % 3000);
+
+		p[k] = kmalloc(sz);
+		assert_non_null(p[k]);
+		memset(p[k], k, sz);
+	}
+	assert_true(diag().allocated > before);
+	/* Free in a scrambled order. */
+	for (int k = 0; k < N; k++) {
+		int j = (int)((k * 7919L) % N);
+
+		kfree(p[j]);
+		p[j] = NULL;
+	}
+	for (int k = 0; k < N; k++)
+		assert_null(p[k]);
+	{
+		void *h = kmalloc(3 * MM_MAX_BLOCK);	/* not in the arena at all */
+
+		assert_non_null(h);
+		kfree(h);
+	}
+	after = settle();
+	if (after != before)
+		print_message("allocated before %zu, after %zu\n", before, after);
+	assert_int_equal(after, before);
+	/* Unless the arena grew or gave memory back meanwhile, the very same
+	 * free-page count. */
+	if (diag().capacity == cap0)
+		assert_int_equal(mm_arena_free_pages(def()), free0);
+	assert_arena_valid(def());
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_class_boundaries),
+		cmocka_unit_test(test_class_alignment),
+		cmocka_unit_test(test_kmalloc_zero),
+		cmocka_unit_test(test_slabinfo_default_arena),
+		cmocka_unit_test(test_zeroing_and_arrays),
+		cmocka_unit_test(test_krealloc_across_everything),
+		cmocka_unit_test(test_krealloc_in_place),
+		cmocka_unit_test(test_ksize),
+		cmocka_unit_test(test_kmalloc_aligned),
+		cmocka_unit_test(test_kfree_garbage),
+		cmocka_unit_test(test_double_kfree),
+		cmocka_unit_test(test_impossible_sizes),
+		cmocka_unit_test(test_random_differential),
+		cmocka_unit_test(test_nothing_lost),
+	};
+
+	/* Set up before any measurement: the default arena, the classes. */
+	assert_int_equal(mm_init(), 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
