@@ -197,6 +197,7 @@ all: $(libs)
 -include examples/Makefile
 -include tests/Makefile
 -include bench/Makefile
+-include scripts/install.mk
 
 size: $(LIBMM_A)
 	@echo "Code size of libmm for $(ARCH) $(call unquote,$(CONFIG_ARM_CPU))$(if $(CONFIG_RISCV_RV32IMAC),rv32imac)$(if $(CONFIG_RISCV_RV64IMAC),rv64imac) ($(OPTFLAGS-y)):"

@@ -39,6 +39,8 @@
 #ifndef __malloc
 #define __malloc	__attribute__((malloc))
 #endif
+/* newlib's <sys/cdefs.h> has a one-argument __alloc_size: ours takes both forms. */
+#undef __alloc_size
 #define __alloc_size(...) __attribute__((alloc_size(__VA_ARGS__)))
 
 #ifndef static_assert
