@@ -215,6 +215,9 @@ install-deps:
 check:
 	$(Q)scripts/check.sh
 
+size-all:
+	$(Q)scripts/size-all.sh
+
 clean:
 	$(Q)rm -rf $(O)
 
@@ -235,6 +238,7 @@ help:
 	@echo '                     configures host_defconfig first if there is no .config'
 	@echo '  test             - build and run the unit tests of the current configuration'
 	@echo '  size             - .text/.data/.bss of each object and the whole library'
+	@echo '  size-all         - the footprint table of every cross configuration'
 	@echo '  install          - install headers, libraries and mm.pc (PREFIX, DESTDIR)'
 	@echo 'Whole suite:'
 	@echo '  check            - every host configuration, ASan+UBSan, Valgrind, cross builds,'
@@ -246,5 +250,5 @@ help:
 	@echo 'Variables: O=dir (build directory, default build), V=1 (show commands),'
 	@echo '  CROSS_COMPILE=prefix, KCONFIG_CONFIG=file (default .config)'
 
-.PHONY: install-deps check clean distclean help
+.PHONY: install-deps check size-all clean distclean help
 FORCE:

@@ -4,7 +4,7 @@
  *
  * Reports are tables of integers and names (buddyinfo, slabinfo) and error
  * messages with addresses, so the formatter knows integers, strings,
- * characters and pointers with width, '-' and '0' flags, and nothing of
+ * characters and pointers with width, '-', '0' and '#' flags, and nothing of
  * floating point.  It writes into a caller's buffer (mm_vsnprintf) or, in
  * chunks of a small stack buffer, to the output hook (mm_vprintf), so it
  * needs neither a heap nor a C library.
@@ -59,7 +59,8 @@ static void sink_vformat(struct sink *s, const char *fmt, va_list ap)
 	char tmp[24];
 
 	for (; *fmt; fmt++) {
-		int left = 0, zero = 0, width = 0, lng = 0, neg = 0, n;
+		int left = 0, zero = 0, alt = 0, width = 0, lng = 0, n;
+		const char *prefix = "";
 		unsigned long long v;
 		const char *str;
 
@@ -67,9 +68,11 @@ static void sink_vformat(struct sink *s, const char *fmt, va_list ap)
 			sink_put(s, *fmt);
 			continue;
 		}
-		for (fmt++; *fmt == '-' || *fmt == '0'; fmt++) {
+		for (fmt++; *fmt == '-' || *fmt == '0' || *fmt == '#'; fmt++) {
 			if (*fmt == '-')
 				left = 1;
+			else if (*fmt == '#')
+				alt = 1;
 			else
 				zero = 1;
 		}
@@ -83,8 +86,9 @@ static void sink_vformat(struct sink *s, const char *fmt, va_list ap)
 		case 'i': {
 			long long sv = lng >= 2 ? va_arg(ap, long long) :
 				       lng == 1 ? va_arg(ap, long) : va_arg(ap, int);
-			neg = sv < 0;
-			v = neg ? 0ULL - (unsigned long long)sv : (unsigned long long)sv;
+			if (sv < 0)
+				prefix = "-";
+			v = sv < 0 ? 0ULL - (unsigned long long)sv : (unsigned long long)sv;
 			n = format_ull(tmp, v, 10, 0);
 			goto emit_number;
 		}
@@ -94,12 +98,13 @@ static void sink_vformat(struct sink *s, const char *fmt, va_list ap)
 			v = lng >= 2 ? va_arg(ap, unsigned long long) :
 			    lng == 1 ? va_arg(ap, unsigned long) : va_arg(ap, unsigned int);
 			n = format_ull(tmp, v, *fmt == 'u' ? 10 : 16, *fmt == 'X');
+			if (alt && v && *fmt != 'u')
+				prefix = *fmt == 'X' ? "0X" : "0x";
 			goto emit_number;
 		case 'p':
 			v = (uintptr_t)va_arg(ap, void *);
 			n = format_ull(tmp, v, 16, 0);
-			tmp[n++] = 'x';
-			tmp[n++] = '0';
+			prefix = "0x";
 			goto emit_number;
 		case 'c':
 			if (!left)
@@ -132,22 +137,20 @@ static void sink_vformat(struct sink *s, const char *fmt, va_list ap)
 			continue;
 		}
 emit_number:
-		if (neg)
-			tmp[n++] = '-';
-		if (zero && !left) {
-			if (neg) {
-				sink_put(s, '-');
-				n--;
-				width--;
-			}
-			sink_pad(s, '0', width - n);
-		} else if (!left) {
-			sink_pad(s, ' ', width - n);
-		}
+		/* Sign or 0x first, then zeros (C's order), or spaces before both. */
+		width -= n;
+		for (const char *c = prefix; *c; c++)
+			width--;
+		if (!left && !zero)
+			sink_pad(s, ' ', width);
+		while (*prefix)
+			sink_put(s, *prefix++);
+		if (!left && zero)
+			sink_pad(s, '0', width);
 		for (int i = n - 1; i >= 0; i--)
 			sink_put(s, tmp[i]);
 		if (left)
-			sink_pad(s, ' ', width - n);
+			sink_pad(s, ' ', width);
 	}
 }
 

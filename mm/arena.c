@@ -164,9 +164,27 @@ static size_t __arena_trim(struct mm_arena *a, size_t keep)
 		if (!r->backend || !r->backend->release || a->nr_free <= keep)
 			continue;
 		cut = free_tail_start(a, r, keep);
+		unlink_free_range(a, r, cut, end);
+		/*
+		 * The free block below the cut is larger than what may still
+		 * go before 'keep' is reached: give back its top part, so that
+		 * a trim lands on 'keep' rather than up to a block above it
+		 * (above trim_high, even, when high - low is less than the
+		 * block, and then every free would trim again in vain).
+		 */
+		if (cut > r->start_pfn && a->nr_free > keep) {
+			uintptr_t h = block_head(r, cut - 1);
+
+			if (h && meta_is_free(*page_meta(r, h))) {
+				uintptr_t split = cut - (a->nr_free - keep);
+
+				__del_free_block(a, r, h);
+				__free_range_locked(a, r, h, split);
+				cut = split;
+			}
+		}
 		if (cut == end)
 			continue;
-		unlink_free_range(a, r, cut, end);
 		/*
 		 * With per-thread caches, kfree() walks the region list without
 		 * the lock, so a region header is never unmapped: an entirely
@@ -263,15 +281,23 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 		a->limit_pages = ((size_t)CONFIG_MM_ARENA_LIMIT_KB << 10) >> MM_PAGE_SHIFT;
 
 	if (initial) {
-		size_t got;
-		void *mem = be ? mm_backend_grow(be, 2 * MM_PAGE_SIZE,
-						 initial == SIZE_MAX ? SIZE_MAX :
-						 ALIGN(initial, MM_PAGE_SIZE), &got) : NULL;
+		/*
+		 * At least 'initial' bytes (the backend's wrapper refuses an
+		 * absurd size), or at least the two pages a region needs when
+		 * SIZE_MAX asks for everything.
+		 */
+		size_t min = initial == SIZE_MAX ? 2 * MM_PAGE_SIZE :
+			     initial > SIZE_MAX / 2 ? SIZE_MAX :
+			     max_t(size_t, 2 * MM_PAGE_SIZE, ALIGN(initial, MM_PAGE_SIZE));
+		size_t got = 0;
+		void *mem = be ? mm_backend_grow(be, min, initial == SIZE_MAX ? SIZE_MAX : min,
+						 &got) : NULL;
 
-		if (!mem)
-			return -1;
-		if (!region_add(a, mem, got, be)) {
-			mm_backend_release(be, mem, got);
+		if (!mem || !region_add(a, mem, got, be)) {
+			if (mem)
+				mm_backend_release(be, mem, got);
+			mm_report_bug(a, "mm_arena_init", "arena %s: %s could not provide %zu bytes",
+				      a->name, be ? be->name : "no backend", initial);
 			return -1;
 		}
 	}
@@ -428,8 +454,10 @@ int mm_arena_validate(struct mm_arena *a)
 				why = "free list entry is not a free block of its order";
 		}
 		listed += count;
-		if (IS_ENABLED(CONFIG_MM_STATS) && !why && count != a->nr_free_order[o])
+#if IS_ENABLED(CONFIG_MM_STATS)
+		if (!why && count != a->nr_free_order[o])
 			why = "per-order free count is wrong";
+#endif
 	}
 	if (!why && listed != free_blocks)
 		why = "free blocks missing from the lists";
@@ -453,13 +481,30 @@ static int default_state;		/* 0 not yet, 1 ready, -1 failed */
 #include <pthread.h>
 
 /*
- * fork() in a threaded program: hold every arena lock across the fork so
- * the child never inherits one that another thread held mid-update.
+ * fork() in a threaded program: hold every lock the allocator has across the
+ * fork, so the child never inherits one that another thread held mid-update.
+ * Arenas are found on mm_arenas; other layers' locks (kmalloc's direct
+ * mappings) are registered with __mm_fork_lock().  Those are taken first:
+ * no path holds an arena lock while taking one of them.
  */
-static mm_flags_t fork_flags;
+static mm_lock_t *fork_locks[4];
+static mm_flags_t fork_flags, fork_lock_flags[4];
+
+void __mm_fork_lock(mm_lock_t *lock)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks); i++) {
+		if (!fork_locks[i] || fork_locks[i] == lock) {
+			fork_locks[i] = lock;
+			return;
+		}
+	}
+	mm_panic("__mm_fork_lock: too many locks");
+}
 
 static void fork_prepare(void)
 {
+	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
+		fork_lock_flags[i] = mm_lock(fork_locks[i]);
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		fork_flags = arena_lock(a);
 }
@@ -468,12 +513,16 @@ static void fork_parent(void)
 {
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		arena_unlock(a, fork_flags);
+	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
+		mm_unlock(fork_locks[i], fork_lock_flags[i]);
 }
 
 static void fork_child(void)
 {
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		mm_lock_init(&a->lock);
+	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
+		mm_lock_init(fork_locks[i]);
 }
 
 static void register_atfork(void)
@@ -482,6 +531,10 @@ static void register_atfork(void)
 }
 #else
 static void register_atfork(void)
+{
+}
+
+void __mm_fork_lock(mm_lock_t *lock)
 {
 }
 #endif

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include "internal.h"
 
 #if IS_ENABLED(CONFIG_MM_MMAP_NORESERVE)
@@ -25,7 +26,13 @@
 
 static void *map_aligned(size_t len, size_t align)
 {
-	size_t span = len + align - MM_PAGE_SIZE;
+	/*
+	 * mmap() aligns to the MMU page only, which may be smaller than
+	 * MM_PAGE_SIZE (Kconfig allows up to 64 KiB pages on a 4 KiB host):
+	 * the slack must cover align minus the smaller of the two.
+	 */
+	size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
+	size_t span = len + align - (mmu < MM_PAGE_SIZE ? mmu : MM_PAGE_SIZE);
 	uintptr_t p, start;
 
 	if (span < len)

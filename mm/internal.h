@@ -131,6 +131,9 @@ static __always_inline void arena_unlock(struct mm_arena *a, mm_flags_t flags)
 	mm_unlock(&a->lock, flags);
 }
 
+/* Hold this lock across fork() too (host thread locks; a no-op elsewhere). */
+void __mm_fork_lock(mm_lock_t *lock);
+
 /* Every arena, for fork() handling and reports. */
 extern struct mm_arena *mm_arenas;
 

@@ -139,8 +139,10 @@ static void *huge_alloc(size_t size, size_t align)
 		return NULL;
 	len = ALIGN(size, MM_PAGE_SIZE) + head;
 	flags = mm_lock(&huge_lock);
-	if (!huge_backend.be.grow)
+	if (!huge_backend.be.grow) {
 		mm_backend_mmap_init(&huge_backend, 0);
+		__mm_fork_lock(&huge_lock);
+	}
 	map = mm_backend_grow(&huge_backend.be, len, len, &got);
 	if (map) {
 		/*

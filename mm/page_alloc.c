@@ -39,8 +39,9 @@ static __always_inline void add_free(struct mm_arena *a, struct mm_region *r,
 	a->nr_free += (size_t)1 << order;
 	if (type == PT_CLEAN)
 		a->nr_clean += (size_t)1 << order;
-	if (IS_ENABLED(CONFIG_MM_STATS))
-		a->nr_free_order[order]++;
+#if IS_ENABLED(CONFIG_MM_STATS)
+	a->nr_free_order[order]++;
+#endif
 	*page_meta(r, pfn) = PAGE_META(type, order);
 }
 
@@ -53,8 +54,9 @@ static __always_inline void del_free(struct mm_arena *a, struct free_block *b,
 	a->nr_free -= (size_t)1 << order;
 	if (meta_type(meta) == PT_CLEAN)
 		a->nr_clean -= (size_t)1 << order;
-	if (IS_ENABLED(CONFIG_MM_STATS))
-		a->nr_free_order[order]--;
+#if IS_ENABLED(CONFIG_MM_STATS)
+	a->nr_free_order[order]--;
+#endif
 }
 
 /* Take a free block of exactly 'order' off its list (trim, exact allocs). */
@@ -149,8 +151,10 @@ static __noinline void *alloc_pages_slow(struct mm_arena *a, unsigned int order,
 		int retry = a->oom_hook(a, (size_t)MM_PAGE_SIZE << order, a->oom_ctx);
 		*flags = arena_lock(a);
 		p = __alloc_pages_locked(a, order, type);
-		if (p || !retry)
+		if (p)
 			return p;
+		if (!retry)
+			break;
 	}
 	a->diag.oom_count++;
 	return NULL;
@@ -175,6 +179,12 @@ void *__alloc_pages_type(struct mm_arena *a, unsigned int order, unsigned int ty
 
 void *alloc_pages(struct mm_arena *a, unsigned int order)
 {
+	/* A caller's mistake, not a shortage: say so (Linux WARNs). */
+	if (unlikely(order > MM_MAX_ORDER)) {
+		mm_report_bug(a, "alloc_pages", "order %u is above MM_MAX_ORDER (%u)",
+			      order, (unsigned int)MM_MAX_ORDER);
+		return NULL;
+	}
 	return __alloc_pages_type(a, order, PT_PAGES);
 }
 
@@ -340,6 +350,11 @@ void free_pages_exact(struct mm_arena *a, void *addr, size_t size)
 		return;
 	pfn = addr_to_pfn(addr);
 	end = pfn + DIV_ROUND_UP(size, MM_PAGE_SIZE);
+	if (unlikely(end == pfn)) {
+		/* Size 0 (or one that wrapped): no allocation has that size. */
+		mm_report_bug(a, "free_pages_exact", "%p freed with size %zu", addr, size);
+		return;
+	}
 	flags = arena_lock(a);
 	/* Check every piece before freeing any, so a wrong size frees nothing. */
 	for (uintptr_t p = pfn; p < end; ) {
@@ -386,15 +401,15 @@ size_t mm_arena_nr_free_order(struct mm_arena *a, unsigned int order)
 
 	if (order > MM_MAX_ORDER)
 		return 0;
-	if (IS_ENABLED(CONFIG_MM_STATS)) {
-		n = a->nr_free_order[order];
-	} else {
-		mm_flags_t flags = arena_lock(a);
+#if IS_ENABLED(CONFIG_MM_STATS)
+	n = a->nr_free_order[order];
+#else
+	mm_flags_t flags = arena_lock(a);
 
-		for (struct hlist_node *h = a->free_area[order].first; h; h = h->next)
-			n++;
-		arena_unlock(a, flags);
-	}
+	for (struct hlist_node *h = a->free_area[order].first; h; h = h->next)
+		n++;
+	arena_unlock(a, flags);
+#endif
 	return n;
 }
 

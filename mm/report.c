@@ -11,22 +11,27 @@
 
 #define RULER "============================================================================="
 
-void mm_report_bug(struct mm_arena *a, const char *what, const char *fmt, ...)
+void __mm_count_error(struct mm_arena *a, const char *what)
 {
 	if (a)
 		a->diag.error_count++;
-	if (IS_ENABLED(CONFIG_MM_REPORTS)) {
-		va_list ap;
-
-		mm_printf("%s\nBUG %s (mm): ", RULER, what);
-		va_start(ap, fmt);
-		mm_vprintf(fmt, ap);
-		va_end(ap);
-		mm_printf("\n-----------------------------------------------------------------------------\n");
-	}
 	if (IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR))
 		mm_panic(what);
 }
+
+#if IS_ENABLED(CONFIG_MM_REPORTS)
+void mm_report_bug(struct mm_arena *a, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	mm_printf("%s\nBUG %s (mm): ", RULER, what);
+	va_start(ap, fmt);
+	mm_vprintf(fmt, ap);
+	va_end(ap);
+	mm_printf("\n-----------------------------------------------------------------------------\n");
+	__mm_count_error(a, what);
+}
+#endif
 
 #if IS_ENABLED(CONFIG_ARCH_HOST)
 #include <stdlib.h>

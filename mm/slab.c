@@ -396,7 +396,8 @@ static int calculate_sizes(struct kmem_cache *c)
 	c->order = (uint8_t)best;
 	c->objs = (unsigned int)(((MM_PAGE_SIZE << best) - c->first) / size);
 	c->slab_mask = ~(uintptr_t)((MM_PAGE_SIZE << best) - 1);
-	c->reciprocal = (uint32_t)(((1ULL << 32) + size - 1) / size);
+	/* ceil(2^32 / size) without a 64-bit division (libgcc on 32-bit MCUs). */
+	c->reciprocal = size > 1 ? 0xffffffffu / (uint32_t)size + 1 : 0xffffffffu;
 	return 0;
 }
 

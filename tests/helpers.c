@@ -44,10 +44,23 @@ int captured(const char *s)
  */
 void test_static_init(struct test_static *t, size_t pages)
 {
+	/*
+	 * mmap() aligns to the MMU page, which may be smaller than
+	 * MM_PAGE_SIZE: map a page more and unmap the slack on both sides.
+	 */
+	size_t span;
+	char *p;
+
 	t->size = pages * MM_PAGE_SIZE;
-	t->mem = mmap(NULL, t->size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(t->mem != MAP_FAILED);
+	span = t->size + MM_PAGE_SIZE;
+	p = mmap(NULL, span, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	t->mem = (void *)ALIGN((uintptr_t)p, MM_PAGE_SIZE);
+	if ((char *)t->mem > p)
+		munmap(p, (size_t)((char *)t->mem - p));
+	if ((char *)t->mem + t->size < p + span)
+		munmap((char *)t->mem + t->size, (size_t)(p + span - ((char *)t->mem + t->size)));
 	assert_int_equal(mm_backend_static_init(&t->be, t->mem, t->size), 0);
 }
 

@@ -19,7 +19,7 @@ typedef void (*mm_output_t)(const char *buf, size_t len, void *ctx);
 mm_output_t mm_set_output(mm_output_t fn, void *ctx);
 
 /*
- * printf subset: %d %i %u %x %X %p %s %c %%, flags '-' '0', width, and the
+ * printf subset: %d %i %u %x %X %p %s %c %%, flags '-' '0' '#', width, and the
  * l, z and ll length modifiers.  Returns the characters produced.
  */
 int mm_printf(const char *fmt, ...) __printf(1, 2);
@@ -47,7 +47,17 @@ static inline int mm_vprintf(const char *fmt, va_list ap) { return 0; }
  * mm_panic() follows.
  */
 struct mm_arena;
+void __mm_count_error(struct mm_arena *arena, const char *what);
+#if IS_ENABLED(CONFIG_MM_REPORTS)
 void mm_report_bug(struct mm_arena *arena, const char *what, const char *fmt, ...) __printf(3, 4);
+#else
+/* Without reports the message and its strings compile away; the count stays. */
+static inline __printf(3, 4) void mm_report_bug(struct mm_arena *arena, const char *what,
+						const char *fmt, ...)
+{
+	__mm_count_error(arena, what);
+}
+#endif
 
 /* Called on unrecoverable errors; weak, so an application can replace it. */
 void mm_panic(const char *why);

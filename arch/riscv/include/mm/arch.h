@@ -6,8 +6,7 @@
  * section and restore the previous value, as PRIMASK does on Cortex-M, so
  * the allocator may be called from interrupt handlers and from the main
  * loop alike.  One csrrci to enter, one csrs to leave; no atomics, so no
- * A-extension or libatomic dependency.  (arch/Kconfig offers the option on
- * ARM only for now; the hooks are here for when it is opened to RISC-V.)
+ * A-extension or libatomic dependency.
  *
  * Otherwise: none, or the application's hooks (CONFIG_MM_LOCK_USER).
  */

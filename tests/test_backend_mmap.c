@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mm/backend-mmap.c: anonymous mappings.  Whether memory is really mapped
+ * is asked of the kernel: mincore() fails with ENOMEM on any unmapped page
+ * of the range.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "helpers.h"
+
+#define PS MM_PAGE_SIZE
+
+/* 1 if every page of [p, p + len) is mapped, 0 if any is not. */
+static int mapped(const void *p, size_t len)
+{
+	static unsigned char vec[1 << 16];
+	size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
+
+	assert_true(len / mmu <= sizeof(vec));
+	errno = 0;
+	if (mincore((void *)p, len, vec) == 0)
+		return 1;
+	assert_int_equal(errno, ENOMEM);
+	return 0;
+}
+
+static void test_init_alignment(void **state)
+{
+	struct mm_backend_mmap m;
+
+	mm_backend_mmap_init(&m, 0);
+	assert_int_equal(m.align, MM_MAX_BLOCK);
+	assert_string_equal(m.be.name, "mmap");
+	assert_non_null(m.be.release);
+	assert_non_null(m.be.discard);
+	mm_backend_mmap_init(&m, 2 * PS);
+	assert_int_equal(m.align, 2 * PS);
+	mm_backend_mmap_init(&m, PS);
+	assert_int_equal(m.align, PS);
+	/* Not a power of two, or below a page: the default. */
+	mm_backend_mmap_init(&m, 3 * PS);
+	assert_int_equal(m.align, MM_MAX_BLOCK);
+	mm_backend_mmap_init(&m, PS / 2);
+	assert_int_equal(m.align, MM_MAX_BLOCK);
+}
+
+static void test_grow_aligned(void **state)
+{
+	const size_t aligns[] = { 0, PS, 4 * PS, 64 * PS, MM_MAX_BLOCK };
+
+	for (size_t i = 0; i < ARRAY_SIZE(aligns); i++) {
+		struct mm_backend_mmap m;
+		char *p[4];
+		size_t got;
+
+		mm_backend_mmap_init(&m, aligns[i]);
+		for (int j = 0; j < 4; j++) {
+			size_t want = (size_t)(j + 1) * 3 * PS;
+
+			p[j] = mm_backend_grow(&m.be, PS, want, &got);
+			assert_non_null(p[j]);
+			assert_true(IS_ALIGNED((uintptr_t)p[j], m.align));
+			assert_int_equal(got, want);
+			assert_true(mapped(p[j], got));
+			/* Writable, first byte to last, and zero to begin with. */
+			assert_int_equal(p[j][0], 0);
+			assert_int_equal(p[j][got - 1], 0);
+			memset(p[j], 0x77, got);
+		}
+		assert_int_equal(m.be.held, 30 * PS);
+		assert_int_equal(m.be.nr_grow, 4);
+		for (int j = 0; j < 4; j++) {
+			assert_int_equal(mm_backend_release(&m.be, p[j], (size_t)(j + 1) * 3 * PS), 0);
+			assert_false(mapped(p[j], PS));
+		}
+		assert_int_equal(m.be.held, 0);
+		assert_int_equal(m.be.nr_release, 4);
+		assert_int_equal(m.be.nr_fail, 0);
+	}
+}
+
+static void test_grow_min_want(void **state)
+{
+	struct mm_backend_mmap m;
+	size_t got;
+	char *p, *q, *r;
+
+	mm_backend_mmap_init(&m, 0);
+	/* want below min: min.  Not a page multiple: rounded down. */
+	p = mm_backend_grow(&m.be, 2 * PS, PS, &got);
+	assert_int_equal(got, 2 * PS);
+	q = mm_backend_grow(&m.be, PS, 2 * PS + 1, &got);
+	assert_int_equal(got, 2 * PS);
+	/* "All you have" from mmap is the minimum. */
+	r = mm_backend_grow(&m.be, 3 * PS, SIZE_MAX, &got);
+	assert_int_equal(got, 3 * PS);
+	assert_true(mapped(r, 3 * PS));
+	assert_int_equal(m.be.held, 7 * PS);
+	mm_backend_release(&m.be, p, 2 * PS);
+	mm_backend_release(&m.be, q, 2 * PS);
+	mm_backend_release(&m.be, r, 3 * PS);
+	assert_int_equal(m.be.held, 0);
+
+	/* A want no kernel maps (half the address space): min. */
+	p = mm_backend_grow(&m.be, PS, (SIZE_MAX / 2) & MM_PAGE_MASK, &got);
+	assert_non_null(p);
+	assert_int_equal(got, PS);
+	assert_int_equal(m.be.nr_fail, 0);
+	mm_backend_release(&m.be, p, PS);
+}
+
+static void test_bad_requests(void **state)
+{
+	struct mm_backend_mmap m;
+	const size_t bad_min[] = {
+		0, 1, PS - 1, PS + 1, SIZE_MAX / 2 + 1, SIZE_MAX & MM_PAGE_MASK, SIZE_MAX,
+	};
+	size_t got;
+
+	mm_backend_mmap_init(&m, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad_min); i++) {
+		got = 7;
+		assert_null(mm_backend_grow(&m.be, bad_min[i], SIZE_MAX, &got));
+		assert_int_equal(got, 0);
+		assert_null(mm_backend_grow(&m.be, bad_min[i], bad_min[i], &got));
+	}
+	/* Well formed but impossible: half the address space. */
+	errno = 0;
+	assert_null(mm_backend_grow(&m.be, (SIZE_MAX / 2) & MM_PAGE_MASK, SIZE_MAX, &got));
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(m.be.nr_fail, 2 * ARRAY_SIZE(bad_min) + 1);
+	assert_int_equal(m.be.nr_grow, 0);
+	assert_int_equal(m.be.held, 0);
+
+	/* Releases of more than is held, or unaligned, are refused. */
+	char *p = mm_backend_grow(&m.be, PS, PS, &got);
+	assert_int_equal(mm_backend_release(&m.be, p, 2 * PS), -1);
+	assert_int_equal(mm_backend_release(&m.be, p + 1, PS), -1);
+	assert_int_equal(mm_backend_release(&m.be, p, PS - 1), -1);
+	assert_int_equal(mm_backend_release(&m.be, p, 0), -1);
+	assert_true(mapped(p, PS));
+	assert_int_equal(mm_backend_release(&m.be, p, PS), 0);
+}
+
+static void test_release_unmaps(void **state)
+{
+	struct mm_backend_mmap m;
+	size_t got;
+	char *p;
+
+	mm_backend_mmap_init(&m, 0);
+	p = mm_backend_grow(&m.be, 16 * PS, 16 * PS, &got);
+	assert_non_null(p);
+	memset(p, 1, got);
+
+	/* A tail goes: unmapped; the head stays, contents intact. */
+	assert_int_equal(mm_backend_release(&m.be, p + 10 * PS, 6 * PS), 0);
+	assert_false(mapped(p + 10 * PS, PS));
+	assert_false(mapped(p + 15 * PS, PS));
+	assert_true(mapped(p, 10 * PS));
+	assert_int_equal(p[10 * PS - 1], 1);
+	assert_int_equal(m.be.held, 10 * PS);
+
+	/* Then the rest. */
+	assert_int_equal(mm_backend_release(&m.be, p, 10 * PS), 0);
+	assert_false(mapped(p, PS));
+	assert_int_equal(m.be.held, 0);
+	assert_int_equal(m.be.nr_release, 2);
+}
+
+static void test_discard_reads_zero(void **state)
+{
+	struct mm_backend_mmap m;
+	size_t got;
+	char *p;
+
+	mm_backend_mmap_init(&m, 0);
+	p = mm_backend_grow(&m.be, 8 * PS, 8 * PS, &got);
+	assert_non_null(p);
+	memset(p, 0xee, got);
+	assert_int_equal(mm_backend_discard(&m.be, p + 2 * PS, 4 * PS), 0);
+	/* Still mapped, still ours, but the contents are gone. */
+	assert_true(mapped(p, 8 * PS));
+	for (size_t i = 2 * PS; i < 6 * PS; i += 512)
+		assert_int_equal(p[i], 0);
+	assert_int_equal((unsigned char)p[2 * PS - 1], 0xee);
+	assert_int_equal((unsigned char)p[6 * PS], 0xee);
+	p[3 * PS] = 5;		/* and usable again */
+	assert_int_equal(p[3 * PS], 5);
+	assert_int_equal(m.be.held, 8 * PS);
+	assert_int_equal(mm_backend_discard(&m.be, p, 0), -1);
+	assert_int_equal(mm_backend_sync(&m.be, p, PS), 0);
+	mm_backend_release(&m.be, p, 8 * PS);
+}
+
+/* ---- An arena on mmap ------------------------------------------------- */
+
+static void test_arena_grows_and_trims(void **state)
+{
+	static struct mm_arena a;
+	struct mm_backend_mmap m;
+	struct mm_region *r;
+	void *p, *q;
+
+	mm_backend_mmap_init(&m, 0);
+	assert_int_equal(mm_arena_init(&a, "mmap", &m.be, 0), 0);
+	mm_arena_set_trim(&a, 0, 0);
+
+	p = alloc_pages(&a, 0);
+	assert_non_null(p);
+	r = a.regions;
+	/* The region is aligned to the largest block, its header first. */
+	assert_true(IS_ALIGNED((uintptr_t)r, MM_MAX_BLOCK));
+	assert_int_equal(m.be.held, r->len);
+	q = alloc_pages(&a, MM_MAX_ORDER);
+	assert_non_null(q);
+	assert_true(IS_ALIGNED((uintptr_t)q, MM_MAX_BLOCK));
+	((char *)q)[0] = 1;
+	((char *)q)[MM_MAX_BLOCK - 1] = 1;
+	assert_arena_valid(&a);
+	free_pages(&a, q, MM_MAX_ORDER);
+	free_pages(&a, p, 0);
+
+	assert_true(mm_arena_trim(&a, 0) > 0);
+	assert_int_equal(mm_arena_free_pages(&a), 0);
+	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+		/* Headers stay (see percpu.c); every page after them is gone. */
+		for (r = a.regions; r; r = r->next) {
+			assert_true(mapped(r, PS));
+			assert_false(mapped(pfn_to_addr(r->start_pfn), PS));
+		}
+	} else {
+		assert_int_equal(m.be.held, 0);
+		assert_null(a.regions);
+		assert_false(mapped(r, PS));
+	}
+	assert_false(mapped(q, PS));
+	assert_int_equal(mm_arena_destroy(&a), 0);
+	assert_int_equal(m.be.held, 0);
+}
+
+/*
+ * Large free blocks in the middle of a region, which cannot go back, are
+ * discarded instead: still the arena's, but their pages read zero.
+ */
+static void test_arena_discards_middle(void **state)
+{
+	static struct mm_arena a;
+	struct mm_backend_mmap m;
+	unsigned int o = MM_MAX_ORDER - 1;
+	size_t big = PS << o;
+	char *head, *mid, *again;
+	size_t done, free0, clean;
+
+	mm_backend_mmap_init(&m, 0);
+	/* Two maximal blocks: the first is split by the header. */
+	assert_int_equal(mm_arena_init(&a, "discard", &m.be, 2 * MM_MAX_BLOCK), 0);
+	mm_arena_set_trim(&a, 0, 0);
+	/* The top block, so that the region's end is not free. */
+	head = alloc_pages(&a, MM_MAX_ORDER);
+	assert_non_null(head);
+	assert_ptr_equal(head, (char *)a.regions + MM_MAX_BLOCK);
+	/* The largest block of the first half, written and given back. */
+	mid = alloc_pages(&a, o);
+	assert_ptr_equal(mid, (char *)a.regions + big);
+	for (size_t i = 0; i < big; i += PS)
+		mid[i] = 0x19;
+	free_pages(&a, mid, o);
+	free0 = mm_arena_free_pages(&a);
+
+	done = mm_arena_trim(&a, 0);
+	assert_int_equal(mm_arena_free_pages(&a), free0);
+	assert_int_equal(m.be.held, 2 * MM_MAX_BLOCK);
+	assert_arena_valid(&a);
+	if (big >= 65536) {
+		/* All but the first page of the block, which holds its list node. */
+		assert_true(done >= big - PS);
+		assert_true(a.nr_clean >= ((size_t)1 << o));
+		for (size_t i = PS; i < big; i += PS)
+			assert_int_equal(mid[i], 0);
+		/* Discarding again is not needed: nothing more to do. */
+		assert_int_equal(mm_arena_trim(&a, 0), 0);
+	} else {
+		assert_int_equal(done, 0);	/* too small to be worth it */
+	}
+	/* Allocated again, the block is whole and usable. */
+	clean = a.nr_clean;
+	again = alloc_pages(&a, o);
+	assert_ptr_equal(again, mid);
+	for (size_t i = 0; i < big; i += PS)
+		again[i] = 1;
+	if (big >= 65536)
+		assert_int_equal(a.nr_clean, clean - ((size_t)1 << o));
+	free_pages(&a, again, o);
+	free_pages(&a, head, MM_MAX_ORDER);
+	assert_int_equal(a.diag.error_count, 0);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+	assert_int_equal(m.be.held, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_init_alignment),
+		cmocka_unit_test(test_grow_aligned),
+		cmocka_unit_test(test_grow_min_want),
+		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_release_unmaps),
+		cmocka_unit_test(test_discard_reads_zero),
+		cmocka_unit_test(test_arena_grows_and_trims),
+		cmocka_unit_test(test_arena_discards_middle),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
