@@ -69,6 +69,33 @@ static size_t arena_held(struct mm_arena *a)
 	return held;
 }
 
+/*
+ * Grow a region of the arena's backend in place, into pages its metadata
+ * already covers (those a trim gave back): no new region, and the new pages
+ * merge with the region's free tail.  0, or -1 if no region could.
+ */
+static int region_regrow(struct mm_arena *a, size_t need, size_t want)
+{
+	for (struct mm_region *r = a->regions; r; r = r->next) {
+		uintptr_t base = addr_to_pfn(r), end = r->end_pfn;
+		size_t cap = (((r->start_pfn - base) << MM_PAGE_SHIFT) - sizeof(*r)) -
+			     (r->end_pfn - r->start_pfn);
+		size_t n = min_t(size_t, cap, want >> MM_PAGE_SHIFT);
+
+		if (r->backend != a->backend || n < need ||
+		    mm_backend_grow_at(a->backend, pfn_to_addr(end), n << MM_PAGE_SHIFT))
+			continue;
+		memset(page_meta(r, end), 0, n);
+		r->len += n << MM_PAGE_SHIFT;
+		r->end_pfn = end + n;
+		a->nr_pages += n;
+		__free_range_locked(a, r, end, end + n);
+		a->diag.nr_grow++;
+		return 0;
+	}
+	return -1;
+}
+
 int __arena_grow(struct mm_arena *a, unsigned int order)
 {
 	size_t need = (size_t)2 << order;	/* an aligned 2^order inside */
@@ -93,6 +120,8 @@ int __arena_grow(struct mm_arena *a, unsigned int order)
 		if (want > room)
 			want = room;
 	}
+	if (a->backend->grow_at && region_regrow(a, need, want == SIZE_MAX ? min : want) == 0)
+		return 0;
 	mem = mm_backend_grow(a->backend, min, want, &got);
 	if (!mem)
 		return -1;
@@ -188,7 +217,8 @@ static size_t __arena_trim(struct mm_arena *a, size_t keep)
 		/*
 		 * With per-thread caches, kfree() walks the region list without
 		 * the lock, so a region header is never unmapped: an entirely
-		 * free region gives back all but its metadata pages.
+		 * free region gives back all but its metadata pages, and grows
+		 * back in place later (region_regrow).
 		 */
 		if (cut == r->start_pfn && !IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
 			/* The whole region is free: give it all back. */
@@ -233,7 +263,7 @@ static size_t __arena_trim(struct mm_arena *a, size_t keep)
 
 			if (a->nr_free - a->nr_clean <= keep)
 				return done;
-			if (meta_type(*m) != PT_FREE)
+			if (meta_type(*m) != PT_FREE || rr->backend != a->backend)
 				continue;
 			if (mm_backend_discard(a->backend, (char *)h + MM_PAGE_SIZE, len) == 0) {
 				*m = PAGE_META(PT_CLEAN, o);

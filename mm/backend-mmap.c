@@ -75,6 +75,20 @@ static int mmap_discard(struct mm_backend *be, void *addr, size_t len)
 	return madvise(addr, len, MADV_DONTNEED);
 }
 
+static int mmap_grow_at(struct mm_backend *be, void *addr, size_t len)
+{
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
+		       MMAP_FLAGS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	if (p != addr) {		/* a kernel older than 4.17 ignores the flag */
+		munmap(p, len);
+		return -1;
+	}
+	return 0;
+}
+
 void mm_backend_mmap_init(struct mm_backend_mmap *m, size_t align)
 {
 	if (!align || !is_power_of_2(align) || align < MM_PAGE_SIZE)
@@ -85,6 +99,7 @@ void mm_backend_mmap_init(struct mm_backend_mmap *m, size_t align)
 			.grow = mmap_grow,
 			.release = mmap_release,
 			.discard = mmap_discard,
+			.grow_at = mmap_grow_at,
 		},
 		.align = align,
 	};

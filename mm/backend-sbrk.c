@@ -65,10 +65,33 @@ static int sbrk_release(struct mm_backend *be, void *addr, size_t len)
 	return 0;
 }
 
+static int sbrk_grow_at(struct mm_backend *be, void *addr, size_t len)
+{
+	struct mm_backend_sbrk *s = container_of(be, struct mm_backend_sbrk, be);
+	void *p;
+
+	if (sbrk(0) != addr || len > (size_t)PTRDIFF_MAX)
+		return -1;
+	p = sbrk((intptr_t)len);
+	if (p == (void *)-1)
+		return -1;
+	if (p != addr) {		/* raced with another sbrk() caller */
+		sbrk(-(intptr_t)len);
+		return -1;
+	}
+	s->last_end = (uintptr_t)addr + len;
+	return 0;
+}
+
 void mm_backend_sbrk_init(struct mm_backend_sbrk *s)
 {
 	*s = (struct mm_backend_sbrk){
-		.be = { .name = "sbrk", .grow = sbrk_grow, .release = sbrk_release },
+		.be = {
+			.name = "sbrk",
+			.grow = sbrk_grow,
+			.release = sbrk_release,
+			.grow_at = sbrk_grow_at,
+		},
 	};
 }
 

@@ -35,13 +35,28 @@ static int static_release(struct mm_backend *be, void *addr, size_t len)
 	return 0;
 }
 
+static int static_grow_at(struct mm_backend *be, void *addr, size_t len)
+{
+	struct mm_backend_static *s = container_of(be, struct mm_backend_static, be);
+
+	if ((uintptr_t)addr != s->top || s->end - s->top < len)
+		return -1;
+	s->top += len;
+	return 0;
+}
+
 int mm_backend_static_init(struct mm_backend_static *s, void *mem, size_t size)
 {
 	uintptr_t base = ALIGN((uintptr_t)mem, MM_PAGE_SIZE);
 	uintptr_t end = ALIGN_DOWN((uintptr_t)mem + size, MM_PAGE_SIZE);
 
 	*s = (struct mm_backend_static){
-		.be = { .name = "static", .grow = static_grow, .release = static_release },
+		.be = {
+			.name = "static",
+			.grow = static_grow,
+			.release = static_release,
+			.grow_at = static_grow_at,
+		},
 	};
 	if ((uintptr_t)mem + size < (uintptr_t)mem || end <= base)
 		return -1;

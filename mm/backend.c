@@ -60,6 +60,18 @@ int mm_backend_discard(struct mm_backend *be, void *addr, size_t len)
 	return be->discard(be, addr, len);
 }
 
+int mm_backend_grow_at(struct mm_backend *be, void *addr, size_t len)
+{
+	if (!be->grow_at || !len || ((uintptr_t)addr | len) & (MM_PAGE_SIZE - 1) ||
+	    (uintptr_t)addr + len < (uintptr_t)addr || be->grow_at(be, addr, len)) {
+		be->nr_fail++;
+		return -1;
+	}
+	be->held += len;
+	be->nr_grow++;
+	return 0;
+}
+
 int mm_backend_sync(struct mm_backend *be, void *addr, size_t len)
 {
 	return be->sync ? be->sync(be, addr, len) : 0;

@@ -31,7 +31,20 @@
 #define MM_NAME(name) name
 #include <malloc.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
 #define mallinfo2_t struct mallinfo2
+#else
+/* newlib has no mallinfo2: export it with our own struct of the same shape. */
+#define mallinfo2_t struct mm_mallinfo2
+#endif
+#endif
+
+#if !IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
+/* glibc's struct mallinfo2, for C libraries that lack it. */
+struct mm_mallinfo2 {
+	size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks,
+	       uordblks, fordblks, keepcost;
+};
 #endif
 
 /* Visible from the shared object whatever the build's defaults. */

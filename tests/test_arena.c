@@ -452,6 +452,65 @@ static void test_trim_tail(void **state)
 }
 
 /*
+ * A trimmed region grows back in place: its metadata still covers the pages
+ * it gave back, so growth asks the backend for exactly those (grow_at) and
+ * no new region appears.  The region is 4 largest blocks at an address
+ * aligned to one, so its layout is known: metadata, then the first block's
+ * remains (the lowest order-0 page is kept allocated, so the region
+ * survives the trim with or without per-thread caches), then three free
+ * largest blocks.
+ */
+static void regrow_in_place(struct mm_arena *a, struct mm_backend *be)
+{
+	unsigned long nr_grow;
+	void *keep, *q;
+
+	assert_int_equal(mm_arena_init(a, "regrow", be, 4 * MM_MAX_BLOCK), 0);
+	mm_arena_set_trim(a, 0, 0);
+	keep = alloc_pages(a, 0);
+	assert_non_null(keep);
+	assert_true((uintptr_t)keep - (uintptr_t)a->regions < MM_MAX_BLOCK);
+	assert_int_equal(mm_arena_trim(a, 0),
+			 4 * MM_MAX_BLOCK - (meta_pages_for(4 * MM_MAX_BLOCK / PS) + 1) * PS);
+	assert_int_equal(mm_arena_free_pages(a), 0);
+	nr_grow = be->nr_grow;
+
+	q = alloc_pages(a, MM_MAX_ORDER);
+	assert_non_null(q);
+	assert_int_equal(a->diag.nr_regions, 1);	/* no new region */
+	assert_int_equal(be->nr_grow, nr_grow + 1);	/* one grow_at */
+	memset(q, 0x5a, MM_MAX_BLOCK);			/* really there */
+	assert_arena_valid(a);
+	free_pages(a, q, MM_MAX_ORDER);
+	free_pages(a, keep, 0);
+	assert_arena_valid(a);
+	assert_int_equal(mm_arena_destroy(a), 0);
+	assert_int_equal(be->held, 0);
+}
+
+static void test_regrow_in_place(void **state)
+{
+	static struct mm_arena a;
+	static struct mm_backend_static sb;
+	size_t len = 4 * MM_MAX_BLOCK;
+	char *map = mmap(NULL, len + MM_MAX_BLOCK, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mm_backend_static_init(&sb, PTR_ALIGN(map, MM_MAX_BLOCK), len), 0);
+	regrow_in_place(&a, &sb.be);
+	munmap(map, len + MM_MAX_BLOCK);
+#if IS_ENABLED(CONFIG_MM_BACKEND_MMAP)
+	{
+		static struct mm_backend_mmap mb;
+
+		mm_backend_mmap_init(&mb, 0);	/* aligned to the largest block */
+		regrow_in_place(&a, &mb.be);
+	}
+#endif
+}
+
+/*
  * Two arenas on one static backend: the lower one's region is not the
  * backend's top, so giving it back is refused -- and the pages must stay
  * with the arena, all of them, still free and valid.
@@ -1008,6 +1067,7 @@ int main(void)
 #endif
 		cmocka_unit_test(test_trim_tail),
 		cmocka_unit_test(test_trim_refused),
+		cmocka_unit_test(test_regrow_in_place),
 		cmocka_unit_test(test_auto_trim_hysteresis),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_oom_hook),

@@ -299,6 +299,27 @@ static void test_arena_discards_middle(void **state)
 	assert_int_equal(m.be.held, 0);
 }
 
+/* grow_at: maps exactly the pages asked for, never over a mapping. */
+static void test_grow_at(void **state)
+{
+	struct mm_backend_mmap m;
+	size_t got;
+	char *p;
+
+	mm_backend_mmap_init(&m, 0);
+	p = mm_backend_grow(&m.be, 4 * PS, 4 * PS, &got);
+	assert_non_null(p);
+	/* Give back the tail, as a trim does, then take it back in place. */
+	assert_int_equal(mm_backend_release(&m.be, p + 2 * PS, 2 * PS), 0);
+	assert_int_equal(mm_backend_grow_at(&m.be, p + 2 * PS, 2 * PS), 0);
+	memset(p, 7, 4 * PS);
+	/* Already mapped: refused, and the contents are untouched. */
+	assert_int_equal(mm_backend_grow_at(&m.be, p + PS, PS), -1);
+	assert_int_equal(p[PS], 7);
+	assert_int_equal(m.be.held, 4 * PS);
+	assert_int_equal(mm_backend_release(&m.be, p, 4 * PS), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_discard_reads_zero),
 		cmocka_unit_test(test_arena_grows_and_trims),
 		cmocka_unit_test(test_arena_discards_middle),
+		cmocka_unit_test(test_grow_at),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

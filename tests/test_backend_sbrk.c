@@ -264,6 +264,32 @@ static void test_arena_on_sbrk(void **state)
 	brk_restore(brk0);
 }
 
+/* grow_at: exactly the pages at the break, and nowhere else. */
+static void test_grow_at(void **state)
+{
+	struct mm_backend_sbrk s;
+	uintptr_t brk0 = brk_now();
+	size_t got;
+	char *p;
+
+	mm_backend_sbrk_init(&s);
+	p = mm_backend_grow(&s.be, 2 * PS, 2 * PS, &got);
+	assert_non_null(p);
+	assert_int_equal(mm_backend_grow_at(&s.be, p + got, 3 * PS), 0);
+	assert_int_equal(brk_now(), (uintptr_t)p + got + 3 * PS);
+	assert_int_equal(s.be.held, got + 3 * PS);
+	memset(p, 1, got + 3 * PS);
+	/* Not at the break: refused, nothing moved. */
+	assert_int_equal(mm_backend_grow_at(&s.be, p, PS), -1);
+	assert_int_equal(mm_backend_grow_at(&s.be, p + got + 4 * PS, PS), -1);
+	assert_int_equal(brk_now(), (uintptr_t)p + got + 3 * PS);
+	/* Someone else moved the break past our end: refused. */
+	assert_true(sbrk(PS) != (void *)-1);
+	assert_int_equal(mm_backend_grow_at(&s.be, p + got + 3 * PS, PS), -1);
+	assert_int_equal(s.be.held, got + 3 * PS);
+	brk_restore(brk0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_release_refused_above_us),
 		cmocka_unit_test(test_foreign_break_move),
 		cmocka_unit_test(test_arena_on_sbrk),
+		cmocka_unit_test(test_grow_at),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

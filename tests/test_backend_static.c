@@ -323,6 +323,27 @@ static void test_arena_grows_and_trims(void **state)
 	test_static_fini(&ts);
 }
 
+/* grow_at: the pages at the top, while the array has them. */
+static void test_grow_at(void **state)
+{
+	struct test_static t;
+	size_t got;
+	char *p;
+
+	test_static_init(&t, 8);
+	p = mm_backend_grow(&t.be.be, 2 * PS, 2 * PS, &got);
+	assert_non_null(p);
+	assert_int_equal(mm_backend_grow_at(&t.be.be, p + got, 3 * PS), 0);
+	assert_int_equal(t.be.top, (uintptr_t)p + 5 * PS);
+	assert_int_equal(mm_backend_grow_at(&t.be.be, p, PS), -1);		/* not the top */
+	assert_int_equal(mm_backend_grow_at(&t.be.be, p + 5 * PS, 4 * PS), -1);	/* too much */
+	assert_int_equal(mm_backend_grow_at(&t.be.be, p + 5 * PS, 100), -1);	/* not pages */
+	assert_int_equal(mm_backend_grow_at(&t.be.be, p + 5 * PS, 3 * PS), 0);	/* the rest */
+	assert_int_equal(t.be.be.held, 8 * PS);
+	assert_int_equal(t.be.be.nr_fail, 3);
+	test_static_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_wrapper_rejects_broken_backend),
 		cmocka_unit_test(test_arena_grows_and_trims),
+		cmocka_unit_test(test_grow_at),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

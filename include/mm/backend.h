@@ -23,6 +23,11 @@
  *                             as before, both are fine.
  *  sync(be, addr, len)        optional: make the contents durable (a file
  *                             backend's msync()).
+ *  grow_at(be, addr, len)     optional: map exactly [addr, addr + len), the
+ *                             pages right after a region this backend
+ *                             handed out, so a trimmed region can grow back
+ *                             in place instead of becoming a new region.
+ *                             0, or -1 if that range cannot be had.
  *
  * The counters in struct mm_backend are kept by the mm_backend_*() wrappers
  * below, not by each backend, so every kind reports the same way.
@@ -39,6 +44,7 @@ struct mm_backend {
 	int (*release)(struct mm_backend *be, void *addr, size_t len);
 	int (*discard)(struct mm_backend *be, void *addr, size_t len);
 	int (*sync)(struct mm_backend *be, void *addr, size_t len);
+	int (*grow_at)(struct mm_backend *be, void *addr, size_t len);
 
 	size_t held;			/* bytes handed out and not given back */
 	unsigned long nr_grow;		/* successful grow() calls */
@@ -84,6 +90,7 @@ void *mm_backend_grow(struct mm_backend *be, size_t min, size_t want, size_t *go
 int mm_backend_release(struct mm_backend *be, void *addr, size_t len);
 int mm_backend_discard(struct mm_backend *be, void *addr, size_t len);
 int mm_backend_sync(struct mm_backend *be, void *addr, size_t len);
+int mm_backend_grow_at(struct mm_backend *be, void *addr, size_t len);
 
 /* The backend Kconfig chose for the default arena. */
 struct mm_backend *mm_default_backend(void);
