@@ -85,12 +85,16 @@ static __noinline int kmalloc_init(void)
 			size = class_size(i);
 			/* Natural alignment for powers of two, 32/64 for 96/192. */
 			align = size & -size;
-			kmalloc_caches[i] = kmem_cache_create_arena(a, kmalloc_names[i],
-								    size, align, 0, NULL);
-			ok = kmalloc_caches[i] != NULL;
-			if (ok)
+			/*
+			 * NULL for a class no small slab suits (large objects
+			 * on small pages): kmalloc serves it with buddy blocks.
+			 */
+			kmalloc_caches[i] = kmem_cache_create_arena(a, kmalloc_names[i], size,
+								    align, SLAB_KMALLOC, NULL);
+			if (kmalloc_caches[i])
 				kmalloc_caches[i]->kmalloc_idx = (uint8_t)i;
 		}
+		ok = kmalloc_caches[KMALLOC_SHIFT_LOW] != NULL;
 		if (ok)
 			percpu_init();
 		__atomic_store_n(&kmalloc_ready, ok, __ATOMIC_RELEASE);
@@ -238,7 +242,7 @@ void *kmalloc(size_t size)
 		return kmalloc_large(size, 0);
 	c = kmalloc_slab(size);
 	if (unlikely(!c))
-		return NULL;
+		return kmalloc_large(size, 0);	/* a class with no slab cache */
 	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
 		void *p = percpu_alloc(c);
 
@@ -291,7 +295,8 @@ void *kmalloc_aligned(size_t size, size_t align)
 	if (size <= KMALLOC_MAX_CACHE_SIZE && align <= KMALLOC_MAX_CACHE_SIZE) {
 		need = roundup_pow_of_two(max_t(size_t, size ? size : 1, align));
 		c = kmalloc_slab(need);
-		return c ? kmem_cache_alloc(c) : NULL;
+		if (c)
+			return kmem_cache_alloc(c);
 	}
 	return kmalloc_large(size, align);
 }

@@ -355,11 +355,16 @@ size_t kmem_cache_reap(struct mm_arena *a)
 
 /*
  * Layout: stride, free pointer placement and slab order.  Returns 0, or -1
- * for a size or alignment no slab can hold.
+ * for a size or alignment no slab can hold -- or, for a kmalloc class, none
+ * of at most CONFIG_MM_SLAB_MAX_ORDER with at most 1/8 waste (that size is
+ * then better served by whole buddy blocks).
  */
 static int calculate_sizes(struct kmem_cache *c)
 {
 	size_t size = c->object_size, best_waste = SIZE_MAX;
+	int strict = c->flags & SLAB_KMALLOC;
+	unsigned int max_order = strict ? min_t(unsigned int, CONFIG_MM_SLAB_MAX_ORDER,
+						MM_MAX_ORDER) : MM_MAX_ORDER;
 	int best = -1;
 
 	if (size < sizeof(void *))
@@ -375,7 +380,7 @@ static int calculate_sizes(struct kmem_cache *c)
 	c->size = (unsigned int)size;
 	c->first = (unsigned int)ALIGN(sizeof(struct slab), c->align);
 
-	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++) {
+	for (unsigned int o = 0; o <= max_order; o++) {
 		size_t bytes = MM_PAGE_SIZE << o, n, waste;
 
 		if (bytes < c->first + size)
@@ -386,7 +391,7 @@ static int calculate_sizes(struct kmem_cache *c)
 			best = (int)o;
 			break;
 		}
-		if (waste * 1024 / bytes < best_waste) {
+		if (!strict && waste * 1024 / bytes < best_waste) {
 			best_waste = waste * 1024 / bytes;
 			best = (int)o;
 		}

@@ -7,6 +7,9 @@
 
 #include "internal.h"
 
+/* kmem_cache_create_arena() flag for kmalloc's classes (see calculate_sizes). */
+#define SLAB_KMALLOC	0x80u
+
 /* At the start of every slab. */
 struct slab {
 	struct kmem_cache *cache;
