@@ -27,9 +27,6 @@
 #ifndef CONFIG_MM_GROW_MIN_KB
 #define CONFIG_MM_GROW_MIN_KB 0
 #endif
-#ifndef CONFIG_MM_TRIM_THRESHOLD_KB
-#define CONFIG_MM_TRIM_THRESHOLD_KB 0
-#endif
 
 enum page_type {
 	PT_TAIL = 0,		/* not the head of a block */
@@ -118,7 +115,25 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
 			 uintptr_t pfn, uintptr_t end);
 void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn);
 int __arena_grow(struct mm_arena *a, unsigned int order);
+void __unlink_free_range(struct mm_arena *a, struct mm_region *r,
+			 uintptr_t pfn, uintptr_t end);
+void __region_unlink(struct mm_arena *a, struct mm_region *r);
+uintptr_t __free_tail_start(struct mm_arena *a, struct mm_region *r, size_t floor);
+
+/* Give-back (trim.c), and empty stubs where nothing is ever given back. */
+#if IS_ENABLED(CONFIG_MM_TRIM)
 void __arena_maybe_trim(struct mm_arena *a);
+int __region_regrow(struct mm_arena *a, size_t need, size_t want);
+#else
+static inline void __arena_maybe_trim(struct mm_arena *a)
+{
+}
+
+static inline int __region_regrow(struct mm_arena *a, size_t need, size_t want)
+{
+	return -1;
+}
+#endif
 
 /* The arena lock. */
 static __always_inline mm_flags_t arena_lock(struct mm_arena *a)

@@ -372,8 +372,7 @@ void kfree(const void *p)
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {
 	case KOBJ_SLAB:
-		if (!IS_ENABLED(CONFIG_MM_CHECKS) ||
-		    likely(!__slab_check_free(s->cache, s, p, "kfree")))
+		if (slab_free_ok(s->cache, s, p, "kfree"))
 			__slab_free_locked(s->cache, s, (void *)p);
 		break;
 	case KOBJ_LARGE:

@@ -418,6 +418,7 @@ size_t mm_arena_free_pages(struct mm_arena *a)
 	return a->nr_free;
 }
 
+#if IS_ENABLED(CONFIG_MM_REPORTS)
 void mm_buddyinfo(struct mm_arena *a)
 {
 	mm_printf("Node 0, zone %8s", a->name);
@@ -459,3 +460,4 @@ void mm_page_map(struct mm_arena *a)
 	}
 	arena_unlock(a, flags);
 }
+#endif

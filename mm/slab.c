@@ -228,6 +228,7 @@ static int freelist_contains(struct kmem_cache *c, struct slab *s, const void *o
 	return 0;
 }
 
+#if IS_ENABLED(CONFIG_MM_CHECKS)
 int __slab_maybe_free(struct kmem_cache *c, struct slab *s, void *obj)
 {
 	uintptr_t fp = (uintptr_t)get_freepointer(c, obj);
@@ -287,6 +288,7 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 	}
 	return 0;
 }
+#endif /* CONFIG_MM_CHECKS */
 
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
@@ -297,7 +299,7 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 		return;
 	s = obj_to_slab(c, obj);
 	flags = arena_lock(c->arena);
-	if (!IS_ENABLED(CONFIG_MM_CHECKS) || likely(!__slab_check_free(c, s, obj, "kmem_cache_free")))
+	if (slab_free_ok(c, s, obj, "kmem_cache_free"))
 		__slab_free_locked(c, s, obj);
 	arena_unlock(c->arena, flags);
 }
@@ -586,6 +588,7 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
 	arena_unlock(c->arena, flags);
 }
 
+#if IS_ENABLED(CONFIG_MM_REPORTS)
 void mm_slabinfo(struct mm_arena *a)
 {
 	struct kmem_cache_info info;
@@ -606,3 +609,4 @@ void mm_slabinfo(struct mm_arena *a)
 	}
 	arena_unlock(a, flags);
 }
+#endif

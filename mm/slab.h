@@ -64,7 +64,7 @@ static __always_inline int slab_obj_aligned(const struct kmem_cache *c,
 	return idx * c->size == off || off % c->size == 0;
 }
 
-/* Does obj's free-pointer slot hold what a free object's would? */
+/* Does obj's free-pointer slot hold what a free object's would? (checks) */
 int __slab_maybe_free(struct kmem_cache *c, struct slab *s, void *obj);
 
 /* The kmalloc cache of class index i (kmalloc.c). */
@@ -74,8 +74,26 @@ struct kmem_cache *kmalloc_cache_index(unsigned int i);
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj);
 /* Allocate with the lock held. */
 void *__slab_alloc_locked(struct kmem_cache *c);
-/* Check obj against c (foreign, other cache, middle, double free); lock held. */
+/*
+ * CONFIG_MM_CHECKS: may obj be freed into c?  Reports foreign pointers,
+ * objects of another cache, pointers into an object and double frees, and
+ * says no; lock held.  Without checks, always yes and no code.
+ */
+#if IS_ENABLED(CONFIG_MM_CHECKS)
 int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 		      const char *caller);
+
+static __always_inline int slab_free_ok(struct kmem_cache *c, struct slab *s,
+					const void *obj, const char *caller)
+{
+	return likely(__slab_check_free(c, s, obj, caller) == 0);
+}
+#else
+static __always_inline int slab_free_ok(struct kmem_cache *c, struct slab *s,
+					const void *obj, const char *caller)
+{
+	return 1;
+}
+#endif
 
 #endif /* MM_SLAB_INTERNAL_H */

@@ -336,7 +336,9 @@ int main(void)
 	       (unsigned long)end.allocated, (unsigned long)start.allocated,
 	       (unsigned long)end.peak_allocated);
 	check(end.allocated == start.allocated, "nothing lost: every page came back");
+#if IS_ENABLED(CONFIG_MM_VALIDATE)
 	check(mm_arena_validate(arena) == 0, "mm_arena_validate");
+#endif
 	check(end.error_count == 0 && end.oom_count == 0, "mm saw no misuse and never ran out");
 	failures += (unsigned int)platform_checks();
 #ifdef FIRMWARE_FORCE_FAIL

@@ -66,7 +66,9 @@ struct mm_arena {
 	const char *name;
 	mm_lock_t lock;
 	size_t limit_pages;		/* growth stops here (0: no limit) */
+#if IS_ENABLED(CONFIG_MM_TRIM)
 	size_t trim_high, trim_low;	/* auto-trim hysteresis, in pages (0: off) */
+#endif
 	struct mm_diag diag;
 #if IS_ENABLED(CONFIG_MM_STATS)
 	unsigned long nr_free_order[MM_NR_ORDERS];
@@ -106,6 +108,7 @@ int mm_arena_add_region(struct mm_arena *arena, void *mem, size_t len);
 /* Growth cap in bytes (0: none); rounded down to pages. */
 void mm_arena_set_limit(struct mm_arena *arena, size_t bytes);
 
+#if IS_ENABLED(CONFIG_MM_TRIM)
 /*
  * Automatic give-back: when free memory exceeds 'high' bytes, trim down to
  * 'low'.  high = 0 turns it off.
@@ -119,6 +122,17 @@ void mm_arena_set_trim(struct mm_arena *arena, size_t high, size_t low);
  * of free pages.  Returns the bytes released or discarded.
  */
 size_t mm_arena_trim(struct mm_arena *arena, size_t keep);
+#else
+/* Built without give-back (CONFIG_MM_TRIM=n): memory stays with the arena. */
+static inline void mm_arena_set_trim(struct mm_arena *arena, size_t high, size_t low)
+{
+}
+
+static inline size_t mm_arena_trim(struct mm_arena *arena, size_t keep)
+{
+	return 0;
+}
+#endif
 
 /*
  * Called when a request cannot be met even after the slab caches gave back
@@ -139,7 +153,12 @@ size_t mm_arena_nr_free_order(struct mm_arena *arena, unsigned int order);
  */
 struct mm_arena *mm_default_arena(void);
 
-/* Check every invariant of the arena (free lists, metadata, counters). 0 = ok. */
+#if IS_ENABLED(CONFIG_MM_VALIDATE)
+/*
+ * Walk the arena and check every invariant (free lists, metadata, counters);
+ * 0 if all hold, else -1 after a report.  O(pages).
+ */
 int mm_arena_validate(struct mm_arena *arena);
+#endif
 
 #endif /* MM_ARENA_H */

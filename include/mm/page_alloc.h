@@ -38,6 +38,7 @@ void free_pages_exact(struct mm_arena *arena, void *addr, size_t size);
 /* Order of the allocated block at addr, or -1 if addr is not one. */
 int mm_page_order(struct mm_arena *arena, const void *addr);
 
+#if IS_ENABLED(CONFIG_MM_REPORTS)
 /* The /proc/buddyinfo line for this arena, through the output hook. */
 void mm_buddyinfo(struct mm_arena *arena);
 
@@ -47,5 +48,14 @@ void mm_buddyinfo(struct mm_arena *arena);
  * large block head  '-' rest of an allocated block  'M' region metadata.
  */
 void mm_page_map(struct mm_arena *arena);
+#else
+static inline void mm_buddyinfo(struct mm_arena *arena)
+{
+}
+
+static inline void mm_page_map(struct mm_arena *arena)
+{
+}
+#endif
 
 #endif /* MM_PAGE_ALLOC_H */

@@ -96,8 +96,14 @@ struct kmem_cache_info {
 };
 void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info);
 
+#if IS_ENABLED(CONFIG_MM_REPORTS)
 /* /proc/slabinfo (version 2.1) for every cache on the arena. */
 void mm_slabinfo(struct mm_arena *arena);
+#else
+static inline void mm_slabinfo(struct mm_arena *arena)
+{
+}
+#endif
 
 /* kmalloc: size classes on the default arena. */
 void *kmalloc(size_t size) __malloc __alloc_size(1);

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Giving memory back (CONFIG_MM_TRIM).
+ *
+ * A backend can take back only the tail of a region or a whole one, so
+ * give-back works at region edges: the free blocks that end a region are
+ * released -- the block across the cut is split so a trim lands exactly on
+ * 'keep' -- then, where the backend can discard, large free blocks in the
+ * middle have their pages dropped (marked PT_CLEAN so they are not dropped
+ * again).  Done automatically once free memory passes trim_high, down to
+ * trim_low: the gap between the two is the hysteresis that keeps a workload
+ * hovering at the threshold from returning and refetching memory on every
+ * call.  A region whose tail went back grows back in place when the arena
+ * next needs memory (__region_regrow), so trims do not leave a trail of
+ * small regions.
+ *
+ * A bare-metal arena on a static array has nobody to give memory to; it
+ * builds without this file.
+ */
+#include <string.h>
+#include "internal.h"
+
+/*
+ * Grow a region of the arena's backend in place, into pages its metadata
+ * already covers (those a trim gave back): no new region, and the new pages
+ * merge with the region's free tail.  0, or -1 if no region could.
+ */
+int __region_regrow(struct mm_arena *a, size_t need, size_t want)
+{
+	if (!a->backend->grow_at)
+		return -1;
+	for (struct mm_region *r = a->regions; r; r = r->next) {
+		uintptr_t base = addr_to_pfn(r), end = r->end_pfn;
+		size_t cap = (((r->start_pfn - base) << MM_PAGE_SHIFT) - sizeof(*r)) -
+			     (r->end_pfn - r->start_pfn);
+		size_t n = min_t(size_t, cap, want >> MM_PAGE_SHIFT);
+
+		if (r->backend != a->backend || n < need ||
+		    mm_backend_grow_at(a->backend, pfn_to_addr(end), n << MM_PAGE_SHIFT))
+			continue;
+		memset(page_meta(r, end), 0, n);
+		r->len += n << MM_PAGE_SHIFT;
+		r->end_pfn = end + n;
+		a->nr_pages += n;
+		__free_range_locked(a, r, end, end + n);
+		a->diag.nr_grow++;
+		return 0;
+	}
+	return -1;
+}
+
+/* Release free region edges, then discard large free blocks.  Lock held. */
+static size_t arena_trim_locked(struct mm_arena *a, size_t keep)
+{
+	struct mm_region *r, *next;
+	size_t done = 0;
+
+	for (r = a->regions; r; r = next) {
+		uintptr_t cut, end = r->end_pfn;
+		uintptr_t base = (uintptr_t)r;
+		size_t len;
+
+		next = r->next;
+		if (!r->backend || !r->backend->release || a->nr_free <= keep)
+			continue;
+		cut = __free_tail_start(a, r, keep);
+		__unlink_free_range(a, r, cut, end);
+		/*
+		 * The free block below the cut is larger than what may still
+		 * go before 'keep' is reached: give back its top part, so that
+		 * a trim lands on 'keep' rather than up to a block above it
+		 * (above trim_high, even, when high - low is less than the
+		 * block, and then every free would trim again in vain).
+		 */
+		if (cut > r->start_pfn && a->nr_free > keep) {
+			uintptr_t h = block_head(r, cut - 1);
+
+			if (h && meta_is_free(*page_meta(r, h))) {
+				uintptr_t split = cut - (a->nr_free - keep);
+
+				__del_free_block(a, r, h);
+				__free_range_locked(a, r, h, split);
+				cut = split;
+			}
+		}
+		if (cut == end)
+			continue;
+		/*
+		 * With per-thread caches, kfree() walks the region list without
+		 * the lock, so a region header is never unmapped: an entirely
+		 * free region gives back all but its metadata pages, and grows
+		 * back in place later (__region_regrow).
+		 */
+		if (cut == r->start_pfn && !IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+			/* The whole region is free: give it all back. */
+			len = r->len;
+			__region_unlink(a, r);
+			if (mm_backend_release(r->backend, r, len) == 0) {
+				done += len;
+				a->diag.nr_trim++;
+				continue;
+			}
+			r->next = a->regions;	/* refused: take it back */
+			a->regions = r;
+			a->nr_pages += end - r->start_pfn;
+			a->diag.nr_regions++;
+		} else {
+			len = (end - cut) << MM_PAGE_SHIFT;
+			if (mm_backend_release(r->backend, pfn_to_addr(cut), len) == 0) {
+				r->end_pfn = cut;
+				r->len = (cut << MM_PAGE_SHIFT) - base;
+				a->nr_pages -= end - cut;
+				done += len;
+				a->diag.nr_trim++;
+				continue;
+			}
+		}
+		__free_range_locked(a, r, cut, end);
+	}
+
+	/*
+	 * Discard the pages of large free blocks, all but the first which
+	 * holds the free-list node.  64 KiB and up: below that the system call
+	 * costs more than the memory is worth.
+	 */
+	if (!a->backend || !a->backend->discard)
+		return done;
+	for (int o = MM_MAX_ORDER; o >= 0 && ((size_t)MM_PAGE_SIZE << o) >= 65536; o--) {
+		for (struct hlist_node *h = a->free_area[o].first; h; h = h->next) {
+			uintptr_t pfn = addr_to_pfn(h);
+			struct mm_region *rr = region_of(a, pfn);
+			uint8_t *m = page_meta(rr, pfn);
+			size_t len = ((size_t)MM_PAGE_SIZE << o) - MM_PAGE_SIZE;
+
+			if (a->nr_free - a->nr_clean <= keep)
+				return done;
+			if (meta_type(*m) != PT_FREE || rr->backend != a->backend)
+				continue;
+			if (mm_backend_discard(a->backend, (char *)h + MM_PAGE_SIZE, len) == 0) {
+				*m = PAGE_META(PT_CLEAN, o);
+				a->nr_clean += (size_t)1 << o;
+				done += len;
+			}
+		}
+	}
+	return done;
+}
+
+void __arena_maybe_trim(struct mm_arena *a)
+{
+	if (a->trim_high && unlikely(a->nr_free - a->nr_clean > a->trim_high))
+		arena_trim_locked(a, a->trim_low);
+}
+
+size_t mm_arena_trim(struct mm_arena *a, size_t keep)
+{
+	mm_flags_t flags = arena_lock(a);
+	size_t done = arena_trim_locked(a, keep >> MM_PAGE_SHIFT);
+
+	arena_unlock(a, flags);
+	return done;
+}
+
+void mm_arena_set_trim(struct mm_arena *a, size_t high, size_t low)
+{
+	mm_flags_t flags = arena_lock(a);
+
+	a->trim_high = high >> MM_PAGE_SHIFT;
+	a->trim_low = min_t(size_t, low, high) >> MM_PAGE_SHIFT;
+	arena_unlock(a, flags);
+}
+

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The heap walk (CONFIG_MM_VALIDATE): every invariant of an arena checked
+ * against what is really there.  O(pages); for tests, watchdogs and
+ * debugging, never called by the allocator itself.
+ */
+#include "internal.h"
+
+/*
+ * Check every invariant: blocks tile each region exactly, heads are aligned,
+ * interior pages are 0, every free block is on the list of its order and
+ * every list entry is a free block, no two free buddies are left unmerged,
+ * and the counters agree with what is there.
+ */
+int mm_arena_validate(struct mm_arena *a)
+{
+	size_t free_pages = 0, clean = 0, pages = 0, listed = 0, free_blocks = 0;
+	mm_flags_t flags = arena_lock(a);
+	const char *why = NULL;
+	uintptr_t at = 0;
+
+	for (struct mm_region *r = a->regions; r && !why; r = r->next) {
+		pages += r->end_pfn - r->start_pfn;
+		for (uintptr_t pfn = r->start_pfn; pfn < r->end_pfn && !why; ) {
+			uint8_t m = *page_meta(r, pfn);
+			uintptr_t n = (uintptr_t)1 << meta_order(m);
+
+			at = pfn;
+			if (!m || meta_type(m) > PT_CLEAN)
+				why = "page is not a block head where one must start";
+			else if (pfn & (n - 1))
+				why = "block head not aligned to its order";
+			else if (pfn + n > r->end_pfn)
+				why = "block runs past its region";
+			for (uintptr_t i = 1; i < n && !why; i++) {
+				if (*page_meta(r, pfn + i))
+					why = "head byte inside a block";
+			}
+			if (!why && meta_is_free(m)) {
+				uintptr_t buddy = pfn ^ n;
+
+				free_pages += n;
+				free_blocks++;
+				if (meta_type(m) == PT_CLEAN)
+					clean += n;
+				if (meta_order(m) < MM_MAX_ORDER && region_contains(r, buddy) &&
+				    meta_is_free(*page_meta(r, buddy)) &&
+				    meta_order(*page_meta(r, buddy)) == meta_order(m))
+					why = "two free buddies left unmerged";
+			}
+			pfn += n;
+		}
+	}
+	for (unsigned int o = 0; o <= MM_MAX_ORDER && !why; o++) {
+		size_t count = 0;
+
+		if (!!a->free_area[o].first != !!(a->free_mask & (1u << o)))
+			why = "free_mask disagrees with the lists";
+		for (struct hlist_node *h = a->free_area[o].first; h && !why; h = h->next) {
+			uintptr_t pfn = addr_to_pfn(h);
+			struct mm_region *r = region_of(a, pfn);
+
+			at = pfn;
+			count++;
+			if (!r || !meta_is_free(*page_meta(r, pfn)) ||
+			    meta_order(*page_meta(r, pfn)) != o)
+				why = "free list entry is not a free block of its order";
+		}
+		listed += count;
+#if IS_ENABLED(CONFIG_MM_STATS)
+		if (!why && count != a->nr_free_order[o])
+			why = "per-order free count is wrong";
+#endif
+	}
+	if (!why && listed != free_blocks)
+		why = "free blocks missing from the lists";
+	if (!why && (free_pages != a->nr_free || clean != a->nr_clean || pages != a->nr_pages))
+		why = "page counters disagree with the blocks";
+	arena_unlock(a, flags);
+	if (why) {
+		mm_report_bug(a, "mm_arena_validate", "%s (pfn %#lx)", why, (unsigned long)at);
+		return -1;
+	}
+	return 0;
+}
+
