@@ -346,8 +346,13 @@ static __noinline struct mm_arena *default_arena_setup(void)
 	if (state == 0) {
 		struct mm_backend *be = mm_default_backend();
 
+		/* A static array is taken whole; other backends grow on demand. */
 		state = be && mm_arena_init(&default_arena, "default", be,
-					    IS_ENABLED(CONFIG_ARCH_HOST) ? 0 : SIZE_MAX) == 0 ? 1 : -1;
+					    IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC) ?
+					    SIZE_MAX : 0) == 0 ? 1 : -1;
+		/* Nobody else draws on the default array: no point giving back. */
+		if (state == 1 && IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC))
+			mm_arena_set_trim(&default_arena, 0, 0);
 		__atomic_store_n(&default_state, state, __ATOMIC_RELEASE);
 		/* May allocate; the arena is ready, so that is fine. */
 		if (state == 1)

@@ -71,7 +71,13 @@ extern char __mm_heap_start[], __mm_heap_end[];
 #define HEAP_START ((void *)__mm_heap_start)
 #define HEAP_SIZE ((size_t)(__mm_heap_end - __mm_heap_start))
 #else
-static char static_heap[CONFIG_MM_STATIC_SIZE] __aligned(1 << CONFIG_MM_PAGE_SHIFT);
+/*
+ * On a host, aligned to the largest block so every order is available from
+ * the array's start; on a target only to the page, since the linker would
+ * pad RAM to reach a larger alignment.
+ */
+static char static_heap[CONFIG_MM_STATIC_SIZE]
+	__aligned(IS_ENABLED(CONFIG_ARCH_HOST) ? MM_MAX_BLOCK : MM_PAGE_SIZE);
 #define HEAP_START ((void *)static_heap)
 #define HEAP_SIZE sizeof(static_heap)
 #endif

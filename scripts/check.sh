@@ -68,7 +68,7 @@ valgrind_tests() {
 	configure "$1" "$2" &&
 	mk "$1" -j"$JOBS" tests &&
 	MM_TEST_SCALE=10 mk "$1" test \
-		TEST_WRAPPER="valgrind -q --error-exitcode=99 --track-origins=no"
+		TEST_WRAPPER="valgrind -q --error-exitcode=99 --track-origins=no --soname-synonyms=somalloc=nouserintercepts"
 }
 
 cross_build() {

@@ -1050,6 +1050,29 @@ static void test_default_arena(void **state)
 	if (IS_ENABLED(CONFIG_MM_REPORTS))
 		assert_true(captured("BUG alloc_pages"));
 	assert_arena_valid(a);
+
+#if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC)
+	/*
+	 * The static array is the default arena's, whole, from the start,
+	 * and on a host aligned so that every largest block of it is there.
+	 */
+	{
+		size_t nmax = CONFIG_MM_STATIC_SIZE / MM_MAX_BLOCK;
+		void *blk[64];
+		size_t n = 0;
+
+		assert_int_equal(a->diag.nr_regions, 1);
+		assert_int_equal(mm_default_backend()->held, CONFIG_MM_STATIC_SIZE);
+		assert_true(nmax >= 2 && nmax <= ARRAY_SIZE(blk));
+		/* All but the first (it holds the metadata), maybe less what is in use. */
+		while (n < nmax && (blk[n] = alloc_pages(a, MM_MAX_ORDER)) != NULL)
+			n++;
+		assert_true(n >= nmax - 2);
+		while (n)
+			free_pages(a, blk[--n], MM_MAX_ORDER);
+		assert_arena_valid(a);
+	}
+#endif
 }
 
 int main(void)

@@ -1,0 +1,1018 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mm/malloc.c: the C allocation API, for both facades.
+ *
+ * With CONFIG_MM_MALLOC_PREFIXED the functions are mm_malloc, mm_free, ...;
+ * with CONFIG_MM_MALLOC_LIBC they are malloc, free, ... themselves: this
+ * program links libmm.a, so every allocation in it (CMocka's and the C
+ * library's own included) is mm's.  M(name) picks the right name.
+ *
+ * Sizes that must fail are passed through opaque() so the compiler neither
+ * folds the call nor warns about an impossible constant size.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "helpers.h"
+
+#if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
+#define M(x) mm_##x
+typedef struct mm_mallinfo2 mallinfo2_t;
+#else
+#define M(x) x
+typedef struct mallinfo2 mallinfo2_t;
+#endif
+
+#define PAGE		((size_t)4096)
+#define MAX_ALIGN	alignof(max_align_t)
+#define KiB		((size_t)1024)
+#define MiB		(1024 * KiB)
+
+/*
+ * The largest block the default arena can be counted on for, again and
+ * again, with other blocks live.  A static heap is small and fixed (16 MiB
+ * on hosts) and the arena takes it in pieces as it grows, so large blocks
+ * there are few: sizes up to 1/64 of it are tested.
+ */
+#if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC) && defined(CONFIG_MM_STATIC_SIZE)
+#define BIG		min_t(size_t, (size_t)CONFIG_MM_STATIC_SIZE / 64, MM_MAX_BLOCK)
+#else
+#define BIG		MM_MAX_BLOCK
+#endif
+/* Beyond the largest buddy block: direct mappings, on hosts with mmap. */
+#define HUGE_OK		IS_ENABLED(CONFIG_MM_BACKEND_MMAP)
+
+/* 1 if a request that needs n bytes (or n-aligned) can be expected to work. */
+static int testable(size_t n)
+{
+	return n <= BIG || (n > MM_MAX_BLOCK && HUGE_OK);
+}
+
+/* The same for n bytes aligned to align (a buddy block of both, or a mapping). */
+static int testable_aligned(size_t n, size_t align)
+{
+	return n > MM_MAX_BLOCK ? HUGE_OK : (n > align ? n : align) <= BIG;
+}
+
+static size_t opaque(size_t x)
+{
+	__asm__ volatile("" : "+r"(x));
+	return x;
+}
+
+/*
+ * realloc and reallocarray for calls expected to fail: out of line, so the
+ * compiler does not treat the old pointer as freed (-Wuse-after-free).
+ */
+static __attribute__((noinline)) void *realloc_fails(void *p, size_t n)
+{
+	return M(realloc)(p, opaque(n));
+}
+
+static __attribute__((noinline)) void *reallocarray_fails(void *p, size_t n, size_t size)
+{
+	return M(reallocarray)(p, opaque(n), opaque(size));
+}
+
+static int aligned_to(const void *p, size_t align)
+{
+	return ((uintptr_t)p & (align - 1)) == 0;
+}
+
+static struct mm_arena *arena(void)
+{
+	struct mm_arena *a = mm_default_arena();
+
+	assert_non_null(a);
+	return a;
+}
+
+/* Bytes of arena pages in use (slabs and large blocks). */
+static size_t in_use(void)
+{
+	struct mm_diag d;
+
+	mm_arena_diag(mm_default_arena(), &d);
+	return d.allocated;
+}
+
+/*
+ * Objects allocated in all kmalloc caches: finer than pages, where a small
+ * leak can hide in a slab that was partly used anyway.
+ */
+static unsigned long live_objects(void)
+{
+	static const size_t odd[] = { 96, 192 };
+	unsigned long n = 0;
+
+	for (size_t size = KMALLOC_MIN_SIZE; size <= KMALLOC_MAX_CACHE_SIZE; size <<= 1) {
+		struct kmem_cache_info info;
+
+		kmem_cache_info(kmalloc_slab(size), &info);
+		n += info.active_objs;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
+		struct kmem_cache_info info;
+		struct kmem_cache *c = kmalloc_slab(odd[i]);
+
+		if (c == kmalloc_slab(odd[i] + 1))
+			continue;	/* no such class: counted above */
+		kmem_cache_info(c, &info);
+		n += info.active_objs;
+	}
+	return n;
+}
+
+/* Give everything that can go back, back: empty slabs, then free pages. */
+static void settle(void)
+{
+	M(malloc_trim)(0);
+	kmem_cache_reap(mm_default_arena());
+}
+
+/* 1 if p lies in a region of the default arena. */
+static int in_arena(const void *p)
+{
+	uintptr_t pfn = addr_to_pfn(p);
+
+	for (struct mm_region *r = mm_default_arena()->regions; r; r = r->next) {
+		if (pfn >= r->start_pfn && pfn < r->end_pfn)
+			return 1;
+	}
+	return 0;
+}
+
+static void fill(void *p, size_t n, unsigned int seed)
+{
+	unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		c[i] = (unsigned char)(seed + i * 7);
+}
+
+static int filled(const void *p, size_t n, unsigned int seed)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++) {
+		if (c[i] != (unsigned char)(seed + i * 7))
+			return 0;
+	}
+	return 1;
+}
+
+static int all_zero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++) {
+		if (c[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* usable >= n, and every usable byte can be written. */
+static void assert_usable(void *p, size_t n)
+{
+	size_t u = M(malloc_usable_size)(p);
+
+	assert_non_null(p);
+	assert_true(u >= n);
+	memset(p, 0xa5, u);
+}
+
+/* ---- Which allocator are we talking to --------------------------------- */
+
+static void test_facade_is_mm(void **state)
+{
+	void *p = M(malloc)(100);
+
+	assert_non_null(p);
+	assert_true(in_arena(p));
+	assert_true(ksize(p) >= 100);
+	assert_int_equal(ksize(p), M(malloc_usable_size)(p));
+	M(free)(p);
+#if IS_ENABLED(CONFIG_MM_MALLOC_LIBC)
+	/* The C library's own allocations come from mm too. */
+	char *s = strdup("hello, mm");
+
+	assert_non_null(s);
+	assert_true(in_arena(s));
+	assert_true(ksize(s) >= 10);
+	free(s);
+#endif
+}
+
+/* ---- malloc / free ------------------------------------------------------ */
+
+static void test_alignment_many_sizes(void **state)
+{
+	enum { WINDOW = 32 };
+	void *live[WINDOW] = { 0 };
+
+	for (size_t n = 1; n <= 100000; n++) {
+		unsigned char *p = M(malloc)(n);
+		size_t u;
+
+		assert_non_null(p);
+		assert_true(aligned_to(p, MAX_ALIGN));
+		u = M(malloc_usable_size)(p);
+		assert_true(u >= n);
+		if (n <= 4096 || n % 997 == 0)
+			memset(p, (int)n, u);
+		else
+			p[0] = p[u - 1] = (unsigned char)n;
+		M(free)(live[n % WINDOW]);
+		live[n % WINDOW] = p;
+	}
+	for (int i = 0; i < WINDOW; i++)
+		M(free)(live[i]);
+}
+
+static void test_malloc_zero_unique(void **state)
+{
+	enum { N = 200 };
+	void *p[N];
+
+	for (int i = 0; i < N; i++) {
+		p[i] = M(malloc)(0);
+		assert_non_null(p[i]);
+		assert_true(aligned_to(p[i], MAX_ALIGN));
+		for (int j = 0; j < i; j++)
+			assert_ptr_not_equal(p[i], p[j]);
+	}
+	for (int i = 0; i < N; i++)
+		M(free)(p[i]);
+}
+
+static void test_free_null_and_errno(void **state)
+{
+	void *small = M(malloc)(24), *large = M(malloc)(300 * KiB);
+	void *huge = M(malloc)(HUGE_OK ? 6 * MiB : 100);
+
+	assert_non_null(small);
+	assert_non_null(large);
+	assert_non_null(huge);
+	errno = 1234;
+	M(free)(NULL);
+	assert_int_equal(errno, 1234);
+	M(free)(small);
+	assert_int_equal(errno, 1234);
+	M(free)(large);
+	assert_int_equal(errno, 1234);
+	M(free)(huge);
+	assert_int_equal(errno, 1234);
+	errno = 0;
+}
+
+static void test_usable_size(void **state)
+{
+	static const size_t sizes[] = {
+		1, 8, 15, 16, 17, 63, 64, 65, 96, 97, 192, 193, 1000, 4095, 4096,
+		4097, 8191, 8192, 8193, 65536, 100000, MiB, 4 * MiB - 1, 4 * MiB,
+		4 * MiB + 1, 9 * MiB
+	};
+
+	assert_int_equal(M(malloc_usable_size)(NULL), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		void *p;
+
+		if (!testable(sizes[i]))
+			continue;
+		p = M(malloc)(sizes[i]);
+		assert_true(aligned_to(p, MAX_ALIGN));
+		assert_usable(p, sizes[i]);
+		M(free)(p);
+	}
+}
+
+static void test_failures_set_enomem(void **state)
+{
+	static const size_t huge[] = {
+		SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 4096, SIZE_MAX / 2 + 1,
+		PTRDIFF_MAX, (size_t)PTRDIFF_MAX - 4096,
+	};
+	void *p;
+	int rc;
+
+	for (size_t i = 0; i < ARRAY_SIZE(huge); i++) {
+		size_t n = opaque(huge[i]);
+
+		errno = 0;
+		assert_null(M(malloc)(n));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(M(calloc)(1, n));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(M(aligned_alloc)(64, n));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(M(aligned_alloc)(MiB, n));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(M(memalign)(4096, n));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(M(valloc)(n));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(M(pvalloc)(n));
+		assert_int_equal(errno, ENOMEM);
+		p = (void *)0x1234;
+		rc = M(posix_memalign)(&p, 64, n);
+		assert_int_equal(rc, ENOMEM);
+		assert_ptr_equal(p, (void *)0x1234);
+		errno = 0;
+		assert_null(M(realloc)(NULL, n));
+		assert_int_equal(errno, ENOMEM);
+	}
+	/* The heap still works. */
+	p = M(malloc)(100);
+	assert_non_null(p);
+	M(free)(p);
+}
+
+/* ---- calloc ------------------------------------------------------------- */
+
+static void test_calloc_zeroes_dirty_memory(void **state)
+{
+	static const size_t sizes[] = {
+		1, 16, 40, 96, 100, 500, 3000, 8192, 8193, 40000, 300000, 5 * MiB
+	};
+	enum { N = 16 };
+	void *p[N];
+
+	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
+		size_t n = sizes[s], cnt = n > MiB ? 2 : N;
+
+		if (!testable(n))
+			continue;
+
+		for (size_t i = 0; i < cnt; i++) {
+			p[i] = M(malloc)(n);
+			assert_non_null(p[i]);
+			memset(p[i], 0xee, M(malloc_usable_size)(p[i]));
+		}
+		for (size_t i = 0; i < cnt; i++)
+			M(free)(p[i]);
+		for (size_t i = 0; i < cnt; i++) {
+			p[i] = M(calloc)(1, n);
+			assert_non_null(p[i]);
+			assert_true(aligned_to(p[i], MAX_ALIGN));
+			assert_true(all_zero(p[i], n));
+			memset(p[i], 0xee, n);
+		}
+		for (size_t i = 0; i < cnt; i++)
+			M(free)(p[i]);
+		/* n elements of 1 byte is the same request */
+		p[0] = M(calloc)(n, 1);
+		assert_non_null(p[0]);
+		assert_true(all_zero(p[0], n));
+		M(free)(p[0]);
+	}
+}
+
+static void test_calloc_overflow(void **state)
+{
+	static const size_t pairs[][2] = {
+		{ SIZE_MAX, 2 }, { 2, SIZE_MAX }, { SIZE_MAX / 2 + 1, 2 },
+		{ (size_t)1 << 32, (size_t)1 << 32 }, { SIZE_MAX / 3 + 1, 3 },
+		{ 65537, SIZE_MAX / 65536 },
+	};
+	void *p;
+
+	for (size_t i = 0; i < ARRAY_SIZE(pairs); i++) {
+		errno = 0;
+		assert_null(M(calloc)(opaque(pairs[i][0]), opaque(pairs[i][1])));
+		assert_int_equal(errno, ENOMEM);
+	}
+	/* Zero elements or zero size: a valid, freeable block. */
+	p = M(calloc)(0, opaque(SIZE_MAX));
+	assert_non_null(p);
+	M(free)(p);
+	p = M(calloc)(opaque(SIZE_MAX), 0);
+	assert_non_null(p);
+	M(free)(p);
+	p = M(calloc)(1000, 8);
+	assert_non_null(p);
+	assert_true(all_zero(p, 8000));
+	M(free)(p);
+}
+
+/* ---- realloc ------------------------------------------------------------ */
+
+static void test_realloc_keeps_contents(void **state)
+{
+	static const size_t steps[] = {
+		1, 2, 15, 16, 17, 40, 96, 100, 192, 200, 1000, 4096, 8192, 8193,
+		20000, 100000, MiB, 4 * MiB, 5 * MiB, 12 * MiB, 3 * MiB, 70000,
+		5000, 300, 33, 1
+	};
+	size_t have = 0;
+	unsigned char *p = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+		size_t n = steps[i];
+		unsigned char *q;
+
+		if (!testable(n))
+			continue;
+		q = M(realloc)(p, n);
+
+		assert_non_null(q);
+		assert_true(aligned_to(q, MAX_ALIGN));
+		assert_true(M(malloc_usable_size)(q) >= n);
+		assert_true(filled(q, have < n ? have : n, 11));
+		fill(q, n, 11);
+		p = q;
+		have = n;
+	}
+	M(free)(p);
+}
+
+static void test_realloc_in_place_when_it_fits(void **state)
+{
+	static const size_t sizes[] = { 1, 20, 100, 700, 5000, 10000, 200000, 6 * MiB };
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		unsigned char *p, *q;
+		size_t u;
+
+		if (!testable(sizes[i]))
+			continue;
+		p = M(malloc)(sizes[i]);
+		assert_non_null(p);
+		u = M(malloc_usable_size)(p);
+		fill(p, sizes[i], 3);
+		/* Growing within the usable size, or staying put. */
+		q = M(realloc)(p, u);
+		assert_ptr_equal(q, p);
+		q = M(realloc)(p, sizes[i]);
+		assert_ptr_equal(q, p);
+		assert_true(filled(p, sizes[i], 3));
+		M(free)(p);
+	}
+	/* Small shrinks stay in place too. */
+	{
+		unsigned char *p = M(malloc)(120);
+
+		assert_ptr_equal(M(realloc)(p, 100), p);
+		assert_ptr_equal(M(realloc)(p, 120), p);
+		M(free)(p);
+	}
+}
+
+static void test_realloc_failure_keeps_block(void **state)
+{
+	static const size_t sizes[] = { 10, 5000, 100000, 5 * MiB };
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		unsigned char *p;
+
+		if (!testable(sizes[i]))
+			continue;
+		p = M(malloc)(sizes[i]);
+		assert_non_null(p);
+		fill(p, sizes[i], 5);
+		errno = 0;
+		assert_null(realloc_fails(p, SIZE_MAX));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(realloc_fails(p, PTRDIFF_MAX));
+		assert_int_equal(errno, ENOMEM);
+		assert_true(filled(p, sizes[i], 5));
+		assert_true(M(malloc_usable_size)(p) >= sizes[i]);
+		M(free)(p);
+	}
+}
+
+static void test_realloc_zero_and_null(void **state)
+{
+	size_t before;
+	void *p;
+
+	/* realloc(NULL, n) is malloc(n). */
+	p = M(realloc)(NULL, 200);
+	assert_usable(p, 200);
+	assert_true(aligned_to(p, MAX_ALIGN));
+	M(free)(p);
+	p = M(realloc)(NULL, 0);
+	assert_non_null(p);
+	M(free)(p);
+
+	/* realloc(p, 0) frees p and returns NULL (glibc). */
+	settle();
+	before = in_use();
+	p = M(malloc)(BIG / 2);
+	assert_non_null(p);
+	assert_true(in_use() >= before + BIG / 2);
+	assert_null(M(realloc)(p, 0));
+	assert_int_equal(in_use(), before);
+	p = M(malloc)(50);
+	assert_null(M(realloc)(p, 0));
+}
+
+static void test_reallocarray(void **state)
+{
+	unsigned int *p = M(reallocarray)(NULL, 10, sizeof(*p));
+
+	assert_non_null(p);
+	for (unsigned int i = 0; i < 10; i++)
+		p[i] = i * 3;
+	p = M(reallocarray)(p, 5000, sizeof(*p));
+	assert_non_null(p);
+	for (unsigned int i = 0; i < 10; i++)
+		assert_int_equal(p[i], i * 3);
+	errno = 0;
+	assert_null(reallocarray_fails(p, SIZE_MAX / 2, 4));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(reallocarray_fails(p, (size_t)1 << 40, (size_t)1 << 30));
+	assert_int_equal(errno, ENOMEM);
+	for (unsigned int i = 0; i < 10; i++)
+		assert_int_equal(p[i], i * 3);
+	errno = 0;
+	assert_null(M(reallocarray)(NULL, opaque(SIZE_MAX), 2));
+	assert_int_equal(errno, ENOMEM);
+	M(free)(p);
+}
+
+/* ---- Aligned allocation ------------------------------------------------- */
+
+enum aligned_fn { AF_ALIGNED_ALLOC, AF_MEMALIGN, AF_POSIX_MEMALIGN };
+
+static void *aligned_call(enum aligned_fn fn, size_t align, size_t size)
+{
+	void *p = NULL;
+
+	switch (fn) {
+	case AF_ALIGNED_ALLOC:
+		return M(aligned_alloc)(align, size);
+	case AF_MEMALIGN:
+		return M(memalign)(align, size);
+	case AF_POSIX_MEMALIGN:
+		if (align < sizeof(void *))
+			align = sizeof(void *);
+		assert_int_equal(M(posix_memalign)(&p, align, size), 0);
+		return p;
+	}
+	return NULL;
+}
+
+static void check_aligned_fn(enum aligned_fn fn)
+{
+	for (size_t align = 1; align <= 4 * MiB; align <<= 1) {
+		const size_t sizes[] = {
+			0, 1, 8, 100, 4000, 10000, 100000, align - 1 ? align - 1 : 1,
+			align, align + 1, 3 * align, 5 * MiB
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+			size_t n = sizes[i];
+			void *p;
+
+			if (!testable_aligned(n, align))
+				continue;
+			p = aligned_call(fn, align, n);
+			if (!p)
+				fail_msg("fn %d align %zu size %zu failed", fn, align, n);
+			if (!aligned_to(p, align) || !aligned_to(p, MAX_ALIGN))
+				fail_msg("fn %d align %zu size %zu: %p", fn, align, n, p);
+			assert_usable(p, n);
+			M(free)(p);
+		}
+		/* Several live at once do not overlap. */
+		if (testable_aligned(100, align * 4)) {
+			void *p[4];
+
+			for (int i = 0; i < 4; i++) {
+				p[i] = aligned_call(fn, align, 100);
+				assert_non_null(p[i]);
+				assert_true(aligned_to(p[i], align));
+				memset(p[i], i, 100);
+			}
+			for (int i = 0; i < 4; i++) {
+				const unsigned char *c = p[i];
+
+				assert_int_equal(c[0], i);
+				assert_int_equal(c[99], i);
+				M(free)(p[i]);
+			}
+		}
+	}
+}
+
+static void test_aligned_alloc(void **state)
+{
+	void *p;
+
+	check_aligned_fn(AF_ALIGNED_ALLOC);
+	errno = 0;
+	assert_null(M(aligned_alloc)(opaque(3), 16));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_null(M(aligned_alloc)(opaque(48), 100));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_null(M(aligned_alloc)(opaque(0), 100));
+	assert_int_equal(errno, EINVAL);
+	p = M(aligned_alloc)(64, 0);
+	assert_non_null(p);
+	M(free)(p);
+}
+
+static void test_memalign(void **state)
+{
+	void *p;
+
+	check_aligned_fn(AF_MEMALIGN);
+	/* glibc rounds an alignment that is not a power of two up to one. */
+	p = M(memalign)(opaque(24), 100);
+	assert_true(aligned_to(p, 32));
+	assert_usable(p, 100);
+	M(free)(p);
+	p = M(memalign)(opaque(3000), 10);	/* 4096 */
+	assert_true(aligned_to(p, 4096));
+	assert_usable(p, 10);
+	M(free)(p);
+	p = M(memalign)(opaque(0), 10);
+	assert_usable(p, 10);
+	M(free)(p);
+}
+
+static void test_posix_memalign(void **state)
+{
+	static const size_t bad[] = { 0, 1, 2, 4, 3, 12, 24, 48, 4095, 4097, 3 * MiB };
+	void *p;
+
+	check_aligned_fn(AF_POSIX_MEMALIGN);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		errno = 0;
+		p = (void *)0x5678;
+		assert_int_equal(M(posix_memalign)(&p, opaque(bad[i]), 64), EINVAL);
+		assert_ptr_equal(p, (void *)0x5678);
+		assert_int_equal(errno, 0);	/* the error is the return value */
+	}
+	p = (void *)0x5678;
+	assert_int_equal(M(posix_memalign)(&p, 256, opaque(SIZE_MAX)), ENOMEM);
+	assert_ptr_equal(p, (void *)0x5678);
+	assert_int_equal(M(posix_memalign)(&p, sizeof(void *), 0), 0);
+	assert_non_null(p);
+	M(free)(p);
+}
+
+static void test_valloc_pvalloc(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 100, 4095, 4096, 4097, 50000, 5 * MiB };
+	void *p;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		if (!testable_aligned(sizes[i] + PAGE, PAGE))
+			continue;
+		p = M(valloc)(sizes[i]);
+		assert_true(aligned_to(p, PAGE));
+		assert_usable(p, sizes[i]);
+		M(free)(p);
+
+		p = M(pvalloc)(sizes[i]);
+		assert_true(aligned_to(p, PAGE));
+		/* pvalloc rounds the size up to whole pages (0 to one page) */
+		assert_usable(p, sizes[i] ? (sizes[i] + PAGE - 1) / PAGE * PAGE : PAGE);
+		M(free)(p);
+	}
+	p = M(pvalloc)(1);
+	assert_true(M(malloc_usable_size)(p) >= 4096);
+	M(free)(p);
+}
+
+/* ---- Beyond the largest buddy block -------------------------------------- */
+
+static void test_huge_direct_mapping(void **state)
+{
+	static const size_t sizes[] = { MM_MAX_BLOCK + 1, 5 * MiB, 17 * MiB + 3, 64 * MiB };
+
+	if (!HUGE_OK) {
+		errno = 0;
+		assert_null(M(malloc)(opaque(MM_MAX_BLOCK + 1)));
+		assert_int_equal(errno, ENOMEM);
+		skip();
+	}
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t n = sizes[i];
+		unsigned char *p = M(malloc)(n);
+
+		assert_non_null(p);
+		assert_true(aligned_to(p, MAX_ALIGN));
+		assert_true(M(malloc_usable_size)(p) >= n);
+		assert_false(in_arena(p));
+		for (size_t off = 0; off < n; off += PAGE)
+			p[off] = (unsigned char)(off >> 12);
+		for (size_t off = 0; off < n; off += PAGE)
+			assert_int_equal(p[off], (unsigned char)(off >> 12));
+		p[n - 1] = 0x5a;
+		assert_int_equal(p[n - 1], 0x5a);
+		M(free)(p);
+	}
+	/* Several at once, plus calloc of a fresh mapping. */
+	{
+		unsigned char *a = M(malloc)(6 * MiB), *b = M(calloc)(3, 3 * MiB);
+
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_true(all_zero(b, 9 * MiB));
+		memset(a, 1, 6 * MiB);
+		memset(b, 2, 9 * MiB);
+		assert_int_equal(a[6 * MiB - 1], 1);
+		M(free)(b);
+		M(free)(a);
+	}
+}
+
+/* ---- Statistics and trimming ------------------------------------------- */
+
+static void test_malloc_trim(void **state)
+{
+	void *p[64];
+
+	for (int i = 0; i < 64; i++) {
+		p[i] = M(malloc)((size_t)(i + 1) * 3000);
+		assert_non_null(p[i]);
+	}
+	for (int i = 0; i < 64; i++)
+		M(free)(p[i]);
+	assert_in_range(M(malloc_trim)(0), 0, 1);
+	assert_in_range(M(malloc_trim)(MiB), 0, 1);
+	/* The heap still works after giving memory back. */
+	for (int i = 0; i < 64; i++) {
+		p[i] = M(malloc)((size_t)(i + 1) * 3000);
+		assert_non_null(p[i]);
+		memset(p[i], i, (size_t)(i + 1) * 3000);
+	}
+	for (int i = 0; i < 64; i++)
+		M(free)(p[i]);
+	assert_arena_valid(arena());
+}
+
+static void test_mallinfo2(void **state)
+{
+	mallinfo2_t before, during, after;
+	void *p;
+
+	settle();
+	before = M(mallinfo2)();
+	assert_true(before.arena > 0);
+	assert_true(before.uordblks <= before.arena);
+	assert_int_equal(before.fordblks, before.arena - before.uordblks);
+	p = M(malloc)(BIG / 2);
+	assert_non_null(p);
+	memset(p, 1, BIG / 2);
+	during = M(mallinfo2)();
+	assert_true(during.uordblks >= before.uordblks + BIG / 2);
+	assert_true(during.arena >= during.uordblks);
+	if (IS_ENABLED(CONFIG_MM_STATS))	/* the peak is kept only with stats */
+		assert_true(during.usmblks >= during.uordblks);
+	M(free)(p);
+	after = M(mallinfo2)();
+	assert_true(after.uordblks < during.uordblks);
+	assert_int_equal(after.fordblks, after.arena - after.uordblks);
+}
+
+static void test_malloc_stats(void **state)
+{
+	void *p = M(malloc)(1000);
+
+	capture_start();
+	M(malloc_stats)();
+	capture_stop();
+	M(free)(p);
+	assert_true(captured("Arena 0:"));
+	assert_true(captured("system bytes"));
+	assert_true(captured("in use bytes"));
+}
+
+/* ---- Nothing lost ------------------------------------------------------- */
+
+#define CHURN_SLOTS 512
+/* Fewer blocks live at once on a small fixed heap. */
+#define CHURN_LIVE (BIG < MM_MAX_BLOCK ? CHURN_SLOTS / 4 : CHURN_SLOTS)
+static struct { unsigned char *p; size_t n; unsigned int seed; } slots[CHURN_SLOTS];
+
+static unsigned int rng_state;
+
+static unsigned int rnd(void)
+{
+	rng_state = rng_state * 1103515245u + 12345u;
+	return rng_state >> 8;
+}
+
+static size_t churn_size(void)
+{
+	unsigned int r = rnd() % 1000;
+
+	if (r < 600)
+		return rnd() % 256;
+	if (r < 900)
+		return rnd() % 8192;
+	if (r < 990)
+		return 8192 + rnd() % 200000;
+	if (r < 998)
+		return BIG / 2 + rnd() % (BIG / 2);
+	if (!HUGE_OK)
+		return BIG / 2;
+	return 4 * MiB + rnd() % (2 * MiB);
+}
+
+/*
+ * Mixed malloc/calloc/realloc/aligned/free with content checks; ends with
+ * everything freed.  Calls nothing but the allocator: no CMocka, no stdio.
+ * Returns the number of errors seen (allocations that failed are counted
+ * apart, in churn_nomem).
+ */
+static int churn_nomem;
+
+static int churn(unsigned int seed, int ops)
+{
+	int errors = 0;
+
+	rng_state = seed;
+	for (int i = 0; i < ops; i++) {
+		unsigned int k = rnd() % CHURN_LIVE, op = rnd() % 10;
+		size_t n;
+
+		if (slots[k].p) {
+			if (!filled(slots[k].p, slots[k].n < 64 ? slots[k].n : 64, slots[k].seed))
+				errors++;
+			if (op < 3) {
+				unsigned char *q;
+
+				n = churn_size();
+				q = M(realloc)(slots[k].p, n ? n : 1);
+				if (!q) {
+					churn_nomem++;
+					continue;
+				}
+				if (!filled(q, min_t(size_t, min_t(size_t, slots[k].n, n), 64),
+					    slots[k].seed))
+					errors++;
+				slots[k].p = q;
+				slots[k].n = n;
+				fill(q, n < 64 ? n : 64, slots[k].seed);
+			} else {
+				M(free)(slots[k].p);
+				slots[k].p = NULL;
+			}
+			continue;
+		}
+		n = churn_size();
+		if (op < 5) {
+			slots[k].p = M(malloc)(n);
+		} else if (op < 7) {
+			slots[k].p = M(calloc)(1, n);
+			if (slots[k].p && !all_zero(slots[k].p, n))
+				errors++;
+		} else if (op < 9) {
+			slots[k].p = M(aligned_alloc)((size_t)16 << (rnd() % 10), n);
+		} else {
+			void *q = NULL;
+
+			if (M(posix_memalign)(&q, (size_t)8 << (rnd() % 14), n))
+				q = NULL;
+			slots[k].p = q;
+		}
+		if (!slots[k].p) {
+			churn_nomem++;
+			continue;
+		}
+		slots[k].n = n;
+		slots[k].seed = rnd();
+		fill(slots[k].p, n < 64 ? n : 64, slots[k].seed);
+	}
+	for (int k = 0; k < CHURN_SLOTS; k++) {
+		if (slots[k].p && !filled(slots[k].p, slots[k].n < 64 ? slots[k].n : 64,
+					  slots[k].seed))
+			errors++;
+		M(free)(slots[k].p);
+		slots[k].p = NULL;
+	}
+	return errors;
+}
+
+struct churn_job {
+	unsigned int seed;
+	int ops;
+	int errors;
+};
+
+static void *churn_thread(void *arg)
+{
+	struct churn_job *j = arg;
+
+	j->errors = churn(j->seed, j->ops);
+	return NULL;
+}
+
+/*
+ * Run churn() in a thread of its own and wait for it: whatever per-thread
+ * cache the allocator keeps goes home when the thread exits.  (With no
+ * locking configured this is still safe: only one thread runs at a time.)
+ */
+static int churn_in_thread(unsigned int seed, int ops)
+{
+	struct churn_job j = { seed, ops, -1 };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, churn_thread, &j))
+		return -1;
+	pthread_join(t, NULL);
+	return j.errors;
+}
+
+static void test_nothing_lost(void **state)
+{
+	struct mm_arena *a = arena();
+	size_t used_before, used_after, free_before, free_after, pages_before, pages_after;
+	unsigned long objs_before, objs_after;
+	int errors;
+
+	churn_nomem = 0;
+	/*
+	 * Warm up: every kmalloc cache exists, glibc has cached a thread stack
+	 * (and its TLS vector), CMocka has what it needs.
+	 */
+	assert_int_equal(churn_in_thread(1, 20000), 0);
+	settle();
+	used_before = in_use();
+	objs_before = live_objects();
+	free_before = mm_arena_free_pages(a);
+	pages_before = a->nr_pages;
+
+	/* No CMocka (no allocation) from here ... */
+	errors = churn_in_thread(2, 50000);
+	settle();
+	used_after = in_use();
+	objs_after = live_objects();
+	free_after = mm_arena_free_pages(a);
+	pages_after = a->nr_pages;
+	/* ... to here. */
+
+	assert_int_equal(errors, 0);
+	assert_int_equal(churn_nomem, 0);
+	assert_int_equal(objs_after, objs_before);
+	assert_int_equal(used_after, used_before);
+	/* Pages held from the backend may shrink (trim); free ones account for it. */
+	assert_int_equal(free_after + (pages_before - pages_after), free_before);
+	assert_arena_valid(a);
+
+	/* The same on this thread, where CMocka lives too. */
+	assert_int_equal(churn(3, 20000), 0);
+	settle();
+	used_before = in_use();
+	objs_before = live_objects();
+	errors = churn(4, 50000);
+	settle();
+	used_after = in_use();
+	objs_after = live_objects();
+	assert_int_equal(errors, 0);
+	assert_int_equal(churn_nomem, 0);
+	assert_int_equal(objs_after, objs_before);
+	if (used_after != used_before)
+		fail_msg("%zu bytes of pages in use after malloc_trim(0), %zu before "
+			 "(is a per-thread cache left undrained?)", used_after, used_before);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_facade_is_mm),
+		cmocka_unit_test(test_alignment_many_sizes),
+		cmocka_unit_test(test_malloc_zero_unique),
+		cmocka_unit_test(test_free_null_and_errno),
+		cmocka_unit_test(test_usable_size),
+		cmocka_unit_test(test_failures_set_enomem),
+		cmocka_unit_test(test_calloc_zeroes_dirty_memory),
+		cmocka_unit_test(test_calloc_overflow),
+		cmocka_unit_test(test_realloc_keeps_contents),
+		cmocka_unit_test(test_realloc_in_place_when_it_fits),
+		cmocka_unit_test(test_realloc_failure_keeps_block),
+		cmocka_unit_test(test_realloc_zero_and_null),
+		cmocka_unit_test(test_reallocarray),
+		cmocka_unit_test(test_aligned_alloc),
+		cmocka_unit_test(test_memalign),
+		cmocka_unit_test(test_posix_memalign),
+		cmocka_unit_test(test_valloc_pvalloc),
+		cmocka_unit_test(test_huge_direct_mapping),
+		cmocka_unit_test(test_malloc_trim),
+		cmocka_unit_test(test_mallinfo2),
+		cmocka_unit_test(test_malloc_stats),
+		cmocka_unit_test(test_nothing_lost),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,632 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The libc facade under threads: mm is this program's malloc (it links
+ * libmm.a), so the C library, CMocka and the test threads all share it.
+ *
+ *  - stress: NTHREADS threads of mixed malloc/calloc/realloc/aligned/free,
+ *    passing blocks to each other through a queue so that most frees are
+ *    cross-thread; every block carries a pattern of its owner and is
+ *    checked when it is freed;
+ *  - fork: the main thread forks while the others allocate; each child
+ *    allocates, checks and frees (a lock inherited in the held state would
+ *    hang it: an alarm turns that into a failure) and exits 0;
+ *  - thread exit: threads that allocate and die, their blocks freed by
+ *    another thread after they are gone (per-thread caches must go home);
+ *  - nothing lost: after each, the arena's pages in use and the objects
+ *    live in the kmalloc caches are back where they started.
+ *
+ * The workers also take direct mappings (blocks above the largest buddy
+ * block), whose lock a forked child must find usable too.
+ *
+ * MM_TEST_SCALE=N (default 1) divides the operation counts by N, e.g.
+ * MM_TEST_SCALE=10 under valgrind (scripts/check.sh does that).
+ *
+ * Worker threads call nothing of CMocka's (it is not thread-safe): they
+ * count errors, and the main thread asserts on the counts.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "helpers.h"
+
+#define NTHREADS	4
+#define OPS		200000
+#define LOCAL_SLOTS	256
+#define QUEUE_LEN	1024
+#define KiB		((size_t)1024)
+#define MiB		(1024 * KiB)
+
+static double scale = 1.0;	/* divisor */
+
+/*
+ * Small stacks, so that glibc's cache of thread stacks (40 MiB) holds every
+ * one of them: a stack evicted from it frees its TLS vector, a new one
+ * allocates another, and what that does to the slabs is not ours to count.
+ */
+static pthread_attr_t attr;
+
+static int spawn(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	return pthread_create(t, &attr, fn, arg);
+}
+
+static long scaled(long n)
+{
+	long v = (long)(n / scale);
+
+	return v < 1 ? 1 : v;
+}
+
+/* ---- Blocks that know who made them ------------------------------------ */
+
+struct blk {
+	unsigned char *p;
+	size_t n;
+	unsigned int tag;
+};
+
+static unsigned char pat(unsigned int tag, size_t i)
+{
+	return (unsigned char)(tag + i * 13 + (i >> 8));
+}
+
+/* Fill all of it up to 4 KiB, then the start, the end and one byte a page. */
+static void blk_fill(const struct blk *b)
+{
+	size_t n = b->n;
+
+	if (n <= 4096) {
+		for (size_t i = 0; i < n; i++)
+			b->p[i] = pat(b->tag, i);
+		return;
+	}
+	for (size_t i = 0; i < 256; i++) {
+		b->p[i] = pat(b->tag, i);
+		b->p[n - 1 - i] = pat(b->tag, n - 1 - i);
+	}
+	for (size_t i = 256; i < n - 256; i += 4096)
+		b->p[i] = pat(b->tag, i);
+}
+
+static int blk_ok_upto(const struct blk *b, size_t n)
+{
+	if (n > b->n)
+		n = b->n;
+	if (n != b->n || n <= 4096) {
+		/* Blocks above 4 KiB are patterned in full only in their first 256 bytes. */
+		size_t lim = b->n <= 4096 ? n : n < 256 ? n : 256;
+
+		for (size_t i = 0; i < lim; i++) {
+			if (b->p[i] != pat(b->tag, i))
+				return 0;
+		}
+		return 1;
+	}
+	for (size_t i = 0; i < 256; i++) {
+		if (b->p[i] != pat(b->tag, i) || b->p[n - 1 - i] != pat(b->tag, n - 1 - i))
+			return 0;
+	}
+	for (size_t i = 256; i < n - 256; i += 4096) {
+		if (b->p[i] != pat(b->tag, i))
+			return 0;
+	}
+	return 1;
+}
+
+static int blk_ok(const struct blk *b)
+{
+	return blk_ok_upto(b, b->n);
+}
+
+/* ---- Per-thread random sizes ------------------------------------------- */
+
+static unsigned int rnd(unsigned int *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 8;
+}
+
+static size_t rnd_size(unsigned int *s, int huge)
+{
+	unsigned int r = rnd(s) % 10000;
+
+	if (huge > 1 && r % 50 == 0)
+		return 4 * MiB + rnd(s) % (2 * MiB);
+	if (r < 7000)
+		return 1 + rnd(s) % 256;
+	if (r < 9500)
+		return 1 + rnd(s) % 4096;
+	if (r < 9980)
+		return 1 + rnd(s) % 65536;
+	if (r < 9998 || !huge)
+		return 65536 + rnd(s) % MiB;
+	return 4 * MiB + rnd(s) % (2 * MiB);	/* a direct mapping */
+}
+
+/* ---- The shared queue (cross-thread frees) ------------------------------ */
+
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct blk queue[QUEUE_LEN];
+static unsigned int q_head, q_count;
+
+static int q_push(const struct blk *b)
+{
+	int ok = 0;
+
+	pthread_mutex_lock(&q_lock);
+	if (q_count < QUEUE_LEN) {
+		queue[(q_head + q_count++) % QUEUE_LEN] = *b;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&q_lock);
+	return ok;
+}
+
+static int q_pop(struct blk *b)
+{
+	int ok = 0;
+
+	pthread_mutex_lock(&q_lock);
+	if (q_count) {
+		*b = queue[q_head];
+		q_head = (q_head + 1) % QUEUE_LEN;
+		q_count--;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&q_lock);
+	return ok;
+}
+
+/* ---- Error accounting --------------------------------------------------- */
+
+static unsigned long err_alloc, err_align, err_content, err_zero, err_fork;
+static unsigned long cross_frees;
+
+static void count(unsigned long *c)
+{
+	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
+static void reset_counts(void)
+{
+	err_alloc = err_align = err_content = err_zero = err_fork = cross_frees = 0;
+}
+
+static void assert_no_errors(void)
+{
+	if (err_alloc || err_align || err_content || err_zero || err_fork)
+		fail_msg("errors: alloc %lu, align %lu, content %lu, calloc %lu, fork %lu",
+			 err_alloc, err_align, err_content, err_zero, err_fork);
+}
+
+static void blk_free(struct blk *b)
+{
+	if (!blk_ok(b))
+		count(&err_content);
+	free(b->p);
+	b->p = NULL;
+}
+
+/* ---- Workers ------------------------------------------------------------ */
+
+struct worker {
+	pthread_t th;
+	unsigned int id;
+	long ops;		/* < 0: until 'stop' */
+	int huge;		/* also direct mappings (2: often) */
+	struct blk slot[LOCAL_SLOTS];
+};
+
+static int stop;
+
+static void new_block(struct worker *w, unsigned int *s, struct blk *b, unsigned int seq)
+{
+	size_t n = rnd_size(s, w->huge);
+	unsigned int how = rnd(s) % 8;
+	void *p = NULL;
+
+	switch (how) {
+	case 0:
+	case 1:
+	case 2:
+		p = malloc(n);
+		break;
+	case 3:
+		p = calloc(1, n);
+		if (p) {
+			const unsigned char *c = p;
+
+			for (size_t i = 0; i < n && i < 8192; i++) {
+				if (c[i]) {
+					count(&err_zero);
+					break;
+				}
+			}
+		}
+		break;
+	case 4:
+		p = realloc(NULL, n);
+		break;
+	case 5:
+		p = aligned_alloc((size_t)16 << (rnd(s) % 9), n);
+		break;
+	case 6:
+		if (posix_memalign(&p, (size_t)8 << (rnd(s) % 10), n))
+			p = NULL;
+		break;
+	default:
+		p = malloc(n < 64 ? n : n / 2);
+		p = p ? realloc(p, n) : NULL;
+		break;
+	}
+	if (!p) {
+		count(&err_alloc);
+		b->p = NULL;
+		return;
+	}
+	if ((uintptr_t)p & 15)
+		count(&err_align);
+	b->p = p;
+	b->n = n;
+	b->tag = w->id << 24 | seq;
+	blk_fill(b);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	unsigned int s = 0x9e3779b9u * (w->id + 1);
+	struct blk got;
+
+	for (long i = 0; w->ops < 0 ? !__atomic_load_n(&stop, __ATOMIC_RELAXED) : i < w->ops;
+	     i++) {
+		struct blk *b = &w->slot[rnd(&s) % LOCAL_SLOTS];
+		unsigned int r = rnd(&s) % 100;
+
+		if (!b->p) {
+			new_block(w, &s, b, (unsigned int)i);
+		} else if (r < 35) {
+			blk_free(b);
+		} else if (r < 50) {
+			struct blk nb = *b;
+			unsigned char *q;
+
+			nb.n = rnd_size(&s, w->huge);
+			q = realloc(b->p, nb.n);
+			if (!q) {
+				count(&err_alloc);
+				continue;
+			}
+			b->p = q;
+			if (!blk_ok_upto(b, nb.n))
+				count(&err_content);
+			nb.p = q;
+			nb.tag = w->id << 24 | (unsigned int)i;
+			*b = nb;
+			blk_fill(b);
+		} else {
+			/* Hand it to whichever thread comes next. */
+			if (q_push(b))
+				b->p = NULL;
+			else
+				blk_free(b);
+		}
+		if (rnd(&s) % 100 < 45 && q_pop(&got)) {
+			if ((got.tag >> 24) != w->id)
+				count(&cross_frees);
+			blk_free(&got);
+		}
+	}
+	for (int k = 0; k < LOCAL_SLOTS; k++) {
+		if (w->slot[k].p)
+			blk_free(&w->slot[k]);
+	}
+	return NULL;
+}
+
+static void *drain_main(void *arg)
+{
+	struct blk got;
+
+	while (q_pop(&got))
+		blk_free(&got);
+	return NULL;
+}
+
+/* Run the workers to the end (ops > 0) or until 'stop' (ops < 0). */
+static void start_workers(struct worker *w, int n, long ops, int huge)
+{
+	stop = 0;
+	for (int i = 0; i < n; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].id = (unsigned int)i + 1;
+		w[i].ops = ops;
+		w[i].huge = huge;
+		if (spawn(&w[i].th, worker_main, &w[i]))
+			count(&err_alloc);
+	}
+}
+
+/* Join them, then empty the queue from a thread of its own. */
+static void join_workers(struct worker *w, int n)
+{
+	pthread_t t;
+
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < n; i++)
+		pthread_join(w[i].th, NULL);
+	if (spawn(&t, drain_main, NULL) == 0)
+		pthread_join(t, NULL);
+	else
+		count(&err_alloc);
+}
+
+/* ---- Measuring ---------------------------------------------------------- */
+
+static size_t in_use(void)
+{
+	struct mm_diag d;
+
+	mm_arena_diag(mm_default_arena(), &d);
+	return d.allocated;
+}
+
+/* Objects allocated in all kmalloc caches (a small leak hides in pages). */
+static unsigned long live_objects(void)
+{
+	static const size_t odd[] = { 96, 192 };
+	unsigned long n = 0;
+
+	for (size_t size = KMALLOC_MIN_SIZE; size <= KMALLOC_MAX_CACHE_SIZE; size <<= 1) {
+		struct kmem_cache_info info;
+
+		kmem_cache_info(kmalloc_slab(size), &info);
+		n += info.active_objs;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
+		struct kmem_cache_info info;
+		struct kmem_cache *c = kmalloc_slab(odd[i]);
+
+		if (c == kmalloc_slab(odd[i] + 1))
+			continue;
+		kmem_cache_info(c, &info);
+		n += info.active_objs;
+	}
+	return n;
+}
+
+static void settle(void)
+{
+	malloc_trim(0);
+	kmem_cache_reap(mm_default_arena());
+}
+
+static struct worker workers[NTHREADS];
+
+/*
+ * A short round of everything first, so that what stays allocated for the
+ * program's lifetime already is: kmalloc caches, glibc's cached thread
+ * stacks and their TLS vectors (which come from malloc).
+ */
+static void warm_up(void)
+{
+	start_workers(workers, NTHREADS, 2000, 1);
+	join_workers(workers, NTHREADS);
+	settle();
+}
+
+/* ---- Tests -------------------------------------------------------------- */
+
+static void test_malloc_is_mm(void **state)
+{
+	void *p = malloc(64);
+
+	assert_non_null(p);
+	assert_true(ksize(p) >= 64);
+	assert_int_equal(ksize(p), malloc_usable_size(p));
+	free(p);
+}
+
+static void test_stress_cross_thread(void **state)
+{
+	size_t before, after;
+	unsigned long objs_before, objs_after;
+
+	reset_counts();
+	warm_up();
+	assert_no_errors();
+	before = in_use();
+	objs_before = live_objects();
+
+	start_workers(workers, NTHREADS, scaled(OPS), 1);
+	join_workers(workers, NTHREADS);
+	settle();
+
+	after = in_use();
+	objs_after = live_objects();
+	assert_no_errors();
+	assert_true(cross_frees > 0);
+	assert_int_equal(objs_after, objs_before);
+	assert_int_equal(after, before);
+	assert_arena_valid(mm_default_arena());
+}
+
+/* In the child: allocate, check, free; 0 if all went well. */
+static int child_work(void)
+{
+	static const size_t sizes[] = { 1, 24, 100, 1000, 5000, 9000, 70000, MiB, 5 * MiB };
+	struct blk b[ARRAY_SIZE(sizes)];
+	int bad = 0;
+
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+			b[i].n = sizes[i];
+			b[i].tag = (unsigned int)(round * 100 + i);
+			b[i].p = malloc(sizes[i]);
+			if (!b[i].p)
+				return 2;
+			blk_fill(&b[i]);
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+			bad |= !blk_ok(&b[i]);
+			b[i].p = realloc(b[i].p, sizes[i] * 2);
+			if (!b[i].p)
+				return 3;
+			bad |= !blk_ok(&b[i]);
+			free(b[i].p);
+		}
+	}
+	if (mm_arena_validate(mm_default_arena()))
+		return 4;
+	return bad ? 5 : 0;
+}
+
+static void test_fork_while_allocating(void **state)
+{
+	enum { FORKS = 16, FORK_WORKERS = 2 };
+	int status[FORKS];
+	size_t before, after;
+	unsigned long objs_before, objs_after;
+	int nforks = (int)scaled(FORKS);
+
+	if (nforks < 4)
+		nforks = 4;
+	reset_counts();
+	warm_up();
+	before = in_use();
+	objs_before = live_objects();
+
+	start_workers(workers, FORK_WORKERS, -1, 2);
+	for (int i = 0; i < nforks; i++) {
+		pid_t pid;
+
+		/* Let the workers get going between forks. */
+		for (volatile int spin = 0; spin < 200000; spin++)
+			;
+		pid = fork();
+		if (pid == 0) {
+			alarm(10);	/* a lock held forever would hang us */
+			_exit(child_work());
+		}
+		if (pid < 0 || waitpid(pid, &status[i], 0) != pid)
+			status[i] = -1;
+	}
+	join_workers(workers, FORK_WORKERS);
+	settle();
+	after = in_use();
+	objs_after = live_objects();
+
+	for (int i = 0; i < nforks; i++) {
+		if (!WIFEXITED(status[i]) || WEXITSTATUS(status[i]) != 0)
+			fail_msg("child %d: status %#x (%s %d)", i, status[i],
+				 WIFSIGNALED(status[i]) ? "signal" : "exit",
+				 WIFSIGNALED(status[i]) ? WTERMSIG(status[i]) :
+							  WEXITSTATUS(status[i]));
+	}
+	assert_no_errors();
+	assert_int_equal(objs_after, objs_before);
+	assert_int_equal(after, before);
+	assert_arena_valid(mm_default_arena());
+}
+
+/*
+ * Many short-lived threads: whatever a thread keeps must go home when it
+ * exits, and its blocks freed by another thread after it is gone too.
+ */
+#define SL_THREADS	8
+#define SL_BLOCKS	64
+static void *orphans[SL_THREADS][SL_BLOCKS / 2];
+
+static void *short_lived(void *arg)
+{
+	unsigned int id = (unsigned int)(uintptr_t)arg, s = id * 7919u;
+	void *p[SL_BLOCKS];
+
+	for (int i = 0; i < SL_BLOCKS; i++) {
+		p[i] = malloc(1 + rnd(&s) % 3000);
+		if (!p[i])
+			count(&err_alloc);
+	}
+	for (int i = 0; i < SL_BLOCKS; i++) {
+		if (i & 1)
+			orphans[id][i / 2] = p[i];
+		else
+			free(p[i]);
+	}
+	return NULL;
+}
+
+static void *short_lived_round(void *arg)
+{
+	pthread_t t[SL_THREADS];
+	void *mine = malloc(10);	/* this thread allocates too */
+
+	for (int i = 0; i < SL_THREADS; i++) {
+		if (spawn(&t[i], short_lived, (void *)(uintptr_t)i))
+			count(&err_alloc);
+	}
+	for (int i = 0; i < SL_THREADS; i++)
+		pthread_join(t[i], NULL);
+	/* The odd blocks of threads that no longer exist. */
+	for (int i = 0; i < SL_THREADS; i++) {
+		for (int j = 0; j < SL_BLOCKS / 2; j++) {
+			free(orphans[i][j]);
+			orphans[i][j] = NULL;
+		}
+	}
+	free(mine);
+	return NULL;
+}
+
+static void test_thread_exit_returns_memory(void **state)
+{
+	size_t before, after;
+	unsigned long objs_before, objs_after;
+	pthread_t t;
+	int rounds = (int)scaled(100);
+
+	reset_counts();
+	/* Warm up glibc's stack cache with as many threads as we will use. */
+	assert_int_equal(spawn(&t, short_lived_round, NULL), 0);
+	pthread_join(t, NULL);
+	settle();
+	before = in_use();
+	objs_before = live_objects();
+	for (int r = 0; r < rounds; r++) {
+		if (spawn(&t, short_lived_round, NULL) == 0)
+			pthread_join(t, NULL);
+		else
+			count(&err_alloc);
+	}
+	settle();
+	after = in_use();
+	objs_after = live_objects();
+	assert_no_errors();
+	assert_int_equal(objs_after, objs_before);
+	assert_int_equal(after, before);
+	assert_arena_valid(mm_default_arena());
+}
+
+/* argv[1], if given, is a CMocka test-name filter ("test_fork*"). */
+int main(int argc, char **argv)
+{
+	const char *env = getenv("MM_TEST_SCALE");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_malloc_is_mm),
+		cmocka_unit_test(test_stress_cross_thread),
+		cmocka_unit_test(test_fork_while_allocating),
+		cmocka_unit_test(test_thread_exit_returns_memory),
+	};
+
+	if (env && strtod(env, NULL) >= 1)
+		scale = strtod(env, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
