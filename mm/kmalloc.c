@@ -91,8 +91,11 @@ static __noinline int kmalloc_init(void)
 			 */
 			kmalloc_caches[i] = kmem_cache_create_arena(a, kmalloc_names[i], size,
 								    align, SLAB_KMALLOC, NULL);
-			if (kmalloc_caches[i])
+			if (kmalloc_caches[i]) {
 				kmalloc_caches[i]->kmalloc_idx = (uint8_t)i;
+				kmalloc_caches[i]->mag_cap =
+					(uint8_t)percpu_mag_cap(kmalloc_caches[i]);
+			}
 		}
 		ok = kmalloc_caches[KMALLOC_SHIFT_LOW] != NULL;
 		if (ok)

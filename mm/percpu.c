@@ -25,7 +25,12 @@
 #include <pthread.h>
 #include "percpu.h"
 
+/*
+ * A magazine holds at most MAG_SIZE objects and at most MAG_BYTES of them,
+ * so a thread parks 32 small objects but only 4 of 8 KiB (c->mag_cap).
+ */
 #define MAG_SIZE 32
+#define MAG_BYTES 32768
 
 struct magazine {
 	unsigned int count;
@@ -72,6 +77,14 @@ static void register_thread(struct percpu_cache *pc)
 		pthread_setspecific(exit_key, pc);
 }
 
+/* What a magazine of cache c may hold: see MAG_BYTES. */
+unsigned int percpu_mag_cap(const struct kmem_cache *c)
+{
+	unsigned int cap = MAG_BYTES / c->size;
+
+	return cap > MAG_SIZE ? MAG_SIZE : cap < 2 ? 2 : cap;
+}
+
 void percpu_init(void)
 {
 	if (pthread_key_create(&exit_key, thread_exit) == 0)
@@ -91,7 +104,7 @@ void *percpu_alloc(struct kmem_cache *c)
 		if (unlikely(!pc->registered))
 			register_thread(pc);
 		flags = arena_lock(a);
-		while (m->count < MAG_SIZE / 2) {
+		while (m->count < c->mag_cap / 2u) {
 			obj = __slab_alloc_locked(c);
 			if (!obj)
 				break;
@@ -140,8 +153,8 @@ int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
 		if (unlikely(__slab_maybe_free(c, s, obj)))
 			return 0;
 	}
-	if (unlikely(m->count == MAG_SIZE))
-		flush(c, m, MAG_SIZE / 2);
+	if (unlikely(m->count >= c->mag_cap))
+		flush(c, m, c->mag_cap / 2u);
 	*(uintptr_t *)obj = pc->key;
 	m->objs[m->count++] = obj;
 	return 1;

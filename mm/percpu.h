@@ -13,6 +13,7 @@
 void *percpu_alloc(struct kmem_cache *c);
 int percpu_free(struct kmem_cache *c, struct slab *s, void *obj);
 void percpu_init(void);
+unsigned int percpu_mag_cap(const struct kmem_cache *c);
 #else
 static inline void *percpu_alloc(struct kmem_cache *c)
 {
@@ -26,6 +27,11 @@ static inline int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
 
 static inline void percpu_init(void)
 {
+}
+
+static inline unsigned int percpu_mag_cap(const struct kmem_cache *c)
+{
+	return 0;
 }
 #endif
 

@@ -35,6 +35,7 @@ struct kmem_cache {
 	uint8_t order;			/* a slab is 2^order pages */
 	uint8_t flags;
 	uint8_t kmalloc_idx;		/* kmalloc class index, 0: not a kmalloc cache */
+	uint8_t mag_cap;		/* per-thread magazine capacity (percpu.c) */
 	uint16_t nr_empty;		/* slabs on 'empty' */
 	struct list_head full;
 	struct list_head empty;

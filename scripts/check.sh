@@ -51,7 +51,7 @@ configure() {
 }
 
 unit_tests() {
-	configure "$1" "$1_defconfig" && mk "$1" -j"$JOBS" tests && mk "$1" test
+	configure "$1" "$1_defconfig" && mk "$1" -j"$JOBS" all tests && mk "$1" test
 }
 
 # Sanitizers need the prefixed facade: ASan brings its own malloc.
