@@ -68,3 +68,38 @@ void test_static_fini(struct test_static *t)
 {
 	munmap(t->mem, t->size);
 }
+
+size_t in_use(void)
+{
+	struct mm_diag d;
+
+	mm_arena_diag(mm_default_arena(), &d);
+	return d.allocated;
+}
+
+#if IS_ENABLED(CONFIG_MM_KMALLOC)
+unsigned long live_objects(void)
+{
+	static const size_t odd[] = { 96, 192 };
+	struct kmem_cache_info info;
+	unsigned long n = 0;
+
+	for (size_t size = KMALLOC_MIN_SIZE; size <= KMALLOC_MAX_CACHE_SIZE; size <<= 1) {
+		struct kmem_cache *c = kmalloc_slab(size);
+
+		if (c) {
+			kmem_cache_info(c, &info);
+			n += info.active_objs;
+		}
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
+		struct kmem_cache *c = kmalloc_slab(odd[i]);
+
+		if (!c || c == kmalloc_slab(odd[i] + 1))
+			continue;	/* no such class: counted above */
+		kmem_cache_info(c, &info);
+		n += info.active_objs;
+	}
+	return n;
+}
+#endif

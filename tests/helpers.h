@@ -35,4 +35,37 @@ void test_static_fini(struct test_static *t);
 /* Assert the arena passes mm_arena_validate(). */
 #define assert_arena_valid(a) assert_int_equal(mm_arena_validate(a), 0)
 
+/*
+ * Run 'call', which must report exactly one BUG of 'what' mentioning 'text'
+ * (when reports are built), count it, and leave the arena's free pages and
+ * invariants as they were.
+ */
+#define expect_bug(a, what, text, call)						\
+	do {									\
+		unsigned long __errs = (a)->diag.error_count;			\
+		size_t __free = mm_arena_free_pages(a);				\
+										\
+		capture_start();						\
+		call;								\
+		capture_stop();							\
+		assert_int_equal((a)->diag.error_count, __errs + 1);		\
+		if (IS_ENABLED(CONFIG_MM_REPORTS)) {				\
+			assert_true(captured("BUG " what));			\
+			assert_true(captured(text));				\
+		}								\
+		assert_int_equal(mm_arena_free_pages(a), __free);		\
+		assert_arena_valid(a);						\
+	} while (0)
+
+/* Bytes of pages allocated in the default arena. */
+size_t in_use(void);
+
+#if IS_ENABLED(CONFIG_MM_KMALLOC)
+/*
+ * Objects allocated in all kmalloc caches: finer than pages, where a small
+ * leak can hide in a slab that was partly used anyway.
+ */
+unsigned long live_objects(void);
+#endif
+
 #endif

@@ -54,23 +54,6 @@ static int inside(const void *p, size_t len, const void *mem, size_t size)
 	       (uintptr_t)p + len <= (uintptr_t)mem + size;
 }
 
-#define expect_bug(a, what, text, call)						\
-	do {									\
-		unsigned long __errs = (a)->diag.error_count;			\
-		size_t __free = mm_arena_free_pages(a);				\
-										\
-		capture_start();						\
-		call;								\
-		capture_stop();							\
-		assert_int_equal((a)->diag.error_count, __errs + 1);		\
-		if (IS_ENABLED(CONFIG_MM_REPORTS)) {				\
-			assert_true(captured("BUG " what));			\
-			assert_true(captured(text));				\
-		}								\
-		assert_int_equal(mm_arena_free_pages(a), __free);		\
-		assert_arena_valid(a);						\
-	} while (0)
-
 /* Allocate order-0 pages until the arena says no; returns how many. */
 static size_t fill_pages(struct mm_arena *a, void **v, size_t max)
 {

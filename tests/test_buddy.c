@@ -539,27 +539,6 @@ static void test_exact_wrong_size(void **state)
 
 /* ---- Error paths ------------------------------------------------------ */
 
-/*
- * Run one bad call: it must be reported with 'what' and 'text', counted
- * once in error_count, and leave the arena valid with the same free pages.
- */
-#define expect_bug(a, what, text, call)						\
-	do {									\
-		unsigned long __errs = (a)->diag.error_count;			\
-		size_t __free = mm_arena_free_pages(a);				\
-										\
-		capture_start();						\
-		call;								\
-		capture_stop();							\
-		assert_int_equal((a)->diag.error_count, __errs + 1);		\
-		if (IS_ENABLED(CONFIG_MM_REPORTS)) {				\
-			assert_true(captured("BUG " what));			\
-			assert_true(captured(text));				\
-		}								\
-		assert_int_equal(mm_arena_free_pages(a), __free);		\
-		assert_arena_valid(a);						\
-	} while (0)
-
 static void test_bad_frees(void **state)
 {
 	static struct mm_arena arena;

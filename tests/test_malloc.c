@@ -93,40 +93,6 @@ static struct mm_arena *arena(void)
 }
 
 /* Bytes of arena pages in use (slabs and large blocks). */
-static size_t in_use(void)
-{
-	struct mm_diag d;
-
-	mm_arena_diag(mm_default_arena(), &d);
-	return d.allocated;
-}
-
-/*
- * Objects allocated in all kmalloc caches: finer than pages, where a small
- * leak can hide in a slab that was partly used anyway.
- */
-static unsigned long live_objects(void)
-{
-	static const size_t odd[] = { 96, 192 };
-	unsigned long n = 0;
-
-	for (size_t size = KMALLOC_MIN_SIZE; size <= KMALLOC_MAX_CACHE_SIZE; size <<= 1) {
-		struct kmem_cache_info info;
-
-		kmem_cache_info(kmalloc_slab(size), &info);
-		n += info.active_objs;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
-		struct kmem_cache_info info;
-		struct kmem_cache *c = kmalloc_slab(odd[i]);
-
-		if (c == kmalloc_slab(odd[i] + 1))
-			continue;	/* no such class: counted above */
-		kmem_cache_info(c, &info);
-		n += info.active_objs;
-	}
-	return n;
-}
 
 /* Give everything that can go back, back: empty slabs, then free pages. */
 static void settle(void)

@@ -367,38 +367,6 @@ static void join_workers(struct worker *w, int n)
 
 /* ---- Measuring ---------------------------------------------------------- */
 
-static size_t in_use(void)
-{
-	struct mm_diag d;
-
-	mm_arena_diag(mm_default_arena(), &d);
-	return d.allocated;
-}
-
-/* Objects allocated in all kmalloc caches (a small leak hides in pages). */
-static unsigned long live_objects(void)
-{
-	static const size_t odd[] = { 96, 192 };
-	unsigned long n = 0;
-
-	for (size_t size = KMALLOC_MIN_SIZE; size <= KMALLOC_MAX_CACHE_SIZE; size <<= 1) {
-		struct kmem_cache_info info;
-
-		kmem_cache_info(kmalloc_slab(size), &info);
-		n += info.active_objs;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
-		struct kmem_cache_info info;
-		struct kmem_cache *c = kmalloc_slab(odd[i]);
-
-		if (c == kmalloc_slab(odd[i] + 1))
-			continue;
-		kmem_cache_info(c, &info);
-		n += info.active_objs;
-	}
-	return n;
-}
-
 static void settle(void)
 {
 	malloc_trim(0);
