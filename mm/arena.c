@@ -51,6 +51,7 @@ static struct mm_region *region_add(struct mm_arena *a, void *mem, size_t len,
 	a->nr_pages += total - m;
 	a->diag.nr_regions++;
 	__free_range_locked(a, r, r->start_pfn, r->end_pfn);
+	__arena_trim_adapt(a);
 	return r;
 }
 
@@ -159,8 +160,9 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 	INIT_LIST_HEAD(&a->caches);
 #endif
 #if IS_ENABLED(CONFIG_MM_TRIM)
-	a->trim_high = ((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10) >> MM_PAGE_SHIFT;
-	a->trim_low = a->trim_high / 2;
+	a->trim_base = ((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10) >> MM_PAGE_SHIFT;
+	a->trim_adaptive = 1;
+	__arena_trim_adapt(a);
 #endif
 	if (CONFIG_MM_ARENA_LIMIT_KB)
 		a->limit_pages = ((size_t)CONFIG_MM_ARENA_LIMIT_KB << 10) >> MM_PAGE_SHIFT;

@@ -122,8 +122,16 @@ uintptr_t __free_tail_start(struct mm_arena *a, struct mm_region *r, size_t floo
 
 /* Give-back (trim.c), and empty stubs where nothing is ever given back. */
 #if IS_ENABLED(CONFIG_MM_TRIM)
-void __arena_maybe_trim(struct mm_arena *a);
+void __arena_trim_auto(struct mm_arena *a);
 int __region_regrow(struct mm_arena *a, size_t need, size_t want);
+void __arena_trim_adapt(struct mm_arena *a);
+
+/* After a free, lock held: one comparison (trim_high is SIZE_MAX when off). */
+static __always_inline void __arena_maybe_trim(struct mm_arena *a)
+{
+	if (unlikely(a->nr_free - a->nr_clean > a->trim_high))
+		__arena_trim_auto(a);
+}
 #else
 static inline void __arena_maybe_trim(struct mm_arena *a)
 {
@@ -132,6 +140,10 @@ static inline void __arena_maybe_trim(struct mm_arena *a)
 static inline int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 {
 	return -1;
+}
+
+static inline void __arena_trim_adapt(struct mm_arena *a)
+{
 }
 #endif
 

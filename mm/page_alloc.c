@@ -68,18 +68,30 @@ void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn)
 	*m = 0;
 }
 
+/* Split: the upper half of each step goes back one order down. */
+static __noinline void expand(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
+			      unsigned int low, unsigned int high)
+{
+	while (high > low) {
+		high--;
+		add_free(a, r, pfn + ((uintptr_t)1 << high), high, PT_FREE);
+	}
+}
+
 /*
- * Allocate with the lock held.  'type' is what the block becomes (PAGES,
- * SLAB, LARGE).  NULL when no list can serve the order; growing is the
- * caller's decision.
+ * Take a block of 'order' off the free lists, lock held; it becomes 'type'
+ * (PAGES, SLAB, LARGE).  NULL when no list can serve the order: growing is
+ * the caller's decision.  The common case -- a block of the right order on
+ * its list -- is a bit scan, an unlink and a metadata byte.
  */
-void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int type)
+static __always_inline void *rmqueue(struct mm_arena *a, unsigned int order, unsigned int type)
 {
 	uint32_t mask = a->free_mask & (~0u << order);
 	struct free_block *b;
 	struct mm_region *r;
 	unsigned int o;
 	uintptr_t pfn;
+	uint8_t *m;
 
 	if (unlikely(!mask))
 		return NULL;
@@ -87,27 +99,30 @@ void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int 
 	b = container_of(a->free_area[o].first, struct free_block, node);
 	r = b->region;
 	pfn = addr_to_pfn(b);
-	del_free(a, b, o, *page_meta(r, pfn));
+	m = page_meta(r, pfn);
+	del_free(a, b, o, *m);
+	if (unlikely(o > order))
+		expand(a, r, pfn, order, o);
+	*m = PAGE_META(type, order);
 
-	/* Split: the upper half of each step goes back one order down. */
-	while (o > order) {
-		o--;
-		add_free(a, r, pfn + ((uintptr_t)1 << o), o, PT_FREE);
-	}
-	*page_meta(r, pfn) = PAGE_META(type, order);
-
-	if (IS_ENABLED(CONFIG_MM_STATS)) {
-		size_t used = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT;
-
-		if (used > a->diag.peak_allocated)
-			a->diag.peak_allocated = used;
-	}
+#if IS_ENABLED(CONFIG_MM_STATS)
+	if (unlikely(a->nr_pages - a->nr_free > a->diag.peak_allocated >> MM_PAGE_SHIFT))
+		a->diag.peak_allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT;
+#endif
 	return b;
 }
 
-/* Free with the lock held; pfn is a block head of 'order' inside r. */
-void __free_pages_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
-			 unsigned int order)
+void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int type)
+{
+	return rmqueue(a, order, type);
+}
+
+/*
+ * Free a block, lock held; pfn is a block head of 'order' inside r.  Merge
+ * with the buddy while it is a free block of the same order.
+ */
+static __always_inline void free_one(struct mm_arena *a, struct mm_region *r,
+				     uintptr_t pfn, unsigned int order)
 {
 	*page_meta(r, pfn) = 0;
 	while (order < MM_MAX_ORDER) {
@@ -125,6 +140,12 @@ void __free_pages_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
 		order++;
 	}
 	add_free(a, r, pfn, order, PT_FREE);
+}
+
+void __free_pages_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
+			 unsigned int order)
+{
+	free_one(a, r, pfn, order);
 }
 
 /* The slow path: grow, reclaim, ask the OOM hook; the lock is held throughout
@@ -160,32 +181,41 @@ static __noinline void *alloc_pages_slow(struct mm_arena *a, unsigned int order,
 	return NULL;
 }
 
-void *__alloc_pages_type(struct mm_arena *a, unsigned int order, unsigned int type)
+static __always_inline void *alloc_pages_type(struct mm_arena *a, unsigned int order,
+					       unsigned int type)
 {
-	mm_flags_t flags;
-	void *p;
+	mm_flags_t flags = arena_lock(a);
+	void *p = rmqueue(a, order, type);
 
-	if (unlikely(order > MM_MAX_ORDER)) {
-		a->diag.oom_count++;
-		return NULL;
-	}
-	flags = arena_lock(a);
-	p = __alloc_pages_locked(a, order, type);
 	if (unlikely(!p))
 		p = alloc_pages_slow(a, order, type, &flags);
 	arena_unlock(a, flags);
 	return p;
 }
 
-void *alloc_pages(struct mm_arena *a, unsigned int order)
+/* For the layers above: silent about impossible orders, they check sizes. */
+void *__alloc_pages_type(struct mm_arena *a, unsigned int order, unsigned int type)
 {
-	/* A caller's mistake, not a shortage: say so (Linux WARNs). */
 	if (unlikely(order > MM_MAX_ORDER)) {
-		mm_report_bug(a, "alloc_pages", "order %u is above MM_MAX_ORDER (%u)",
-			      order, (unsigned int)MM_MAX_ORDER);
+		a->diag.oom_count++;
 		return NULL;
 	}
-	return __alloc_pages_type(a, order, PT_PAGES);
+	return alloc_pages_type(a, order, type);
+}
+
+/* A caller's mistake, not a shortage: say so (Linux WARNs). */
+static __cold void *bad_order(struct mm_arena *a, unsigned int order)
+{
+	mm_report_bug(a, "alloc_pages", "order %u is above MM_MAX_ORDER (%u)",
+		      order, (unsigned int)MM_MAX_ORDER);
+	return NULL;
+}
+
+void *alloc_pages(struct mm_arena *a, unsigned int order)
+{
+	if (unlikely(order > MM_MAX_ORDER))
+		return bad_order(a, order);
+	return alloc_pages_type(a, order, PT_PAGES);
 }
 
 static const char *const type_names[] = {
@@ -201,7 +231,7 @@ static const char *const type_names[] = {
  * Check that addr is the head of a block of 'type' and 'order' in arena a.
  * Returns its region, or NULL after reporting what it is instead.
  */
-struct mm_region *__check_block(struct mm_arena *a, const void *addr,
+__cold struct mm_region *__check_block(struct mm_arena *a, const void *addr,
 				unsigned int order, unsigned int type,
 				const char *caller)
 {
@@ -233,26 +263,41 @@ struct mm_region *__check_block(struct mm_arena *a, const void *addr,
 	return r;
 }
 
-void __free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
-		       unsigned int type, const char *caller)
+/*
+ * Free a block that must be of 'type' and 'order'.  The check is one
+ * comparison of the metadata byte in the common case; __check_block() says
+ * what is wrong otherwise.
+ */
+static __always_inline void free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
+					    unsigned int type, const char *caller)
 {
+	uintptr_t pfn = addr_to_pfn(addr);
 	struct mm_region *r;
 	mm_flags_t flags;
 
-	if (!addr)
+	if (unlikely(!addr))
 		return;
 	flags = arena_lock(a);
-	r = __check_block(a, addr, order, type, caller);
-	if (likely(r)) {
-		__free_pages_locked(a, r, addr_to_pfn(addr), order);
+	r = region_of(a, pfn);
+	if (likely(r && order <= MM_MAX_ORDER && !((uintptr_t)addr & (MM_PAGE_SIZE - 1)) &&
+		   *page_meta(r, pfn) == PAGE_META(type, order))) {
+		free_one(a, r, pfn, order);
 		__arena_maybe_trim(a);
+	} else {
+		__check_block(a, addr, order, type, caller);
 	}
 	arena_unlock(a, flags);
 }
 
+void __free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
+		       unsigned int type, const char *caller)
+{
+	free_pages_type(a, addr, order, type, caller);
+}
+
 void free_pages(struct mm_arena *a, void *addr, unsigned int order)
 {
-	__free_pages_type(a, addr, order, PT_PAGES, "free_pages");
+	free_pages_type(a, addr, order, PT_PAGES, "free_pages");
 }
 
 void *__get_free_pages(unsigned int order)

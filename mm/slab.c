@@ -30,28 +30,6 @@
 /* Descriptors come from a cache of their own, on the default arena. */
 static struct kmem_cache kmem_cache_boot;
 
-static __always_inline uintptr_t freeptr_encode(const struct kmem_cache *c, void *ptr,
-						uintptr_t slot)
-{
-	if (IS_ENABLED(CONFIG_MM_CHECKS))
-		return (uintptr_t)ptr ^ c->random ^ slot;
-	return (uintptr_t)ptr;
-}
-
-static __always_inline void *get_freepointer(const struct kmem_cache *c, void *obj)
-{
-	uintptr_t slot = (uintptr_t)obj + c->offset;
-
-	return (void *)freeptr_encode(c, (void *)*(uintptr_t *)slot, slot);
-}
-
-static __always_inline void set_freepointer(const struct kmem_cache *c, void *obj, void *next)
-{
-	uintptr_t slot = (uintptr_t)obj + c->offset;
-
-	*(uintptr_t *)slot = freeptr_encode(c, next, slot);
-}
-
 static inline void *slab_first_obj(const struct kmem_cache *c, struct slab *s)
 {
 	return (char *)s + c->first;
@@ -60,14 +38,6 @@ static inline void *slab_first_obj(const struct kmem_cache *c, struct slab *s)
 static inline size_t slab_bytes(const struct kmem_cache *c)
 {
 	return MM_PAGE_SIZE << c->order;
-}
-
-/* Is p inside the object area of s (not necessarily an object start)? */
-static inline int in_slab_objects(const struct kmem_cache *c, struct slab *s, const void *p)
-{
-	uintptr_t off = (uintptr_t)p - (uintptr_t)slab_first_obj(c, s);
-
-	return off < (uintptr_t)c->objs * c->size;
 }
 
 static void slab_free_pages(struct kmem_cache *c, struct slab *s)
@@ -123,52 +93,71 @@ static __noinline struct slab *refill_partial(struct kmem_cache *c)
 	return s;
 }
 
+/*
+ * The slow path of allocation, lock held: the active slab, if exhausted,
+ * goes to the full list; then the next partial slab, an empty one or a new
+ * one becomes active.
+ */
+void *__slab_alloc_slow(struct kmem_cache *c)
+{
+	if (!list_empty(&c->partial)) {
+		struct slab *s = list_first_entry(&c->partial, struct slab, lru);
+
+		if (!s->freelist)
+			list_move(&s->lru, &c->full);
+	}
+	if (list_empty(&c->partial) && !refill_partial(c))
+		return NULL;
+	return slab_alloc_fast(c);
+}
+
+/* A free object's pointer leads out of its slab: report, drop the rest. */
+void *__slab_bad_freepointer(struct kmem_cache *c, struct slab *s, void *obj, void *next)
+{
+	mm_report_bug(c->arena, c->name, "Freepointer %p of free object %p is corrupt", next, obj);
+	mm_printf("FIX %s: dropping the rest of the slab's free list\n", c->name);
+	s->inuse = c->objs - 1;
+	return NULL;
+}
+
 void *__slab_alloc_locked(struct kmem_cache *c)
 {
-	struct slab *s;
-	void *obj, *next;
+	void *obj = slab_alloc_fast(c);
 
-	if (unlikely(list_empty(&c->partial))) {
-		if (!refill_partial(c))
-			return NULL;
-	}
-	s = list_first_entry(&c->partial, struct slab, lru);
-	obj = s->freelist;
-	next = get_freepointer(c, obj);
-	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
-		if (unlikely(next && !in_slab_objects(c, s, next))) {
-			mm_report_bug(c->arena, c->name,
-				      "Freepointer %p of free object %p is corrupt", next, obj);
-			mm_printf("FIX %s: dropping the rest of the slab's free list\n", c->name);
-			next = NULL;
-			s->inuse = c->objs - 1;
-		}
-		*(uintptr_t *)((uintptr_t)obj + c->offset) = 0;
-	}
-	s->freelist = next;
-	if (unlikely(++s->inuse == c->objs))
-		list_move(&s->lru, &c->full);
+	return likely(obj) ? obj : __slab_alloc_slow(c);
+}
+
+/*
+ * The slow path of kmem_cache_alloc(), lock not held: another slab, and out
+ * of pages even after growing and reclaiming, the OOM hook.
+ */
+static __noinline void *kmem_cache_alloc_slow(struct kmem_cache *c)
+{
+	struct mm_arena *a = c->arena;
+	mm_flags_t flags = arena_lock(a);
+	void *obj = __slab_alloc_slow(c);
+	int retry;
+
+	arena_unlock(a, flags);
+	if (obj)
+		return obj;
+	retry = a->oom_hook && a->oom_hook(a, slab_bytes(c), a->oom_ctx);
+	flags = arena_lock(a);
+	obj = retry ? __slab_alloc_slow(c) : NULL;
+	if (!obj)
+		a->diag.oom_count++;
+	arena_unlock(a, flags);
 	return obj;
 }
 
 void *kmem_cache_alloc(struct kmem_cache *c)
 {
 	mm_flags_t flags = arena_lock(c->arena);
-	void *obj = __slab_alloc_locked(c);
+	void *obj = slab_alloc_fast(c);
 
 	arena_unlock(c->arena, flags);
-	if (unlikely(!obj)) {
-		/* Out of pages even after growing and reclaiming: the OOM hook. */
-		struct mm_arena *a = c->arena;
-		int retry = a->oom_hook && a->oom_hook(a, slab_bytes(c), a->oom_ctx);
-
-		flags = arena_lock(a);
-		if (retry)
-			obj = __slab_alloc_locked(c);
-		if (!obj)
-			a->diag.oom_count++;
-		arena_unlock(a, flags);
-	}
+	if (unlikely(!obj))
+		return kmem_cache_alloc_slow(c);
 	return obj;
 }
 
@@ -191,20 +180,28 @@ static __always_inline int keep_empty(const struct kmem_cache *c)
 #endif
 }
 
-void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj)
+/*
+ * After a free that emptied the slab or ended its being full, lock held:
+ * full -> partial, at the tail, so the active slab stays active and an
+ * empty active slab is never buried in the list; an empty slab that is not
+ * the active one goes to the empty list or back to the buddy allocator.  A
+ * slab of one object does both in one step.
+ */
+void __slab_free_slow(struct kmem_cache *c, struct slab *s)
 {
-	set_freepointer(c, obj, s->freelist);
-	s->freelist = obj;
-	if (unlikely(s->inuse-- == c->objs)) {
-		/*
-		 * full -> partial, at the tail: the active slab stays active,
-		 * so an empty active slab is never buried in the list.
-		 */
+	/* Was full: on the full list, or still the (exhausted) active slab. */
+	if (s->inuse == c->objs - 1 && c->partial.next != &s->lru) {
 		list_del(&s->lru);
+		/* An exhausted active slab retires now, as it would have when it filled. */
+		if (!list_empty(&c->partial)) {
+			struct slab *head = list_first_entry(&c->partial, struct slab, lru);
+
+			if (!head->freelist)
+				list_move(&head->lru, &c->full);
+		}
 		list_add_tail(&s->lru, &c->partial);
 	}
-	/* A slab of one object goes from full to empty in one step. */
-	if (unlikely(s->inuse == 0) && c->partial.next != &s->lru) {
+	if (s->inuse == 0 && c->partial.next != &s->lru) {
 		if (keep_empty(c)) {
 			list_move(&s->lru, &c->empty);
 			c->nr_empty++;
@@ -213,6 +210,11 @@ void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj)
 			slab_free_pages(c, s);
 		}
 	}
+}
+
+void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj)
+{
+	slab_free_fast(c, s, obj);
 }
 
 static int freelist_contains(struct kmem_cache *c, struct slab *s, const void *obj)
@@ -300,7 +302,7 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 	s = obj_to_slab(c, obj);
 	flags = arena_lock(c->arena);
 	if (slab_free_ok(c, s, obj, "kmem_cache_free"))
-		__slab_free_locked(c, s, obj);
+		slab_free_fast(c, s, obj);
 	arena_unlock(c->arena, flags);
 }
 

@@ -75,6 +75,87 @@ struct kmem_cache *kmalloc_cache_index(unsigned int i);
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj);
 /* Allocate with the lock held. */
 void *__slab_alloc_locked(struct kmem_cache *c);
+
+/*
+ * The fast paths, inline for slab.c, kmalloc.c and percpu.c; lock held.
+ * With CONFIG_MM_CHECKS free pointers are stored as (next ^ cache random ^
+ * slot address), see slab.c.
+ */
+static __always_inline uintptr_t freeptr_encode(const struct kmem_cache *c, void *ptr,
+						uintptr_t slot)
+{
+	if (IS_ENABLED(CONFIG_MM_CHECKS))
+		return (uintptr_t)ptr ^ c->random ^ slot;
+	return (uintptr_t)ptr;
+}
+
+static __always_inline void *get_freepointer(const struct kmem_cache *c, void *obj)
+{
+	uintptr_t slot = (uintptr_t)obj + c->offset;
+
+	return (void *)freeptr_encode(c, (void *)*(uintptr_t *)slot, slot);
+}
+
+static __always_inline void set_freepointer(const struct kmem_cache *c, void *obj, void *next)
+{
+	uintptr_t slot = (uintptr_t)obj + c->offset;
+
+	*(uintptr_t *)slot = freeptr_encode(c, next, slot);
+}
+
+/* Is p inside the object area of s (not necessarily an object start)? */
+static __always_inline int in_slab_objects(const struct kmem_cache *c, struct slab *s, const void *p)
+{
+	uintptr_t off = (uintptr_t)p - ((uintptr_t)s + c->first);
+
+	return off < (uintptr_t)c->objs * c->size;
+}
+
+void *__slab_alloc_slow(struct kmem_cache *c);
+void *__slab_bad_freepointer(struct kmem_cache *c, struct slab *s, void *obj, void *next);
+void __slab_free_slow(struct kmem_cache *c, struct slab *s);
+
+/*
+ * Pop the active slab's free list, or NULL if there is no active slab or
+ * it is exhausted: then __slab_alloc_slow() moves it to the full list (done
+ * lazily, so the fast path never calls out) and finds another.
+ */
+static __always_inline void *slab_alloc_fast(struct kmem_cache *c)
+{
+	struct list_head *h = c->partial.next;
+	struct slab *s = list_entry(h, struct slab, lru);
+	void *obj, *next;
+
+	if (unlikely(h == &c->partial) || unlikely(!(obj = s->freelist)))
+		return NULL;
+	next = get_freepointer(c, obj);
+	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+		if (unlikely(next && !in_slab_objects(c, s, next)))
+			next = __slab_bad_freepointer(c, s, obj, next);
+		/* A live object never carries a stale encoded pointer. */
+		*(uintptr_t *)((uintptr_t)obj + c->offset) = 0;
+	}
+	s->freelist = next;
+	s->inuse++;
+	return obj;
+}
+
+/*
+ * Push onto the slab's free list.  One comparison catches both list moves:
+ * inuse - 1 >= objs - 2 (unsigned) exactly when the slab is now empty
+ * (inuse 0) or was full (inuse objs - 1).
+ */
+static __always_inline void slab_free_fast(struct kmem_cache *c, struct slab *s, void *obj)
+{
+	unsigned int inuse;
+
+	set_freepointer(c, obj, s->freelist);
+	s->freelist = obj;
+	inuse = --s->inuse;
+	/* ... except that the active slab emptying needs nothing done. */
+	if (unlikely(inuse - 1 >= c->objs - 2) && (inuse || c->partial.next != &s->lru))
+		__slab_free_slow(c, s);
+}
 /*
  * CONFIG_MM_CHECKS: may obj be freed into c?  Reports foreign pointers,
  * objects of another cache, pointers into an object and double frees, and

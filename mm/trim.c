@@ -43,6 +43,7 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		r->end_pfn = end + n;
 		a->nr_pages += n;
 		__free_range_locked(a, r, end, end + n);
+		__arena_trim_adapt(a);
 		a->diag.nr_grow++;
 		return 0;
 	}
@@ -146,10 +147,32 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep)
 	return done;
 }
 
-void __arena_maybe_trim(struct mm_arena *a)
+/*
+ * The default thresholds scale with the arena: at least the Kconfig
+ * threshold, and at least half (a quarter) of what the arena holds, so a
+ * large heap whose live set swings by tens of MiB does not unmap and
+ * re-fault that memory on every swing (glibc's dynamic mmap threshold does
+ * the same for its side).  Called whenever the arena's size changes.
+ */
+void __arena_trim_adapt(struct mm_arena *a)
 {
-	if (a->trim_high && unlikely(a->nr_free - a->nr_clean > a->trim_high))
-		arena_trim_locked(a, a->trim_low);
+	size_t high = a->trim_base, half = a->nr_pages / 2;
+
+	if (!a->trim_adaptive)
+		return;
+	if (!high) {
+		a->trim_high = SIZE_MAX;
+		a->trim_low = 0;
+		return;
+	}
+	a->trim_high = max_t(size_t, high, half);
+	a->trim_low = max_t(size_t, high / 2, half / 2);
+}
+
+void __arena_trim_auto(struct mm_arena *a)
+{
+	arena_trim_locked(a, a->trim_low);
+	__arena_trim_adapt(a);
 }
 
 size_t mm_arena_trim(struct mm_arena *a, size_t keep)
@@ -157,6 +180,7 @@ size_t mm_arena_trim(struct mm_arena *a, size_t keep)
 	mm_flags_t flags = arena_lock(a);
 	size_t done = arena_trim_locked(a, keep >> MM_PAGE_SHIFT);
 
+	__arena_trim_adapt(a);
 	arena_unlock(a, flags);
 	return done;
 }
@@ -165,7 +189,9 @@ void mm_arena_set_trim(struct mm_arena *a, size_t high, size_t low)
 {
 	mm_flags_t flags = arena_lock(a);
 
-	a->trim_high = high >> MM_PAGE_SHIFT;
+	/* Explicit thresholds are kept as given; 0 turns give-back off. */
+	a->trim_adaptive = 0;
+	a->trim_high = high ? high >> MM_PAGE_SHIFT : SIZE_MAX;
 	a->trim_low = min_t(size_t, low, high) >> MM_PAGE_SHIFT;
 	arena_unlock(a, flags);
 }

@@ -67,7 +67,9 @@ struct mm_arena {
 	mm_lock_t lock;
 	size_t limit_pages;		/* growth stops here (0: no limit) */
 #if IS_ENABLED(CONFIG_MM_TRIM)
-	size_t trim_high, trim_low;	/* auto-trim hysteresis, in pages (0: off) */
+	size_t trim_high, trim_low;	/* auto-trim hysteresis in pages (high SIZE_MAX: off) */
+	size_t trim_base;		/* the Kconfig threshold the defaults scale from */
+	int trim_adaptive;		/* thresholds follow the arena's size */
 #endif
 	struct mm_diag diag;
 #if IS_ENABLED(CONFIG_MM_STATS)
