@@ -7,18 +7,23 @@
 #include <mm/report.h>
 
 #if IS_ENABLED(CONFIG_ARCH_HOST)
+#include <errno.h>
 #include <unistd.h>
 
+/* Reports come from inside free(), which must leave errno alone. */
 static void output_stderr(const char *buf, size_t len, void *ctx)
 {
+	int saved = errno;
+
 	while (len) {
 		ssize_t n = write(2, buf, len);
 
 		if (n <= 0)
-			return;
+			break;
 		buf += n;
 		len -= (size_t)n;
 	}
+	errno = saved;
 }
 #define DEFAULT_OUTPUT output_stderr
 #else

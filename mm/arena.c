@@ -273,7 +273,8 @@ void mm_arena_diag(struct mm_arena *a, struct mm_diag *out)
 
 /* ---- The default arena ---------------------------------------------- */
 
-static struct mm_arena default_arena = { .lock = MM_LOCK_INIT };
+/* Not static: kfree()'s inline fast path looks at it directly. */
+struct mm_arena mm_arena_default = { .lock = MM_LOCK_INIT };
 static int default_state;		/* 0 not yet, 1 ready, -1 failed */
 
 #if IS_ENABLED(CONFIG_ARCH_HOST) && !IS_ENABLED(CONFIG_MM_LOCK_NONE) && \
@@ -349,24 +350,24 @@ static __noinline struct mm_arena *default_arena_setup(void)
 		struct mm_backend *be = mm_default_backend();
 
 		/* A static array is taken whole; other backends grow on demand. */
-		state = be && mm_arena_init(&default_arena, "default", be,
+		state = be && mm_arena_init(&mm_arena_default, "default", be,
 					    IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC) ?
 					    SIZE_MAX : 0) == 0 ? 1 : -1;
 		/* Nobody else draws on the default array: no point giving back. */
 		if (state == 1 && IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC))
-			mm_arena_set_trim(&default_arena, 0, 0);
+			mm_arena_set_trim(&mm_arena_default, 0, 0);
 		__atomic_store_n(&default_state, state, __ATOMIC_RELEASE);
 		/* May allocate; the arena is ready, so that is fine. */
 		if (state == 1)
 			register_atfork();
 	}
 	mm_unlock(&setup_lock, flags);
-	return state == 1 ? &default_arena : NULL;
+	return state == 1 ? &mm_arena_default : NULL;
 }
 
 struct mm_arena *mm_default_arena(void)
 {
 	if (likely(__atomic_load_n(&default_state, __ATOMIC_ACQUIRE) == 1))
-		return &default_arena;
+		return &mm_arena_default;
 	return default_arena_setup();
 }

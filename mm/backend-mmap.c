@@ -65,14 +65,21 @@ static void *mmap_grow(struct mm_backend *be, size_t min, size_t want, size_t *g
 	return p;
 }
 
+/* Reached from free(), which must leave errno as it found it. */
 static int mmap_release(struct mm_backend *be, void *addr, size_t len)
 {
-	return munmap(addr, len);
+	int saved = errno, ret = munmap(addr, len);
+
+	errno = saved;
+	return ret;
 }
 
 static int mmap_discard(struct mm_backend *be, void *addr, size_t len)
 {
-	return madvise(addr, len, MADV_DONTNEED);
+	int saved = errno, ret = madvise(addr, len, MADV_DONTNEED);
+
+	errno = saved;
+	return ret;
 }
 
 static int mmap_grow_at(struct mm_backend *be, void *addr, size_t len)

@@ -51,7 +51,7 @@ static void *sbrk_grow(struct mm_backend *be, size_t min, size_t want, size_t *g
 	return NULL;
 }
 
-static int sbrk_release(struct mm_backend *be, void *addr, size_t len)
+static int __sbrk_release(struct mm_backend *be, void *addr, size_t len)
 {
 	struct mm_backend_sbrk *s = container_of(be, struct mm_backend_sbrk, be);
 	uintptr_t end = (uintptr_t)addr + len;
@@ -63,6 +63,15 @@ static int sbrk_release(struct mm_backend *be, void *addr, size_t len)
 	if (s->last_end == end)
 		s->last_end = (uintptr_t)addr;
 	return 0;
+}
+
+/* Reached from free(), which must leave errno as it found it. */
+static int sbrk_release(struct mm_backend *be, void *addr, size_t len)
+{
+	int saved = errno, ret = __sbrk_release(be, addr, len);
+
+	errno = saved;
+	return ret;
 }
 
 static int sbrk_grow_at(struct mm_backend *be, void *addr, size_t len)

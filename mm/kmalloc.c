@@ -19,7 +19,7 @@
  * the block, the block's head names the slab, the slab names the cache.
  */
 #include <string.h>
-#include "percpu.h"
+#include "kmalloc.h"
 
 #define KMALLOC_SHIFT_LOW	CONFIG_MM_KMALLOC_SHIFT_LOW
 #define KMALLOC_SHIFT_HIGH	CONFIG_MM_KMALLOC_SHIFT_HIGH
@@ -29,8 +29,8 @@
  * kmalloc_caches[i]: 2^i bytes for i in [SHIFT_LOW, SHIFT_HIGH]; [1] is 96
  * and [2] is 192 when those classes exist.
  */
-static struct kmem_cache *kmalloc_caches[KMALLOC_SHIFT_HIGH + 1];
-static uint8_t size_index[24];		/* (size - 1) / 8 -> class, size <= 192 */
+struct kmem_cache *kmalloc_caches[KMALLOC_SHIFT_HIGH + 1];
+uint8_t kmalloc_size_index[24];		/* (size - 1) / 8 -> class, size <= 192 */
 static int kmalloc_ready;
 
 static const char *const kmalloc_names[] = {
@@ -45,14 +45,6 @@ static const char *const kmalloc_names[] = {
 static inline size_t class_size(unsigned int i)
 {
 	return i == 1 ? 96 : i == 2 ? 192 : (size_t)1 << i;
-}
-
-/* The class index for a size of at most KMALLOC_MAX_CACHE_SIZE. */
-static __always_inline unsigned int kmalloc_index(size_t size)
-{
-	if (size <= 192)
-		return size_index[(size - 1) / 8];
-	return fls((unsigned int)(size - 1));
 }
 
 static __noinline int kmalloc_init(void)
@@ -75,7 +67,7 @@ static __noinline int kmalloc_init(void)
 				i = 1;
 			else if (HAS_96_192 && s > 128 && s <= 192 && KMALLOC_SHIFT_LOW <= 7)
 				i = 2;
-			size_index[(s - 1) / 8] = (uint8_t)i;
+			kmalloc_size_index[(s - 1) / 8] = (uint8_t)i;
 		}
 		for (unsigned int i = 1; i <= KMALLOC_SHIFT_HIGH && ok; i++) {
 			size_t size, align;
@@ -117,7 +109,7 @@ struct kmem_cache *kmalloc_slab(size_t size)
 		return NULL;
 	if (unlikely(!__atomic_load_n(&kmalloc_ready, __ATOMIC_ACQUIRE)) && !kmalloc_init())
 		return NULL;
-	return kmalloc_caches[kmalloc_index(size ? size : 1)];
+	return kmalloc_cache(size ? size : 1);
 }
 
 /* ---- Direct mappings beyond the largest buddy block ------------------- */
@@ -237,22 +229,22 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 	return p;
 }
 
-void *kmalloc(size_t size)
+/* Everything but a class whose cache exists: first use, 0, large sizes. */
+void *__kmalloc_slow(size_t size)
 {
 	struct kmem_cache *c;
 
-	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+	if (size > KMALLOC_MAX_CACHE_SIZE)
 		return kmalloc_large(size, 0);
-	c = kmalloc_slab(size);
+	c = kmalloc_slab(size);		/* sets everything up on first use */
 	if (unlikely(!c))
 		return kmalloc_large(size, 0);	/* a class with no slab cache */
-	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
-		void *p = percpu_alloc(c);
-
-		if (likely(p))
-			return p;
-	}
 	return kmem_cache_alloc(c);
+}
+
+void *kmalloc(size_t size)
+{
+	return __kmalloc(size);
 }
 
 void *kzalloc(size_t size)
@@ -354,7 +346,8 @@ static __cold void report_bad_kfree(struct mm_arena *a, const void *p)
 	mm_report_bug(a, "kfree", "%p is %s", p, what);
 }
 
-void kfree(const void *p)
+/* Everything __kfree() does not do inline. */
+void __kfree_slow(const void *p)
 {
 	struct mm_arena *a;
 	struct mm_region *r;
@@ -376,7 +369,7 @@ void kfree(const void *p)
 	switch (classify(a, p, &s, &r, &order)) {
 	case KOBJ_SLAB:
 		if (slab_free_ok(s->cache, s, p, "kfree"))
-			__slab_free_locked(s->cache, s, (void *)p);
+			slab_free_fast(s->cache, s, (void *)p);
 		break;
 	case KOBJ_LARGE:
 		__free_pages_locked(a, r, addr_to_pfn(p), order);
@@ -392,6 +385,11 @@ void kfree(const void *p)
 		break;
 	}
 	arena_unlock(a, flags);
+}
+
+void kfree(const void *p)
+{
+	__kfree(p);
 }
 
 size_t ksize(const void *p)

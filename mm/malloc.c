@@ -22,7 +22,7 @@
  */
 #include <errno.h>
 #include <string.h>
-#include "percpu.h"
+#include "kmalloc.h"
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
 #define MM_NAME(name) mm_##name

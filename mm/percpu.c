@@ -29,21 +29,9 @@
  * A magazine holds at most MAG_SIZE objects and at most MAG_BYTES of them,
  * so a thread parks 32 small objects but only 4 of 8 KiB (c->mag_cap).
  */
-#define MAG_SIZE 32
 #define MAG_BYTES 32768
 
-struct magazine {
-	unsigned int count;
-	void *objs[MAG_SIZE];
-};
-
-struct percpu_cache {
-	struct magazine mag[CONFIG_MM_KMALLOC_SHIFT_HIGH + 1];
-	uintptr_t key;
-	int registered;
-};
-
-static __thread struct percpu_cache tcache __attribute__((tls_model("initial-exec")));
+__thread struct percpu_cache mm_tcache __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;
 static int exit_key_ok;
 
@@ -56,7 +44,8 @@ static void flush(struct kmem_cache *c, struct magazine *m, unsigned int n)
 	while (n-- && m->count) {
 		void *obj = m->objs[--m->count];
 
-		*(uintptr_t *)obj = 0;		/* no longer in a magazine */
+		if (IS_ENABLED(CONFIG_MM_CHECKS))
+			*(uintptr_t *)obj = 0;	/* no longer in a magazine */
 		__slab_free_locked(c, obj_to_slab(c, obj), obj);
 	}
 	arena_unlock(a, flags);
@@ -69,10 +58,16 @@ static void thread_exit(void *arg)
 	drain_all(arg);
 }
 
-static void register_thread(struct percpu_cache *pc)
+/* A thread's first use: arrange the exit flush, open the magazines. */
+static __noinline void register_thread(struct percpu_cache *pc)
 {
 	pc->registered = 1;
 	pc->key = (uintptr_t)pc ^ 0x6d6d2d6d61672aULL;
+	for (unsigned int i = 0; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
+		struct kmem_cache *c = kmalloc_cache_index(i);
+
+		pc->mag[i].cap = c ? c->mag_cap : 0;
+	}
 	if (exit_key_ok)
 		pthread_setspecific(exit_key, pc);
 }
@@ -91,33 +86,29 @@ void percpu_init(void)
 		exit_key_ok = 1;
 }
 
-void *percpu_alloc(struct kmem_cache *c)
+/* The magazine is empty: half fill it under the lock, then pop. */
+void *percpu_refill(struct kmem_cache *c)
 {
-	struct percpu_cache *pc = &tcache;
+	struct percpu_cache *pc = &mm_tcache;
 	struct magazine *m = &pc->mag[c->kmalloc_idx];
-	void *obj;
+	struct mm_arena *a = c->arena;
+	mm_flags_t flags;
 
-	if (unlikely(!m->count)) {
-		struct mm_arena *a = c->arena;
-		mm_flags_t flags;
+	if (unlikely(!pc->registered))
+		register_thread(pc);
+	flags = arena_lock(a);
+	while (m->count < m->cap / 2u) {
+		void *obj = __slab_alloc_locked(c);
 
-		if (unlikely(!pc->registered))
-			register_thread(pc);
-		flags = arena_lock(a);
-		while (m->count < c->mag_cap / 2u) {
-			obj = __slab_alloc_locked(c);
-			if (!obj)
-				break;
-			m->objs[m->count++] = obj;
+		if (!obj)
+			break;
+		m->objs[m->count++] = obj;
+		if (IS_ENABLED(CONFIG_MM_CHECKS))
 			*(uintptr_t *)obj = pc->key;
-		}
-		arena_unlock(a, flags);
-		if (!m->count)
-			return NULL;
 	}
-	obj = m->objs[--m->count];
-	*(uintptr_t *)obj = 0;
-	return obj;
+	arena_unlock(a, flags);
+	/* No room or no memory: the caller takes the ordinary path. */
+	return m->count ? percpu_alloc(c) : NULL;
 }
 
 static __cold int in_magazine(struct magazine *m, const void *obj)
@@ -130,12 +121,13 @@ static __cold int in_magazine(struct magazine *m, const void *obj)
 }
 
 /*
- * Take obj into this thread's magazine.  Returns 0 when the caller must free
- * it the locked way instead (its checks then run in full).
+ * Take obj into this thread's magazine, the checks first when they are on;
+ * a full magazine flushes half.  0 when the caller must free it the locked
+ * way instead (its checks then run in full).
  */
-int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
+int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 {
-	struct percpu_cache *pc = &tcache;
+	struct percpu_cache *pc = &mm_tcache;
 	struct magazine *m = &pc->mag[c->kmalloc_idx];
 
 	if (unlikely(!pc->registered))
@@ -153,9 +145,13 @@ int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
 		if (unlikely(__slab_maybe_free(c, s, obj)))
 			return 0;
 	}
-	if (unlikely(m->count >= c->mag_cap))
-		flush(c, m, c->mag_cap / 2u);
-	*(uintptr_t *)obj = pc->key;
+	if (unlikely(m->count >= m->cap)) {
+		if (!m->cap)
+			return 0;		/* no magazine for this class */
+		flush(c, m, m->cap / 2u);
+	}
+	if (IS_ENABLED(CONFIG_MM_CHECKS))
+		*(uintptr_t *)obj = pc->key;
 	m->objs[m->count++] = obj;
 	return 1;
 }
@@ -173,5 +169,5 @@ static void drain_all(struct percpu_cache *pc)
 
 void mm_percpu_drain(void)
 {
-	drain_all(&tcache);
+	drain_all(&mm_tcache);
 }

@@ -17,8 +17,10 @@
 typedef void *arch_lock_t;
 #define ARCH_LOCK_INIT NULL
 
+MM_BEGIN_DECLS
 void mm_user_lock(void *lock);
 void mm_user_unlock(void *lock);
+MM_END_DECLS
 
 static __always_inline void arch_lock_init(arch_lock_t *l)
 {

@@ -28,6 +28,8 @@
 #include <mm/lock.h>
 #include <mm/backend.h>
 
+MM_BEGIN_DECLS
+
 struct mm_region {
 	struct mm_region *next;
 	struct mm_backend *backend;	/* NULL: added by the application, kept */
@@ -162,5 +164,7 @@ struct mm_arena *mm_default_arena(void);
  */
 int mm_arena_validate(struct mm_arena *arena);
 #endif
+
+MM_END_DECLS
 
 #endif /* MM_ARENA_H */

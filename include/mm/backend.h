@@ -38,6 +38,8 @@
 #include <mm/compiler.h>
 #include <mm/page.h>
 
+MM_BEGIN_DECLS
+
 struct mm_backend {
 	const char *name;
 	void *(*grow)(struct mm_backend *be, size_t min, size_t want, size_t *got);
@@ -94,5 +96,7 @@ int mm_backend_grow_at(struct mm_backend *be, void *addr, size_t len);
 
 /* The backend Kconfig chose for the default arena. */
 struct mm_backend *mm_default_backend(void);
+
+MM_END_DECLS
 
 #endif /* MM_BACKEND_H */

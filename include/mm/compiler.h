@@ -47,6 +47,19 @@
 #define static_assert _Static_assert
 #endif
 
+/*
+ * Around the declarations of every public header: C linkage for C++, and
+ * default visibility, since libmm is built with -fvisibility=hidden so that
+ * nothing else in libmm.so is interposable or reached through the PLT.
+ */
+#ifdef __cplusplus
+#define MM_BEGIN_DECLS	extern "C" { _Pragma("GCC visibility push(default)")
+#define MM_END_DECLS	_Pragma("GCC visibility pop") }
+#else
+#define MM_BEGIN_DECLS	_Pragma("GCC visibility push(default)")
+#define MM_END_DECLS	_Pragma("GCC visibility pop")
+#endif
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define container_of(ptr, type, member) \

@@ -19,6 +19,8 @@
 
 #include <mm/compiler.h>
 
+MM_BEGIN_DECLS
+
 #if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
 
 /* glibc's struct mallinfo2, under our own name. */
@@ -51,5 +53,7 @@ void mm_malloc_stats(void);
 struct mm_mallinfo2 mm_mallinfo2(void);
 
 #endif
+
+MM_END_DECLS
 
 #endif /* MM_MALLOC_H */

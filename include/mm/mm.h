@@ -23,6 +23,8 @@
 #endif
 #include <mm/malloc.h>
 
+MM_BEGIN_DECLS
+
 #define MM_VERSION "0.1.0"
 
 /*
@@ -30,5 +32,7 @@
  * before interrupts that allocate are enabled).  Returns 0 or -1.
  */
 int mm_init(void);
+
+MM_END_DECLS
 
 #endif /* MM_MM_H */

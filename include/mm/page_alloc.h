@@ -12,6 +12,8 @@
 
 #include <mm/arena.h>
 
+MM_BEGIN_DECLS
+
 /* Allocate 2^order pages; NULL if order > MM_MAX_ORDER or no memory. */
 void *alloc_pages(struct mm_arena *arena, unsigned int order) __malloc;
 
@@ -57,5 +59,7 @@ static inline void mm_page_map(struct mm_arena *arena)
 {
 }
 #endif
+
+MM_END_DECLS
 
 #endif /* MM_PAGE_ALLOC_H */

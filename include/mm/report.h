@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <mm/compiler.h>
 
+MM_BEGIN_DECLS
+
 typedef void (*mm_output_t)(const char *buf, size_t len, void *ctx);
 
 #if IS_ENABLED(CONFIG_MM_REPORTS)
@@ -61,5 +63,7 @@ static inline __printf(3, 4) void mm_report_bug(struct mm_arena *arena, const ch
 
 /* Called on unrecoverable errors; weak, so an application can replace it. */
 void mm_panic(const char *why);
+
+MM_END_DECLS
 
 #endif /* MM_REPORT_H */

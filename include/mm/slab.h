@@ -31,6 +31,8 @@
 
 #include <mm/arena.h>
 
+MM_BEGIN_DECLS
+
 struct kmem_cache;
 
 /* kmem_cache_create() flags */
@@ -141,5 +143,7 @@ static inline void mm_percpu_drain(void)
 /* Largest size served from a slab cache (the largest class). */
 #define KMALLOC_MAX_CACHE_SIZE	((size_t)1 << CONFIG_MM_KMALLOC_SHIFT_HIGH)
 #define KMALLOC_MIN_SIZE	((size_t)1 << CONFIG_MM_KMALLOC_SHIFT_LOW)
+
+MM_END_DECLS
 
 #endif /* MM_SLAB_H */

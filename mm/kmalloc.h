@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmalloc's fast paths, inline for kmalloc.c and the malloc facade, so that
+ * malloc(64) is one function: size to class by a table lookup, then this
+ * thread's magazine (or the class's active slab), with everything else --
+ * first use, large sizes, magazines to refill or flush, bad pointers -- out
+ * of line.
+ */
+#ifndef MM_KMALLOC_INTERNAL_H
+#define MM_KMALLOC_INTERNAL_H
+
+#include "percpu.h"
+
+/* kmalloc.c's tables: 0 / NULL until kmalloc_init() has run. */
+extern uint8_t kmalloc_size_index[24];
+extern struct kmem_cache *kmalloc_caches[CONFIG_MM_KMALLOC_SHIFT_HIGH + 1];
+extern struct mm_arena mm_arena_default;
+
+void *__kmalloc_slow(size_t size);
+void __kfree_slow(const void *p);
+
+/* The cache for 1 <= size <= KMALLOC_MAX_CACHE_SIZE, NULL if none (yet). */
+static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
+{
+	unsigned int i = size <= 192 ? kmalloc_size_index[(size - 1) >> 3]
+				     : fls((unsigned int)(size - 1));
+
+	return kmalloc_caches[i];
+}
+
+static __always_inline void *__kmalloc(size_t size)
+{
+	if (likely(size - 1 < KMALLOC_MAX_CACHE_SIZE)) {
+		struct kmem_cache *c = kmalloc_cache(size);
+
+		if (likely(c)) {
+			if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+				void *p = percpu_alloc(c);
+
+				if (likely(p))
+					return p;
+			}
+			return kmem_cache_alloc(c);
+		}
+	}
+	return __kmalloc_slow(size);
+}
+
+/*
+ * An object in the first page of a slab of the default arena: its page's
+ * metadata byte names a slab head.  Anything else (objects further into a
+ * multi-page slab, large blocks, direct mappings, NULL, bad pointers) goes
+ * the slow way.
+ */
+static __always_inline void __kfree(const void *p)
+{
+	struct mm_arena *a = &mm_arena_default;
+	uintptr_t pfn = addr_to_pfn(p);
+	struct mm_region *r = region_of(a, pfn);
+
+	if (likely(r) && likely(meta_type(*page_meta(r, pfn)) == PT_SLAB)) {
+		struct slab *s = pfn_to_addr(pfn);
+		struct kmem_cache *c = s->cache;
+		mm_flags_t flags;
+
+		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && likely(c->kmalloc_idx) &&
+		    likely(percpu_free(c, s, (void *)p)))
+			return;
+		flags = arena_lock(c->arena);
+		if (slab_free_ok(c, s, p, "kfree"))
+			slab_free_fast(c, s, (void *)p);
+		arena_unlock(c->arena, flags);
+		return;
+	}
+	__kfree_slow(p);
+}
+
+#endif /* MM_KMALLOC_INTERNAL_H */
