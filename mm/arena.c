@@ -4,9 +4,10 @@
  *
  * An arena starts empty or with one region and asks its backend for more
  * when the buddy allocator cannot serve a request: at least enough for an
- * aligned block of the order wanted, and on hosts at least an eighth of what
- * it already holds, so that a growing heap has few regions (region lookup is
- * a walk over them) and amortises the system calls.
+ * aligned block of the order wanted, and on hosts as much as it already
+ * holds (it doubles), so that a growing heap has few, large regions: buddy
+ * blocks never merge across regions, region lookup is a walk over them, and
+ * the system calls are amortised.
  *
  * Giving memory back is trim.c's business, checking every invariant
  * validate.c's.
@@ -45,6 +46,7 @@ static struct mm_region *region_add(struct mm_arena *a, void *mem, size_t len,
 	r->start_pfn = addr_to_pfn((void *)base) + m;
 	r->end_pfn = addr_to_pfn((void *)base) + total;
 	r->len = end - base;
+	r->no_regrow = 0;
 	memset(r->meta, 0, total - m);
 	r->next = a->regions;
 	__atomic_store_n(&a->regions, r, __ATOMIC_RELEASE);
@@ -74,10 +76,15 @@ int __arena_grow(struct mm_arena *a, unsigned int order)
 	if (!a->backend)
 		return -1;
 	if (IS_ENABLED(CONFIG_ARCH_HOST)) {
+		/*
+		 * Double: the regions stay few and large, so blocks merge
+		 * and region lookup stays short; mapped pages cost nothing
+		 * until they are touched.
+		 */
 		size_t chunk = (size_t)CONFIG_MM_GROW_MIN_KB << 10;
-		size_t eighth = (a->nr_pages << MM_PAGE_SHIFT) / 8;
+		size_t held = a->nr_pages << MM_PAGE_SHIFT;
 
-		want = ALIGN(max_t(size_t, min, max_t(size_t, chunk, eighth)), MM_PAGE_SIZE);
+		want = ALIGN(max_t(size_t, min, max_t(size_t, chunk, held)), MM_PAGE_SIZE);
 	}
 	if (a->limit_pages) {
 		size_t held = arena_held(a) >> MM_PAGE_SHIFT;

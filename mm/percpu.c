@@ -142,7 +142,7 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 			return 1;
 		}
 		/* Its first word looks like a slab free pointer: check the slab. */
-		if (unlikely(__slab_maybe_free(c, s, obj)))
+		if (unlikely(slab_maybe_free(c, s, obj)))
 			return 0;
 	}
 	if (unlikely(m->count >= m->cap)) {

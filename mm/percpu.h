@@ -59,8 +59,21 @@ static __always_inline int percpu_free(struct kmem_cache *c, struct slab *s, voi
 {
 	struct magazine *m = &mm_tcache.mag[c->kmalloc_idx];
 
-	if (IS_ENABLED(CONFIG_MM_CHECKS) || unlikely(m->count >= m->cap))
+	if (unlikely(m->count >= m->cap))
 		return percpu_free_slow(c, s, obj);
+	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+		/*
+		 * The cheap checks inline: an object start, not marked as in
+		 * this thread's magazine, no plausible slab free pointer.  Any
+		 * doubt goes out of line, where it is settled.
+		 */
+		uintptr_t word = *(uintptr_t *)obj;
+
+		if (unlikely(!slab_obj_aligned(c, s, obj)) || unlikely(word == mm_tcache.key) ||
+		    unlikely(slab_maybe_free(c, s, obj)))
+			return percpu_free_slow(c, s, obj);
+		*(uintptr_t *)obj = mm_tcache.key;
+	}
 	m->objs[m->count++] = obj;
 	return 1;
 }

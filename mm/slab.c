@@ -231,13 +231,6 @@ static int freelist_contains(struct kmem_cache *c, struct slab *s, const void *o
 }
 
 #if IS_ENABLED(CONFIG_MM_CHECKS)
-int __slab_maybe_free(struct kmem_cache *c, struct slab *s, void *obj)
-{
-	uintptr_t fp = (uintptr_t)get_freepointer(c, obj);
-
-	return !fp || in_slab_objects(c, s, (void *)fp);
-}
-
 /*
  * obj is not in a slab of c.  Name its real owner, found from obj's own page
  * (a slab of another size does not start at obj & c->slab_mask).
@@ -283,7 +276,7 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 			      caller, obj);
 		return -1;
 	}
-	if (unlikely(__slab_maybe_free(c, s, (void *)obj) && freelist_contains(c, s, obj))) {
+	if (unlikely(slab_maybe_free(c, s, (void *)obj) && freelist_contains(c, s, obj))) {
 		mm_report_bug(a, c->name, "Object already free");
 		mm_printf("INFO: %s of %p: object %p in slab %p\n", caller, obj, obj, (void *)s);
 		return -1;

@@ -65,8 +65,6 @@ static __always_inline int slab_obj_aligned(const struct kmem_cache *c,
 	return idx * c->size == off || off % c->size == 0;
 }
 
-/* Does obj's free-pointer slot hold what a free object's would? (checks) */
-int __slab_maybe_free(struct kmem_cache *c, struct slab *s, void *obj);
 
 /* The kmalloc cache of class index i (kmalloc.c). */
 struct kmem_cache *kmalloc_cache_index(unsigned int i);
@@ -109,6 +107,19 @@ static __always_inline int in_slab_objects(const struct kmem_cache *c, struct sl
 	uintptr_t off = (uintptr_t)p - ((uintptr_t)s + c->first);
 
 	return off < (uintptr_t)c->objs * c->size;
+}
+
+/*
+ * Does obj's free-pointer slot hold what a free object's would (NULL or an
+ * object of the slab, once decoded)?  Then obj is probably free already --
+ * a double free -- which its slab's free list confirms (checks only).
+ */
+static __always_inline int slab_maybe_free(const struct kmem_cache *c,
+					   const struct slab *s, void *obj)
+{
+	void *fp = get_freepointer(c, obj);
+
+	return !fp || in_slab_objects(c, (struct slab *)s, fp);
 }
 
 void *__slab_alloc_slow(struct kmem_cache *c);

@@ -35,9 +35,12 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 			     (r->end_pfn - r->start_pfn);
 		size_t n = min_t(size_t, cap, want >> MM_PAGE_SHIFT);
 
-		if (r->backend != a->backend || n < need ||
-		    mm_backend_grow_at(a->backend, pfn_to_addr(end), n << MM_PAGE_SHIFT))
+		if (r->backend != a->backend || n < need || r->no_regrow)
 			continue;
+		if (mm_backend_grow_at(a->backend, pfn_to_addr(end), n << MM_PAGE_SHIFT)) {
+			r->no_regrow = 1;	/* someone else lives there now */
+			continue;
+		}
 		memset(page_meta(r, end), 0, n);
 		r->len += n << MM_PAGE_SHIFT;
 		r->end_pfn = end + n;
@@ -51,7 +54,7 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 }
 
 /* Release free region edges, then discard large free blocks.  Lock held. */
-static size_t arena_trim_locked(struct mm_arena *a, size_t keep)
+static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
 {
 	struct mm_region *r, *next;
 	size_t done = 0;
@@ -124,7 +127,7 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep)
 	 * holds the free-list node.  64 KiB and up: below that the system call
 	 * costs more than the memory is worth.
 	 */
-	if (!a->backend || !a->backend->discard)
+	if (!discard || !a->backend || !a->backend->discard)
 		return done;
 	for (int o = MM_MAX_ORDER; o >= 0 && ((size_t)MM_PAGE_SIZE << o) >= 65536; o--) {
 		for (struct hlist_node *h = a->free_area[o].first; h; h = h->next) {
@@ -149,17 +152,21 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep)
 
 /*
  * The default thresholds scale with the arena: at least the Kconfig
- * threshold, and at least half (a quarter) of what the arena holds, so a
- * large heap whose live set swings by tens of MiB does not unmap and
- * re-fault that memory on every swing (glibc's dynamic mmap threshold does
- * the same for its side).  Called whenever the arena's size changes.
+ * threshold, and at least half (a quarter) of the most the arena has held,
+ * so a heap whose live set swings by tens of MiB does not unmap and
+ * re-fault that memory on every swing (glibc's dynamic thresholds do the
+ * same).  The peak, not the present size: a trim must not lower the bar
+ * for the next one.  Called whenever the arena's size changes.
  */
 void __arena_trim_adapt(struct mm_arena *a)
 {
-	size_t high = a->trim_base, half = a->nr_pages / 2;
+	size_t high = a->trim_base, half;
 
+	if (a->nr_pages > a->trim_peak)
+		a->trim_peak = a->nr_pages;
 	if (!a->trim_adaptive)
 		return;
+	half = a->trim_peak / 2;
 	if (!high) {
 		a->trim_high = SIZE_MAX;
 		a->trim_low = 0;
@@ -169,16 +176,28 @@ void __arena_trim_adapt(struct mm_arena *a)
 	a->trim_low = max_t(size_t, high / 2, half / 2);
 }
 
+/*
+ * Past trim_high after a free: release region edges down to trim_low.
+ * Discarding pages in the middle of regions is left to mm_arena_trim()
+ * (malloc_trim()): done here, every reuse of those pages would fault them
+ * back in.  If the edges could not bring free memory under the bar, raise
+ * it by half, so the next frees do not walk the regions again in vain.
+ */
 void __arena_trim_auto(struct mm_arena *a)
 {
-	arena_trim_locked(a, a->trim_low);
+	size_t dirty;
+
+	arena_trim_locked(a, a->trim_low, 0);
 	__arena_trim_adapt(a);
+	dirty = a->nr_free - a->nr_clean;
+	if (dirty > a->trim_high)
+		a->trim_high = dirty + dirty / 2;
 }
 
 size_t mm_arena_trim(struct mm_arena *a, size_t keep)
 {
 	mm_flags_t flags = arena_lock(a);
-	size_t done = arena_trim_locked(a, keep >> MM_PAGE_SHIFT);
+	size_t done = arena_trim_locked(a, keep >> MM_PAGE_SHIFT, 1);
 
 	__arena_trim_adapt(a);
 	arena_unlock(a, flags);

@@ -36,6 +36,7 @@ struct mm_region {
 	uintptr_t start_pfn;		/* first usable page */
 	uintptr_t end_pfn;		/* one past the last */
 	size_t len;			/* bytes held from the backend, header included */
+	unsigned int no_regrow;		/* its tail address was taken: don't retry */
 	uint8_t meta[];			/* meta[pfn - start_pfn] */
 };
 
@@ -71,6 +72,7 @@ struct mm_arena {
 #if IS_ENABLED(CONFIG_MM_TRIM)
 	size_t trim_high, trim_low;	/* auto-trim hysteresis in pages (high SIZE_MAX: off) */
 	size_t trim_base;		/* the Kconfig threshold the defaults scale from */
+	size_t trim_peak;		/* most pages the arena has held */
 	int trim_adaptive;		/* thresholds follow the arena's size */
 #endif
 	struct mm_diag diag;
