@@ -35,6 +35,7 @@ enum page_type {
 	PT_SLAB = 3,		/* head of a slab */
 	PT_LARGE = 4,		/* head of a kmalloc block above the largest class */
 	PT_CLEAN = 5,		/* head of a free block the backend discarded */
+	PT_LARGE_CONT = 6,	/* a later piece of an exact-sized kmalloc block */
 };
 
 #define PAGE_META(type, order)	((uint8_t)((type) << 5 | (order)))
@@ -114,6 +115,8 @@ struct mm_region *__check_block(struct mm_arena *a, const void *addr,
 void __free_range_locked(struct mm_arena *a, struct mm_region *r,
 			 uintptr_t pfn, uintptr_t end);
 void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn);
+void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
+		     unsigned int first, unsigned int rest);
 int __arena_grow(struct mm_arena *a, unsigned int order);
 void __unlink_free_range(struct mm_arena *a, struct mm_region *r,
 			 uintptr_t pfn, uintptr_t end);

@@ -216,8 +216,18 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 		return NULL;
 	if (size <= SIZE_MAX / 2) {
 		order = get_order(max_t(size_t, size, align));
-		if (order <= MM_MAX_ORDER)
-			return __alloc_pages_type(a, order, PT_LARGE);
+		if (order <= MM_MAX_ORDER) {
+			size_t n = size ? DIV_ROUND_UP(size, MM_PAGE_SIZE) : 1;
+
+			p = __alloc_pages_type(a, order, PT_LARGE);
+			/* Exact pages: the rest of a power of two goes back. */
+			if (p && n < ((size_t)1 << order)) {
+				flags = arena_lock(a);
+				__trim_to_exact(a, p, n, order, PT_LARGE, PT_LARGE_CONT);
+				arena_unlock(a, flags);
+			}
+			return p;
+		}
 		p = huge_alloc(size, align);
 	}
 	if (!p) {
@@ -298,6 +308,43 @@ void *kmalloc_aligned(size_t size, size_t align)
 
 /* ---- Freeing and sizing ------------------------------------------------ */
 
+/*
+ * A large block is a head piece (PT_LARGE) and the pieces that follow it
+ * (PT_LARGE_CONT), each a buddy block: the binary digits of its page count.
+ * Lock held.
+ */
+static size_t large_pages(struct mm_region *r, uintptr_t pfn, unsigned int order)
+{
+	size_t n = (size_t)1 << order;
+
+	for (pfn += n; region_contains(r, pfn); pfn += (uintptr_t)1 << order) {
+		uint8_t m = *page_meta(r, pfn);
+
+		if (meta_type(m) != PT_LARGE_CONT)
+			break;
+		order = meta_order(m);
+		n += (size_t)1 << order;
+	}
+	return n;
+}
+
+static void free_large_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
+			      unsigned int order)
+{
+	for (;;) {
+		uintptr_t next = pfn + ((uintptr_t)1 << order);
+		uint8_t m = region_contains(r, next) ? *page_meta(r, next) : 0;
+
+		/* The next piece is allocated, so this free cannot merge into it. */
+		__free_pages_locked(a, r, pfn, order);
+		if (meta_type(m) != PT_LARGE_CONT)
+			break;
+		pfn = next;
+		order = meta_order(m);
+	}
+	__arena_maybe_trim(a);
+}
+
 enum kobj_kind { KOBJ_BAD, KOBJ_SLAB, KOBJ_LARGE, KOBJ_HUGE };
 
 /*
@@ -372,8 +419,7 @@ void __kfree_slow(const void *p)
 			slab_free_fast(s->cache, s, (void *)p);
 		break;
 	case KOBJ_LARGE:
-		__free_pages_locked(a, r, addr_to_pfn(p), order);
-		__arena_maybe_trim(a);
+		free_large_locked(a, r, addr_to_pfn(p), order);
 		break;
 	case KOBJ_HUGE:
 		arena_unlock(a, flags);
@@ -411,7 +457,7 @@ size_t ksize(const void *p)
 			n = s->cache->object_size;
 		break;
 	case KOBJ_LARGE:
-		n = MM_PAGE_SIZE << order;
+		n = large_pages(r, addr_to_pfn(p), order) << MM_PAGE_SHIFT;
 		break;
 	case KOBJ_HUGE:
 		arena_unlock(a, flags);

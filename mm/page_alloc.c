@@ -225,6 +225,7 @@ static const char *const type_names[] = {
 	[PT_SLAB] = "a slab (use kmem_cache_free or kfree)",
 	[PT_LARGE] = "a kmalloc block (use kfree)",
 	[PT_CLEAN] = "already free",
+	[PT_LARGE_CONT] = "inside a kmalloc block (use kfree on its start)",
 };
 
 /*
@@ -350,12 +351,32 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
 	}
 }
 
+/*
+ * Cut an allocated block of 'order' at p down to its first n pages, lock
+ * held: [p, p + n pages) becomes blocks of the orders of n's set bits,
+ * largest first (each aligned because the ones before it were larger), the
+ * first of type 'first' and the others of type 'rest'; the remainder goes
+ * back to the free lists.
+ */
+void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
+		     unsigned int first, unsigned int rest)
+{
+	uintptr_t head = addr_to_pfn(p), end = head + n, pfn;
+	struct mm_region *r = region_of(a, head);
+
+	for (pfn = head; pfn < end; ) {
+		unsigned int o = fit_order(pfn, end);
+
+		*page_meta(r, pfn) = PAGE_META(pfn == head ? first : rest, o);
+		pfn += (uintptr_t)1 << o;
+	}
+	__free_range_locked(a, r, end, head + ((uintptr_t)1 << order));
+}
+
 void *alloc_pages_exact(struct mm_arena *a, size_t size)
 {
 	size_t n = DIV_ROUND_UP(size, MM_PAGE_SIZE);
 	unsigned int order = get_order(size);
-	uintptr_t head, pfn, end;
-	struct mm_region *r;
 	mm_flags_t flags;
 	void *p;
 
@@ -365,22 +386,8 @@ void *alloc_pages_exact(struct mm_arena *a, size_t size)
 	if (!p)
 		return NULL;
 
-	/*
-	 * [head, head + n) becomes blocks of the orders of n's set bits,
-	 * largest first, each aligned because the ones before it were larger;
-	 * the rest goes back to the free lists.
-	 */
-	head = addr_to_pfn(p);
-	end = head + n;
 	flags = arena_lock(a);
-	r = region_of(a, head);
-	for (pfn = head; pfn < end; ) {
-		unsigned int o = fit_order(pfn, end);
-
-		*page_meta(r, pfn) = PAGE_META(PT_PAGES, o);
-		pfn += (uintptr_t)1 << o;
-	}
-	__free_range_locked(a, r, end, head + ((uintptr_t)1 << order));
+	__trim_to_exact(a, p, n, order, PT_PAGES, PT_PAGES);
 	arena_unlock(a, flags);
 	return p;
 }
@@ -484,10 +491,10 @@ void mm_page_map(struct mm_arena *a)
 			  (void *)r, pfn_to_addr(r->end_pfn),
 			  (size_t)(r->end_pfn - first), (size_t)(r->start_pfn - first));
 		for (uintptr_t pfn = first; pfn < r->end_pfn; ) {
-			static const char head_char[] = { '?', '.', 'P', 'S', 'K', '.' };
+			static const char head_char[] = { '?', '.', 'P', 'S', 'K', '.', 'k', '?' };
 			uint8_t m = pfn < r->start_pfn ? 0 : *page_meta(r, pfn);
 			size_t n = pfn < r->start_pfn ? 1 : (size_t)1 << meta_order(m);
-			char c = pfn < r->start_pfn ? 'M' : head_char[meta_type(m) % 6];
+			char c = pfn < r->start_pfn ? 'M' : head_char[meta_type(m)];
 			char tail = meta_is_free(m) ? '.' : '-';
 
 			for (size_t i = 0; i < n; i++, pfn++) {

@@ -26,7 +26,7 @@ int mm_arena_validate(struct mm_arena *a)
 			uintptr_t n = (uintptr_t)1 << meta_order(m);
 
 			at = pfn;
-			if (!m || meta_type(m) > PT_CLEAN)
+			if (!m || meta_type(m) > PT_LARGE_CONT)
 				why = "page is not a block head where one must start";
 			else if (pfn & (n - 1))
 				why = "block head not aligned to its order";

@@ -91,7 +91,7 @@ static size_t expected_ksize(size_t size)
 	if (size <= KMALLOC_MAX_CACHE_SIZE)
 		return expected_class(size);
 	if (size <= MM_MAX_BLOCK)
-		return PS << get_order(size);
+		return ALIGN(size, PS);		/* large blocks are exact in pages */
 	return 0;	/* a direct mapping: at least size, checked apart */
 }
 
@@ -204,7 +204,7 @@ static void test_class_boundaries(void **state)
 	    IS_ENABLED(CONFIG_MM_KMALLOC_96_192)) {
 		static const size_t want[][2] = {
 			{ 8, 16 }, { 9, 16 }, { 64, 64 }, { 65, 96 }, { 96, 96 }, { 97, 128 },
-			{ 192, 192 }, { 193, 256 }, { 8192, 8192 }, { 8193, 16384 },
+			{ 192, 192 }, { 193, 256 }, { 8192, 8192 }, { 8193, 12288 },
 		};
 
 		for (size_t k = 0; k < ARRAY_SIZE(want); k++) {
@@ -215,6 +215,52 @@ static void test_class_boundaries(void **state)
 		}
 	}
 	assert_arena_valid(def());
+}
+
+/*
+ * A large block is exact in pages: 5 pages are a 4-page and a 1-page buddy
+ * block, the second marked as a continuation ('k' in the page map), and
+ * kfree() of the start gives back all five; a pointer to the continuation
+ * is refused and reported.
+ */
+static void test_large_exact(void **state)
+{
+	struct mm_arena *a = def();
+	size_t free0;
+	char *p, *q;
+
+	q = kmalloc(PS);			/* warm the arena */
+	kfree(q);
+	mm_percpu_drain();
+	free0 = mm_arena_free_pages(a);
+	p = kmalloc(5 * PS);
+	assert_non_null(p);
+	assert_int_equal(mm_arena_free_pages(a), free0 - 5);
+	assert_int_equal(ksize(p), 5 * PS);
+	assert_int_equal(mm_page_order(a, p), 2);
+	assert_int_equal(mm_page_order(a, p + 4 * PS), 0);
+	memset(p, 0x3e, 5 * PS);
+	capture_start();
+	mm_page_map(a);
+	capture_stop();
+	if (IS_ENABLED(CONFIG_MM_REPORTS))
+		assert_true(captured("K---k"));
+
+	{
+		unsigned long e0 = a->diag.error_count;
+
+		capture_start();
+		kfree(p + 4 * PS);
+		capture_stop();
+		assert_int_equal(a->diag.error_count, e0 + 1);
+		if (IS_ENABLED(CONFIG_MM_REPORTS))
+			assert_true(captured("BUG kfree"));
+		assert_int_equal(mm_arena_free_pages(a), free0 - 5);
+	}
+	assert_int_equal((unsigned char)p[5 * PS - 1], 0x3e);
+	kfree(p);
+	assert_int_equal(mm_arena_free_pages(a), free0);
+	assert_arena_valid(a);
 }
 
 static void test_class_alignment(void **state)
@@ -403,20 +449,23 @@ static void test_krealloc_in_place(void **state)
 	assert_true(check_fill(q, 1, 5));
 	kfree(q);
 
-	/* A buddy block stays while the request still uses a quarter of it. */
-	p = kmalloc(5 * PS);			/* an 8-page block */
-	assert_int_equal(ksize(p), 8 * PS);
+	/*
+	 * A large block is exact in pages (4 + 1 here, not 8), and stays while
+	 * the request still uses more than a quarter of it.
+	 */
+	p = kmalloc(5 * PS);
+	assert_int_equal(ksize(p), 5 * PS);
 	fill(p, 5 * PS, 6);
-	assert_ptr_equal(krealloc(p, 8 * PS), p);
+	assert_ptr_equal(krealloc(p, 5 * PS), p);
 	assert_ptr_equal(krealloc(p, 2 * PS + 1), p);
 	assert_true(check_fill(p, 2 * PS + 1, 6));
-	q = krealloc(p, 2 * PS);		/* a quarter: moves to a smaller block */
+	q = krealloc(p, PS + 1);		/* under a quarter: moves to a smaller block */
 	assert_ptr_not_equal(q, p);
-	assert_true(ksize(q) < 8 * PS && ksize(q) >= 2 * PS);
-	assert_true(check_fill(q, 2 * PS, 6));
+	assert_true(ksize(q) < 5 * PS && ksize(q) >= PS + 1);
+	assert_true(check_fill(q, PS + 1, 6));
 	p = krealloc(q, 8 * PS + 1);		/* grows: moves */
 	assert_ptr_not_equal(p, q);
-	assert_true(check_fill(p, 2 * PS, 6));
+	assert_true(check_fill(p, PS + 1, 6));
 	kfree(p);
 
 	/* A direct mapping the same way. */
@@ -445,8 +494,8 @@ static void test_ksize(void **state)
 	kfree(p);
 	assert_int_equal(ksize(NULL), 0);
 	assert_int_equal(ksize(&on_stack), 0);
-	p = kmalloc(3 * PS);
-	assert_int_equal(ksize(p), 4 * PS);
+	p = kmalloc(3 * PS);			/* exact: 2 + 1 pages, not 4 */
+	assert_int_equal(ksize(p), 3 * PS);
 	kfree(p);
 }
 
@@ -590,7 +639,7 @@ static void test_kfree_garbage(void **state)
 	/* Nothing was freed: all of it intact and freeable. */
 	for (int i = 0; i < 100; i++)
 		assert_int_equal((unsigned char)p[i], 0x12);
-	assert_int_equal(ksize(big), 16 * PS);
+	assert_int_equal(ksize(big), ALIGN(40000, PS));
 	assert_heap_works();
 	e0 = diag().error_count;
 	free_page(page);
@@ -875,6 +924,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_class_boundaries),
+		cmocka_unit_test(test_large_exact),
 		cmocka_unit_test(test_class_alignment),
 		cmocka_unit_test(test_kmalloc_zero),
 		cmocka_unit_test(test_slabinfo_default_arena),

@@ -47,7 +47,8 @@ void mm_buddyinfo(struct mm_arena *arena);
 /*
  * One character per page, 64 to a line, each line prefixed with its
  * address:  '.' free  'P' page block head  'S' slab head  'K' kmalloc
- * large block head  '-' rest of an allocated block  'M' region metadata.
+ * large block head  'k' its further pieces  '-' rest of an allocated
+ * block  'M' region metadata.
  */
 void mm_page_map(struct mm_arena *arena);
 #else
