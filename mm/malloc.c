@@ -75,20 +75,19 @@ static __always_inline void *nomem(void)
 
 void *MM_NAME(malloc)(size_t size)
 {
-	void *p = kmalloc(size);
+	void *p = __kmalloc(size);
 
 	return likely(p) ? p : nomem();
 }
 
+/*
+ * free() preserves errno: the system calls it may make (giving memory back,
+ * unmapping a direct mapping, writing a report) save and restore it where
+ * they are made, so the common path spends nothing on it.
+ */
 void MM_NAME(free)(void *p)
 {
-	int saved;
-
-	if (!p)
-		return;
-	saved = errno;
-	kfree(p);
-	errno = saved;
+	__kfree(p);
 }
 
 void *MM_NAME(calloc)(size_t n, size_t size)

@@ -27,9 +27,9 @@
 
 /*
  * A magazine holds at most MAG_SIZE objects and at most MAG_BYTES of them,
- * so a thread parks 32 small objects but only 4 of 8 KiB (c->mag_cap).
+ * so a thread parks 64 small objects but only 8 of 8 KiB (c->mag_cap).
  */
-#define MAG_BYTES 32768
+#define MAG_BYTES 65536
 
 __thread struct percpu_cache mm_tcache __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;

@@ -11,7 +11,7 @@
 
 #if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
 
-#define MAG_SIZE 32
+#define MAG_SIZE 64
 
 /*
  * cap is this thread's capacity for the class: 0 until the thread has
