@@ -254,7 +254,7 @@ void *__kmalloc_slow(size_t size)
 
 void *kmalloc(size_t size)
 {
-	return __kmalloc(size);
+	return kmalloc_fast(size);
 }
 
 void *kzalloc(size_t size)
@@ -352,7 +352,7 @@ enum kobj_kind { KOBJ_BAD, KOBJ_SLAB, KOBJ_LARGE, KOBJ_HUGE };
  * slab (*slab set), a large block (*order set), a direct mapping, or
  * nothing we handed out.  Lock held.
  */
-static __always_inline enum kobj_kind classify(struct mm_arena *a, const void *p,
+static __hot_inline enum kobj_kind classify(struct mm_arena *a, const void *p,
 					       struct slab **slab, struct mm_region **region,
 					       unsigned int *order)
 {
@@ -435,7 +435,7 @@ void __kfree_slow(const void *p)
 
 void kfree(const void *p)
 {
-	__kfree(p);
+	kfree_fast(p);
 }
 
 size_t ksize(const void *p)

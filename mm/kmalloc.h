@@ -28,7 +28,7 @@ static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
 	return kmalloc_caches[i];
 }
 
-static __always_inline void *__kmalloc(size_t size)
+static __hot_inline void *__kmalloc(size_t size)
 {
 	if (likely(size - 1 < KMALLOC_MAX_CACHE_SIZE)) {
 		struct kmem_cache *c = kmalloc_cache(size);
@@ -52,7 +52,7 @@ static __always_inline void *__kmalloc(size_t size)
  * multi-page slab, large blocks, direct mappings, NULL, bad pointers) goes
  * the slow way.
  */
-static __always_inline void __kfree(const void *p)
+static __hot_inline void __kfree(const void *p)
 {
 	struct mm_arena *a = &mm_arena_default;
 	uintptr_t pfn = addr_to_pfn(p);
@@ -74,5 +74,18 @@ static __always_inline void __kfree(const void *p)
 	}
 	__kfree_slow(p);
 }
+
+/*
+ * What kmalloc(), kfree(), malloc() and free() call: the inline paths when
+ * built for speed; under -Os the out-of-line ones, which handle every case,
+ * so there is one copy of the code instead of four.
+ */
+#if IS_ENABLED(CONFIG_OPT_SIZE)
+#define kmalloc_fast(size)	__kmalloc_slow(size)
+#define kfree_fast(p)		__kfree_slow(p)
+#else
+#define kmalloc_fast(size)	__kmalloc(size)
+#define kfree_fast(p)		__kfree(p)
+#endif
 
 #endif /* MM_KMALLOC_INTERNAL_H */

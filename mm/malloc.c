@@ -75,7 +75,7 @@ static __always_inline void *nomem(void)
 
 void *MM_NAME(malloc)(size_t size)
 {
-	void *p = __kmalloc(size);
+	void *p = kmalloc_fast(size);
 
 	return likely(p) ? p : nomem();
 }
@@ -87,7 +87,7 @@ void *MM_NAME(malloc)(size_t size)
  */
 void MM_NAME(free)(void *p)
 {
-	__kfree(p);
+	kfree_fast(p);
 }
 
 void *MM_NAME(calloc)(size_t n, size_t size)

@@ -27,7 +27,7 @@ struct free_block {
 static_assert(sizeof(struct free_block) <= ((size_t)1 << 7),
 	      "a free block must fit in the smallest page");
 
-static __always_inline void add_free(struct mm_arena *a, struct mm_region *r,
+static __hot_inline void add_free(struct mm_arena *a, struct mm_region *r,
 				     uintptr_t pfn, unsigned int order,
 				     unsigned int type)
 {
@@ -45,7 +45,7 @@ static __always_inline void add_free(struct mm_arena *a, struct mm_region *r,
 	*page_meta(r, pfn) = PAGE_META(type, order);
 }
 
-static __always_inline void del_free(struct mm_arena *a, struct free_block *b,
+static __hot_inline void del_free(struct mm_arena *a, struct free_block *b,
 				     unsigned int order, uint8_t meta)
 {
 	hlist_del(&b->node);
@@ -84,7 +84,7 @@ static __noinline void expand(struct mm_arena *a, struct mm_region *r, uintptr_t
  * the caller's decision.  The common case -- a block of the right order on
  * its list -- is a bit scan, an unlink and a metadata byte.
  */
-static __always_inline void *rmqueue(struct mm_arena *a, unsigned int order, unsigned int type)
+static __hot_inline void *rmqueue(struct mm_arena *a, unsigned int order, unsigned int type)
 {
 	uint32_t mask = a->free_mask & (~0u << order);
 	struct free_block *b;
@@ -121,7 +121,7 @@ void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int 
  * Free a block, lock held; pfn is a block head of 'order' inside r.  Merge
  * with the buddy while it is a free block of the same order.
  */
-static __always_inline void free_one(struct mm_arena *a, struct mm_region *r,
+static __hot_inline void free_one(struct mm_arena *a, struct mm_region *r,
 				     uintptr_t pfn, unsigned int order)
 {
 	*page_meta(r, pfn) = 0;
@@ -181,7 +181,7 @@ static __noinline void *alloc_pages_slow(struct mm_arena *a, unsigned int order,
 	return NULL;
 }
 
-static __always_inline void *alloc_pages_type(struct mm_arena *a, unsigned int order,
+static __hot_inline void *alloc_pages_type(struct mm_arena *a, unsigned int order,
 					       unsigned int type)
 {
 	mm_flags_t flags = arena_lock(a);
@@ -269,7 +269,7 @@ __cold struct mm_region *__check_block(struct mm_arena *a, const void *addr,
  * comparison of the metadata byte in the common case; __check_block() says
  * what is wrong otherwise.
  */
-static __always_inline void free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
+static __hot_inline void free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
 					    unsigned int type, const char *caller)
 {
 	uintptr_t pfn = addr_to_pfn(addr);

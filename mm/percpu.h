@@ -38,7 +38,7 @@ void percpu_init(void);
 unsigned int percpu_mag_cap(const struct kmem_cache *c);
 
 /* Pop this thread's magazine; refill (a batch, under the lock) when empty. */
-static __always_inline void *percpu_alloc(struct kmem_cache *c)
+static __hot_inline void *percpu_alloc(struct kmem_cache *c)
 {
 	struct magazine *m = &mm_tcache.mag[c->kmalloc_idx];
 	void *obj;
@@ -55,7 +55,7 @@ static __always_inline void *percpu_alloc(struct kmem_cache *c)
  * Push onto this thread's magazine: 1 if taken, 0 if the caller must free
  * it the locked way (where the checks run in full).
  */
-static __always_inline int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
+static __hot_inline int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
 {
 	struct magazine *m = &mm_tcache.mag[c->kmalloc_idx];
 

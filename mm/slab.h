@@ -131,7 +131,7 @@ void __slab_free_slow(struct kmem_cache *c, struct slab *s);
  * it is exhausted: then __slab_alloc_slow() moves it to the full list (done
  * lazily, so the fast path never calls out) and finds another.
  */
-static __always_inline void *slab_alloc_fast(struct kmem_cache *c)
+static __hot_inline void *slab_alloc_fast(struct kmem_cache *c)
 {
 	struct list_head *h = c->partial.next;
 	struct slab *s = list_entry(h, struct slab, lru);
@@ -156,7 +156,7 @@ static __always_inline void *slab_alloc_fast(struct kmem_cache *c)
  * inuse - 1 >= objs - 2 (unsigned) exactly when the slab is now empty
  * (inuse 0) or was full (inuse objs - 1).
  */
-static __always_inline void slab_free_fast(struct kmem_cache *c, struct slab *s, void *obj)
+static __hot_inline void slab_free_fast(struct kmem_cache *c, struct slab *s, void *obj)
 {
 	unsigned int inuse;
 

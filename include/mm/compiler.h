@@ -18,6 +18,17 @@
 #ifndef __always_inline
 #define __always_inline	inline __attribute__((always_inline))
 #endif
+/*
+ * The allocator's fast paths: forced inline when built for speed, left to
+ * the compiler under -Os, where one copy called from several places is the
+ * smaller program.
+ */
+#if IS_ENABLED(CONFIG_OPT_SIZE)
+#define __hot_inline	inline
+#else
+#define __hot_inline	inline __attribute__((always_inline))
+#endif
+
 #ifndef __noinline
 #define __noinline	__attribute__((noinline))
 #endif
