@@ -67,9 +67,8 @@ static __hot_inline int percpu_free(struct kmem_cache *c, struct slab *s, void *
 		 * this thread's magazine, no plausible slab free pointer.  Any
 		 * doubt goes out of line, where it is settled.
 		 */
-		uintptr_t word = *(uintptr_t *)obj;
-
-		if (unlikely(!slab_obj_aligned(c, s, obj)) || unlikely(word == mm_tcache.key) ||
+		if (unlikely(!slab_obj_aligned(c, s, obj)) ||
+		    unlikely(*(uintptr_t *)obj == mm_tcache.key) ||
 		    unlikely(slab_maybe_free(c, s, obj)))
 			return percpu_free_slow(c, s, obj);
 		*(uintptr_t *)obj = mm_tcache.key;
