@@ -100,6 +100,7 @@ static __hot_inline void *rmqueue(struct mm_arena *a, unsigned int order, unsign
 	r = b->region;
 	pfn = addr_to_pfn(b);
 	m = page_meta(r, pfn);
+	VM_BUG_ON(!meta_is_free(*m) || meta_order(*m) != o || (pfn & (((uintptr_t)1 << o) - 1)));
 	del_free(a, b, o, *m);
 	if (unlikely(o > order))
 		expand(a, r, pfn, order, o);
@@ -124,6 +125,8 @@ void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int 
 static __hot_inline void free_one(struct mm_arena *a, struct mm_region *r,
 				     uintptr_t pfn, unsigned int order)
 {
+	VM_BUG_ON(!region_contains(r, pfn) || (pfn & (((uintptr_t)1 << order) - 1)) ||
+		  pfn + ((uintptr_t)1 << order) > r->end_pfn);
 	*page_meta(r, pfn) = 0;
 	while (order < MM_MAX_ORDER) {
 		uintptr_t buddy = pfn ^ ((uintptr_t)1 << order);

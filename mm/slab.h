@@ -146,6 +146,7 @@ static __hot_inline void *slab_alloc_fast(struct kmem_cache *c)
 		/* A live object never carries a stale encoded pointer. */
 		*(uintptr_t *)((uintptr_t)obj + c->offset) = 0;
 	}
+	VM_BUG_ON(s->inuse >= c->objs || obj_to_slab(c, obj) != s);
 	s->freelist = next;
 	s->inuse++;
 	return obj;
@@ -160,6 +161,7 @@ static __hot_inline void slab_free_fast(struct kmem_cache *c, struct slab *s, vo
 {
 	unsigned int inuse;
 
+	VM_BUG_ON(s->inuse == 0 || s->cache != c);
 	set_freepointer(c, obj, s->freelist);
 	s->freelist = obj;
 	inuse = --s->inuse;

@@ -24,7 +24,7 @@ PREFIX=/usr/local
 command -v pkg-config >/dev/null 2>&1 || { echo "check-install: pkg-config is missing" >&2; exit 1; }
 command -v kconfig-conf >/dev/null 2>&1 || scripts/install-deps.sh config || exit 1
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mm-check-install.XXXXXX") || exit 1
+tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 failed=0

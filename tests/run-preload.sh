@@ -60,7 +60,7 @@ if [ ! -f "$LIB" ]; then
 	finish
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mm-preload.XXXXXX") || exit 1
+WORK=$(mktemp -d) || exit 1
 trap 'rm -rf "$WORK"' EXIT
 
 # Run a command with mm preloaded.  ld.so only warns when it cannot load

@@ -87,10 +87,4 @@
 #define min_t(t, a, b)	((t)(a) < (t)(b) ? (t)(a) : (t)(b))
 #define max_t(t, a, b)	((t)(a) > (t)(b) ? (t)(a) : (t)(b))
 
-/*
- * BUILD_BUG_ON for conditions that are constant expressions; VM_BUG_ON for
- * the allocator's own invariants, compiled away unless CONFIG_MM_DEBUG_VM.
- */
-#define BUILD_BUG_ON(cond) ((void)sizeof(char[1 - 2 * !!(cond)]))
-
 #endif /* MM_COMPILER_H */
