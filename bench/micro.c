@@ -69,8 +69,8 @@ static inline uint32_t rnd(uint32_t *s)
 
 /* ---- State the loops work on ------------------------------------------ */
 
-static struct mm_backend_mmap hot_be, split_be, mixed_be;
-static struct mm_arena hot_arena, split_arena, mixed_arena;
+static struct mm_backend_mmap hot_be, split_be, mixed_be, pcp_be;
+static struct mm_arena hot_arena, split_arena, mixed_arena, pcp_arena;
 static struct kmem_cache *cache64;
 
 #define MIXED_SLOTS 256			/* live blocks of orders 0..4 */
@@ -117,6 +117,21 @@ static void setup_buddy_hot(void)
 		if (i != u && i != v)
 			free_pages(&hot_arena, p[i], 0);
 	free_pages(&hot_arena, p[v], 0);	/* last: the head of free_area[0] */
+}
+
+/*
+ * buddy-pcp: the same pair through the arena's order-0 page cache (what the
+ * default arena does with CONFIG_MM_PCP_PAGES; others opt in).
+ */
+static void setup_buddy_pcp(void)
+{
+	void *p;
+
+	arena_setup(&pcp_arena, &pcp_be, "bench-pcp", 8 << 20);
+	mm_arena_set_pcp(&pcp_arena, CONFIG_MM_PCP_PAGES);
+	if (!(p = alloc_pages(&pcp_arena, 0)))
+		die("alloc_pages failed");
+	free_pages(&pcp_arena, p, 0);
 }
 
 /*
@@ -168,6 +183,16 @@ LOOP static void base_pair(long n)
 {
 	for (long i = 0; i < n; i++)
 		__asm__ volatile("" ::: "memory");
+}
+
+LOOP static void loop_buddy_pcp(long n)
+{
+	for (long i = 0; i < n; i++) {
+		void *p = alloc_pages(&pcp_arena, 0);
+
+		escape(p);
+		free_pages(&pcp_arena, p, 0);
+	}
 }
 
 LOOP static void loop_buddy_hot(long n)
@@ -296,6 +321,8 @@ static const struct bcase cases[] = {
 	{ "base-kslots", NULL, base_kslots, NULL, "slot loop without the calls" },
 	{ "buddy-hot", setup_buddy_hot, loop_buddy_hot, "base-pair",
 	  "alloc_pages(0)+free_pages, no split/merge" },
+	{ "buddy-pcp", setup_buddy_pcp, loop_buddy_pcp, "base-pair",
+	  "alloc_pages(0)+free_pages, order-0 page cache" },
 	{ "buddy-mixed", setup_buddy_mixed, loop_buddy_mixed, "base-buddy-mixed",
 	  "alloc_pages(0..4)+free_pages, 256 live blocks" },
 	{ "buddy-split", setup_buddy_split, loop_buddy_split, "base-pair",

@@ -226,6 +226,7 @@ int mm_arena_destroy(struct mm_arena *a)
 		return -1;
 	}
 #endif
+	__pcp_drain(a, UINT32_MAX);
 	for (r = a->regions; r; r = next) {
 		next = r->next;
 		if (__free_tail_start(a, r, 0) != r->start_pfn) {
@@ -360,6 +361,8 @@ static __noinline struct mm_arena *default_arena_setup(void)
 		state = be && mm_arena_init(&mm_arena_default, "default", be,
 					    IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC) ?
 					    SIZE_MAX : 0) == 0 ? 1 : -1;
+		if (state == 1)
+			mm_arena_set_pcp(&mm_arena_default, CONFIG_MM_PCP_PAGES);
 		/* Nobody else draws on the default array: no point giving back. */
 		if (state == 1 && IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC))
 			mm_arena_set_trim(&mm_arena_default, 0, 0);

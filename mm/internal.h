@@ -36,6 +36,7 @@ enum page_type {
 	PT_LARGE = 4,		/* head of a kmalloc block above the largest class */
 	PT_CLEAN = 5,		/* head of a free block the backend discarded */
 	PT_LARGE_CONT = 6,	/* a later piece of an exact-sized kmalloc block */
+	PT_PCP = 7,		/* a free page in the arena's order-0 cache */
 };
 
 #define PAGE_META(type, order)	((uint8_t)((type) << 5 | (order)))
@@ -115,6 +116,16 @@ struct mm_region *__check_block(struct mm_arena *a, const void *addr,
 void __free_range_locked(struct mm_arena *a, struct mm_region *r,
 			 uintptr_t pfn, uintptr_t end);
 void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn);
+
+/* Empty n pages of the order-0 page cache into the free lists; lock held. */
+#if CONFIG_MM_PCP_PAGES > 0
+int __pcp_drain(struct mm_arena *a, unsigned int n);
+#else
+static inline int __pcp_drain(struct mm_arena *a, unsigned int n)
+{
+	return 0;
+}
+#endif
 void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 		     unsigned int first, unsigned int rest);
 int __arena_grow(struct mm_arena *a, unsigned int order);

@@ -151,37 +151,41 @@ void __free_pages_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
 	free_one(a, r, pfn, order);
 }
 
-/* The slow path: grow, reclaim, ask the OOM hook; the lock is held throughout
- * except around the hook, which may free memory itself. */
+/*
+ * The slow path: the page cache, growth, reclaim, the OOM hook.  Called
+ * with the lock held and releases it, so that the fast paths reach it by a
+ * tail call; the hook runs unlocked, since it may free memory itself.
+ */
 static __noinline void *alloc_pages_slow(struct mm_arena *a, unsigned int order,
-					 unsigned int type, mm_flags_t *flags)
+					 unsigned int type, mm_flags_t flags)
 {
 	void *p;
 
+	/* Single pages parked in the cache can make up a larger block. */
+	if (__pcp_drain(a, UINT32_MAX) && (p = __alloc_pages_locked(a, order, type)) != NULL)
+		goto out;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (__arena_grow(a, order) == 0) {
-			p = __alloc_pages_locked(a, order, type);
-			if (p)
-				return p;
-		}
-		if (a->reclaim && a->reclaim(a)) {
-			p = __alloc_pages_locked(a, order, type);
-			if (p)
-				return p;
-		}
+		if (__arena_grow(a, order) == 0 &&
+		    (p = __alloc_pages_locked(a, order, type)) != NULL)
+			goto out;
+		if (a->reclaim && a->reclaim(a) &&
+		    (p = __alloc_pages_locked(a, order, type)) != NULL)
+			goto out;
 		if (!a->oom_hook || attempt)
 			break;
-		arena_unlock(a, *flags);
+		arena_unlock(a, flags);
 		int retry = a->oom_hook(a, (size_t)MM_PAGE_SIZE << order, a->oom_ctx);
-		*flags = arena_lock(a);
-		p = __alloc_pages_locked(a, order, type);
-		if (p)
-			return p;
+		flags = arena_lock(a);
+		if ((p = __alloc_pages_locked(a, order, type)) != NULL)
+			goto out;
 		if (!retry)
 			break;
 	}
 	a->diag.oom_count++;
-	return NULL;
+	p = NULL;
+out:
+	arena_unlock(a, flags);
+	return p;
 }
 
 static __hot_inline void *alloc_pages_type(struct mm_arena *a, unsigned int order,
@@ -191,7 +195,7 @@ static __hot_inline void *alloc_pages_type(struct mm_arena *a, unsigned int orde
 	void *p = rmqueue(a, order, type);
 
 	if (unlikely(!p))
-		p = alloc_pages_slow(a, order, type, &flags);
+		return alloc_pages_slow(a, order, type, flags);
 	arena_unlock(a, flags);
 	return p;
 }
@@ -214,11 +218,98 @@ static __cold void *bad_order(struct mm_arena *a, unsigned int order)
 	return NULL;
 }
 
+#if CONFIG_MM_PCP_PAGES > 0
+/*
+ * The order-0 page cache (Linux's per-CPU page lists, per arena): a stack
+ * of freed single pages, marked PT_PCP so that freeing one twice is still
+ * caught.  They stay counted in nr_free.
+ */
+int __pcp_drain(struct mm_arena *a, unsigned int n)
+{
+	int any = a->pcp_count != 0;
+
+	while (n-- && a->pcp_count) {
+		void *p = a->pcp[--a->pcp_count];
+		uintptr_t pfn = addr_to_pfn(p);
+
+		a->nr_free--;			/* free_one() counts it again */
+		free_one(a, region_of(a, pfn), pfn, 0);
+	}
+	return any;
+}
+
+void mm_arena_set_pcp(struct mm_arena *a, unsigned int n)
+{
+	mm_flags_t flags = arena_lock(a);
+
+	a->pcp_max = min_t(unsigned int, n, CONFIG_MM_PCP_PAGES);
+	if (a->pcp_count > a->pcp_max)
+		__pcp_drain(a, a->pcp_count - a->pcp_max);
+	arena_unlock(a, flags);
+}
+
+static __noinline void *alloc_pages_nocache(struct mm_arena *a, unsigned int order);
+
+static __noinline void *alloc_page_pcp(struct mm_arena *a)
+{
+	mm_flags_t flags = arena_lock(a);
+	unsigned int n = a->pcp_count;
+	void *p;
+
+	if (unlikely(!n)) {
+		arena_unlock(a, flags);
+		return alloc_pages_nocache(a, 0);
+	}
+	a->pcp_count = --n;
+	p = a->pcp[n];
+	*a->pcp_meta[n] = PAGE_META(PT_PAGES, 0);
+	a->nr_free--;
+	arena_unlock(a, flags);
+	return p;
+}
+
+static __noinline void free_page_pcp(struct mm_arena *a, void *addr)
+{
+	uintptr_t pfn = addr_to_pfn(addr);
+	mm_flags_t flags = arena_lock(a);
+	struct mm_region *r = region_of(a, pfn);
+	uint8_t *m;
+
+	if (unlikely(!r || ((uintptr_t)addr & (MM_PAGE_SIZE - 1)) ||
+		     *(m = page_meta(r, pfn)) != PAGE_META(PT_PAGES, 0))) {
+		__check_block(a, addr, 0, PT_PAGES, "free_pages");
+	} else {
+		if (unlikely(a->pcp_count >= a->pcp_max))
+			__pcp_drain(a, a->pcp_max / 2 + 1);
+		*m = PAGE_META(PT_PCP, 0);
+		a->pcp_meta[a->pcp_count] = m;
+		a->pcp[a->pcp_count++] = addr;
+		a->nr_free++;
+	}
+	arena_unlock(a, flags);
+}
+#else
+void mm_arena_set_pcp(struct mm_arena *a, unsigned int n)
+{
+}
+#endif
+
+static __noinline void *alloc_pages_nocache(struct mm_arena *a, unsigned int order)
+{
+	return alloc_pages_type(a, order, PT_PAGES);
+}
+
+
+/* A dispatcher: every path is a tail call, so none pays another's frame. */
 void *alloc_pages(struct mm_arena *a, unsigned int order)
 {
 	if (unlikely(order > MM_MAX_ORDER))
 		return bad_order(a, order);
-	return alloc_pages_type(a, order, PT_PAGES);
+#if CONFIG_MM_PCP_PAGES > 0
+	if (order == 0 && a->pcp_max)
+		return alloc_page_pcp(a);
+#endif
+	return alloc_pages_nocache(a, order);
 }
 
 static const char *const type_names[] = {
@@ -229,6 +320,7 @@ static const char *const type_names[] = {
 	[PT_LARGE] = "a kmalloc block (use kfree)",
 	[PT_CLEAN] = "already free",
 	[PT_LARGE_CONT] = "inside a kmalloc block (use kfree on its start)",
+	[PT_PCP] = "already free",
 };
 
 /*
@@ -299,9 +391,20 @@ void __free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
 	free_pages_type(a, addr, order, type, caller);
 }
 
-void free_pages(struct mm_arena *a, void *addr, unsigned int order)
+static __noinline void free_pages_nocache(struct mm_arena *a, void *addr, unsigned int order)
 {
 	free_pages_type(a, addr, order, PT_PAGES, "free_pages");
+}
+
+void free_pages(struct mm_arena *a, void *addr, unsigned int order)
+{
+#if CONFIG_MM_PCP_PAGES > 0
+	if (order == 0 && a->pcp_max && likely(addr)) {
+		free_page_pcp(a, addr);
+		return;
+	}
+#endif
+	free_pages_nocache(a, addr, order);
 }
 
 void *__get_free_pages(unsigned int order)
@@ -443,7 +546,7 @@ int mm_page_order(struct mm_arena *a, const void *addr)
 	if (r && !((uintptr_t)addr & (MM_PAGE_SIZE - 1))) {
 		uint8_t m = *page_meta(r, pfn);
 
-		if (m && !meta_is_free(m))
+		if (m && !meta_is_free(m) && meta_type(m) != PT_PCP)
 			order = (int)meta_order(m);
 	}
 	arena_unlock(a, flags);
@@ -494,7 +597,7 @@ void mm_page_map(struct mm_arena *a)
 			  (void *)r, pfn_to_addr(r->end_pfn),
 			  (size_t)(r->end_pfn - first), (size_t)(r->start_pfn - first));
 		for (uintptr_t pfn = first; pfn < r->end_pfn; ) {
-			static const char head_char[] = { '?', '.', 'P', 'S', 'K', '.', 'k', '?' };
+			static const char head_char[] = { '?', '.', 'P', 'S', 'K', '.', 'k', ',' };
 			uint8_t m = pfn < r->start_pfn ? 0 : *page_meta(r, pfn);
 			size_t n = pfn < r->start_pfn ? 1 : (size_t)1 << meta_order(m);
 			char c = pfn < r->start_pfn ? 'M' : head_char[meta_type(m)];

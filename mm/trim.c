@@ -59,6 +59,7 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
 	struct mm_region *r, *next;
 	size_t done = 0;
 
+	__pcp_drain(a, UINT32_MAX);	/* cached pages can only go back merged */
 	for (r = a->regions; r; r = next) {
 		uintptr_t cut, end = r->end_pfn;
 		uintptr_t base = (uintptr_t)r;

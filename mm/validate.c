@@ -14,7 +14,7 @@
  */
 int mm_arena_validate(struct mm_arena *a)
 {
-	size_t free_pages = 0, clean = 0, pages = 0, listed = 0, free_blocks = 0;
+	size_t free_pages = 0, clean = 0, pages = 0, listed = 0, free_blocks = 0, cached = 0;
 	mm_flags_t flags = arena_lock(a);
 	const char *why = NULL;
 	uintptr_t at = 0;
@@ -26,8 +26,10 @@ int mm_arena_validate(struct mm_arena *a)
 			uintptr_t n = (uintptr_t)1 << meta_order(m);
 
 			at = pfn;
-			if (!m || meta_type(m) > PT_LARGE_CONT)
+			if (!m)
 				why = "page is not a block head where one must start";
+			else if (meta_type(m) == PT_PCP && meta_order(m) != 0)
+				why = "a cached page that is not a single page";
 			else if (pfn & (n - 1))
 				why = "block head not aligned to its order";
 			else if (pfn + n > r->end_pfn)
@@ -36,6 +38,8 @@ int mm_arena_validate(struct mm_arena *a)
 				if (*page_meta(r, pfn + i))
 					why = "head byte inside a block";
 			}
+			if (!why && meta_type(m) == PT_PCP)
+				cached++;
 			if (!why && meta_is_free(m)) {
 				uintptr_t buddy = pfn ^ n;
 
@@ -74,7 +78,20 @@ int mm_arena_validate(struct mm_arena *a)
 	}
 	if (!why && listed != free_blocks)
 		why = "free blocks missing from the lists";
-	if (!why && (free_pages != a->nr_free || clean != a->nr_clean || pages != a->nr_pages))
+#if CONFIG_MM_PCP_PAGES > 0
+	for (unsigned int i = 0; i < a->pcp_count && !why; i++) {
+		uintptr_t pfn = addr_to_pfn(a->pcp[i]);
+		struct mm_region *r = region_of(a, pfn);
+
+		at = pfn;
+		if (!r || *page_meta(r, pfn) != PAGE_META(PT_PCP, 0))
+			why = "page cache entry is not a cached page";
+	}
+	if (!why && cached != a->pcp_count)
+		why = "cached pages missing from the page cache";
+#endif
+	if (!why && (free_pages + cached != a->nr_free || clean != a->nr_clean ||
+		     pages != a->nr_pages))
 		why = "page counters disagree with the blocks";
 	arena_unlock(a, flags);
 	if (why) {

@@ -801,10 +801,85 @@ static void test_page_map(void **state)
 	}
 }
 
+#if CONFIG_MM_PCP_PAGES > 0
+/*
+ * The order-0 page cache: freed single pages are kept (LIFO) in front of
+ * the free lists, still counted free, still protected against double
+ * frees; a full cache spills half; a larger request, a trim and turning
+ * the cache off all give the pages back to the free lists, merged.
+ */
+static void test_page_cache(void **state)
+{
+	static struct mm_arena arena;
+	const unsigned int k = MM_MAX_ORDER < 4 ? MM_MAX_ORDER : 4, max = 4;
+	const size_t n = (size_t)1 << k;
+	struct span s;
+	void *v[64], *p, *q;
+
+	assert_true(n <= ARRAY_SIZE(v) && max <= CONFIG_MM_PCP_PAGES);
+	span_init(&s, &arena, k);
+	mm_arena_set_pcp(&arena, max);
+
+	p = alloc_pages(&arena, 0);
+	assert_non_null(p);
+	free_pages(&arena, p, 0);
+	assert_int_equal(arena.pcp_count, 1);
+	assert_int_equal(mm_arena_free_pages(&arena), n);	/* counted free */
+	assert_int_equal(mm_page_order(&arena, p), -1);
+	assert_int_equal(mm_arena_nr_free_order(&arena, k), 0);	/* not merged */
+	assert_arena_valid(&arena);
+	q = alloc_pages(&arena, 0);
+	assert_ptr_equal(q, p);					/* LIFO */
+	assert_int_equal(arena.pcp_count, 0);
+	assert_int_equal(mm_page_order(&arena, q), 0);
+
+	/* A double free into the cache is caught like any other. */
+	free_pages(&arena, q, 0);
+	expect_bug(&arena, "free_pages", "already free", free_pages(&arena, q, 0));
+	assert_int_equal(arena.pcp_count, 1);
+
+	/* Every page out, every page back: the cache spills at 'max'. */
+	for (size_t i = 0; i < n; i++) {
+		v[i] = alloc_pages(&arena, 0);
+		assert_non_null(v[i]);
+	}
+	assert_null(alloc_pages(&arena, 0));
+	for (size_t i = 0; i < n; i++) {
+		free_pages(&arena, v[i], 0);
+		assert_true(arena.pcp_count <= max);
+	}
+	assert_int_equal(mm_arena_free_pages(&arena), n);
+	assert_arena_valid(&arena);
+
+	/* The largest block is only there once the cache gives its pages up. */
+	p = alloc_pages(&arena, k);
+	assert_non_null(p);
+	assert_int_equal(arena.pcp_count, 0);
+	free_pages(&arena, p, k);
+
+	/* Off: emptied, merged, as if it had never been. */
+	p = alloc_pages(&arena, 0);
+	free_pages(&arena, p, 0);
+	assert_int_equal(arena.pcp_count, 1);
+	mm_arena_set_pcp(&arena, 0);
+	assert_int_equal(arena.pcp_count, 0);
+	assert_int_equal(mm_arena_nr_free_order(&arena, k), 1);
+	p = alloc_pages(&arena, 0);
+	free_pages(&arena, p, 0);
+	assert_int_equal(arena.pcp_count, 0);			/* stays off */
+	assert_int_equal(mm_arena_nr_free_order(&arena, k), 1);
+	assert_arena_valid(&arena);
+	span_fini(&s);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split_every_order),
+#if CONFIG_MM_PCP_PAGES > 0
+		cmocka_unit_test(test_page_cache),
+#endif
 		cmocka_unit_test(test_merge_every_position),
 		cmocka_unit_test(test_random_against_model),
 		cmocka_unit_test(test_alignment_every_order),

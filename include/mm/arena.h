@@ -76,6 +76,12 @@ struct mm_arena {
 	int trim_adaptive;		/* thresholds follow the arena's size */
 #endif
 	struct mm_diag diag;
+#if CONFIG_MM_PCP_PAGES > 0
+	unsigned int pcp_count;		/* order-0 pages cached in pcp[] */
+	unsigned int pcp_max;		/* 0: no page cache for this arena */
+	void *pcp[CONFIG_MM_PCP_PAGES];
+	uint8_t *pcp_meta[CONFIG_MM_PCP_PAGES];	/* their metadata bytes */
+#endif
 #if IS_ENABLED(CONFIG_MM_STATS)
 	unsigned long nr_free_order[MM_NR_ORDERS];
 #endif
@@ -148,6 +154,15 @@ static inline size_t mm_arena_trim(struct mm_arena *arena, size_t keep)
 void mm_arena_set_oom_hook(struct mm_arena *arena, mm_oom_hook_t hook, void *ctx);
 
 void mm_arena_diag(struct mm_arena *arena, struct mm_diag *out);
+
+/*
+ * Keep up to n freed single pages in front of the free lists, for
+ * alloc_pages(arena, 0) to take back without merging and splitting
+ * (Linux's per-CPU page lists).  n is capped at CONFIG_MM_PCP_PAGES; 0
+ * turns the cache off and empties it.  The default arena starts with
+ * CONFIG_MM_PCP_PAGES, others with none.
+ */
+void mm_arena_set_pcp(struct mm_arena *arena, unsigned int n);
 
 /* Pages free now, and in blocks of exactly 'order'. */
 size_t mm_arena_free_pages(struct mm_arena *arena);
