@@ -64,11 +64,15 @@ sanitized() {
 	mk "$1" test EXTRA_CFLAGS="$3" EXTRA_LDFLAGS="$3"
 }
 
+# Valgrind runs one thread at a time; --fair-sched=yes keeps a busy thread
+# from starving the others (seen: the fork test's main thread never got to
+# fork while its workers ran on).  mm, not valgrind, is the allocator under
+# test: --soname-synonyms=somalloc=nouserintercepts.
 valgrind_tests() {
 	configure "$1" "$2" &&
 	mk "$1" -j"$JOBS" tests &&
 	MM_TEST_SCALE=10 mk "$1" test \
-		TEST_WRAPPER="valgrind -q --error-exitcode=99 --track-origins=no --soname-synonyms=somalloc=nouserintercepts"
+		TEST_WRAPPER="valgrind -q --error-exitcode=99 --track-origins=no --fair-sched=yes --soname-synonyms=somalloc=nouserintercepts"
 }
 
 cross_build() {
