@@ -176,7 +176,7 @@ static __always_inline void arena_unlock(struct mm_arena *a, mm_flags_t flags)
 void __mm_fork_lock(mm_lock_t *lock);
 
 /* Every arena, for fork() handling and reports. */
-extern struct mm_arena *mm_arenas;
+extern MM_INTERNAL struct mm_arena *mm_arenas;
 
 /* VM_BUG_ON: the allocator's own invariants, compiled away by default. */
 #if IS_ENABLED(CONFIG_MM_DEBUG_VM)

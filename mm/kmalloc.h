@@ -12,9 +12,9 @@
 #include "percpu.h"
 
 /* kmalloc.c's tables: 0 / NULL until kmalloc_init() has run. */
-extern uint8_t kmalloc_size_index[24];
-extern struct kmem_cache *kmalloc_caches[CONFIG_MM_KMALLOC_SHIFT_HIGH + 1];
-extern struct mm_arena mm_arena_default;
+extern MM_INTERNAL uint8_t kmalloc_size_index[24];
+extern MM_INTERNAL struct kmem_cache *kmalloc_caches[CONFIG_MM_KMALLOC_SHIFT_HIGH + 1];
+extern MM_INTERNAL struct mm_arena mm_arena_default;
 
 void *__kmalloc_slow(size_t size);
 void __kfree_slow(const void *p);
@@ -34,9 +34,17 @@ static __hot_inline void *__kmalloc(size_t size)
 		struct kmem_cache *c = kmalloc_cache(size);
 
 		if (likely(c)) {
-			if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
-				void *p = percpu_alloc(c);
+			void *p;
 
+			if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+				p = percpu_alloc(c);
+				if (likely(p))
+					return p;
+			} else {
+				mm_flags_t flags = arena_lock(c->arena);
+
+				p = slab_alloc_fast(c);
+				arena_unlock(c->arena, flags);
 				if (likely(p))
 					return p;
 			}

@@ -30,7 +30,8 @@ struct percpu_cache {
 	int registered;
 };
 
-extern __thread struct percpu_cache mm_tcache __attribute__((tls_model("initial-exec")));
+extern __thread struct percpu_cache mm_tcache MM_INTERNAL
+	__attribute__((tls_model("initial-exec")));
 
 void *percpu_refill(struct kmem_cache *c);
 int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj);

@@ -2,14 +2,16 @@
 /*
  * Slab caches (Bonwick 1994; Linux's SLUB).
  *
- * A cache keeps three lists of slabs: partial, full and empty.  The first
- * slab on the partial list is the active one: allocation pops its free list,
- * and a free pushes onto its slab's list; a slab moves between lists only
- * when it fills up, stops being full, or empties, so a steady alloc/free loop
- * never leaves the active slab.  The active slab stays put even when it
- * empties, for the same reason; other slabs that empty go to the empty list,
- * which keeps at most CONFIG_MM_SLAB_MAX_EMPTY before pages go back to the
- * buddy allocator.
+ * One slab is active, as SLUB's per-CPU slab: its free objects are on the
+ * cache's own free list (cpu_freelist), so allocating pops that list and
+ * freeing an object of the active slab pushes onto it, touching no slab
+ * counter and no list.  While active a slab is on no list and its inuse
+ * says all its objects are taken; when it is retired, its remaining free
+ * objects go back to its own free list and inuse is settled.  The other
+ * slabs are on three lists, partial, full and empty, and move between them
+ * only when they fill up, stop being full, or empty; an empty slab goes to
+ * the empty list, which keeps at most CONFIG_MM_SLAB_MAX_EMPTY before pages
+ * go back to the buddy allocator.
  *
  * Free pointers are stored inside the free objects.  With CONFIG_MM_CHECKS
  * they are stored as (next ^ cache random ^ slot address), as Linux's
@@ -49,6 +51,16 @@ static void slab_free_pages(struct kmem_cache *c, struct slab *s)
 	__free_pages_locked(a, region_of(a, pfn), pfn, c->order);
 }
 
+/* Room on the empty list?  (A test the compiler cannot call always false.) */
+static __always_inline int keep_empty(const struct kmem_cache *c)
+{
+#if CONFIG_MM_SLAB_MAX_EMPTY > 0
+	return c->nr_empty < CONFIG_MM_SLAB_MAX_EMPTY;
+#else
+	return 0;
+#endif
+}
+
 /* Make a new slab: pages, free list in address order, constructors. */
 static struct slab *new_slab(struct kmem_cache *c)
 {
@@ -67,19 +79,69 @@ static struct slab *new_slab(struct kmem_cache *c)
 			c->ctor(obj);
 		set_freepointer(c, obj, next);
 	}
-	list_add(&s->lru, &c->partial);
 	c->nr_slabs++;
 	return s;
 }
 
-/* The slow path of allocation: reuse an empty slab, or make one. */
-static __noinline struct slab *refill_partial(struct kmem_cache *c)
+/* Where a slab that is not active belongs, by its count. */
+static void slab_place(struct kmem_cache *c, struct slab *s)
+{
+	if (s->inuse == c->objs) {
+		list_add(&s->lru, &c->full);
+	} else if (s->inuse) {
+		list_add(&s->lru, &c->partial);
+	} else if (keep_empty(c)) {
+		list_add(&s->lru, &c->empty);
+		c->nr_empty++;
+	} else {
+		slab_free_pages(c, s);
+	}
+}
+
+/* Make s the active slab: its free objects become the cache's. */
+static void activate(struct kmem_cache *c, struct slab *s)
+{
+	c->cpu_slab = s;
+	c->cpu_freelist = s->freelist;
+	s->freelist = NULL;
+	s->inuse = c->objs;
+}
+
+/*
+ * Retire the active slab: what is left on the cache's free list goes back
+ * to the slab (the encoding of the pointers does not depend on the list),
+ * and its count is settled.  O(free objects) -- none when it is exhausted,
+ * the usual reason for retiring it.
+ */
+static void deactivate(struct kmem_cache *c)
+{
+	struct slab *s = c->cpu_slab;
+	unsigned int n = 0;
+
+	if (!s)
+		return;
+	for (void *p = c->cpu_freelist; p && n < c->objs; p = get_freepointer(c, p))
+		n++;
+	s->freelist = c->cpu_freelist;
+	s->inuse = c->objs - n;
+	c->cpu_slab = NULL;
+	c->cpu_freelist = NULL;
+	slab_place(c, s);
+}
+
+/* The next slab to activate: a partial one, an empty one, or a new one. */
+static __noinline struct slab *next_slab(struct kmem_cache *c)
 {
 	struct slab *s;
 
+	if (!list_empty(&c->partial)) {
+		s = list_first_entry(&c->partial, struct slab, lru);
+		list_del(&s->lru);
+		return s;
+	}
 	if (!list_empty(&c->empty)) {
 		s = list_first_entry(&c->empty, struct slab, lru);
-		list_move(&s->lru, &c->partial);
+		list_del(&s->lru);
 		c->nr_empty--;
 		return s;
 	}
@@ -94,20 +156,18 @@ static __noinline struct slab *refill_partial(struct kmem_cache *c)
 }
 
 /*
- * The slow path of allocation, lock held: the active slab, if exhausted,
- * goes to the full list; then the next partial slab, an empty one or a new
- * one becomes active.
+ * The slow path of allocation, lock held: the exhausted active slab is
+ * retired and the next partial slab, an empty one or a new one activated.
  */
 void *__slab_alloc_slow(struct kmem_cache *c)
 {
-	if (!list_empty(&c->partial)) {
-		struct slab *s = list_first_entry(&c->partial, struct slab, lru);
+	struct slab *s;
 
-		if (!s->freelist)
-			list_move(&s->lru, &c->full);
-	}
-	if (list_empty(&c->partial) && !refill_partial(c))
+	deactivate(c);
+	s = next_slab(c);
+	if (!s)
 		return NULL;
+	activate(c, s);
 	return slab_alloc_fast(c);
 }
 
@@ -170,46 +230,27 @@ void *kmem_cache_zalloc(struct kmem_cache *c)
 	return obj;
 }
 
-/* Room on the empty list?  (A test the compiler cannot call always false.) */
-static __always_inline int keep_empty(const struct kmem_cache *c)
-{
-#if CONFIG_MM_SLAB_MAX_EMPTY > 0
-	return c->nr_empty < CONFIG_MM_SLAB_MAX_EMPTY;
-#else
-	return 0;
-#endif
-}
 
 /*
- * After a free that emptied the slab or ended its being full, lock held:
- * full -> partial, at the tail, so the active slab stays active and an
- * empty active slab is never buried in the list; an empty slab that is not
- * the active one goes to the empty list or back to the buddy allocator.  A
- * slab of one object does both in one step.
+ * After a free into a slab that is not active emptied it or ended its being
+ * full, lock held.  A full slab that gets an object back while the active
+ * slab is exhausted becomes the active one (the exhausted one retires, as it
+ * would at the next allocation); otherwise it joins the partial list, at the
+ * tail.  An empty slab goes to the empty list or back to the buddy
+ * allocator.  A slab of one object does both in one step.
  */
 void __slab_free_slow(struct kmem_cache *c, struct slab *s)
 {
-	/* Was full: on the full list, or still the (exhausted) active slab. */
-	if (s->inuse == c->objs - 1 && c->partial.next != &s->lru) {
-		list_del(&s->lru);
-		/* An exhausted active slab retires now, as it would have when it filled. */
-		if (!list_empty(&c->partial)) {
-			struct slab *head = list_first_entry(&c->partial, struct slab, lru);
-
-			if (!head->freelist)
-				list_move(&head->lru, &c->full);
-		}
+	list_del(&s->lru);
+	if (s->inuse == c->objs - 1 && !c->cpu_freelist) {
+		deactivate(c);
+		activate(c, s);
+		return;
+	}
+	if (s->inuse)
 		list_add_tail(&s->lru, &c->partial);
-	}
-	if (s->inuse == 0 && c->partial.next != &s->lru) {
-		if (keep_empty(c)) {
-			list_move(&s->lru, &c->empty);
-			c->nr_empty++;
-		} else {
-			list_del(&s->lru);
-			slab_free_pages(c, s);
-		}
-	}
+	else
+		slab_place(c, s);
 }
 
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj)
@@ -217,11 +258,13 @@ void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj)
 	slab_free_fast(c, s, obj);
 }
 
+/* Is obj on s's free list (the cache's, when s is the active slab)? */
 static int freelist_contains(struct kmem_cache *c, struct slab *s, const void *obj)
 {
 	unsigned int n = 0;
+	void *head = s == c->cpu_slab ? c->cpu_freelist : s->freelist;
 
-	for (void *p = s->freelist; p && n <= c->objs; p = get_freepointer(c, p), n++) {
+	for (void *p = head; p && n <= c->objs; p = get_freepointer(c, p), n++) {
 		if (p == obj)
 			return 1;
 		if (!in_slab_objects(c, s, p))
@@ -301,23 +344,16 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 
 static size_t shrink_locked(struct kmem_cache *c)
 {
+	unsigned long slabs = c->nr_slabs;
 	struct slab *s, *n;
-	size_t pages = 0;
 
+	deactivate(c);		/* an empty active slab is empty too */
 	list_for_each_entry_safe(s, n, &c->empty, lru) {
 		list_del(&s->lru);
 		slab_free_pages(c, s);
-		pages += (size_t)1 << c->order;
 	}
 	c->nr_empty = 0;
-	list_for_each_entry_safe(s, n, &c->partial, lru) {
-		if (s->inuse)
-			continue;
-		list_del(&s->lru);
-		slab_free_pages(c, s);
-		pages += (size_t)1 << c->order;
-	}
-	return pages;
+	return (slabs - c->nr_slabs) << c->order;
 }
 
 size_t kmem_cache_shrink(struct kmem_cache *c)
@@ -562,12 +598,20 @@ static void info_locked(struct kmem_cache *c, struct kmem_cache_info *info)
 	info->num_slabs = c->nr_slabs;
 	info->num_objs = c->nr_slabs * c->objs;
 	info->empty_slabs = c->nr_empty;
-	list_for_each_entry(s, &c->partial, lru) {
-		info->active_objs += s->inuse;
-		if (s->inuse)
+	if (c->cpu_slab) {
+		unsigned int n = 0;
+
+		for (void *p = c->cpu_freelist; p && n < c->objs; p = get_freepointer(c, p))
+			n++;
+		info->active_objs += c->objs - n;
+		if (n < c->objs)
 			info->active_slabs++;
 		else
 			info->empty_slabs++;
+	}
+	list_for_each_entry(s, &c->partial, lru) {
+		info->active_objs += s->inuse;
+		info->active_slabs++;
 	}
 	list_for_each_entry(s, &c->full, lru) {
 		info->active_objs += s->inuse;

@@ -20,7 +20,8 @@ struct slab {
 
 struct kmem_cache {
 	/* Hot: the fast paths read only these. */
-	struct list_head partial;	/* the first slab is the active one */
+	void *cpu_freelist;		/* free objects of the active slab */
+	struct slab *cpu_slab;		/* the active slab, on no list */
 	uintptr_t slab_mask;		/* ~(slab bytes - 1) */
 	unsigned int offset;		/* free pointer, from the object's start */
 	unsigned int objs;		/* objects per slab */
@@ -37,6 +38,7 @@ struct kmem_cache {
 	uint8_t kmalloc_idx;		/* kmalloc class index, 0: not a kmalloc cache */
 	uint8_t mag_cap;		/* per-thread magazine capacity (percpu.c) */
 	uint16_t nr_empty;		/* slabs on 'empty' */
+	struct list_head partial;	/* slabs with free objects */
 	struct list_head full;
 	struct list_head empty;
 	kmem_ctor_t ctor;
@@ -127,33 +129,31 @@ void *__slab_bad_freepointer(struct kmem_cache *c, struct slab *s, void *obj, vo
 void __slab_free_slow(struct kmem_cache *c, struct slab *s);
 
 /*
- * Pop the active slab's free list, or NULL if there is no active slab or
- * it is exhausted: then __slab_alloc_slow() moves it to the full list (done
- * lazily, so the fast path never calls out) and finds another.
+ * Pop the cache's free list -- the active slab's free objects, as SLUB's
+ * per-CPU freelist -- or NULL when it is empty: __slab_alloc_slow() then
+ * retires the slab and activates another.  No slab counter is touched.
  */
 static __hot_inline void *slab_alloc_fast(struct kmem_cache *c)
 {
-	struct list_head *h = c->partial.next;
-	struct slab *s = list_entry(h, struct slab, lru);
-	void *obj, *next;
+	void *obj = c->cpu_freelist, *next;
 
-	if (unlikely(h == &c->partial) || unlikely(!(obj = s->freelist)))
+	if (unlikely(!obj))
 		return NULL;
 	next = get_freepointer(c, obj);
 	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
-		if (unlikely(next && !in_slab_objects(c, s, next)))
-			next = __slab_bad_freepointer(c, s, obj, next);
+		if (unlikely(next && !in_slab_objects(c, c->cpu_slab, next)))
+			next = __slab_bad_freepointer(c, c->cpu_slab, obj, next);
 		/* A live object never carries a stale encoded pointer. */
 		*(uintptr_t *)((uintptr_t)obj + c->offset) = 0;
 	}
-	VM_BUG_ON(s->inuse >= c->objs || obj_to_slab(c, obj) != s);
-	s->freelist = next;
-	s->inuse++;
+	VM_BUG_ON(obj_to_slab(c, obj) != c->cpu_slab);
+	c->cpu_freelist = next;
 	return obj;
 }
 
 /*
- * Push onto the slab's free list.  One comparison catches both list moves:
+ * An object of the active slab goes back on the cache's free list; any
+ * other onto its slab's own, where one comparison catches both list moves:
  * inuse - 1 >= objs - 2 (unsigned) exactly when the slab is now empty
  * (inuse 0) or was full (inuse objs - 1).
  */
@@ -161,12 +161,16 @@ static __hot_inline void slab_free_fast(struct kmem_cache *c, struct slab *s, vo
 {
 	unsigned int inuse;
 
+	if (likely(s == c->cpu_slab)) {
+		set_freepointer(c, obj, c->cpu_freelist);
+		c->cpu_freelist = obj;
+		return;
+	}
 	VM_BUG_ON(s->inuse == 0 || s->cache != c);
 	set_freepointer(c, obj, s->freelist);
 	s->freelist = obj;
 	inuse = --s->inuse;
-	/* ... except that the active slab emptying needs nothing done. */
-	if (unlikely(inuse - 1 >= c->objs - 2) && (inuse || c->partial.next != &s->lru))
+	if (unlikely(inuse - 1 >= c->objs - 2))
 		__slab_free_slow(c, s);
 }
 /*

@@ -71,6 +71,9 @@
 #define MM_END_DECLS	_Pragma("GCC visibility pop")
 #endif
 
+/* Library-internal data referenced across files: never through the GOT. */
+#define MM_INTERNAL	__attribute__((visibility("hidden")))
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define container_of(ptr, type, member) \
