@@ -11,8 +11,8 @@
  *
  *	7   5 4     0
  *	+----+-------+
- *	|type| order |	type: FREE, PAGES (alloc_pages), SLAB, LARGE (kmalloc
- *	+----+-------+	above the largest class); 0 = not a head
+ *	|type| order |	type: enum page_type below; 0 = not a head
+ *	+----+-------+
  */
 #ifndef MM_INTERNAL_H
 #define MM_INTERNAL_H

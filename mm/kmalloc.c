@@ -10,10 +10,13 @@
  * classes are naturally aligned (a 512-byte object is 512-aligned), which
  * serves aligned allocation without a separate mechanism.
  *
- * Larger requests take a whole buddy block (type LARGE in the page
- * metadata, so kfree() needs no size); beyond the largest block, on hosts
- * with the mmap backend, a direct mapping with a one-page header, tracked
- * on a list (such blocks are few and each is at least MM_MAX_BLOCK big).
+ * Larger requests take a buddy block cut to the pages asked for: its
+ * first piece is marked LARGE in the page metadata and the others
+ * LARGE_CONT, so kfree() needs no size.  A class that no small slab suits
+ * (CONFIG_MM_SLAB_MAX_ORDER) is served the same way.  Beyond the largest
+ * block, on hosts with the mmap backend, a direct mapping with a one-page
+ * header, tracked on a list (such blocks are few and each is at least
+ * MM_MAX_BLOCK big).
  *
  * kfree() finds everything from the pointer alone: the page metadata names
  * the block, the block's head names the slab, the slab names the cache.

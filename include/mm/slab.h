@@ -22,9 +22,10 @@
  * the slab is made, not on every allocation.
  *
  * kmalloc is a table of such caches, 8 ... 8192 bytes plus 96 and 192 (the
- * bounds are Kconfig options).  Larger requests take whole buddy blocks,
- * marked in the page metadata so kfree() needs no size; larger than the
- * largest block, a direct mapping on hosts with the mmap backend.
+ * bounds are Kconfig options).  Larger requests take buddy blocks cut to the
+ * pages asked for, marked in the page metadata so kfree() needs no size;
+ * larger than the largest block, a direct mapping on hosts with the mmap
+ * backend.
  */
 #ifndef MM_SLAB_H
 #define MM_SLAB_H
