@@ -108,8 +108,6 @@ void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int 
 void __free_pages_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
 			 unsigned int order);
 void *__alloc_pages_type(struct mm_arena *a, unsigned int order, unsigned int type);
-void __free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
-		       unsigned int type, const char *caller);
 struct mm_region *__check_block(struct mm_arena *a, const void *addr,
 				unsigned int order, unsigned int type,
 				const char *caller);

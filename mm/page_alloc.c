@@ -385,12 +385,6 @@ static __hot_inline void free_pages_type(struct mm_arena *a, void *addr, unsigne
 	arena_unlock(a, flags);
 }
 
-void __free_pages_type(struct mm_arena *a, void *addr, unsigned int order,
-		       unsigned int type, const char *caller)
-{
-	free_pages_type(a, addr, order, type, caller);
-}
-
 static __noinline void free_pages_nocache(struct mm_arena *a, void *addr, unsigned int order)
 {
 	free_pages_type(a, addr, order, PT_PAGES, "free_pages");
