@@ -13,9 +13,9 @@
  *
  * Lock-free kfree needs the page metadata without the lock.  That is safe
  * because (1) regions are published with a release store and never unmapped
- * while caches are on (arena.c keeps an empty region's header), so walking
- * the region list cannot fault, and (2) the metadata of the object being
- * freed cannot change while it is allocated.
+ * in a build with any locking (trim.c keeps an empty region's header), so
+ * walking the region list cannot fault, and (2) the metadata of the object
+ * being freed cannot change while it is allocated.
  *
  * Double frees into a magazine are caught as glibc's tcache catches them: an
  * object in a magazine carries the thread's key in its first word; a free

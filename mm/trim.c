@@ -91,12 +91,14 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
 		if (cut == end)
 			continue;
 		/*
-		 * With per-thread caches, kfree() walks the region list without
-		 * the lock, so a region header is never unmapped: an entirely
-		 * free region gives back all but its metadata pages, and grows
-		 * back in place later (__region_regrow).
+		 * kfree() walks the region list before it takes the lock, so
+		 * wherever another context may be freeing, a region header is
+		 * never unmapped: an entirely free region gives back all but
+		 * its metadata pages, and grows back in place later
+		 * (__region_regrow).  Only a build with no concurrency at all
+		 * gives whole regions back.
 		 */
-		if (cut == r->start_pfn && !IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+		if (cut == r->start_pfn && IS_ENABLED(CONFIG_MM_LOCK_NONE)) {
 			/* The whole region is free: give it all back. */
 			len = r->len;
 			__region_unlink(a, r);

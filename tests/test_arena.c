@@ -18,13 +18,14 @@
 #define ORD(n) ((n) < MM_MAX_ORDER ? (n) : MM_MAX_ORDER)
 
 /*
- * With per-thread caches, kfree() may walk the region list without the
- * lock, so an entirely free region keeps its header (the metadata pages)
- * when trimmed; only mm_arena_destroy() gives that back.
+ * kfree() walks the region list before it takes the lock, so wherever
+ * there is concurrency (any lock but none) an entirely free region keeps
+ * its header (the metadata pages) when trimmed; only mm_arena_destroy()
+ * gives that back.
  */
-#define PERCPU IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
-#define REGION_HEADER_STAYS(x) (PERCPU ? (x) : 0)
-#define REGION_HEADER_GOES(x) (PERCPU ? 0 : (x))
+#define HEADERS_KEPT (!IS_ENABLED(CONFIG_MM_LOCK_NONE))
+#define REGION_HEADER_STAYS(x) (HEADERS_KEPT ? (x) : 0)
+#define REGION_HEADER_GOES(x) (HEADERS_KEPT ? 0 : (x))
 
 static size_t meta_pages_for(size_t total)
 {
@@ -303,7 +304,7 @@ static void grow_and_trim(struct mm_arena *a, struct mm_backend *be, unsigned in
 	assert_int_equal(be->held, held);
 	assert_int_equal(d.nr_trim, be->nr_release);
 	assert_int_equal(mm_arena_free_pages(a), a->nr_pages);
-	if (!PERCPU) {
+	if (!HEADERS_KEPT) {
 		assert_int_equal(be->held, 0);
 		assert_int_equal(d.nr_regions, 0);
 		assert_int_equal(d.capacity, 0);

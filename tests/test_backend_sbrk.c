@@ -248,7 +248,7 @@ static void test_arena_on_sbrk(void **state)
 	assert_int_equal(mm_arena_free_pages(&a), a.nr_pages);
 	assert_true(a.regions == ra || a.regions->next == ra);
 	assert_arena_valid(&a);
-	if (!IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+	if (IS_ENABLED(CONFIG_MM_LOCK_NONE)) {	/* headers go (see trim.c) */
 		assert_ptr_equal(a.regions, ra);
 		assert_null(ra->next);
 		assert_int_equal(s.be.held, ra->len);
