@@ -32,6 +32,15 @@ struct test_static {
 void test_static_init(struct test_static *t, size_t pages);
 void test_static_fini(struct test_static *t);
 
+/* xorshift64*: a deterministic generator, so every run is the same. */
+static inline uint64_t xorshift64s(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 0x2545f4914f6cdd1dULL;
+}
+
 /* Assert the arena passes mm_arena_validate(). */
 #define assert_arena_valid(a) assert_int_equal(mm_arena_validate(a), 0)
 

@@ -77,7 +77,7 @@ static char *span_page(struct span *s, size_t i)
 	return s->start + i * PS;
 }
 
-/* A small deterministic PRNG (xorshift64*), so every run is the same. */
+/* This file's own deterministic sequence (xorshift64s, helpers.h). */
 static uint64_t rng_state;
 
 static void rng_seed(uint64_t seed)
@@ -87,10 +87,7 @@ static void rng_seed(uint64_t seed)
 
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
+	return xorshift64s(&rng_state);
 }
 
 static size_t rng_below(size_t n)

@@ -44,15 +44,12 @@ static size_t settle(void)
 	return diag().allocated;
 }
 
-/* xorshift64*: every run the same. */
+/* This file's own deterministic sequence (xorshift64s, helpers.h). */
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
+	return xorshift64s(&rng_state);
 }
 
 /* A value the compiler cannot see through (no warnings on huge sizes). */

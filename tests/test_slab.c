@@ -122,15 +122,12 @@ static int cmp_ptr(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* xorshift64*: every run the same. */
+/* This file's own deterministic sequence (xorshift64s, helpers.h). */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
+	return xorshift64s(&rng_state);
 }
 
 /* ---- Basics ------------------------------------------------------------- */
