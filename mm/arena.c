@@ -12,6 +12,7 @@
  * Giving memory back is trim.c's business, checking every invariant
  * validate.c's.
  */
+#include <stddef.h>
 #include <string.h>
 #include "internal.h"
 
@@ -44,15 +45,16 @@ static struct mm_region *region_add(struct mm_arena *a, void *mem, size_t len,
 	r = (struct mm_region *)base;
 	r->backend = be;
 	r->start_pfn = addr_to_pfn((void *)base) + m;
-	r->end_pfn = addr_to_pfn((void *)base) + total;
+	r->nr_pages = total - m;
 	r->len = end - base;
 	r->no_regrow = 0;
 	memset(r->meta, 0, total - m);
 	r->next = a->regions;
 	__atomic_store_n(&a->regions, r, __ATOMIC_RELEASE);
+	arena_regions_changed(a);
 	a->nr_pages += total - m;
 	a->diag.nr_regions++;
-	__free_range_locked(a, r, r->start_pfn, r->end_pfn);
+	__free_range_locked(a, r, r->start_pfn, mm_region_end(r));
 	__arena_trim_adapt(a);
 	return r;
 }
@@ -127,7 +129,8 @@ void __region_unlink(struct mm_arena *a, struct mm_region *r)
 	while (*pp != r)
 		pp = &(*pp)->next;
 	*pp = r->next;
-	a->nr_pages -= r->end_pfn - r->start_pfn;
+	arena_regions_changed(a);
+	a->nr_pages -= r->nr_pages;
 	a->diag.nr_regions--;
 }
 
@@ -137,7 +140,7 @@ void __region_unlink(struct mm_arena *a, struct mm_region *r)
  */
 uintptr_t __free_tail_start(struct mm_arena *a, struct mm_region *r, size_t floor)
 {
-	uintptr_t cut = r->end_pfn;
+	uintptr_t cut = mm_region_end(r);
 	size_t nr_free = a->nr_free;
 
 	while (cut > r->start_pfn) {
@@ -158,7 +161,8 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 {
 	mm_lock_t lock_init = MM_LOCK_INIT;
 
-	memset(a, 0, sizeof(*a));
+	memset(&a->first + 1, 0, sizeof(*a) - sizeof(a->first));
+	a->first = &mm_region_none;
 	a->name = name ? name : "arena";
 	a->backend = be;
 	a->lock = lock_init;
@@ -235,13 +239,14 @@ int mm_arena_destroy(struct mm_arena *a)
 			ret = -1;
 			continue;
 		}
-		__unlink_free_range(a, r, r->start_pfn, r->end_pfn);
-		a->nr_pages -= r->end_pfn - r->start_pfn;
+		__unlink_free_range(a, r, r->start_pfn, mm_region_end(r));
+		a->nr_pages -= r->nr_pages;
 		a->diag.nr_regions--;
 		if (r->backend)
 			mm_backend_release(r->backend, r, r->len);
 	}
 	a->regions = kept;
+	arena_regions_changed(a);
 	if (ret) {
 		mm_report_bug(a, "mm_arena_destroy", "arena %s still has %zu pages in use",
 			      a->name, a->nr_pages - a->nr_free);
@@ -282,7 +287,11 @@ void mm_arena_diag(struct mm_arena *a, struct mm_diag *out)
 /* ---- The default arena ---------------------------------------------- */
 
 /* Not static: kfree()'s inline fast path looks at it directly. */
-struct mm_arena mm_arena_default = { .lock = MM_LOCK_INIT };
+static_assert(offsetof(struct mm_arena, first) == 0,
+	      "mm_arena_init() keeps the first member, and only it");
+
+struct mm_region mm_region_none;
+struct mm_arena mm_arena_default = { .first = &mm_region_none, .lock = MM_LOCK_INIT };
 static int default_state;		/* 0 not yet, 1 ready, -1 failed */
 
 #if IS_ENABLED(CONFIG_ARCH_HOST) && !IS_ENABLED(CONFIG_MM_LOCK_NONE) && \

@@ -64,7 +64,26 @@ static __always_inline uint8_t *page_meta(struct mm_region *r, uintptr_t pfn)
 
 static __always_inline int region_contains(const struct mm_region *r, uintptr_t pfn)
 {
-	return pfn - r->start_pfn < r->end_pfn - r->start_pfn;
+	return pfn - r->start_pfn < r->nr_pages;
+}
+
+/*
+ * The arena's newest region, never NULL (mm_region_none stands in for an
+ * empty list).  Regions are added at the head of the list, and on a growing
+ * host heap the newest is the largest, so it is the one to try first.
+ */
+extern MM_INTERNAL struct mm_region mm_region_none;
+
+static __always_inline struct mm_region *region_first(struct mm_arena *a)
+{
+	return __atomic_load_n(&a->first, __ATOMIC_ACQUIRE);
+}
+
+/* After every change to the head of a->regions; lock held. */
+static inline void arena_regions_changed(struct mm_arena *a)
+{
+	__atomic_store_n(&a->first, a->regions ? a->regions : &mm_region_none,
+			 __ATOMIC_RELEASE);
 }
 
 /* The region of the arena that holds pfn, or NULL.  Regions are few. */

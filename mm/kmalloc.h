@@ -28,28 +28,39 @@ static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
 	return kmalloc_caches[i];
 }
 
+/* The largest size kmalloc_size_index[] answers for. */
+#define KMALLOC_SMALL_MAX	min_t(size_t, 192, KMALLOC_MAX_CACHE_SIZE)
+
+/*
+ * Small sizes first, one unsigned comparison deep (size 0 wraps and goes
+ * the slow way with everything that is not a class).
+ */
 static __hot_inline void *__kmalloc(size_t size)
 {
-	if (likely(size - 1 < KMALLOC_MAX_CACHE_SIZE)) {
-		struct kmem_cache *c = kmalloc_cache(size);
+	struct kmem_cache *c;
 
-		if (likely(c)) {
-			void *p;
+	if (likely(size - 1 < KMALLOC_SMALL_MAX))
+		c = kmalloc_caches[kmalloc_size_index[(size - 1) >> 3]];
+	else if (size - 1 < KMALLOC_MAX_CACHE_SIZE)
+		c = kmalloc_caches[fls((unsigned int)(size - 1))];
+	else
+		return __kmalloc_slow(size);
+	if (likely(c)) {
+		void *p;
 
-			if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
-				p = percpu_alloc(c);
-				if (likely(p))
-					return p;
-			} else {
-				mm_flags_t flags = arena_lock(c->arena);
+		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+			p = percpu_alloc(c);
+			if (likely(p))
+				return p;
+		} else {
+			mm_flags_t flags = arena_lock(c->arena);
 
-				p = slab_alloc_fast(c);
-				arena_unlock(c->arena, flags);
-				if (likely(p))
-					return p;
-			}
-			return kmem_cache_alloc(c);
+			p = slab_alloc_fast(c);
+			arena_unlock(c->arena, flags);
+			if (likely(p))
+				return p;
 		}
+		return kmem_cache_alloc(c);
 	}
 	return __kmalloc_slow(size);
 }
@@ -62,12 +73,11 @@ static __hot_inline void *__kmalloc(size_t size)
  */
 static __hot_inline void __kfree(const void *p)
 {
-	struct mm_arena *a = &mm_arena_default;
-	uintptr_t pfn = addr_to_pfn(p);
-	struct mm_region *r = region_of(a, pfn);
+	struct mm_region *r = region_first(&mm_arena_default);
+	uintptr_t i = addr_to_pfn(p) - r->start_pfn;
 
-	if (likely(r) && likely(meta_type(*page_meta(r, pfn)) == PT_SLAB)) {
-		struct slab *s = pfn_to_addr(pfn);
+	if (likely(i < r->nr_pages) && likely(meta_type(r->meta[i]) == PT_SLAB)) {
+		struct slab *s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
 		struct kmem_cache *c = s->cache;
 		mm_flags_t flags;
 

@@ -126,7 +126,7 @@ static __hot_inline void free_one(struct mm_arena *a, struct mm_region *r,
 				     uintptr_t pfn, unsigned int order)
 {
 	VM_BUG_ON(!region_contains(r, pfn) || (pfn & (((uintptr_t)1 << order) - 1)) ||
-		  pfn + ((uintptr_t)1 << order) > r->end_pfn);
+		  pfn + ((uintptr_t)1 << order) > mm_region_end(r));
 	*page_meta(r, pfn) = 0;
 	while (order < MM_MAX_ORDER) {
 		uintptr_t buddy = pfn ^ ((uintptr_t)1 << order);
@@ -588,9 +588,9 @@ void mm_page_map(struct mm_arena *a)
 		unsigned int col = 0;
 
 		mm_printf("region %p-%p: %zu pages, %zu of metadata\n",
-			  (void *)r, pfn_to_addr(r->end_pfn),
-			  (size_t)(r->end_pfn - first), (size_t)(r->start_pfn - first));
-		for (uintptr_t pfn = first; pfn < r->end_pfn; ) {
+			  (void *)r, pfn_to_addr(mm_region_end(r)),
+			  (size_t)(mm_region_end(r) - first), (size_t)(r->start_pfn - first));
+		for (uintptr_t pfn = first; pfn < mm_region_end(r); ) {
 			static const char head_char[] = { '?', '.', 'P', 'S', 'K', '.', 'k', ',' };
 			uint8_t m = pfn < r->start_pfn ? 0 : *page_meta(r, pfn);
 			size_t n = pfn < r->start_pfn ? 1 : (size_t)1 << meta_order(m);

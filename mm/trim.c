@@ -30,9 +30,9 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 	if (!a->backend->grow_at)
 		return -1;
 	for (struct mm_region *r = a->regions; r; r = r->next) {
-		uintptr_t base = addr_to_pfn(r), end = r->end_pfn;
+		uintptr_t base = addr_to_pfn(r), end = mm_region_end(r);
 		size_t cap = (((r->start_pfn - base) << MM_PAGE_SHIFT) - sizeof(*r)) -
-			     (r->end_pfn - r->start_pfn);
+			     r->nr_pages;
 		size_t n = min_t(size_t, cap, want >> MM_PAGE_SHIFT);
 
 		if (r->backend != a->backend || n < need || r->no_regrow)
@@ -43,7 +43,7 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		}
 		memset(page_meta(r, end), 0, n);
 		r->len += n << MM_PAGE_SHIFT;
-		r->end_pfn = end + n;
+		r->nr_pages += n;
 		a->nr_pages += n;
 		__free_range_locked(a, r, end, end + n);
 		__arena_trim_adapt(a);
@@ -61,7 +61,7 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
 
 	__pcp_drain(a, UINT32_MAX);	/* cached pages can only go back merged */
 	for (r = a->regions; r; r = next) {
-		uintptr_t cut, end = r->end_pfn;
+		uintptr_t cut, end = mm_region_end(r);
 		uintptr_t base = (uintptr_t)r;
 		size_t len;
 
@@ -109,12 +109,13 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
 			}
 			r->next = a->regions;	/* refused: take it back */
 			a->regions = r;
+			arena_regions_changed(a);
 			a->nr_pages += end - r->start_pfn;
 			a->diag.nr_regions++;
 		} else {
 			len = (end - cut) << MM_PAGE_SHIFT;
 			if (mm_backend_release(r->backend, pfn_to_addr(cut), len) == 0) {
-				r->end_pfn = cut;
+				r->nr_pages = cut - r->start_pfn;
 				r->len = (cut << MM_PAGE_SHIFT) - base;
 				a->nr_pages -= end - cut;
 				done += len;

@@ -10,7 +10,8 @@
  * Check every invariant: blocks tile each region exactly, heads are aligned,
  * interior pages are 0, every free block is on the list of its order and
  * every list entry is a free block, no two free buddies are left unmerged,
- * and the counters agree with what is there.
+ * the counters agree with what is there, and kfree()'s shortcut to the
+ * newest region (a->first) is the list's head.
  */
 int mm_arena_validate(struct mm_arena *a)
 {
@@ -19,9 +20,11 @@ int mm_arena_validate(struct mm_arena *a)
 	const char *why = NULL;
 	uintptr_t at = 0;
 
+	if (a->first != (a->regions ? a->regions : &mm_region_none))
+		why = "first region is not the head of the list";
 	for (struct mm_region *r = a->regions; r && !why; r = r->next) {
-		pages += r->end_pfn - r->start_pfn;
-		for (uintptr_t pfn = r->start_pfn; pfn < r->end_pfn && !why; ) {
+		pages += r->nr_pages;
+		for (uintptr_t pfn = r->start_pfn; pfn < mm_region_end(r) && !why; ) {
 			uint8_t m = *page_meta(r, pfn);
 			uintptr_t n = (uintptr_t)1 << meta_order(m);
 
@@ -32,7 +35,7 @@ int mm_arena_validate(struct mm_arena *a)
 				why = "a cached page that is not a single page";
 			else if (pfn & (n - 1))
 				why = "block head not aligned to its order";
-			else if (pfn + n > r->end_pfn)
+			else if (pfn + n > mm_region_end(r))
 				why = "block runs past its region";
 			for (uintptr_t i = 1; i < n && !why; i++) {
 				if (*page_meta(r, pfn + i))

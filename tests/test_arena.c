@@ -242,7 +242,7 @@ static int in_arena(struct mm_arena *a, const void *p, size_t len)
 {
 	for (struct mm_region *r = a->regions; r; r = r->next) {
 		if (inside(p, len, r, r->len) &&
-		    addr_to_pfn(p) >= r->start_pfn && addr_to_pfn(p) < r->end_pfn)
+		    addr_to_pfn(p) >= r->start_pfn && addr_to_pfn(p) < mm_region_end(r))
 			return 1;
 	}
 	return 0;
@@ -310,7 +310,7 @@ static void grow_and_trim(struct mm_arena *a, struct mm_backend *be, unsigned in
 		assert_int_equal(d.capacity, 0);
 	} else {
 		assert_int_equal(d.nr_regions, regions);
-		assert_int_equal(a->regions->end_pfn, a->regions->start_pfn);
+		assert_int_equal(mm_region_end(a->regions), a->regions->start_pfn);
 		assert_int_equal(a->regions->len,
 				 (a->regions->start_pfn - addr_to_pfn(a->regions)) * PS);
 		if (be->discard)	/* mmap: any part of any region can go */
@@ -957,6 +957,7 @@ static void test_diag(void **state)
 
 static void test_validate_catches_corruption(void **state)
 {
+	static struct mm_region other;
 	static struct mm_arena a;
 	struct test_static ts;
 	struct mm_region *r;
@@ -997,6 +998,15 @@ static void test_validate_catches_corruption(void **state)
 	if (IS_ENABLED(CONFIG_MM_REPORTS))
 		assert_true(captured("free_mask disagrees"));
 	a.free_mask ^= 1u << MM_MAX_ORDER;
+
+	/* kfree()'s shortcut pointing at a region that is not the newest. */
+	a.first = &other;
+	capture_start();
+	assert_int_equal(mm_arena_validate(&a), -1);
+	capture_stop();
+	if (IS_ENABLED(CONFIG_MM_REPORTS))
+		assert_true(captured("first region is not the head of the list"));
+	a.first = a.regions;
 
 	assert_arena_valid(&a);
 	free_pages(&a, p, ORD(3));

@@ -57,7 +57,7 @@ static void span_init(struct span *s, struct mm_arena *a, unsigned int k)
 	/* The layout this file relies on. */
 	assert_non_null(a->regions);
 	assert_int_equal(a->regions->start_pfn, addr_to_pfn(s->start));
-	assert_int_equal(a->regions->end_pfn, addr_to_pfn(s->start) + usable);
+	assert_int_equal(mm_region_end(a->regions), addr_to_pfn(s->start) + usable);
 	assert_int_equal(mm_arena_free_pages(a), usable);
 	assert_int_equal(mm_arena_nr_free_order(a, k), 1);
 	assert_arena_valid(a);

@@ -107,7 +107,7 @@ static int in_arena(const void *p)
 	uintptr_t pfn = addr_to_pfn(p);
 
 	for (struct mm_region *r = mm_default_arena()->regions; r; r = r->next) {
-		if (pfn >= r->start_pfn && pfn < r->end_pfn)
+		if (pfn >= r->start_pfn && pfn < mm_region_end(r))
 			return 1;
 	}
 	return 0;

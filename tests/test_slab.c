@@ -88,7 +88,7 @@ static uintptr_t slab_base(struct kmem_cache *c, const void *obj)
 static int in_arena(struct mm_arena *a, const void *p)
 {
 	for (struct mm_region *r = a->regions; r; r = r->next) {
-		if (addr_to_pfn(p) >= r->start_pfn && addr_to_pfn(p) < r->end_pfn)
+		if (addr_to_pfn(p) >= r->start_pfn && addr_to_pfn(p) < mm_region_end(r))
 			return 1;
 	}
 	return 0;

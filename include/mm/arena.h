@@ -12,7 +12,7 @@
  *
  *	+---------------+-----------------+----------+------------------+
  *	| struct        | meta[]: 1 byte  | (to page | pages start_pfn  |
- *	| mm_region     | per usable page |  bound.) | ... end_pfn - 1  |
+ *	| mm_region     | per usable page |  bound.) | ... + nr_pages   |
  *	+---------------+-----------------+----------+------------------+
  *
  * so the arena's own RAM is the free lists and a few counters, whatever the
@@ -34,7 +34,7 @@ struct mm_region {
 	struct mm_region *next;
 	struct mm_backend *backend;	/* NULL: added by the application, kept */
 	uintptr_t start_pfn;		/* first usable page */
-	uintptr_t end_pfn;		/* one past the last */
+	uintptr_t nr_pages;		/* usable pages, from start_pfn on */
 	size_t len;			/* bytes held from the backend, header included */
 	unsigned int no_regrow;		/* its tail address was taken: don't retry */
 	uint8_t meta[];			/* meta[pfn - start_pfn] */
@@ -44,6 +44,12 @@ struct mm_region {
  * The arena's running figures, as o1heap's diagnostics: cheap to read, and
  * what a test or a watchdog checks.
  */
+/* One past the region's last page. */
+static inline uintptr_t mm_region_end(const struct mm_region *r)
+{
+	return r->start_pfn + r->nr_pages;
+}
+
 struct mm_diag {
 	size_t capacity;		/* bytes of pages in all regions */
 	size_t allocated;		/* bytes of pages allocated (slabs included) */
@@ -59,6 +65,13 @@ struct mm_arena;
 typedef int (*mm_oom_hook_t)(struct mm_arena *arena, size_t bytes, void *ctx);
 
 struct mm_arena {
+	/*
+	 * The head of 'regions', or an empty region when there is none, so
+	 * kfree() tests its likeliest region without a NULL check.  First in
+	 * the struct: mm_arena_init() leaves it alone, so that a free()
+	 * racing the default arena's first initialisation never reads NULL.
+	 */
+	struct mm_region *first;
 	struct hlist_head free_area[MM_NR_ORDERS];
 	uint32_t free_mask;		/* bit k set: free_area[k] not empty */
 	size_t nr_free;			/* free pages */
