@@ -252,12 +252,18 @@ void *__kmalloc_slow(size_t size)
 	c = kmalloc_slab(size);		/* sets everything up on first use */
 	if (unlikely(!c))
 		return kmalloc_large(size, 0);	/* a class with no slab cache */
+	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+		void *p = percpu_alloc(c);	/* refills an empty magazine */
+
+		if (likely(p))
+			return p;
+	}
 	return kmem_cache_alloc(c);
 }
 
 void *kmalloc(size_t size)
 {
-	return kmalloc_fast(size);
+	return kmalloc_fast(size, __kmalloc_slow);
 }
 
 void *kzalloc(size_t size)
@@ -353,7 +359,8 @@ enum kobj_kind { KOBJ_BAD, KOBJ_SLAB, KOBJ_LARGE, KOBJ_HUGE };
 /*
  * What p is, from the page metadata of the default arena: an object of a
  * slab (*slab set), a large block (*order set), a direct mapping, or
- * nothing we handed out.  Lock held.
+ * nothing we handed out.  Lock held, or p a live object of a slab (whose
+ * metadata cannot change under it).
  */
 static __hot_inline enum kobj_kind classify(struct mm_arena *a, const void *p,
 					       struct slab **slab, struct mm_region **region,
@@ -438,7 +445,7 @@ void __kfree_slow(const void *p)
 
 void kfree(const void *p)
 {
-	kfree_fast(p);
+	kfree_fast(p, __kfree_slow);
 }
 
 size_t ksize(const void *p)
@@ -452,6 +459,13 @@ size_t ksize(const void *p)
 
 	if (!p || !a)
 		return 0;
+	/*
+	 * A slab object's size needs no lock: while the object is live its
+	 * slab and cache cannot change (kfree's slow path relies on the
+	 * same), and realloc() asks on every call.
+	 */
+	if (likely(classify(a, p, &s, &r, &order) == KOBJ_SLAB))
+		return slab_obj_aligned(s->cache, s, p) ? s->cache->object_size : 0;
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {
 	case KOBJ_SLAB:

@@ -32,10 +32,17 @@ static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
 #define KMALLOC_SMALL_MAX	min_t(size_t, 192, KMALLOC_MAX_CACHE_SIZE)
 
 /*
- * Small sizes first, one unsigned comparison deep (size 0 wraps and goes
- * the slow way with everything that is not a class).
+ * The fast paths call nothing: anything but the common case tail-calls
+ * 'slow', which starts over and handles every case.  So malloc() and free()
+ * are leaf functions that touch no callee-saved register and no stack, and
+ * each caller picks its slow path (kmalloc's, or malloc's that also sets
+ * errno).
+ *
+ * kmalloc: small sizes first, one unsigned comparison deep (size 0 wraps
+ * and goes the slow way with everything that is not a class); then this
+ * thread's magazine, or without magazines the class's active slab.
  */
-static __hot_inline void *__kmalloc(size_t size)
+static __hot_inline void *__kmalloc(size_t size, void *(*slow)(size_t))
 {
 	struct kmem_cache *c;
 
@@ -44,66 +51,68 @@ static __hot_inline void *__kmalloc(size_t size)
 	else if (size - 1 < KMALLOC_MAX_CACHE_SIZE)
 		c = kmalloc_caches[fls((unsigned int)(size - 1))];
 	else
-		return __kmalloc_slow(size);
-	if (likely(c)) {
-		void *p;
+		return slow(size);
+	if (unlikely(!c))
+		return slow(size);		/* first use, or no slab for the class */
+	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+		struct magazine *m = percpu_mag(c);
 
-		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
-			p = percpu_alloc(c);
-			if (likely(p))
-				return p;
-		} else {
-			mm_flags_t flags = arena_lock(c->arena);
+		if (unlikely(!m->count))
+			return slow(size);
+		return percpu_pop(m);
+	} else {
+		mm_flags_t flags = arena_lock(c->arena);
+		void *p = slab_alloc_fast(c);
 
-			p = slab_alloc_fast(c);
-			arena_unlock(c->arena, flags);
-			if (likely(p))
-				return p;
-		}
-		return kmem_cache_alloc(c);
+		arena_unlock(c->arena, flags);
+		if (likely(p))
+			return p;
+		return slow(size);
 	}
-	return __kmalloc_slow(size);
 }
 
 /*
- * An object in the first page of a slab of the default arena: its page's
- * metadata byte names a slab head.  Anything else (objects further into a
- * multi-page slab, large blocks, direct mappings, NULL, bad pointers) goes
- * the slow way.
+ * kfree: an object in the first page of a slab in the default arena's
+ * newest region, whose metadata byte names a slab head, into this thread's
+ * magazine (or without magazines onto its slab).  Anything else -- other
+ * regions, objects further into a multi-page slab, large blocks, direct
+ * mappings, NULL, bad pointers, a full magazine -- goes the slow way.
  */
-static __hot_inline void __kfree(const void *p)
+static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 {
 	struct mm_region *r = region_first(&mm_arena_default);
 	uintptr_t i = addr_to_pfn(p) - r->start_pfn;
+	struct kmem_cache *c;
+	struct slab *s;
 
-	if (likely(i < r->nr_pages) && likely(meta_type(r->meta[i]) == PT_SLAB)) {
-		struct slab *s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
-		struct kmem_cache *c = s->cache;
-		mm_flags_t flags;
-
-		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && likely(c->kmalloc_idx) &&
-		    likely(percpu_free(c, s, (void *)p)))
+	if (unlikely(i >= r->nr_pages) || unlikely(meta_type(r->meta[i]) != PT_SLAB))
+		return slow(p);
+	s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
+	c = s->cache;
+	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+		if (likely(percpu_free_try(c, s, (void *)p)))
 			return;
-		flags = arena_lock(c->arena);
+		return slow(p);
+	} else {
+		mm_flags_t flags = arena_lock(c->arena);
+
 		if (slab_free_ok(c, s, p, "kfree"))
 			slab_free_fast(c, s, (void *)p);
 		arena_unlock(c->arena, flags);
-		return;
 	}
-	__kfree_slow(p);
 }
 
 /*
  * What kmalloc(), kfree(), malloc() and free() call: the inline paths when
- * built for speed; under -Os the out-of-line ones, which handle every case,
- * so there is one copy of the code instead of four.
+ * built for speed; under -Os straight to the slow paths, which handle every
+ * case, so there is one copy of the code instead of four.
  */
 #if IS_ENABLED(CONFIG_OPT_SIZE)
-#define kmalloc_fast(size)	__kmalloc_slow(size)
-#define kfree_fast(p)		__kfree_slow(p)
+#define kmalloc_fast(size, slow)	slow(size)
+#define kfree_fast(p, slow)		slow(p)
 #else
-#define kmalloc_fast(size)	__kmalloc(size)
-#define kfree_fast(p)		__kfree(p)
+#define kmalloc_fast(size, slow)	__kmalloc(size, slow)
+#define kfree_fast(p, slow)		__kfree(p, slow)
 #endif
 
 #endif /* MM_KMALLOC_INTERNAL_H */

@@ -73,11 +73,16 @@ static __always_inline void *nomem(void)
 	return NULL;
 }
 
-void *MM_NAME(malloc)(size_t size)
+static __noinline void *malloc_slow(size_t size)
 {
-	void *p = kmalloc_fast(size);
+	void *p = __kmalloc_slow(size);
 
 	return likely(p) ? p : nomem();
+}
+
+void *MM_NAME(malloc)(size_t size)
+{
+	return kmalloc_fast(size, malloc_slow);
 }
 
 /*
@@ -87,7 +92,7 @@ void *MM_NAME(malloc)(size_t size)
  */
 void MM_NAME(free)(void *p)
 {
-	kfree_fast(p);
+	kfree_fast(p, __kfree_slow);
 }
 
 void *MM_NAME(calloc)(size_t n, size_t size)
