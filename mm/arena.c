@@ -20,7 +20,8 @@ struct mm_arena *mm_arenas;
 
 static size_t meta_pages(size_t total)
 {
-	return DIV_ROUND_UP(sizeof(struct mm_region) + total, MM_PAGE_SIZE + 1);
+	return DIV_ROUND_UP(sizeof(struct mm_region) + total * MM_META_BYTES,
+			    MM_PAGE_SIZE + MM_META_BYTES);
 }
 
 /*
@@ -48,7 +49,7 @@ static struct mm_region *region_add(struct mm_arena *a, void *mem, size_t len,
 	r->nr_pages = total - m;
 	r->len = end - base;
 	r->no_regrow = 0;
-	memset(r->meta, 0, total - m);
+	memset(r->meta, 0, (total - m) * MM_META_BYTES);
 	r->next = a->regions;
 	__atomic_store_n(&a->regions, r, __ATOMIC_RELEASE);
 	arena_regions_changed(a);

@@ -59,7 +59,18 @@ static __always_inline int meta_is_free(uint8_t m)
 
 static __always_inline uint8_t *page_meta(struct mm_region *r, uintptr_t pfn)
 {
-	return &r->meta[pfn - r->start_pfn];
+	return &r->meta[(pfn - r->start_pfn) * MM_META_BYTES];
+}
+
+/*
+ * The class byte (CONFIG_MM_PAGE_CLASS): the kmalloc class index on every
+ * page of a slab of a kmalloc cache, 0 on every other page.  Written with
+ * the lock held when a slab is made and before it is freed; read without
+ * it by kfree() and ksize(), for whom a live object's page cannot change.
+ */
+static __always_inline uint8_t *page_class(struct mm_region *r, uintptr_t pfn)
+{
+	return page_meta(r, pfn) + 1;
 }
 
 static __always_inline int region_contains(const struct mm_region *r, uintptr_t pfn)

@@ -72,25 +72,55 @@ static __hot_inline void *__kmalloc(size_t size, void *(*slow)(size_t))
 }
 
 /*
- * kfree: an object in the first page of a slab in the default arena's
- * newest region, whose metadata byte names a slab head, into this thread's
- * magazine (or without magazines onto its slab).  Anything else -- other
- * regions, objects further into a multi-page slab, large blocks, direct
- * mappings, NULL, bad pointers, a full magazine -- goes the slow way.
+ * The kmalloc class of the page holding p, from its class byte, if p lies in
+ * the default arena's newest region (CONFIG_MM_PAGE_CLASS); 0 for every
+ * other page, and always 0 without the option.
  */
-static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
+static __always_inline unsigned int kmalloc_class_of(const void *p)
 {
 	struct mm_region *r = region_first(&mm_arena_default);
 	uintptr_t i = addr_to_pfn(p) - r->start_pfn;
+
+	if (!IS_ENABLED(CONFIG_MM_PAGE_CLASS) || unlikely(i >= r->nr_pages))
+		return 0;
+	return r->meta[i * MM_META_BYTES + 1];
+}
+
+/*
+ * kfree: an object of a kmalloc slab in the default arena's newest region
+ * (with CONFIG_MM_PAGE_CLASS, anywhere in the slab, and found without
+ * reading the slab; without it, in the slab's first page, whose block byte
+ * names a slab head) into this thread's magazine, or without magazines
+ * onto its slab.  Anything else -- other regions and caches, large
+ * blocks, direct mappings, NULL, bad pointers, a full magazine -- goes the
+ * slow way.
+ */
+static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
+{
 	struct kmem_cache *c;
+	struct magazine *m;
 	struct slab *s;
 
-	if (unlikely(i >= r->nr_pages) || unlikely(meta_type(r->meta[i]) != PT_SLAB))
-		return slow(p);
-	s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
-	c = s->cache;
+	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS)) {
+		unsigned int k = kmalloc_class_of(p);
+
+		if (unlikely(!k))
+			return slow(p);
+		c = kmalloc_caches[k];
+		s = obj_to_slab(c, p);
+		m = percpu_mag_idx(k);
+	} else {
+		struct mm_region *r = region_first(&mm_arena_default);
+		uintptr_t i = addr_to_pfn(p) - r->start_pfn;
+
+		if (unlikely(i >= r->nr_pages) || unlikely(meta_type(r->meta[i]) != PT_SLAB))
+			return slow(p);
+		s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
+		c = s->cache;
+		m = percpu_mag(c);
+	}
 	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
-		if (likely(percpu_free_try(c, s, (void *)p)))
+		if (likely(percpu_free_try(m, c, s, (void *)p)))
 			return;
 		return slow(p);
 	} else {

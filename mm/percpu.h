@@ -43,9 +43,14 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj);
 void percpu_init(void);
 unsigned int percpu_mag_cap(const struct kmem_cache *c);
 
+static __always_inline struct magazine *percpu_mag_idx(unsigned int idx)
+{
+	return &mm_tcache.mag[idx];
+}
+
 static __always_inline struct magazine *percpu_mag(const struct kmem_cache *c)
 {
-	return &mm_tcache.mag[c->kmalloc_idx];
+	return percpu_mag_idx(c->kmalloc_idx);
 }
 
 /* Pop a magazine the caller found not empty. */
@@ -73,10 +78,9 @@ static inline void *percpu_alloc(struct kmem_cache *c)
  * pass: 1 if taken, 0 to go the slow way (percpu_free()), where any doubt
  * is settled.  Calls nothing, so the fast paths built on it stay leaves.
  */
-static __always_inline int percpu_free_try(struct kmem_cache *c, struct slab *s, void *obj)
+static __always_inline int percpu_free_try(struct magazine *m, struct kmem_cache *c,
+					   struct slab *s, void *obj)
 {
-	struct magazine *m = percpu_mag(c);
-
 	if (unlikely(m->count >= m->cap))
 		return 0;
 	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
@@ -100,13 +104,18 @@ static __always_inline int percpu_free_try(struct kmem_cache *c, struct slab *s,
  */
 static inline int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
 {
-	return percpu_free_try(c, s, obj) || percpu_free_slow(c, s, obj);
+	return percpu_free_try(percpu_mag(c), c, s, obj) || percpu_free_slow(c, s, obj);
 }
 
 #else
 struct magazine {
 	unsigned int count;
 };
+
+static inline struct magazine *percpu_mag_idx(unsigned int idx)
+{
+	return NULL;
+}
 
 static inline struct magazine *percpu_mag(const struct kmem_cache *c)
 {
@@ -123,7 +132,8 @@ static inline void *percpu_alloc(struct kmem_cache *c)
 	return NULL;
 }
 
-static inline int percpu_free_try(struct kmem_cache *c, struct slab *s, void *obj)
+static inline int percpu_free_try(struct magazine *m, struct kmem_cache *c,
+				  struct slab *s, void *obj)
 {
 	return 0;
 }

@@ -42,13 +42,25 @@ static inline size_t slab_bytes(const struct kmem_cache *c)
 	return MM_PAGE_SIZE << c->order;
 }
 
+/* Name the slab's class on every page of it (CONFIG_MM_PAGE_CLASS). */
+static void slab_set_class(struct kmem_cache *c, struct mm_region *r, uintptr_t pfn,
+			   unsigned int idx)
+{
+	if (!IS_ENABLED(CONFIG_MM_PAGE_CLASS))
+		return;
+	for (uintptr_t i = 0; i < ((uintptr_t)1 << c->order); i++)
+		*page_class(r, pfn + i) = (uint8_t)idx;
+}
+
 static void slab_free_pages(struct kmem_cache *c, struct slab *s)
 {
 	struct mm_arena *a = c->arena;
 	uintptr_t pfn = addr_to_pfn(s);
+	struct mm_region *r = region_of(a, pfn);
 
 	c->nr_slabs--;
-	__free_pages_locked(a, region_of(a, pfn), pfn, c->order);
+	slab_set_class(c, r, pfn, 0);
+	__free_pages_locked(a, r, pfn, c->order);
 }
 
 /* Room on the empty list?  (A test the compiler cannot call always false.) */
@@ -79,6 +91,9 @@ static struct slab *new_slab(struct kmem_cache *c)
 			c->ctor(obj);
 		set_freepointer(c, obj, next);
 	}
+	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS) && c->kmalloc_idx)
+		slab_set_class(c, region_of(c->arena, addr_to_pfn(s)), addr_to_pfn(s),
+			       c->kmalloc_idx);
 	c->nr_slabs++;
 	return s;
 }

@@ -31,8 +31,8 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		return -1;
 	for (struct mm_region *r = a->regions; r; r = r->next) {
 		uintptr_t base = addr_to_pfn(r), end = mm_region_end(r);
-		size_t cap = (((r->start_pfn - base) << MM_PAGE_SHIFT) - sizeof(*r)) -
-			     r->nr_pages;
+		size_t cap = (((r->start_pfn - base) << MM_PAGE_SHIFT) - sizeof(*r)) /
+			     MM_META_BYTES - r->nr_pages;
 		size_t n = min_t(size_t, cap, want >> MM_PAGE_SHIFT);
 
 		if (r->backend != a->backend || n < need || r->no_regrow)
@@ -41,7 +41,7 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 			r->no_regrow = 1;	/* someone else lives there now */
 			continue;
 		}
-		memset(page_meta(r, end), 0, n);
+		memset(page_meta(r, end), 0, n * MM_META_BYTES);
 		r->len += n << MM_PAGE_SHIFT;
 		r->nr_pages += n;
 		a->nr_pages += n;

@@ -5,13 +5,30 @@
  * debugging, never called by the allocator itself.
  */
 #include "internal.h"
+#if IS_ENABLED(CONFIG_MM_PAGE_CLASS)
+#include "slab.h"
+
+/* What every page of the block at pfn must carry in its class byte. */
+static unsigned int block_class(uintptr_t pfn, uint8_t m)
+{
+	if (meta_type(m) != PT_SLAB)
+		return 0;
+	return ((struct slab *)pfn_to_addr(pfn))->cache->kmalloc_idx;
+}
+#else
+static unsigned int block_class(uintptr_t pfn, uint8_t m)
+{
+	return 0;
+}
+#endif
 
 /*
  * Check every invariant: blocks tile each region exactly, heads are aligned,
  * interior pages are 0, every free block is on the list of its order and
  * every list entry is a free block, no two free buddies are left unmerged,
- * the counters agree with what is there, and kfree()'s shortcut to the
- * newest region (a->first) is the list's head.
+ * the counters agree with what is there, kfree()'s shortcut to the
+ * newest region (a->first) is the list's head, and every page's class byte
+ * names its slab's kmalloc class, or is 0.
  */
 int mm_arena_validate(struct mm_arena *a)
 {
@@ -40,6 +57,10 @@ int mm_arena_validate(struct mm_arena *a)
 			for (uintptr_t i = 1; i < n && !why; i++) {
 				if (*page_meta(r, pfn + i))
 					why = "head byte inside a block";
+			}
+			for (uintptr_t i = 0; IS_ENABLED(CONFIG_MM_PAGE_CLASS) && i < n && !why; i++) {
+				if (*page_class(r, pfn + i) != block_class(pfn, m))
+					why = "class byte disagrees with its block";
 			}
 			if (!why && meta_type(m) == PT_PCP)
 				cached++;

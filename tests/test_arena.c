@@ -27,10 +27,14 @@
 #define REGION_HEADER_STAYS(x) (HEADERS_KEPT ? (x) : 0)
 #define REGION_HEADER_GOES(x) (HEADERS_KEPT ? 0 : (x))
 
+/* A page's block byte, as internal.h's page_meta() finds it. */
+#define META(r, pfn)	((r)->meta[((pfn) - (r)->start_pfn) * MM_META_BYTES])
+
 static size_t meta_pages_for(size_t total)
 {
 	/* As arena.c lays a region out over 'total' pages. */
-	return DIV_ROUND_UP(sizeof(struct mm_region) + total, PS + 1);
+	return DIV_ROUND_UP(sizeof(struct mm_region) + total * MM_META_BYTES,
+			    PS + MM_META_BYTES);
 }
 
 /* Pages aligned to MM_PAGE_SIZE (which may exceed the MMU's); munmap() them. */
@@ -970,15 +974,15 @@ static void test_validate_catches_corruption(void **state)
 	r = a.regions;
 
 	/* A head byte inside an allocated block. */
-	saved = r->meta[addr_to_pfn(p) + 1 - r->start_pfn];
-	r->meta[addr_to_pfn(p) + 1 - r->start_pfn] = 2 << 5;
+	saved = META(r, addr_to_pfn(p) + 1);
+	META(r, addr_to_pfn(p) + 1) = 2 << 5;
 	capture_start();
 	assert_int_equal(mm_arena_validate(&a), -1);
 	capture_stop();
 	if (IS_ENABLED(CONFIG_MM_REPORTS))
 		assert_true(captured("BUG mm_arena_validate (mm): head byte inside a block (pfn 0x"));
 	assert_int_equal(a.diag.error_count, 1);
-	r->meta[addr_to_pfn(p) + 1 - r->start_pfn] = saved;
+	META(r, addr_to_pfn(p) + 1) = saved;
 	assert_arena_valid(&a);
 
 	/* A counter that disagrees with the blocks. */
@@ -998,6 +1002,19 @@ static void test_validate_catches_corruption(void **state)
 	if (IS_ENABLED(CONFIG_MM_REPORTS))
 		assert_true(captured("free_mask disagrees"));
 	a.free_mask ^= 1u << MM_MAX_ORDER;
+
+	/* A class byte on a page that is no kmalloc slab's. */
+	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS)) {
+		uint8_t *cls = &META(r, addr_to_pfn(p) + 2) + 1;
+
+		*cls = 6;
+		capture_start();
+		assert_int_equal(mm_arena_validate(&a), -1);
+		capture_stop();
+		if (IS_ENABLED(CONFIG_MM_REPORTS))
+			assert_true(captured("class byte disagrees with its block"));
+		*cls = 0;
+	}
 
 	/* kfree()'s shortcut pointing at a region that is not the newest. */
 	a.first = &other;

@@ -30,7 +30,7 @@ struct span {
 /* Pages of metadata a region needs in front of 'usable' pages. */
 static size_t meta_pages_for(size_t usable)
 {
-	return DIV_ROUND_UP(sizeof(struct mm_region) + usable, PS);
+	return DIV_ROUND_UP(sizeof(struct mm_region) + usable * MM_META_BYTES, PS);
 }
 
 static void span_init(struct span *s, struct mm_arena *a, unsigned int k)

@@ -17,7 +17,8 @@
  *
  * so the arena's own RAM is the free lists and a few counters, whatever the
  * heap's size, and one byte per page is the whole per-page cost (Linux spends
- * a 64-byte struct page).
+ * a 64-byte struct page).  With CONFIG_MM_PAGE_CLASS a page has two bytes,
+ * side by side: the block byte and its kmalloc class (MM_META_BYTES).
  */
 #ifndef MM_ARENA_H
 #define MM_ARENA_H
@@ -30,6 +31,9 @@
 
 MM_BEGIN_DECLS
 
+/* Metadata bytes per page: the block byte, and the class byte if configured. */
+#define MM_META_BYTES	(IS_ENABLED(CONFIG_MM_PAGE_CLASS) ? 2 : 1)
+
 struct mm_region {
 	struct mm_region *next;
 	struct mm_backend *backend;	/* NULL: added by the application, kept */
@@ -37,7 +41,7 @@ struct mm_region {
 	uintptr_t nr_pages;		/* usable pages, from start_pfn on */
 	size_t len;			/* bytes held from the backend, header included */
 	unsigned int no_regrow;		/* its tail address was taken: don't retry */
-	uint8_t meta[];			/* meta[pfn - start_pfn] */
+	uint8_t meta[];			/* meta[(pfn - start_pfn) * MM_META_BYTES] */
 };
 
 /*
