@@ -166,6 +166,7 @@ void *MM_NAME(memalign)(size_t align, size_t size)
 	return aligned(align <= 1 ? 1 : roundup_pow_of_two(align), size);
 }
 
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 void *MM_NAME(valloc)(size_t size)
 {
 	return aligned(SYS_PAGE_SIZE, size);
@@ -178,11 +179,14 @@ void *MM_NAME(pvalloc)(size_t size)
 	return aligned(SYS_PAGE_SIZE, size ? ALIGN(size, SYS_PAGE_SIZE) : SYS_PAGE_SIZE);
 }
 
+#endif
+
 size_t MM_NAME(malloc_usable_size)(void *p)
 {
 	return ksize(p);
 }
 
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 int MM_NAME(malloc_trim)(size_t pad)
 {
 	struct mm_arena *a = mm_default_arena();
@@ -229,6 +233,7 @@ void MM_NAME(malloc_stats)(void)
 		  d.capacity, d.allocated, d.capacity, d.allocated, d.nr_regions,
 		  d.peak_allocated);
 }
+#endif
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && defined(__NEWLIB__)
 /*

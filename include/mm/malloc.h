@@ -45,12 +45,14 @@ void *mm_reallocarray(void *p, size_t n, size_t size) __alloc_size(2, 3);
 void *mm_aligned_alloc(size_t align, size_t size) __malloc __alloc_size(2);
 int mm_posix_memalign(void **out, size_t align, size_t size);
 void *mm_memalign(size_t align, size_t size) __malloc __alloc_size(2);
+size_t mm_malloc_usable_size(void *p);
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 void *mm_valloc(size_t size) __malloc __alloc_size(1);
 void *mm_pvalloc(size_t size) __malloc;
-size_t mm_malloc_usable_size(void *p);
 int mm_malloc_trim(size_t pad);
 void mm_malloc_stats(void);
 struct mm_mallinfo2 mm_mallinfo2(void);
+#endif
 
 #endif
 
