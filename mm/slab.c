@@ -581,14 +581,17 @@ int kmem_cache_destroy(struct kmem_cache *c)
 		live += s->inuse;
 	if (live) {
 		mm_report_bug(a, c->name, "Slab cache still has objects");
-		mm_printf("INFO: %lu objects of %u bytes still allocated:\n", live, c->object_size);
-		list_for_each_entry(s, &c->partial, lru)
-			shown = report_live(c, s, shown);
-		list_for_each_entry(s, &c->full, lru)
-			shown = report_live(c, s, shown);
-		if (shown > 16)
-			mm_printf("INFO: ... and %lu more\n", shown - 16);
-		mm_printf("FIX %s: cache kept; its memory in use is not freed\n", c->name);
+		if (IS_ENABLED(CONFIG_MM_REPORTS)) {
+			mm_printf("INFO: %lu objects of %u bytes still allocated:\n",
+				  live, c->object_size);
+			list_for_each_entry(s, &c->partial, lru)
+				shown = report_live(c, s, shown);
+			list_for_each_entry(s, &c->full, lru)
+				shown = report_live(c, s, shown);
+			if (shown > 16)
+				mm_printf("INFO: ... and %lu more\n", shown - 16);
+			mm_printf("FIX %s: cache kept; its memory in use is not freed\n", c->name);
+		}
 		arena_unlock(a, flags);
 		return -1;
 	}
