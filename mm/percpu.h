@@ -25,7 +25,7 @@ struct magazine {
 };
 
 struct percpu_cache {
-	struct magazine mag[CONFIG_MM_KMALLOC_SHIFT_HIGH + 1];
+	struct magazine mag[KMALLOC_NR_CLASSES];
 	uintptr_t key;			/* marks objects in a magazine (checks) */
 	int registered;
 };
