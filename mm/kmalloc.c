@@ -45,7 +45,8 @@
  */
 struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
 uint8_t kmalloc_size_index[24];		/* (size - 1) / 8 -> class, size <= 192 */
-uint8_t kmalloc_size_index_hi[KMALLOC_MAX_CACHE_SIZE >> 7];	/* (size - 1) / 128, size > 192 */
+/* (size - 1) / 128 -> class, size > 192; one byte where the fine classes are off */
+uint8_t kmalloc_size_index_hi[IS_ENABLED(CONFIG_MM_KMALLOC_FINE) ? KMALLOC_MAX_CACHE_SIZE >> 7 : 1];
 static int kmalloc_ready;
 
 static const char *const kmalloc_names[] = {
@@ -120,7 +121,8 @@ static __noinline int kmalloc_init(void)
 	if (!kmalloc_ready) {
 		for (unsigned int s = 8; s <= 192; s += 8)
 			kmalloc_size_index[(s - 1) / 8] = (uint8_t)class_for(s);
-		for (size_t s = 128; s <= KMALLOC_MAX_CACHE_SIZE; s += 128)
+		for (size_t s = 128; IS_ENABLED(CONFIG_MM_KMALLOC_FINE) &&
+				     s <= KMALLOC_MAX_CACHE_SIZE; s += 128)
 			kmalloc_size_index_hi[(s - 1) / 128] = (uint8_t)class_for(s);
 		for (unsigned int i = 1; i < KMALLOC_NR_CLASSES && ok; i++) {
 			size_t size = class_size(i), align;

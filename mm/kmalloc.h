@@ -14,7 +14,7 @@
 
 /* kmalloc.c's tables: 0 / NULL until kmalloc_init() has run. */
 extern MM_INTERNAL uint8_t kmalloc_size_index[24];
-extern MM_INTERNAL uint8_t kmalloc_size_index_hi[KMALLOC_MAX_CACHE_SIZE >> 7];
+extern MM_INTERNAL uint8_t kmalloc_size_index_hi[];
 extern MM_INTERNAL struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
 extern MM_INTERNAL struct mm_arena mm_arena_default;
 

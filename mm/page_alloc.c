@@ -475,6 +475,7 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
  * order - 1 and order, each grown into its run of free neighbours; the
  * shortest run that holds n pages wins, the lower address on a tie.
  * O(RUN_CANDIDATES * MM_MAX_ORDER); no list is walked further.
+ * CONFIG_MM_EXACT_RUNS (hosts by default): about 600 bytes of code.
  */
 #define RUN_CANDIDATES	16
 
@@ -593,7 +594,7 @@ void *__alloc_exact(struct mm_arena *a, size_t n, unsigned int first, unsigned i
 	mm_flags_t flags;
 	void *p;
 
-	if (n > 1) {
+	if (IS_ENABLED(CONFIG_MM_EXACT_RUNS) && n > 1) {
 		flags = arena_lock(a);
 		p = alloc_run(a, n, order, first, rest);
 		arena_unlock(a, flags);

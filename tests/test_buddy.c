@@ -550,7 +550,7 @@ static void test_exact_runs(void **state)
 	struct span s;
 	char *p, *q;
 
-	if (MM_MAX_ORDER < 5)
+	if (MM_MAX_ORDER < 5 || !IS_ENABLED(CONFIG_MM_EXACT_RUNS))
 		skip();
 	span_init(&s, &arena, 5);
 	for (size_t i = 0; i < 32; i++)
