@@ -10,9 +10,20 @@
  * classes are naturally aligned (a 512-byte object is 512-aligned), which
  * serves aligned allocation without a separate mechanism.
  *
- * Larger requests take a buddy block cut to the pages asked for: its
- * first piece is marked LARGE in the page metadata and the others
- * LARGE_CONT, so kfree() needs no size.  A class that no small slab suits
+ * With CONFIG_MM_KMALLOC_FINE, 384 and three classes inside every doubling
+ * from 512 bytes up (5/8, 6/8 and 7/8 of the power of two: 640, 768, 896,
+ * 1280, ...) join them, as jemalloc's and mimalloc's quarter steps: with
+ * powers of two alone a request of random size wastes a third of its
+ * object on average, and the larger classes carry most of a heap's bytes.
+ * Every class above 192 is a multiple of 128, so sizes above 192 find
+ * theirs through a second table, indexed by (size - 1) / 128.  The fine
+ * classes are not naturally aligned; kmalloc_aligned() uses the powers of
+ * two only.
+ *
+ * Larger requests take exactly the pages asked for, from the best-fitting
+ * run of free pages or from a buddy block cut down (page_alloc.c,
+ * __alloc_exact): the first piece is marked LARGE in the page metadata
+ * and the others LARGE_CONT, so kfree() needs no size.  A class that no small slab suits
  * (CONFIG_MM_SLAB_MAX_ORDER) is served the same way.  Beyond the largest
  * block, on hosts with the mmap backend, a direct mapping with a one-page
  * header, tracked on a list (such blocks are few and each is at least
@@ -30,10 +41,13 @@
 
 /*
  * kmalloc_caches[i]: 2^i bytes for i in [SHIFT_LOW, SHIFT_HIGH]; [1] is 96
- * and [2] is 192 when those classes exist.
+ * and [2] is 192 when those classes exist; the fine classes follow
+ * SHIFT_HIGH (slab.h).
  */
-struct kmem_cache *kmalloc_caches[KMALLOC_SHIFT_HIGH + 1];
+struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
 uint8_t kmalloc_size_index[24];		/* (size - 1) / 8 -> class, size <= 192 */
+/* (size - 1) / 128 -> class, size > 192; one byte where the fine classes are off */
+uint8_t kmalloc_size_index_hi[IS_ENABLED(CONFIG_MM_KMALLOC_FINE) ? KMALLOC_MAX_CACHE_SIZE >> 7 : 1];
 static int kmalloc_ready;
 
 static const char *const kmalloc_names[] = {
@@ -45,9 +59,54 @@ static const char *const kmalloc_names[] = {
 	[15] = "kmalloc-32k", [16] = "kmalloc-64k",
 };
 
-static inline size_t class_size(unsigned int i)
+/* Fine classes up to 64 KiB, the largest CONFIG_MM_KMALLOC_SHIFT_HIGH allows. */
+static const char *const kmalloc_fine_names[] = {
+	"kmalloc-384", "kmalloc-640", "kmalloc-768", "kmalloc-896",
+	"kmalloc-1280", "kmalloc-1536", "kmalloc-1792", "kmalloc-2560",
+	"kmalloc-3072", "kmalloc-3584", "kmalloc-5120", "kmalloc-6144",
+	"kmalloc-7168", "kmalloc-10240", "kmalloc-12288", "kmalloc-14336",
+	"kmalloc-20480", "kmalloc-24576", "kmalloc-28672", "kmalloc-40960",
+	"kmalloc-49152", "kmalloc-57344",
+};
+static_assert(KMALLOC_NR_FINE <= ARRAY_SIZE(kmalloc_fine_names), "a fine class without a name");
+
+/* Bytes of class i; 0 for an index that is no class in this configuration. */
+static size_t class_size(unsigned int i)
 {
-	return i == 1 ? 96 : i == 2 ? 192 : (size_t)1 << i;
+	unsigned int f;
+
+	if (i == 1 || i == 2)
+		return HAS_96_192 ? 96 * i : 0;
+	if (i <= KMALLOC_SHIFT_HIGH)
+		return i >= KMALLOC_SHIFT_LOW ? (size_t)1 << i : 0;
+	f = i - KMALLOC_SHIFT_HIGH - 1;
+	if (f == 0)
+		return 384;
+	f--;		/* 5/8, 6/8, 7/8 of 2^10, then of 2^11, ... */
+	return (size_t)(5 + f % 3) << (10 + f / 3 - 3);
+}
+
+static const char *class_name(unsigned int i)
+{
+	return i <= KMALLOC_SHIFT_HIGH ? kmalloc_names[i]
+				       : kmalloc_fine_names[i - KMALLOC_SHIFT_HIGH - 1];
+}
+
+/*
+ * The smallest class of at least 'size' bytes (up to the largest class),
+ * never one below KMALLOC_MIN_SIZE (96 when the smallest class is 128).
+ */
+static unsigned int class_for(size_t size)
+{
+	unsigned int best = KMALLOC_SHIFT_HIGH;
+
+	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
+		size_t cs = class_size(i);
+
+		if (cs >= size && cs >= KMALLOC_MIN_SIZE && cs < class_size(best))
+			best = i;
+	}
+	return best;
 }
 
 static __noinline int kmalloc_init(void)
@@ -61,30 +120,23 @@ static __noinline int kmalloc_init(void)
 		return 0;
 	flags = mm_lock(&init_lock);
 	if (!kmalloc_ready) {
-		for (unsigned int s = 8; s <= 192; s += 8) {
-			unsigned int i = KMALLOC_SHIFT_LOW;
+		for (unsigned int s = 8; s <= 192; s += 8)
+			kmalloc_size_index[(s - 1) / 8] = (uint8_t)class_for(s);
+		for (size_t s = 128; IS_ENABLED(CONFIG_MM_KMALLOC_FINE) &&
+				     s <= KMALLOC_MAX_CACHE_SIZE; s += 128)
+			kmalloc_size_index_hi[(s - 1) / 128] = (uint8_t)class_for(s);
+		for (unsigned int i = 1; i < KMALLOC_NR_CLASSES && ok; i++) {
+			size_t size = class_size(i), align;
 
-			while (class_size(i) < s && i < KMALLOC_SHIFT_HIGH)
-				i++;
-			if (HAS_96_192 && s > 64 && s <= 96 && KMALLOC_SHIFT_LOW <= 6)
-				i = 1;
-			else if (HAS_96_192 && s > 128 && s <= 192 && KMALLOC_SHIFT_LOW <= 7)
-				i = 2;
-			kmalloc_size_index[(s - 1) / 8] = (uint8_t)i;
-		}
-		for (unsigned int i = 1; i <= KMALLOC_SHIFT_HIGH && ok; i++) {
-			size_t size, align;
-
-			if (i < 3 ? !HAS_96_192 : i < KMALLOC_SHIFT_LOW)
+			if (!size)
 				continue;
-			size = class_size(i);
 			/* Natural alignment for powers of two, 32/64 for 96/192. */
 			align = size & -size;
 			/*
 			 * NULL for a class no small slab suits (large objects
 			 * on small pages): kmalloc serves it with buddy blocks.
 			 */
-			kmalloc_caches[i] = kmem_cache_create_arena(a, kmalloc_names[i], size,
+			kmalloc_caches[i] = kmem_cache_create_arena(a, class_name(i), size,
 								    align, SLAB_KMALLOC, NULL);
 			if (kmalloc_caches[i]) {
 				kmalloc_caches[i]->kmalloc_idx = (uint8_t)i;
@@ -103,7 +155,7 @@ static __noinline int kmalloc_init(void)
 
 struct kmem_cache *kmalloc_cache_index(unsigned int i)
 {
-	return i <= KMALLOC_SHIFT_HIGH ? kmalloc_caches[i] : NULL;
+	return i < KMALLOC_NR_CLASSES ? kmalloc_caches[i] : NULL;
 }
 
 struct kmem_cache *kmalloc_slab(size_t size)
@@ -222,8 +274,10 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 		if (order <= MM_MAX_ORDER) {
 			size_t n = size ? DIV_ROUND_UP(size, MM_PAGE_SIZE) : 1;
 
+			/* Exact pages; an alignment beyond a page wants a whole block. */
+			if (align <= MM_PAGE_SIZE)
+				return __alloc_exact(a, n, PT_LARGE, PT_LARGE_CONT);
 			p = __alloc_pages_type(a, order, PT_LARGE);
-			/* Exact pages: the rest of a power of two goes back. */
 			if (p && n < ((size_t)1 << order)) {
 				flags = arena_lock(a);
 				__trim_to_exact(a, p, n, order, PT_LARGE, PT_LARGE_CONT);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kmalloc's fast paths, inline for kmalloc.c and the malloc facade, so that
- * malloc(64) is one function: size to class by a table lookup, then this
+ * malloc(64) is one function: size to class by a table lookup (two tables
+ * with the fine classes: by 8 bytes up to 192, by 128 above), then this
  * thread's magazine (or the class's active slab), with everything else --
  * first use, large sizes, magazines to refill or flush, bad pointers -- out
  * of line.
@@ -13,7 +14,8 @@
 
 /* kmalloc.c's tables: 0 / NULL until kmalloc_init() has run. */
 extern MM_INTERNAL uint8_t kmalloc_size_index[24];
-extern MM_INTERNAL struct kmem_cache *kmalloc_caches[CONFIG_MM_KMALLOC_SHIFT_HIGH + 1];
+extern MM_INTERNAL uint8_t kmalloc_size_index_hi[];
+extern MM_INTERNAL struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
 extern MM_INTERNAL struct mm_arena mm_arena_default;
 
 void *__kmalloc_slow(size_t size);
@@ -22,8 +24,14 @@ void __kfree_slow(const void *p);
 /* The cache for 1 <= size <= KMALLOC_MAX_CACHE_SIZE, NULL if none (yet). */
 static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
 {
-	unsigned int i = size <= 192 ? kmalloc_size_index[(size - 1) >> 3]
-				     : fls((unsigned int)(size - 1));
+	unsigned int i;
+
+	if (size <= 192)
+		i = kmalloc_size_index[(size - 1) >> 3];
+	else if (IS_ENABLED(CONFIG_MM_KMALLOC_FINE))
+		i = kmalloc_size_index_hi[(size - 1) >> 7];
+	else
+		i = fls((unsigned int)(size - 1));
 
 	return kmalloc_caches[i];
 }
@@ -49,7 +57,7 @@ static __hot_inline void *__kmalloc(size_t size, void *(*slow)(size_t))
 	if (likely(size - 1 < KMALLOC_SMALL_MAX))
 		c = kmalloc_caches[kmalloc_size_index[(size - 1) >> 3]];
 	else if (size - 1 < KMALLOC_MAX_CACHE_SIZE)
-		c = kmalloc_caches[fls((unsigned int)(size - 1))];
+		c = kmalloc_cache(size);
 	else
 		return slow(size);
 	if (unlikely(!c))

@@ -78,6 +78,15 @@ static __noinline void expand(struct mm_arena *a, struct mm_region *r, uintptr_t
 	}
 }
 
+/* The most pages ever allocated at once (CONFIG_MM_STATS). */
+static __always_inline void note_peak(struct mm_arena *a)
+{
+#if IS_ENABLED(CONFIG_MM_STATS)
+	if (unlikely(a->nr_pages - a->nr_free > a->diag.peak_allocated >> MM_PAGE_SHIFT))
+		a->diag.peak_allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT;
+#endif
+}
+
 /*
  * Take a block of 'order' off the free lists, lock held; it becomes 'type'
  * (PAGES, SLAB, LARGE).  NULL when no list can serve the order: growing is
@@ -105,11 +114,7 @@ static __hot_inline void *rmqueue(struct mm_arena *a, unsigned int order, unsign
 	if (unlikely(o > order))
 		expand(a, r, pfn, order, o);
 	*m = PAGE_META(type, order);
-
-#if IS_ENABLED(CONFIG_MM_STATS)
-	if (unlikely(a->nr_pages - a->nr_free > a->diag.peak_allocated >> MM_PAGE_SHIFT))
-		a->diag.peak_allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT;
-#endif
+	note_peak(a);
 	return b;
 }
 
@@ -452,6 +457,41 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
 }
 
 /*
+ * Exact blocks from runs of free pages.
+ *
+ * An exact block need not be one aligned buddy block: it is pieces, and
+ * any n contiguous pages split into aligned pieces (fit_order()).  So n
+ * pages can come from a run of smaller free blocks that lie side by side
+ * -- the leftovers of earlier exact blocks, which could not merge because
+ * they are not buddies -- instead of from a free block of 2^order pages
+ * that must first be found or grown.  Taking the run keeps the large free
+ * blocks whole for the requests that need them, and reuses pages that
+ * were already touched: without it, a heap of exact blocks of random
+ * sizes fragments into runs no aligned request fits, and grows into fresh
+ * memory while a third of what it holds is free.
+ *
+ * Best fit among a few candidates: the free blocks of order - 2 (the
+ * smallest that a run of more than 2^(order-1) pages must contain whole),
+ * order - 1 and order, each grown into its run of free neighbours; the
+ * shortest run that holds n pages wins, the lower address on a tie.
+ * O(RUN_CANDIDATES * MM_MAX_ORDER); no list is walked further.
+ * CONFIG_MM_EXACT_RUNS (hosts by default): about 600 bytes of code.
+ */
+#define RUN_CANDIDATES	16
+
+/* Mark [pfn, end) as the pieces of one exact block (see __trim_to_exact). */
+static void mark_pieces(struct mm_region *r, uintptr_t pfn, uintptr_t end,
+			unsigned int first, unsigned int rest)
+{
+	for (uintptr_t head = pfn; pfn < end; ) {
+		unsigned int o = fit_order(pfn, end);
+
+		*page_meta(r, pfn) = PAGE_META(pfn == head ? first : rest, o);
+		pfn += (uintptr_t)1 << o;
+	}
+}
+
+/*
  * Cut an allocated block of 'order' at p down to its first n pages, lock
  * held: [p, p + n pages) becomes blocks of the orders of n's set bits,
  * largest first (each aligned because the ones before it were larger), the
@@ -461,16 +501,113 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
 void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 		     unsigned int first, unsigned int rest)
 {
-	uintptr_t head = addr_to_pfn(p), end = head + n, pfn;
+	uintptr_t head = addr_to_pfn(p), end = head + n;
 	struct mm_region *r = region_of(a, head);
 
-	for (pfn = head; pfn < end; ) {
-		unsigned int o = fit_order(pfn, end);
+	mark_pieces(r, head, end, first, rest);
+	__free_range_locked(a, r, end, head + ((uintptr_t)1 << order));
+}
 
-		*page_meta(r, pfn) = PAGE_META(pfn == head ? first : rest, o);
+/*
+ * The run of free blocks around the free block [pfn, pfn + 2^o) of r: its
+ * first page, and its length, stopping once it is 'enough' long (longer
+ * runs are no better fit).
+ */
+static size_t free_run(struct mm_region *r, uintptr_t pfn, unsigned int o,
+		       size_t enough, uintptr_t *start)
+{
+	uintptr_t s = pfn, e = pfn + ((uintptr_t)1 << o);
+
+	while (s > r->start_pfn && e - s < enough) {
+		uintptr_t h = block_head(r, s - 1);
+
+		if (!h || !meta_is_free(*page_meta(r, h)))
+			break;
+		s = h;
+	}
+	while (e < mm_region_end(r) && e - s < enough) {
+		uint8_t m = *page_meta(r, e);
+
+		if (!meta_is_free(m))
+			break;
+		e += (uintptr_t)1 << meta_order(m);
+	}
+	*start = s;
+	return e - s;
+}
+
+/*
+ * n pages (2 <= n <= 2^MM_MAX_ORDER) from the best-fitting run of free
+ * blocks, as an exact block of pieces 'first', 'rest', ...; lock held.
+ * NULL if no candidate's run is long enough.
+ */
+static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
+		       unsigned int first, unsigned int rest)
+{
+	struct mm_region *best_r = NULL;
+	uintptr_t best = 0, pfn, end;
+	size_t best_len = SIZE_MAX;
+	unsigned int budget = RUN_CANDIDATES;
+
+	for (unsigned int o = order >= 2 ? order - 2 : 0; o <= order && budget; o++) {
+		for (struct hlist_node *h = a->free_area[o].first; h && budget; h = h->next) {
+			struct free_block *b = container_of(h, struct free_block, node);
+			uintptr_t s;
+			size_t len;
+
+			budget--;
+			len = free_run(b->region, addr_to_pfn(b), o, best_len, &s);
+			if (len >= n && (len < best_len || (len == best_len && s < best))) {
+				best_r = b->region;
+				best = s;
+				best_len = len;
+				if (len == n)
+					budget = 0;	/* a perfect fit */
+			}
+		}
+	}
+	if (!best_r)
+		return NULL;
+
+	/* Unlink the blocks the n pages fall in; what overshoots goes back. */
+	for (pfn = best, end = best + n; pfn < end; ) {
+		unsigned int o = meta_order(*page_meta(best_r, pfn));
+
+		__del_free_block(a, best_r, pfn);
 		pfn += (uintptr_t)1 << o;
 	}
-	__free_range_locked(a, r, end, head + ((uintptr_t)1 << order));
+	mark_pieces(best_r, best, end, first, rest);
+	__free_range_locked(a, best_r, end, pfn);
+	note_peak(a);
+	return pfn_to_addr(best);
+}
+
+/*
+ * An exact block of n pages, its pieces typed 'first', 'rest', ...: from a
+ * run of free blocks if one fits, else a block of the order cut down.  Its
+ * start is page aligned only (kmalloc's large blocks); alloc_pages_exact()
+ * keeps Linux's promise of a block aligned to its order.
+ */
+void *__alloc_exact(struct mm_arena *a, size_t n, unsigned int first, unsigned int rest)
+{
+	unsigned int order = (unsigned int)fls((unsigned int)(n - 1));
+	mm_flags_t flags;
+	void *p;
+
+	if (IS_ENABLED(CONFIG_MM_EXACT_RUNS) && n > 1) {
+		flags = arena_lock(a);
+		p = alloc_run(a, n, order, first, rest);
+		arena_unlock(a, flags);
+		if (p)
+			return p;
+	}
+	p = __alloc_pages_type(a, order, first);
+	if (p && n < ((size_t)1 << order)) {
+		flags = arena_lock(a);
+		__trim_to_exact(a, p, n, order, first, rest);
+		arena_unlock(a, flags);
+	}
+	return p;
 }
 
 void *alloc_pages_exact(struct mm_arena *a, size_t size)

@@ -63,7 +63,7 @@ static __noinline void register_thread(struct percpu_cache *pc)
 {
 	pc->registered = 1;
 	pc->key = (uintptr_t)pc ^ 0x6d6d2d6d61672aULL;
-	for (unsigned int i = 0; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
+	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
 		struct kmem_cache *c = kmalloc_cache_index(i);
 
 		pc->mag[i].cap = c ? c->mag_cap : 0;
@@ -158,7 +158,7 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 
 static void drain_all(struct percpu_cache *pc)
 {
-	for (unsigned int i = 0; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
+	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
 		struct magazine *m = &pc->mag[i];
 		struct kmem_cache *c = m->count ? kmalloc_cache_index(i) : NULL;
 

@@ -30,7 +30,7 @@ static_assert(sizeof(struct magazine) == 8 + MAG_SIZE * sizeof(void *),
 	      "a magazine is its count, its cap and its objects");
 
 struct percpu_cache {
-	struct magazine mag[CONFIG_MM_KMALLOC_SHIFT_HIGH + 1];
+	struct magazine mag[KMALLOC_NR_CLASSES];
 	uintptr_t key;			/* marks objects in a magazine (checks) */
 	int registered;
 };

@@ -68,6 +68,19 @@ static __always_inline int slab_obj_aligned(const struct kmem_cache *c,
 }
 
 
+/*
+ * kmalloc class indices: 2^i bytes at i, 96 and 192 at 1 and 2, and the
+ * fine classes (CONFIG_MM_KMALLOC_FINE: 384, then 5/8, 6/8 and 7/8 of each
+ * power of two from 1 KiB) after CONFIG_MM_KMALLOC_SHIFT_HIGH.  Index 0 is
+ * no class: a cache whose kmalloc_idx is 0 is not a kmalloc cache.
+ */
+#if IS_ENABLED(CONFIG_MM_KMALLOC_FINE)
+#define KMALLOC_NR_FINE		(1 + 3 * (CONFIG_MM_KMALLOC_SHIFT_HIGH - 9))
+#else
+#define KMALLOC_NR_FINE		0
+#endif
+#define KMALLOC_NR_CLASSES	(CONFIG_MM_KMALLOC_SHIFT_HIGH + 1 + KMALLOC_NR_FINE)
+
 /* The kmalloc cache of class index i (kmalloc.c). */
 struct kmem_cache *kmalloc_cache_index(unsigned int i);
 

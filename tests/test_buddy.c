@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "helpers.h"
+#include "../mm/internal.h"	/* __alloc_exact(): white-box tests of runs */
 
 #define PS MM_PAGE_SIZE
 
@@ -534,6 +535,54 @@ static void test_exact_wrong_size(void **state)
 	span_fini(&s);
 }
 
+/*
+ * Exact blocks from runs (__alloc_exact, what kmalloc's large blocks use):
+ * with every page of a 32-page span taken and then pages 2..7 and 17..21
+ * freed, there is no free block of 8 pages, yet 5 pages come from the run
+ * 17..21 -- the best fit, over the 6-page run 2..7 -- and 6 pages from
+ * 2..7, without the arena growing (it cannot: no backend).  Freed, every
+ * page merges back into one block.
+ */
+static void test_exact_runs(void **state)
+{
+	static struct mm_arena arena;
+	static char *page[32];
+	struct span s;
+	char *p, *q;
+
+	if (MM_MAX_ORDER < 5 || !IS_ENABLED(CONFIG_MM_EXACT_RUNS))
+		skip();
+	span_init(&s, &arena, 5);
+	for (size_t i = 0; i < 32; i++)
+		assert_non_null(page[i] = alloc_pages(&arena, 0));
+	qsort(page, 32, sizeof(page[0]), cmp_ptr);
+	assert_ptr_equal(page[0], span_page(&s, 0));
+	for (size_t i = 2; i < 8; i++)
+		free_pages(&arena, page[i], 0);
+	for (size_t i = 17; i < 22; i++)
+		free_pages(&arena, page[i], 0);
+	assert_int_equal(mm_arena_free_pages(&arena), 11);
+	for (unsigned int o = 3; o <= s.k; o++)
+		assert_int_equal(mm_arena_nr_free_order(&arena, o), 0);
+
+	p = __alloc_exact(&arena, 5, PT_PAGES, PT_PAGES);
+	assert_ptr_equal(p, span_page(&s, 17));		/* best fit, unaligned */
+	q = __alloc_exact(&arena, 6, PT_PAGES, PT_PAGES);
+	assert_ptr_equal(q, span_page(&s, 2));
+	assert_int_equal(mm_arena_free_pages(&arena), 0);
+	assert_arena_valid(&arena);
+	assert_null(__alloc_exact(&arena, 2, PT_PAGES, PT_PAGES));
+
+	/* The pieces are those free_pages_exact() expects for that size. */
+	free_pages_exact(&arena, p, 5 * PS);
+	free_pages_exact(&arena, q, 6 * PS);
+	assert_int_equal(arena.diag.error_count, 0);
+	for (size_t i = 0; i < 32; i++)
+		if (i < 2 || (i >= 8 && i < 17) || i >= 22)
+			free_pages(&arena, page[i], 0);
+	span_fini(&s);
+}
+
 /* ---- Error paths ------------------------------------------------------ */
 
 static void test_bad_frees(void **state)
@@ -882,6 +931,7 @@ int main(void)
 		cmocka_unit_test(test_alignment_every_order),
 		cmocka_unit_test(test_exact_sizes),
 		cmocka_unit_test(test_exact_wrong_size),
+		cmocka_unit_test(test_exact_runs),
 		cmocka_unit_test(test_bad_frees),
 		cmocka_unit_test(test_bad_orders),
 		cmocka_unit_test(test_page_order),
