@@ -433,9 +433,9 @@ static int run_mem(void)
 
 	slab_pages = info.num_slabs * info.pages_per_slab;
 	slab_bytes = slab_pages * MM_PAGE_SIZE;
-	/* One metadata byte per page, and the slab headers are inside the slabs. */
-	used = slab_bytes + slab_pages;
-	held = d1.capacity + d1.capacity / MM_PAGE_SIZE;
+	/* MM_META_BYTES per page, and the slab headers are inside the slabs. */
+	used = slab_bytes + slab_pages * MM_META_BYTES;
+	held = d1.capacity + d1.capacity / MM_PAGE_SIZE * MM_META_BYTES;
 
 	printf("cache %s: object %zu B, stride %zu B, %u objects per %u-page slab\n",
 	       info.name, info.object_size, info.size, info.objs_per_slab,

@@ -137,7 +137,7 @@ list=build/bench-$(set -- $CONFIGS; echo "$1")/bench/micro
 			"$RES/mem-$cfg.txt"
 	done
 	echo
-	echo "(metadata: one byte per page; slab headers are inside the slabs. The last"
+	echo "(metadata: MM_META_BYTES per page, 2 on hosts; slab headers are inside the slabs. The last"
 	echo "column is everything the default arena took from its backend, free pages"
 	echo "kept by the growth policy and other users of the arena included.)"
 } | tee "$RES/micro.md"

@@ -291,7 +291,7 @@ void mm_arena_diag(struct mm_arena *a, struct mm_diag *out)
 static_assert(offsetof(struct mm_arena, first) == 0,
 	      "mm_arena_init() keeps the first member, and only it");
 
-struct mm_region mm_region_none;
+const struct mm_region mm_region_none;	/* in ROM on MCUs: never written */
 struct mm_arena mm_arena_default = { .first = &mm_region_none, .lock = MM_LOCK_INIT };
 static int default_state;		/* 0 not yet, 1 ready, -1 failed */
 

@@ -83,9 +83,9 @@ static __always_inline int region_contains(const struct mm_region *r, uintptr_t 
  * empty list).  Regions are added at the head of the list, and on a growing
  * host heap the newest is the largest, so it is the one to try first.
  */
-extern MM_INTERNAL struct mm_region mm_region_none;
+extern MM_INTERNAL const struct mm_region mm_region_none;
 
-static __always_inline struct mm_region *region_first(struct mm_arena *a)
+static __always_inline const struct mm_region *region_first(struct mm_arena *a)
 {
 	return __atomic_load_n(&a->first, __ATOMIC_ACQUIRE);
 }

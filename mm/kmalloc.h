@@ -86,7 +86,7 @@ static __hot_inline void *__kmalloc(size_t size, void *(*slow)(size_t))
  */
 static __always_inline unsigned int kmalloc_class_of(const void *p)
 {
-	struct mm_region *r = region_first(&mm_arena_default);
+	const struct mm_region *r = region_first(&mm_arena_default);
 	uintptr_t i = addr_to_pfn(p) - r->start_pfn;
 
 	if (!IS_ENABLED(CONFIG_MM_PAGE_CLASS) || unlikely(i >= r->nr_pages))
@@ -118,7 +118,7 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 		s = obj_to_slab(c, p);
 		m = percpu_mag_idx(k);
 	} else {
-		struct mm_region *r = region_first(&mm_arena_default);
+		const struct mm_region *r = region_first(&mm_arena_default);
 		uintptr_t i = addr_to_pfn(p) - r->start_pfn;
 
 		if (unlikely(i >= r->nr_pages) || unlikely(meta_type(r->meta[i]) != PT_SLAB))

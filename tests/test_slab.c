@@ -1301,8 +1301,8 @@ static void test_memory_figure_64(void **state)
 	used_pages = d.capacity / PS - used_pages;
 	assert_int_equal(used_pages * PS, d.allocated);
 	assert_int_equal(info_of(c).active_objs, N);
-	/* Pages in use, plus their metadata: a byte each. */
-	cost = used_pages * PS + used_pages;
+	/* Pages in use, plus their metadata: MM_META_BYTES each. */
+	cost = used_pages * PS + used_pages * MM_META_BYTES;
 	ratio = (double)cost / (64.0 * N);
 	print_message("100000 x 64 bytes: %zu pages (%zu bytes with metadata), ratio %.4f\n",
 		      used_pages, cost, ratio);

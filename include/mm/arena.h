@@ -75,7 +75,7 @@ struct mm_arena {
 	 * the struct: mm_arena_init() leaves it alone, so that a free()
 	 * racing the default arena's first initialisation never reads NULL.
 	 */
-	struct mm_region *first;
+	const struct mm_region *first;
 	struct hlist_head free_area[MM_NR_ORDERS];
 	uint32_t free_mask;		/* bit k set: free_area[k] not empty */
 	size_t nr_free;			/* free pages */
