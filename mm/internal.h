@@ -156,7 +156,8 @@ static inline int __pcp_drain(struct mm_arena *a, unsigned int n)
 #endif
 void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 		     unsigned int first, unsigned int rest);
-void *__alloc_exact(struct mm_arena *a, size_t n, unsigned int first, unsigned int rest);
+void *__alloc_exact(struct mm_arena *a, size_t n, unsigned int align_order,
+		    unsigned int first, unsigned int rest);
 int __arena_grow(struct mm_arena *a, unsigned int order);
 void __unlink_free_range(struct mm_arena *a, struct mm_region *r,
 			 uintptr_t pfn, uintptr_t end);

@@ -274,16 +274,9 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 		if (order <= MM_MAX_ORDER) {
 			size_t n = size ? DIV_ROUND_UP(size, MM_PAGE_SIZE) : 1;
 
-			/* Exact pages; an alignment beyond a page wants a whole block. */
-			if (align <= MM_PAGE_SIZE)
-				return __alloc_exact(a, n, PT_LARGE, PT_LARGE_CONT);
-			p = __alloc_pages_type(a, order, PT_LARGE);
-			if (p && n < ((size_t)1 << order)) {
-				flags = arena_lock(a);
-				__trim_to_exact(a, p, n, order, PT_LARGE, PT_LARGE_CONT);
-				arena_unlock(a, flags);
-			}
-			return p;
+			/* Exact pages; an alignment beyond a page from a whole block. */
+			return __alloc_exact(a, n, align > MM_PAGE_SIZE ? get_order(align) : 0,
+					     PT_LARGE, PT_LARGE_CONT);
 		}
 		p = huge_alloc(size, align);
 	}

@@ -583,18 +583,20 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 }
 
 /*
- * An exact block of n pages, its pieces typed 'first', 'rest', ...: from a
- * run of free blocks if one fits, else a block of the order cut down.  Its
- * start is page aligned only (kmalloc's large blocks); alloc_pages_exact()
- * keeps Linux's promise of a block aligned to its order.
+ * An exact block of n pages, its pieces typed 'first', 'rest', ...,
+ * aligned to 2^align_order pages: where a page's alignment is enough, the
+ * best-fitting run of free blocks if one fits, else a buddy block cut down.
+ * kmalloc's large blocks; alloc_pages_exact() keeps Linux's promise of a
+ * block aligned to its order.
  */
-void *__alloc_exact(struct mm_arena *a, size_t n, unsigned int first, unsigned int rest)
+void *__alloc_exact(struct mm_arena *a, size_t n, unsigned int align_order,
+		    unsigned int first, unsigned int rest)
 {
-	unsigned int order = (unsigned int)fls((unsigned int)(n - 1));
+	unsigned int order = max_t(unsigned int, fls((unsigned int)(n - 1)), align_order);
 	mm_flags_t flags;
 	void *p;
 
-	if (IS_ENABLED(CONFIG_MM_EXACT_RUNS) && n > 1) {
+	if (IS_ENABLED(CONFIG_MM_EXACT_RUNS) && n > 1 && !align_order) {
 		flags = arena_lock(a);
 		p = alloc_run(a, n, order, first, rest);
 		arena_unlock(a, flags);

@@ -565,13 +565,13 @@ static void test_exact_runs(void **state)
 	for (unsigned int o = 3; o <= s.k; o++)
 		assert_int_equal(mm_arena_nr_free_order(&arena, o), 0);
 
-	p = __alloc_exact(&arena, 5, PT_PAGES, PT_PAGES);
+	p = __alloc_exact(&arena, 5, 0, PT_PAGES, PT_PAGES);
 	assert_ptr_equal(p, span_page(&s, 17));		/* best fit, unaligned */
-	q = __alloc_exact(&arena, 6, PT_PAGES, PT_PAGES);
+	q = __alloc_exact(&arena, 6, 0, PT_PAGES, PT_PAGES);
 	assert_ptr_equal(q, span_page(&s, 2));
 	assert_int_equal(mm_arena_free_pages(&arena), 0);
 	assert_arena_valid(&arena);
-	assert_null(__alloc_exact(&arena, 2, PT_PAGES, PT_PAGES));
+	assert_null(__alloc_exact(&arena, 2, 0, PT_PAGES, PT_PAGES));
 
 	/* The pieces are those free_pages_exact() expects for that size. */
 	free_pages_exact(&arena, p, 5 * PS);
