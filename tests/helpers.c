@@ -28,6 +28,20 @@ const char *capture_stop(void)
 	return cap_buf;
 }
 
+void check_report(struct mm_arena *a, unsigned long errors_before,
+		  const char *t1, const char *t2)
+{
+	const char *text = capture_stop();
+
+	if (!strstr(text, t1) || (t2 && !strstr(text, t2)))
+		print_message("report was:\n%s\n", text);
+	assert_non_null(strstr(text, t1));
+	if (t2)
+		assert_non_null(strstr(text, t2));
+	assert_non_null(strstr(text, "BUG "));
+	assert_int_equal(a->diag.error_count, errors_before + 1);
+}
+
 const char *capture_text(void)
 {
 	return cap_buf;

@@ -22,6 +22,12 @@ const char *capture_stop(void);
 const char *capture_text(void);
 /* 1 if the captured text contains s. */
 int captured(const char *s);
+/*
+ * Stop capturing and assert a report: a BUG line mentioning t1 (and t2
+ * unless NULL), counted once in a's error_count since errors_before.
+ */
+void check_report(struct mm_arena *a, unsigned long errors_before,
+		  const char *t1, const char *t2);
 
 /* Static backend over a heap-allocated, page-aligned buffer of 'pages' pages. */
 struct test_static {

@@ -101,21 +101,6 @@ static size_t expected_ksize(size_t size)
 	return 0;	/* a direct mapping: at least size, checked apart */
 }
 
-/* Assert a report containing the texts, counted in error_count. */
-static __maybe_unused void check_report(unsigned long errors_before, const char *t1,
-					const char *t2)
-{
-	const char *text = capture_stop();
-
-	if (!strstr(text, t1) || (t2 && !strstr(text, t2)))
-		print_message("report was:\n%s\n", text);
-	assert_non_null(strstr(text, t1));
-	if (t2)
-		assert_non_null(strstr(text, t2));
-	assert_non_null(strstr(text, "BUG "));
-	assert_int_equal(diag().error_count, errors_before + 1);
-}
-
 /* After bad input: the heap is intact and keeps working. */
 static void assert_heap_works(void)
 {
@@ -603,44 +588,44 @@ static void test_kfree_garbage(void **state)
 	e0 = diag().error_count;
 	capture_start();
 	kfree(on_stack);
-	check_report(e0, "kfree", "not allocated by kmalloc");
+	check_report(def(), e0, "kfree", "not allocated by kmalloc");
 
 	e0 = diag().error_count;
 	capture_start();
 	kfree((void *)(uintptr_t)0x1008);
-	check_report(e0, "kfree", NULL);
+	check_report(def(), e0, "kfree", NULL);
 
 	/* The middle of a slab object. */
 	e0 = diag().error_count;
 	capture_start();
 	kfree(p + 16);
-	check_report(e0, "middle of an object", NULL);
+	check_report(def(), e0, "middle of an object", NULL);
 	e0 = diag().error_count;
 	capture_start();
 	kfree(p + 1);
-	check_report(e0, "middle of an object", NULL);
+	check_report(def(), e0, "middle of an object", NULL);
 
 	/* The middle of a buddy block. */
 	e0 = diag().error_count;
 	capture_start();
 	kfree(big + PS);
-	check_report(e0, "kfree", "not the start of a kmalloc block");
+	check_report(def(), e0, "kfree", "not the start of a kmalloc block");
 	e0 = diag().error_count;
 	capture_start();
 	kfree(big + 8);
-	check_report(e0, "kfree", "not the start of a kmalloc block");
+	check_report(def(), e0, "kfree", "not the start of a kmalloc block");
 
 	/* The middle of a direct mapping. */
 	e0 = diag().error_count;
 	capture_start();
 	kfree(huge + PS);
-	check_report(e0, "kfree", "not allocated by kmalloc");
+	check_report(def(), e0, "kfree", "not allocated by kmalloc");
 
 	/* A page block is not kmalloc's. */
 	e0 = diag().error_count;
 	capture_start();
 	kfree(page);
-	check_report(e0, "kfree", "use free_pages");
+	check_report(def(), e0, "kfree", "use free_pages");
 	assert_int_equal(mm_page_order(def(), page), 0);
 
 	/* ksize() knows no bad pointer, krealloc() fails cleanly on one. */
@@ -652,15 +637,15 @@ static void test_kfree_garbage(void **state)
 	e0 = diag().error_count;
 	capture_start();
 	assert_null(krealloc(on_stack, 50));
-	check_report(e0, "kfree", NULL);
+	check_report(def(), e0, "kfree", NULL);
 	e0 = diag().error_count;
 	capture_start();
 	assert_null(krealloc(p + 16, 500));
-	check_report(e0, "kfree", NULL);
+	check_report(def(), e0, "kfree", NULL);
 	e0 = diag().error_count;
 	capture_start();
 	assert_null(krealloc(big + PS, 50000));
-	check_report(e0, "kfree", NULL);
+	check_report(def(), e0, "kfree", NULL);
 
 	/* Nothing was freed: all of it intact and freeable. */
 	for (int i = 0; i < 100; i++)
@@ -691,24 +676,24 @@ static void test_double_kfree(void **state)
 		e0 = diag().error_count;
 		capture_start();
 		kfree(p[0]);
-		check_report(e0, "Object already free", NULL);
+		check_report(def(), e0, "Object already free", NULL);
 		/* Not the most recent. */
 		kfree(p[1]);
 		kfree(p[2]);
 		e0 = diag().error_count;
 		capture_start();
 		kfree(p[1]);
-		check_report(e0, "Object already free", NULL);
+		check_report(def(), e0, "Object already free", NULL);
 		/* Back in its slab (per-thread cache drained). */
 		mm_percpu_drain();
 		e0 = diag().error_count;
 		capture_start();
 		kfree(p[2]);
-		check_report(e0, "Object already free", NULL);
+		check_report(def(), e0, "Object already free", NULL);
 		e0 = diag().error_count;
 		capture_start();
 		kfree(p[0]);
-		check_report(e0, "Object already free", NULL);
+		check_report(def(), e0, "Object already free", NULL);
 		/* Each object comes back once. */
 		{
 			void *q[3];
@@ -735,7 +720,7 @@ static void test_double_kfree(void **state)
 		e0 = diag().error_count;
 		capture_start();
 		kfree(b);
-		check_report(e0, "kfree", "already free");
+		check_report(def(), e0, "kfree", "already free");
 		kfree(keep);
 	}
 	/* A direct mapping. */
@@ -747,7 +732,7 @@ static void test_double_kfree(void **state)
 		e0 = diag().error_count;
 		capture_start();
 		kfree(h);
-		check_report(e0, "kfree", NULL);
+		check_report(def(), e0, "kfree", NULL);
 	}
 	assert_heap_works();
 }

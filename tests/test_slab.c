@@ -94,21 +94,6 @@ static int in_arena(struct mm_arena *a, const void *p)
 	return 0;
 }
 
-/* Assert a report containing each of the texts, counted in error_count. */
-static void check_report(struct mm_arena *a, unsigned long errors_before,
-			 const char *t1, const char *t2)
-{
-	const char *text = capture_stop();
-
-	if (!strstr(text, t1) || (t2 && !strstr(text, t2)))
-		print_message("report was:\n%s\n", text);
-	assert_non_null(strstr(text, t1));
-	if (t2)
-		assert_non_null(strstr(text, t2));
-	assert_non_null(strstr(text, "BUG "));
-	assert_int_equal(errors(a), errors_before + 1);
-}
-
 static char *fmt_ptr(char *buf, size_t len, const void *p)
 {
 	mm_snprintf(buf, len, "%p", p);
