@@ -5,10 +5,13 @@
  * programs that want setup out of the way before interrupts that allocate
  * are enabled, or want to know at boot that the heap is there.
  */
-#include "internal.h"
+#include <mm/mm.h>
 
 int mm_init(void)
 {
+	/* The tiny core sets its arena up with kmalloc's classes. */
+	if (IS_ENABLED(CONFIG_MM_TINY))
+		return kmalloc_slab(1) ? 0 : -1;
 	if (!mm_default_arena())
 		return -1;
 #if IS_ENABLED(CONFIG_MM_KMALLOC)

@@ -10,6 +10,19 @@
 #ifndef MM_KMALLOC_INTERNAL_H
 #define MM_KMALLOC_INTERNAL_H
 
+#include <mm/compiler.h>
+
+#if IS_ENABLED(CONFIG_MM_TINY)
+#include "tiny.h"
+
+/* The tiny core has one kmalloc and one kfree, and the facade calls them. */
+#define __kmalloc_slow(size)		kmalloc(size)
+#define __kfree_slow(p)			kfree(p)
+#define kmalloc_fast(size, slow)	slow(size)
+#define kfree_fast(p, slow)		slow(p)
+
+#else /* !CONFIG_MM_TINY */
+
 #include "percpu.h"
 
 /* kmalloc.c's tables: 0 / NULL until kmalloc_init() has run. */
@@ -152,5 +165,7 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 #define kmalloc_fast(size, slow)	__kmalloc(size, slow)
 #define kfree_fast(p, slow)		__kfree(p, slow)
 #endif
+
+#endif /* !CONFIG_MM_TINY */
 
 #endif /* MM_KMALLOC_INTERNAL_H */

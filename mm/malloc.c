@@ -160,7 +160,13 @@ int MM_NAME(posix_memalign)(void **out, size_t align, size_t size)
 
 void *MM_NAME(memalign)(size_t align, size_t size)
 {
-	/* glibc rounds an alignment that is not a power of two up to one. */
+	/*
+	 * glibc rounds an alignment that is not a power of two up to one.  The
+	 * tiny core's kmalloc_aligned() does that by itself: a block of
+	 * max(size, align) bytes is aligned to a power of two at least align.
+	 */
+	if (IS_ENABLED(CONFIG_MM_TINY))
+		return aligned(align, size);
 	if (align > SIZE_MAX / 2)
 		return nomem();
 	return aligned(align <= 1 ? 1 : roundup_pow_of_two(align), size);
@@ -240,6 +246,10 @@ void MM_NAME(malloc_stats)(void)
  * newlib's reentrant entry points.  Its own malloc() calls _malloc_r(), and
  * its stdio calls the _r forms directly: defining both families keeps every
  * allocation in the program on mm, and newlib's mallocr.o out of the link.
+ *
+ * Each is a tail call of the plain function.  newlib passes _REENT as r,
+ * and errno is _REENT->_errno, so the plain functions set the errno r
+ * names; an RTOS that switches _impure_ptr per task switches both.
  */
 #include <reent.h>
 
@@ -252,55 +262,31 @@ size_t _malloc_usable_size_r(struct _reent *r, void *p);
 
 void *_malloc_r(struct _reent *r, size_t size)
 {
-	void *p = kmalloc(size);
-
-	if (!p)
-		r->_errno = ENOMEM;
-	return p;
+	return malloc(size);
 }
 
 void _free_r(struct _reent *r, void *p)
 {
-	kfree(p);
+	free(p);
 }
 
 void *_calloc_r(struct _reent *r, size_t n, size_t size)
 {
-	size_t bytes;
-	void *p = NULL;
-
-	if (!__builtin_mul_overflow(n, size, &bytes))
-		p = kzalloc(bytes);
-	if (!p)
-		r->_errno = ENOMEM;
-	return p;
+	return calloc(n, size);
 }
 
 void *_realloc_r(struct _reent *r, void *p, size_t size)
 {
-	void *q;
-
-	if (p && !size) {
-		kfree(p);
-		return NULL;
-	}
-	q = krealloc(p, size);
-	if (!q)
-		r->_errno = ENOMEM;
-	return q;
+	return realloc(p, size);
 }
 
 void *_memalign_r(struct _reent *r, size_t align, size_t size)
 {
-	void *p = kmalloc_aligned(size, align <= 1 ? 1 : roundup_pow_of_two(align));
-
-	if (!p)
-		r->_errno = ENOMEM;
-	return p;
+	return memalign(align, size);
 }
 
 size_t _malloc_usable_size_r(struct _reent *r, void *p)
 {
-	return ksize(p);
+	return malloc_usable_size(p);
 }
 #endif

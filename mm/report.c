@@ -7,7 +7,7 @@
  * whether or not reports are compiled in, so tests and watchdogs can see
  * misuse on a target with no output at all.
  */
-#include "internal.h"
+#include <mm/mm.h>
 
 #define RULER "============================================================================="
 

@@ -89,6 +89,8 @@ step "ASan+UBSan: host (mmap)" sanitized asan-mmap host_defconfig "$SAN"
 step "ASan+UBSan: host_sbrk" sanitized asan-sbrk host_sbrk_defconfig "$SAN"
 step "Valgrind: host (libc facade)" valgrind_tests vg-host host_defconfig
 step "Valgrind: host_static" valgrind_tests vg-static host_static_defconfig
+step "ASan+UBSan: host_tiny" sanitized asan-tiny host_tiny_defconfig "$SAN"
+step "Valgrind: host_tiny" valgrind_tests vg-tiny host_tiny_defconfig
 
 step "build system" tests/check-build.sh
 step "menuconfig in a terminal" tests/check-menuconfig.sh

@@ -52,6 +52,7 @@ int captured(const char *s)
 	return strstr(cap_buf, s) != NULL;
 }
 
+#if !IS_ENABLED(CONFIG_MM_TINY)
 /*
  * The buffer comes from mmap, not malloc: with the libc facade malloc is mm
  * itself, and a test of a backend should not stand on what it tests.
@@ -82,6 +83,7 @@ void test_static_fini(struct test_static *t)
 {
 	munmap(t->mem, t->size);
 }
+#endif
 
 size_t in_use(void)
 {

@@ -97,7 +97,9 @@ static struct mm_arena *arena(void)
 /* Give everything that can go back, back: empty slabs, then free pages. */
 static void settle(void)
 {
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 	M(malloc_trim)(0);
+#endif
 	kmem_cache_reap(mm_default_arena());
 }
 
@@ -106,11 +108,17 @@ static int in_arena(const void *p)
 {
 	uintptr_t pfn = addr_to_pfn(p);
 
+#if IS_ENABLED(CONFIG_MM_TINY)
+	struct mm_arena *a = mm_default_arena();
+
+	return pfn - a->start_pfn < a->nr_pages;
+#else
 	for (struct mm_region *r = mm_default_arena()->regions; r; r = r->next) {
 		if (pfn >= r->start_pfn && pfn < mm_region_end(r))
 			return 1;
 	}
 	return 0;
+#endif
 }
 
 static void fill(void *p, size_t n, unsigned int seed)
@@ -285,12 +293,14 @@ static void test_failures_set_enomem(void **state)
 		errno = 0;
 		assert_null(M(memalign)(4096, n));
 		assert_int_equal(errno, ENOMEM);
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		errno = 0;
 		assert_null(M(valloc)(n));
 		assert_int_equal(errno, ENOMEM);
 		errno = 0;
 		assert_null(M(pvalloc)(n));
 		assert_int_equal(errno, ENOMEM);
+#endif
 		p = (void *)0x1234;
 		rc = M(posix_memalign)(&p, 64, n);
 		assert_int_equal(rc, ENOMEM);
@@ -634,6 +644,7 @@ static void test_posix_memalign(void **state)
 	M(free)(p);
 }
 
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 static void test_valloc_pvalloc(void **state)
 {
 	static const size_t sizes[] = { 0, 1, 100, 4095, 4096, 4097, 50000, 5 * MiB };
@@ -657,6 +668,7 @@ static void test_valloc_pvalloc(void **state)
 	assert_true(M(malloc_usable_size)(p) >= 4096);
 	M(free)(p);
 }
+#endif
 
 /* ---- Beyond the largest buddy block -------------------------------------- */
 
@@ -704,6 +716,7 @@ static void test_huge_direct_mapping(void **state)
 
 /* ---- Statistics and trimming ------------------------------------------- */
 
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 static void test_malloc_trim(void **state)
 {
 	void *p[64];
@@ -726,7 +739,9 @@ static void test_malloc_trim(void **state)
 		M(free)(p[i]);
 	assert_arena_valid(arena());
 }
+#endif
 
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 static void test_mallinfo2(void **state)
 {
 	mallinfo2_t before, during, after;
@@ -750,7 +765,9 @@ static void test_mallinfo2(void **state)
 	assert_true(after.uordblks < during.uordblks);
 	assert_int_equal(after.fordblks, after.arena - after.uordblks);
 }
+#endif
 
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 static void test_malloc_stats(void **state)
 {
 	void *p = M(malloc)(1000);
@@ -763,6 +780,7 @@ static void test_malloc_stats(void **state)
 	assert_true(captured("system bytes"));
 	assert_true(captured("in use bytes"));
 }
+#endif
 
 /* ---- Nothing lost ------------------------------------------------------- */
 
@@ -973,11 +991,19 @@ int main(void)
 		cmocka_unit_test(test_aligned_alloc),
 		cmocka_unit_test(test_memalign),
 		cmocka_unit_test(test_posix_memalign),
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		cmocka_unit_test(test_valloc_pvalloc),
+#endif
 		cmocka_unit_test(test_huge_direct_mapping),
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		cmocka_unit_test(test_malloc_trim),
+#endif
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		cmocka_unit_test(test_mallinfo2),
+#endif
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		cmocka_unit_test(test_malloc_stats),
+#endif
 		cmocka_unit_test(test_nothing_lost),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

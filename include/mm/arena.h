@@ -68,6 +68,32 @@ struct mm_diag {
 struct mm_arena;
 typedef int (*mm_oom_hook_t)(struct mm_arena *arena, size_t bytes, void *ctx);
 
+struct kmem_cache;
+
+#if IS_ENABLED(CONFIG_MM_TINY)
+/*
+ * CONFIG_MM_TINY's arena: one static region, no backend.  Its free lists
+ * are single-pointer heads (hlist), and the figures struct mm_diag reports
+ * are worked out when asked, so the whole state is a few words.
+ */
+struct mm_arena {
+	uint8_t *meta;			/* meta[pfn - start_pfn], one byte per page */
+	uintptr_t start_pfn;		/* first usable page */
+	size_t nr_pages;		/* usable pages (0: not set up yet) */
+	size_t nr_free;
+	uint32_t free_mask;		/* bit k set: free_area[k] not empty */
+	mm_lock_t lock;
+	struct hlist_head free_area[MM_NR_ORDERS];
+	struct kmem_cache *caches;	/* every cache, newest first */
+	struct kmem_cache *kmalloc;	/* kmalloc's classes, an array in the heap */
+	struct {
+		unsigned long oom_count, error_count;
+#if IS_ENABLED(CONFIG_MM_STATS)
+		size_t peak_allocated;	/* in pages */
+#endif
+	} diag;
+};
+#else
 struct mm_arena {
 	/*
 	 * The head of 'regions', or an empty region when there is none, so
@@ -110,7 +136,9 @@ struct mm_arena {
 	void *oom_ctx;
 	struct mm_arena *next_arena;	/* all arenas, for fork() and reports */
 };
+#endif
 
+#if !IS_ENABLED(CONFIG_MM_TINY)	/* the tiny core has one arena, set up by itself */
 /*
  * Set up an arena over a backend.  initial: bytes to take from the backend
  * now (0: none until the first allocation; SIZE_MAX: all the backend has).
@@ -170,8 +198,11 @@ static inline size_t mm_arena_trim(struct mm_arena *arena, size_t keep)
  */
 void mm_arena_set_oom_hook(struct mm_arena *arena, mm_oom_hook_t hook, void *ctx);
 
+#endif
+
 void mm_arena_diag(struct mm_arena *arena, struct mm_diag *out);
 
+#if !IS_ENABLED(CONFIG_MM_TINY)
 /*
  * Keep up to n freed single pages in front of the free lists, for
  * alloc_pages(arena, 0) to take back without merging and splitting
@@ -180,6 +211,7 @@ void mm_arena_diag(struct mm_arena *arena, struct mm_diag *out);
  * CONFIG_MM_PCP_PAGES, others with none.
  */
 void mm_arena_set_pcp(struct mm_arena *arena, unsigned int n);
+#endif
 
 /* Pages free now, and in blocks of exactly 'order'. */
 size_t mm_arena_free_pages(struct mm_arena *arena);

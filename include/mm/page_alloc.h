@@ -29,6 +29,7 @@ void *__get_free_pages(unsigned int order) __malloc;
 void *__get_free_page(void) __malloc;
 void free_page(void *addr);
 
+#if !IS_ENABLED(CONFIG_MM_TINY)
 /*
  * Exactly DIV_ROUND_UP(size, MM_PAGE_SIZE) pages: the block is rounded up
  * to a power of two and the tail beyond the pages needed goes straight back
@@ -39,6 +40,7 @@ void free_pages_exact(struct mm_arena *arena, void *addr, size_t size);
 
 /* Order of the allocated block at addr, or -1 if addr is not one. */
 int mm_page_order(struct mm_arena *arena, const void *addr);
+#endif
 
 #if IS_ENABLED(CONFIG_MM_REPORTS)
 /* The /proc/buddyinfo line for this arena, through the output hook. */

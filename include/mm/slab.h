@@ -53,9 +53,11 @@ typedef void (*kmem_ctor_t)(void *obj);
  */
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
 				     unsigned int flags, kmem_ctor_t ctor);
+#if !IS_ENABLED(CONFIG_MM_TINY)	/* the tiny core: the default arena only */
 struct kmem_cache *kmem_cache_create_arena(struct mm_arena *arena, const char *name,
 					   size_t size, size_t align,
 					   unsigned int flags, kmem_ctor_t ctor);
+#endif
 
 void *kmem_cache_alloc(struct kmem_cache *c) __malloc;
 void *kmem_cache_zalloc(struct kmem_cache *c) __malloc;
@@ -80,6 +82,7 @@ int kmem_cache_destroy(struct kmem_cache *c);
 /* Shrink every cache on the arena; returns pages freed. */
 size_t kmem_cache_reap(struct mm_arena *arena);
 
+#if !IS_ENABLED(CONFIG_MM_TINY) || IS_ENABLED(CONFIG_MM_STATS)
 /*
  * What /proc/slabinfo says of a cache, as numbers (mm_slabinfo() prints
  * the same for every cache).
@@ -98,6 +101,7 @@ struct kmem_cache_info {
 	unsigned long empty_slabs;
 };
 void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info);
+#endif
 
 #if IS_ENABLED(CONFIG_MM_REPORTS)
 /* /proc/slabinfo (version 2.1) for every cache on the arena. */

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The tiny core's buddy allocator (CONFIG_MM_TINY): page_alloc.c's scheme
+ * over one static region, written for flash.
+ *
+ * The region is the static array (or the linker's [__mm_heap_start,
+ * __mm_heap_end)).  Its first pages hold the metadata, one byte per usable
+ * page (page_meta.h); the rest are handed to the free lists one page at a
+ * time through the ordinary free path, whose merging builds the largest
+ * blocks by itself -- setup has no block-carving code of its own.
+ *
+ * free_area[k] is a single-pointer list head per order: allocation looks at
+ * at most MM_NR_ORDERS heads instead of keeping a bitmap, and a free block
+ * is just its list node.  Both operations stay O(MM_MAX_ORDER).
+ */
+#include <string.h>
+#include "tiny.h"
+
+MM_INTERNAL struct mm_arena mm_arena_default = { .lock = MM_LOCK_INIT };
+
+#if IS_ENABLED(CONFIG_MM_STATIC_LINKER_REGION)
+extern char __mm_heap_start[], __mm_heap_end[];
+#define HEAP_START ((uintptr_t)__mm_heap_start)
+#define HEAP_END ((uintptr_t)__mm_heap_end)
+#else
+/* On a host, aligned to the largest block so that every order exists. */
+static char static_heap[CONFIG_MM_STATIC_SIZE]
+	__aligned(IS_ENABLED(CONFIG_ARCH_HOST) ? MM_MAX_BLOCK : MM_PAGE_SIZE);
+#define HEAP_START ((uintptr_t)static_heap)
+#define HEAP_END ((uintptr_t)static_heap + sizeof(static_heap))
+#endif
+
+static void add_free(struct mm_arena *a, uintptr_t pfn, unsigned int order)
+{
+	a->meta[pfn - a->start_pfn] = PAGE_META(PT_FREE, order);
+	hlist_add_head(pfn_to_addr(pfn), &a->free_area[order]);
+}
+
+/*
+ * When no list can serve the request, the slab caches give their empty
+ * slabs back and the search runs once more: Linux's direct reclaim, with
+ * the shrinkers called by name since there is nothing else to shrink.
+ */
+void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int type)
+{
+	struct hlist_node *n;
+	uintptr_t pfn;
+	unsigned int o;
+
+retry:
+	for (o = order; o <= MM_MAX_ORDER; o++) {
+		n = a->free_area[o].first;
+		if (n)
+			goto found;
+	}
+	if (order <= MM_MAX_ORDER && __reap_locked(a))
+		goto retry;
+	a->diag.oom_count++;
+	return NULL;
+found:
+	hlist_del(n);
+	pfn = addr_to_pfn(n);
+	while (o > order) {
+		o--;
+		add_free(a, pfn + ((uintptr_t)1 << o), o);
+	}
+	a->meta[pfn - a->start_pfn] = PAGE_META(type, order);
+	a->nr_free -= (size_t)1 << order;
+#if IS_ENABLED(CONFIG_MM_STATS)
+	if (a->nr_pages - a->nr_free > a->diag.peak_allocated)
+		a->diag.peak_allocated = a->nr_pages - a->nr_free;
+#endif
+	return n;
+}
+
+void __free_pages_locked(struct mm_arena *a, uintptr_t pfn, unsigned int order)
+{
+	a->nr_free += (size_t)1 << order;
+	for (; order < MM_MAX_ORDER; order++) {
+		uintptr_t buddy = pfn ^ ((uintptr_t)1 << order);
+		uintptr_t i = buddy - a->start_pfn;
+
+		/* Outside the region (i wraps below it) or not free as a whole. */
+		if (i >= a->nr_pages || a->meta[i] != PAGE_META(PT_FREE, order))
+			break;
+		hlist_del(pfn_to_addr(buddy));
+		a->meta[i] = 0;
+		a->meta[pfn - a->start_pfn] = 0;
+		pfn &= ~((uintptr_t)1 << order);
+	}
+	add_free(a, pfn, order);
+}
+
+/*
+ * The metadata byte of the head of the block that holds p, or NULL if p is
+ * not inside the region.  The first nonzero byte among p's page rounded
+ * down to 2^0, 2^1, ... pages is the head (page_meta.h's invariant); it
+ * must also reach as far as p.
+ */
+uint8_t *__block_head(struct mm_arena *a, const void *p)
+{
+	uintptr_t pfn = addr_to_pfn(p);
+
+	if (pfn - a->start_pfn >= a->nr_pages)
+		return NULL;
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++) {
+		uintptr_t h = pfn & ~(((uintptr_t)1 << o) - 1);
+		uint8_t *m;
+
+		if (h < a->start_pfn)
+			break;
+		m = &a->meta[h - a->start_pfn];
+		if (*m)
+			return pfn - h < ((uintptr_t)1 << meta_order(*m)) ? m : NULL;
+	}
+	return NULL;
+}
+
+/* The head byte of the block of this type that starts at p, or NULL. */
+uint8_t *__block_at(struct mm_arena *a, const void *p, unsigned int type)
+{
+	uint8_t *m = __block_head(a, p);
+
+	if (m && meta_type(*m) == type && pfn_to_addr(meta_pfn(a, m)) == p)
+		return m;
+	return NULL;
+}
+
+/* Lock held.  0 once the region is on the free lists, -1 if it is too small. */
+int __arena_setup(struct mm_arena *a)
+{
+	uintptr_t first = ALIGN(HEAP_START, MM_PAGE_SIZE) >> MM_PAGE_SHIFT;
+	uintptr_t end = HEAP_END >> MM_PAGE_SHIFT;
+	size_t n, meta_pages;
+
+	if (a->nr_pages)
+		return 0;
+	if (end <= first + 1)
+		return -1;
+	/* Enough metadata pages for the pages that remain after them. */
+	n = end - first;
+	meta_pages = (n + MM_PAGE_SIZE) / (MM_PAGE_SIZE + 1);
+	a->meta = pfn_to_addr(first);
+	a->start_pfn = first + meta_pages;
+	a->nr_pages = n - meta_pages;
+	memset(a->meta, 0, a->nr_pages);
+	for (uintptr_t pfn = a->start_pfn; pfn < end; pfn++)
+		__free_pages_locked(a, pfn, 0);
+	return 0;
+}
+
+struct mm_arena *mm_default_arena(void)
+{
+	struct mm_arena *a = &mm_arena_default;
+	mm_flags_t flags = arena_lock(a);
+	int err = __arena_setup(a);
+
+	arena_unlock(a, flags);
+	return err ? NULL : a;
+}
+
+void *alloc_pages(struct mm_arena *a, unsigned int order)
+{
+	mm_flags_t flags = arena_lock(a);
+	void *p = __alloc_pages_locked(a, order, PT_PAGES);
+
+	arena_unlock(a, flags);
+	return p;
+}
+
+void free_pages(struct mm_arena *a, void *addr, unsigned int order)
+{
+	mm_flags_t flags = arena_lock(a);
+	uint8_t *m = __block_at(a, addr, PT_PAGES);
+
+	/* The head's byte holds the order too: a wrong one is misuse as well. */
+	if (!m || meta_order(*m) != order)
+		mm_report_bug(a, "free_pages", "%p is not an allocated block of order %u",
+			      addr, order);
+	else
+		__free_pages_locked(a, addr_to_pfn(addr), order);
+	arena_unlock(a, flags);
+}
+
+void *__get_free_pages(unsigned int order)
+{
+	struct mm_arena *a = mm_default_arena();
+
+	return a ? alloc_pages(a, order) : NULL;
+}
+
+void *__get_free_page(void)
+{
+	return __get_free_pages(0);
+}
+
+void free_page(void *addr)
+{
+	free_pages(&mm_arena_default, addr, 0);
+}
+
+size_t mm_arena_free_pages(struct mm_arena *a)
+{
+	return a->nr_free;
+}
+
+#if IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)
+size_t mm_arena_nr_free_order(struct mm_arena *a, unsigned int order)
+{
+	mm_flags_t flags = arena_lock(a);
+	size_t n = 0;
+
+	for (struct hlist_node *b = a->free_area[order].first; b; b = b->next)
+		n++;
+	arena_unlock(a, flags);
+	return n;
+}
+
+void mm_arena_diag(struct mm_arena *a, struct mm_diag *d)
+{
+	mm_flags_t flags = arena_lock(a);
+
+	memset(d, 0, sizeof(*d));
+	d->capacity = a->nr_pages << MM_PAGE_SHIFT;
+	d->allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT;
+#if IS_ENABLED(CONFIG_MM_STATS)
+	d->peak_allocated = a->diag.peak_allocated << MM_PAGE_SHIFT;
+#endif
+	d->nr_regions = a->nr_pages != 0;
+	d->oom_count = a->diag.oom_count;
+	d->error_count = a->diag.error_count;
+	arena_unlock(a, flags);
+}
+#endif
+
+#if IS_ENABLED(CONFIG_MM_REPORTS)
+void mm_buddyinfo(struct mm_arena *a)
+{
+	mm_printf("Node 0, zone %8s", "default");
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
+		mm_printf(" %6zu", mm_arena_nr_free_order(a, o));
+	mm_printf("\n");
+}
+#endif

@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The tiny core's slab caches (CONFIG_MM_TINY): Bonwick's object caches in
+ * the fewest instructions that keep their promises.
+ *
+ * A slab is a buddy block of 2^order pages: objects from its first byte,
+ * the free list threaded through the free objects, and struct slab in its
+ * last bytes (tiny.h says why at the end).  A cache keeps one list, of the
+ * slabs that have a free object; a slab leaves it when it fills and comes
+ * back on its first free.  An empty slab stays on the list, so a cache
+ * that empties and refills does not split and merge pages each time; its
+ * pages go back on kmem_cache_shrink(), and whenever the buddy allocator
+ * runs dry (__reap_locked()).
+ *
+ * The free pointer is the object's first word, or with a constructor a
+ * word behind the object, so a freed object keeps its constructed state.
+ * Constructors run when a slab is made, with the arena lock held.
+ *
+ * With CONFIG_MM_CHECKS a free is checked against the slab's geometry and
+ * its free list (a walk of at most 'objects' links): a pointer into the
+ * middle of an object and a double free are reported and ignored.
+ */
+#include <string.h>
+#include "tiny.h"
+
+/* Where a free object keeps the next free object's address. */
+static inline void **free_ptr(const struct kmem_cache *c, void *obj)
+{
+	return (void **)(void *)((char *)obj + c->offset);
+}
+
+/*
+ * Lock held; c is zeroed but for its name and constructor.  Geometry for
+ * objects of 'size' bytes: the smallest slab
+ * whose unused tail is at most 1/8 of it, or failing that by
+ * CONFIG_MM_SLAB_MAX_ORDER, the first that holds an object.
+ */
+int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t align)
+{
+	size_t bytes;
+	unsigned int order;
+
+	if (size - 1 >= MM_MAX_BLOCK || (align & (align - 1)) || align > MM_PAGE_SIZE)
+		return -1;
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	if (c->ctor) {
+		size = ALIGN(size, sizeof(void *));
+		c->offset = (unsigned int)size;
+		size += sizeof(void *);
+	}
+	size = ALIGN(size, align);
+	for (order = 0; order <= MM_MAX_ORDER; order++) {
+		bytes = (MM_PAGE_SIZE << order) - sizeof(struct slab);
+		if (bytes >= size &&
+		    (order >= CONFIG_MM_SLAB_MAX_ORDER || bytes % size * 8 <= bytes))
+			break;
+	}
+	if (order > MM_MAX_ORDER)
+		return -1;
+	c->size = (unsigned int)size;
+	c->objects = (unsigned int)(bytes / size);
+	c->order = order;
+	c->next = a->caches;
+	a->caches = c;
+	return 0;
+}
+
+static size_t shrink_locked(struct mm_arena *a, struct kmem_cache *c)
+{
+	struct hlist_node *n, *next;
+	size_t pages = 0;
+
+	for (n = c->partial.first; n; n = next) {
+		struct slab *s = container_of(n, struct slab, node);
+
+		next = n->next;
+		if (s->inuse)
+			continue;
+		hlist_del(n);
+		c->nr_slabs--;
+		__free_pages_locked(a, addr_to_pfn(slab_base(c, s)), c->order);
+		pages += (size_t)1 << c->order;
+	}
+	return pages;
+}
+
+/* Lock held: every cache's empty slabs back to the buddy allocator. */
+size_t __reap_locked(struct mm_arena *a)
+{
+	size_t pages = 0;
+
+	for (struct kmem_cache *c = a->caches; c; c = c->next)
+		pages += shrink_locked(a, c);
+	return pages;
+}
+
+static struct slab *new_slab(struct mm_arena *a, struct kmem_cache *c)
+{
+	char *obj = __alloc_pages_locked(a, c->order, PT_SLAB);
+	struct slab *s;
+	void **link;
+
+	if (!obj)
+		return NULL;
+	s = slab_of(addr_to_pfn(obj), c->order);
+	s->cache = c;
+	s->inuse = 0;
+	link = &s->freelist;
+	for (unsigned int i = 0; i < c->objects; i++, obj += c->size) {
+		if (c->ctor)
+			c->ctor(obj);
+		*link = obj;
+		link = free_ptr(c, obj);
+	}
+	*link = NULL;
+	hlist_add_head(&s->node, &c->partial);
+	c->nr_slabs++;
+	return s;
+}
+
+void *kmem_cache_alloc(struct kmem_cache *c)
+{
+	struct mm_arena *a = &mm_arena_default;
+	mm_flags_t flags = arena_lock(a);
+	void *obj = NULL;
+
+	if (c->partial.first || new_slab(a, c)) {
+		struct slab *s = container_of(c->partial.first, struct slab, node);
+
+		obj = s->freelist;
+		s->freelist = *free_ptr(c, obj);
+		s->inuse++;
+		c->active++;
+		if (!s->freelist)
+			hlist_del(&s->node);
+	}
+	arena_unlock(a, flags);
+	return obj;
+}
+
+void *kmem_cache_zalloc(struct kmem_cache *c)
+{
+	void *obj = kmem_cache_alloc(c);
+
+	if (obj)
+		memset(obj, 0, c->size);
+	return obj;
+}
+
+#if IS_ENABLED(CONFIG_MM_CHECKS)
+/* 0 if obj may go back on s's free list; otherwise reported, -1. */
+static int check_free(struct mm_arena *a, struct slab *s, void *obj, const char *caller)
+{
+	struct kmem_cache *c = s->cache;
+	size_t off = (size_t)((char *)obj - (char *)slab_base(c, s));
+	const char *what = "Object already free";
+
+	if (off % c->size || off / c->size >= c->objects) {
+		what = "pointer into the middle of an object";
+		goto bad;
+	}
+	for (void *f = s->freelist; f; f = *free_ptr(c, f))
+		if (f == obj)
+			goto bad;
+	return 0;
+bad:
+	mm_report_bug(a, c->name ? c->name : "kmalloc", "%s: %p: %s", caller, obj, what);
+	return -1;
+}
+#else
+static inline int check_free(struct mm_arena *a, struct slab *s, void *obj,
+			     const char *caller)
+{
+	return 0;
+}
+#endif
+
+/* Lock held; s is the slab that holds obj. */
+void __slab_free(struct mm_arena *a, struct slab *s, void *obj, const char *caller)
+{
+	struct kmem_cache *c = s->cache;
+
+	if (check_free(a, s, obj, caller))
+		return;
+	if (!s->freelist)
+		hlist_add_head(&s->node, &c->partial);
+	*free_ptr(c, obj) = s->freelist;
+	s->freelist = obj;
+	s->inuse--;
+	c->active--;
+}
+
+void kmem_cache_free(struct kmem_cache *c, void *obj)
+{
+	struct mm_arena *a = &mm_arena_default;
+	mm_flags_t flags;
+	uint8_t *m;
+
+	/* Unchecked, the object's own slab names its cache, as in kfree(). */
+	if (!IS_ENABLED(CONFIG_MM_CHECKS))
+		return kfree(obj);
+	if (!obj)
+		return;
+	flags = arena_lock(a);
+	m = __block_head(a, obj);
+	if (m && meta_type(*m) == PT_SLAB &&
+	    slab_of(meta_pfn(a, m), meta_order(*m))->cache == c)
+		__slab_free(a, slab_of(meta_pfn(a, m), meta_order(*m)), obj, "kmem_cache_free");
+	else
+		mm_report_bug(a, c->name ? c->name : "kmalloc",
+			      "kmem_cache_free: %p is not an object of this cache", obj);
+	arena_unlock(a, flags);
+}
+
+size_t kmem_cache_shrink(struct kmem_cache *c)
+{
+	struct mm_arena *a = &mm_arena_default;
+	mm_flags_t flags = arena_lock(a);
+	size_t pages = shrink_locked(a, c);
+
+	arena_unlock(a, flags);
+	return pages;
+}
+
+size_t kmem_cache_reap(struct mm_arena *a)
+{
+	mm_flags_t flags = arena_lock(a);
+	size_t pages = __reap_locked(a);
+
+	arena_unlock(a, flags);
+	return pages;
+}
+
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+				     unsigned int flags, kmem_ctor_t ctor)
+{
+	struct mm_arena *a = &mm_arena_default;
+	struct kmem_cache *c = kzalloc(sizeof(*c));
+	mm_flags_t lock;
+	int err = -1;
+
+	if (flags & SLAB_HWCACHE_ALIGN && align < CONFIG_ARCH_CACHE_LINE)
+		align = CONFIG_ARCH_CACHE_LINE;
+	if (c) {
+		c->name = name ? name : "cache";
+		c->ctor = ctor;
+		lock = arena_lock(a);
+		err = __cache_init(a, c, size, align);
+		arena_unlock(a, lock);
+	}
+	if (err) {
+		kfree(c);
+		c = NULL;
+		if (flags & SLAB_PANIC)
+			mm_panic("kmem_cache_create failed");
+	}
+	return c;
+}
+
+int kmem_cache_destroy(struct kmem_cache *c)
+{
+	struct mm_arena *a = &mm_arena_default;
+	mm_flags_t flags;
+	struct kmem_cache **pp;
+
+	if (!c)
+		return 0;
+	flags = arena_lock(a);
+	if (c->active) {
+		mm_report_bug(a, c->name, "Slab cache still has objects: %lu of %u bytes",
+			      c->active, c->size);
+		arena_unlock(a, flags);
+		return -1;
+	}
+	/* No object is allocated, so every slab is empty and on 'partial'. */
+	shrink_locked(a, c);
+	for (pp = &a->caches; *pp != c; pp = &(*pp)->next)
+		;
+	*pp = c->next;
+	arena_unlock(a, flags);
+	kfree(c);
+	return 0;
+}
+
+#if IS_ENABLED(CONFIG_MM_STATS)
+void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
+{
+	struct mm_arena *a = &mm_arena_default;
+	mm_flags_t flags = arena_lock(a);
+
+	memset(info, 0, sizeof(*info));
+	info->name = c->name ? c->name : "kmalloc";
+	info->object_size = info->size = c->size;
+	info->align = sizeof(void *);
+	info->objs_per_slab = c->objects;
+	info->pages_per_slab = 1u << c->order;
+	info->active_objs = c->active;
+	info->num_objs = c->nr_slabs * c->objects;
+	info->num_slabs = c->nr_slabs;
+	for (struct hlist_node *n = c->partial.first; n; n = n->next)
+		info->empty_slabs += !container_of(n, struct slab, node)->inuse;
+	info->active_slabs = c->nr_slabs - info->empty_slabs;
+	arena_unlock(a, flags);
+}
+#endif
+
+#if IS_ENABLED(CONFIG_MM_REPORTS)
+void mm_slabinfo(struct mm_arena *a)
+{
+	mm_flags_t flags;
+
+	mm_printf("slabinfo - version: 2.1\n"
+		  "# name            <active_objs> <num_objs> <objsize> <objperslab> "
+		  "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
+		  "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+	flags = arena_lock(a);
+	for (struct kmem_cache *c = a->caches; c; c = c->next) {
+		if (c->name)
+			mm_printf("%-17s", c->name);
+		else
+			mm_printf("kmalloc-%-9u", c->size);
+		mm_printf(" %6lu %6lu %6u %4u %4u : tunables %4u %4u %4u : slabdata %6lu %6lu %6u\n",
+			  c->active, c->nr_slabs * c->objects, c->size, c->objects,
+			  1u << c->order, 0u, 0u, 0u, c->nr_slabs, c->nr_slabs, 0u);
+	}
+	arena_unlock(a, flags);
+}
+#endif

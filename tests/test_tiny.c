@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The size-first core (CONFIG_MM_TINY): buddy, slab caches and kmalloc on
+ * its one static region.  The malloc facade on top of it is test_malloc's.
+ *
+ * Every test ends where it started: the free-page count and the number of
+ * free blocks of each order are what they were before it ("nothing lost").
+ * The core keeps empty slabs until a shrink, so the baseline is taken and
+ * checked after kmem_cache_reap().
+ */
+#include <stdlib.h>
+#include "helpers.h"
+
+#if !IS_ENABLED(CONFIG_MM_TINY)
+#error "test_tiny is for CONFIG_MM_TINY"
+#endif
+
+struct baseline {
+	size_t free;
+	size_t order[MM_NR_ORDERS];
+};
+
+static struct mm_arena *arena(void)
+{
+	struct mm_arena *a = mm_default_arena();
+
+	assert_non_null(a);
+	assert_non_null(kmalloc_slab(1));	/* kmalloc's classes are set up */
+	return a;
+}
+
+static void take(struct baseline *b)
+{
+	struct mm_arena *a = arena();
+
+	kmem_cache_reap(a);
+	b->free = mm_arena_free_pages(a);
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
+		b->order[o] = mm_arena_nr_free_order(a, o);
+}
+
+/* Nothing lost: every page and every merge is back. */
+static void back_to(const struct baseline *b)
+{
+	struct mm_arena *a = arena();
+
+	kmem_cache_reap(a);
+	assert_int_equal(mm_arena_free_pages(a), b->free);
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
+		assert_int_equal(mm_arena_nr_free_order(a, o), b->order[o]);
+}
+
+static void fill(void *p, size_t n, unsigned int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		((unsigned char *)p)[i] = (unsigned char)(seed * 31 + i);
+}
+
+static int filled(const void *p, size_t n, unsigned int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (((const unsigned char *)p)[i] != (unsigned char)(seed * 31 + i))
+			return 0;
+	return 1;
+}
+
+/* ---- buddy ------------------------------------------------------------- */
+
+static void test_setup_geometry(void **state)
+{
+	struct mm_arena *a = arena();
+	struct mm_diag d;
+
+	/* One metadata byte per page, in pages of its own before the first one. */
+	assert_true(a->nr_pages > 0);
+	assert_true((uintptr_t)a->meta < (uintptr_t)pfn_to_addr(a->start_pfn));
+	assert_true((uintptr_t)a->meta + a->nr_pages <= (uintptr_t)pfn_to_addr(a->start_pfn));
+	assert_true(a->nr_pages * MM_PAGE_SIZE + MM_PAGE_SIZE <= CONFIG_MM_STATIC_SIZE);
+	/* The whole region is on the free lists but kmalloc's class array. */
+	mm_arena_diag(a, &d);
+	assert_int_equal(d.capacity, a->nr_pages * MM_PAGE_SIZE);
+	assert_int_equal(d.allocated, (a->nr_pages - mm_arena_free_pages(a)) * MM_PAGE_SIZE);
+	assert_int_equal(d.nr_regions, 1);
+	assert_int_equal(mm_init(), 0);
+}
+
+static void test_buddy_orders_aligned_and_merged(void **state)
+{
+	struct mm_arena *a = arena();
+	struct baseline b;
+	void *p[MM_NR_ORDERS];
+
+	take(&b);
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++) {
+		p[o] = alloc_pages(a, o);
+		assert_non_null(p[o]);
+		assert_int_equal((uintptr_t)p[o] % (MM_PAGE_SIZE << o), 0);
+		fill(p[o], MM_PAGE_SIZE << o, o);
+	}
+	assert_int_equal(mm_arena_free_pages(a), b.free - ((1u << MM_NR_ORDERS) - 1));
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
+		assert_true(filled(p[o], MM_PAGE_SIZE << o, o));
+	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
+		free_pages(a, p[o], o);
+	back_to(&b);
+	assert_null(alloc_pages(a, MM_MAX_ORDER + 1));
+}
+
+static void test_buddy_exhaust_and_recover(void **state)
+{
+	/* Not from malloc: with the libc facade that is this same heap. */
+	static void *pages[CONFIG_MM_STATIC_SIZE / MM_PAGE_SIZE];
+	struct mm_arena *a = arena();
+	unsigned long oom;
+	struct baseline b;
+	size_t n = 0;
+
+	take(&b);
+	oom = a->diag.oom_count;
+	while ((pages[n] = __get_free_page()) != NULL) {
+		*(size_t *)pages[n] = n;
+		n++;
+		assert_true(n <= b.free);
+	}
+	assert_int_equal(n, b.free);
+	assert_int_equal(mm_arena_free_pages(a), 0);
+	assert_int_equal(a->diag.oom_count, oom + 1);
+	assert_null(kmalloc(MM_PAGE_SIZE * 2));	/* large blocks too */
+	/* Free in an order that merges late: every other page first. */
+	for (size_t i = 0; i < n; i += 2)
+		free_page(pages[i]);
+	for (size_t i = 1; i < n; i += 2) {
+		assert_int_equal(*(size_t *)pages[i], i);
+		free_page(pages[i]);
+	}
+	back_to(&b);
+}
+
+static void test_free_pages_misuse(void **state)
+{
+	struct mm_arena *a = arena();
+	unsigned long errs;
+	struct baseline b;
+	int local;
+	char *p;
+
+	take(&b);
+	p = alloc_pages(a, 2);
+	assert_non_null(p);
+	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, p, 1));
+	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, p + MM_PAGE_SIZE, 0));
+	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, p + 8, 2));
+	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, &local, 0));
+	free_pages(a, p, 2);
+	errs = a->diag.error_count;
+	capture_start();
+	free_pages(a, p, 2);		/* double free */
+	check_report(a, errs, "free_pages", "not an allocated block");
+	/* kfree() of a page block, free_pages() of a kmalloc block */
+	p = alloc_pages(a, 0);
+	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(p));
+	free_pages(a, p, 0);
+	p = kmalloc(2 * MM_PAGE_SIZE);
+	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, p, 1));
+	kfree(p);
+	back_to(&b);
+}
+
+/* ---- slab caches ------------------------------------------------------- */
+
+static unsigned long ctor_calls;
+
+static void ctor(void *obj)
+{
+	memset(obj, 0xc5, 40);
+	ctor_calls++;
+}
+
+static void test_cache_objects(void **state)
+{
+	static const size_t sizes[] = { 1, 8, 24, 40, 100, 256, 1000, 3000 };
+	struct baseline b;
+
+	take(&b);
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t size = sizes[k], n = 3 * MM_PAGE_SIZE / size + 5;
+		struct kmem_cache *c = kmem_cache_create("t", size, 0, 0, NULL);
+		struct kmem_cache_info info;
+		char **obj = calloc(n, sizeof(*obj));
+
+		assert_non_null(c);
+		assert_non_null(obj);
+		for (size_t i = 0; i < n; i++) {
+			obj[i] = kmem_cache_alloc(c);
+			assert_non_null(obj[i]);
+			assert_int_equal((uintptr_t)obj[i] % sizeof(void *), 0);
+			fill(obj[i], size, (unsigned int)i);
+		}
+		for (size_t i = 0; i < n; i++)
+			assert_true(filled(obj[i], size, (unsigned int)i));
+		kmem_cache_info(c, &info);
+		assert_int_equal(info.active_objs, n);
+		assert_true(info.num_objs >= n);
+		assert_true(info.size >= size);
+		/* Free in a scattered order: the partial list takes them back. */
+		for (size_t i = 0; i < n; i += 3)
+			kmem_cache_free(c, obj[i]);
+		for (size_t i = 0; i < n; i++)
+			if (i % 3)
+				kmem_cache_free(c, obj[i]);
+		kmem_cache_info(c, &info);
+		assert_int_equal(info.active_objs, 0);
+		assert_int_equal(info.empty_slabs, info.num_slabs);
+		assert_int_equal(kmem_cache_shrink(c), info.num_slabs * info.pages_per_slab);
+		assert_int_equal(kmem_cache_destroy(c), 0);
+		free(obj);
+	}
+	back_to(&b);
+}
+
+static void test_cache_ctor_state_survives(void **state)
+{
+	struct kmem_cache *c;
+	struct baseline b;
+	unsigned char *p, *q;
+	unsigned long calls;
+
+	take(&b);
+	ctor_calls = 0;
+	c = kmem_cache_create("ctor", 40, 0, 0, ctor);
+	assert_non_null(c);
+	p = kmem_cache_alloc(c);
+	assert_non_null(p);
+	calls = ctor_calls;
+	assert_true(calls >= 1);	/* the whole slab, once */
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(p[i], 0xc5);
+	kmem_cache_free(c, p);
+	q = kmem_cache_alloc(c);
+	assert_ptr_equal(q, p);		/* LIFO: the same object back */
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(q[i], 0xc5);	/* the free pointer was elsewhere */
+	assert_int_equal(ctor_calls, calls);
+	kmem_cache_free(c, q);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	back_to(&b);
+}
+
+static void test_cache_alignment(void **state)
+{
+	struct kmem_cache *c64 = kmem_cache_create("a64", 20, 64, 0, NULL);
+	struct kmem_cache *hw = kmem_cache_create("hw", 20, 0, SLAB_HWCACHE_ALIGN, NULL);
+	void *p[50];
+
+	assert_non_null(c64);
+	assert_non_null(hw);
+	for (int i = 0; i < 50; i++) {
+		p[i] = kmem_cache_alloc(c64);
+		assert_int_equal((uintptr_t)p[i] % 64, 0);
+	}
+	for (int i = 0; i < 50; i++)
+		kmem_cache_free(c64, p[i]);
+	for (int i = 0; i < 50; i++) {
+		p[i] = kmem_cache_alloc(hw);
+		assert_int_equal((uintptr_t)p[i] % CONFIG_ARCH_CACHE_LINE, 0);
+	}
+	for (int i = 0; i < 50; i++)
+		kmem_cache_free(hw, p[i]);
+	assert_int_equal(kmem_cache_destroy(c64), 0);
+	assert_int_equal(kmem_cache_destroy(hw), 0);
+}
+
+static void test_cache_impossible(void **state)
+{
+	struct baseline b;
+
+	take(&b);
+	assert_null(kmem_cache_create("zero", 0, 0, 0, NULL));
+	assert_null(kmem_cache_create("huge", MM_MAX_BLOCK, 0, 0, NULL));
+	assert_null(kmem_cache_create("huge2", SIZE_MAX, 0, 0, NULL));
+	assert_null(kmem_cache_create("align3", 16, 3, 0, NULL));
+	assert_null(kmem_cache_create("align>page", 16, 2 * MM_PAGE_SIZE, 0, NULL));
+	back_to(&b);
+}
+
+static void test_cache_misuse(void **state)
+{
+	struct mm_arena *a = arena();
+	struct kmem_cache *c = kmem_cache_create("victim", 32, 0, 0, NULL);
+	struct kmem_cache *other = kmem_cache_create("other", 32, 0, 0, NULL);
+	char *p, *q, *r, *r2;
+	int local;
+
+	assert_non_null(c);
+	assert_non_null(other);
+	p = kmem_cache_alloc(c);
+	q = kmem_cache_alloc(c);
+	kmem_cache_free(c, p);
+	expect_bug(a, "victim", "already free", kmem_cache_free(c, p));
+	expect_bug(a, "victim", "middle of an object", kmem_cache_free(c, q + 4));
+	expect_bug(a, "victim", "not an object of this cache", kmem_cache_free(c, &local));
+	r = kmem_cache_alloc(other);
+	expect_bug(a, "victim", "not an object of this cache", kmem_cache_free(c, r));
+	expect_bug(a, "victim", "already free", kfree(p));
+	/* Nothing was corrupted: two allocations are two different objects. */
+	p = kmem_cache_alloc(c);
+	r2 = kmem_cache_alloc(c);
+	assert_ptr_not_equal(p, q);
+	assert_ptr_not_equal(r2, p);
+	assert_ptr_not_equal(r2, q);
+	kmem_cache_free(other, r);
+	kmem_cache_free(c, q);
+	kmem_cache_free(c, p);
+	/* One object left: the cache stays, and so does the object. */
+	expect_bug(a, "victim", "still has objects", assert_int_equal(kmem_cache_destroy(c), -1));
+	memset(r2, 0x77, 32);
+	kmem_cache_free(c, r2);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_int_equal(kmem_cache_destroy(other), 0);
+}
+
+/* ---- kmalloc ----------------------------------------------------------- */
+
+static void test_kmalloc_sizes(void **state)
+{
+	struct baseline b;
+
+	take(&b);
+	for (size_t size = 0; size <= 4 * KMALLOC_MAX_CACHE_SIZE; size += size < 300 ? 1 : 97) {
+		char *p = kmalloc(size);
+		size_t usable = ksize(p);
+
+		assert_non_null(p);
+		assert_true(usable >= size);
+		assert_true(usable >= KMALLOC_MIN_SIZE);
+		/* max_align_t for everything, and a power-of-two size to its own */
+		assert_int_equal((uintptr_t)p % KMALLOC_MIN_SIZE, 0);
+		if (usable <= KMALLOC_MAX_CACHE_SIZE)
+			assert_int_equal((uintptr_t)p % usable, 0);
+		fill(p, usable, (unsigned int)size);
+		assert_true(filled(p, usable, (unsigned int)size));
+		kfree(p);
+	}
+	/* Hidden from the compiler, which knows these are impossible. */
+	volatile size_t max = SIZE_MAX;
+
+	assert_null(kmalloc(MM_MAX_BLOCK + 1));
+	assert_null(kmalloc(max));
+	assert_null(kmalloc_array(max / 2, 3));
+	assert_null(kcalloc(3, max / 2));
+	kfree(NULL);
+	assert_int_equal(ksize(NULL), 0);
+	back_to(&b);
+}
+
+static void test_kmalloc_zero_and_arrays(void **state)
+{
+	struct baseline b;
+	unsigned char *z;
+	void *p, *q;
+
+	take(&b);
+	p = kmalloc(0);
+	q = kmalloc(0);
+	assert_non_null(p);
+	assert_ptr_not_equal(p, q);
+	kfree(p);
+	kfree(q);
+	z = kmalloc(200);
+	memset(z, 0xff, 200);
+	kfree(z);
+	z = kzalloc(200);		/* very likely the same, dirty object */
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(z[i], 0);
+	kfree(z);
+	z = kcalloc(10, 30);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(z[i], 0);
+	kfree(z);
+	z = kmalloc_array(10, 30);
+	assert_true(ksize(z) >= 300);
+	kfree(z);
+	back_to(&b);
+}
+
+static void test_kmalloc_aligned(void **state)
+{
+	struct baseline b;
+
+	take(&b);
+	for (size_t align = 1; align <= MM_MAX_BLOCK / 4; align <<= 1) {
+		static const size_t sizes[] = { 1, 17, 100, 5000 };
+
+		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+			char *p = kmalloc_aligned(sizes[i], align);
+
+			assert_non_null(p);
+			assert_int_equal((uintptr_t)p % align, 0);
+			assert_true(ksize(p) >= sizes[i]);
+			memset(p, 0x5a, sizes[i]);
+			kfree(p);
+		}
+	}
+	assert_null(kmalloc_aligned(1, 2 * MM_MAX_BLOCK));
+	back_to(&b);
+}
+
+static void test_krealloc_in_place_and_moves(void **state)
+{
+	struct baseline b;
+	char *p, *q;
+
+	take(&b);
+	p = kmalloc(100);
+	fill(p, 100, 7);
+	assert_ptr_equal(krealloc(p, 120), p);	/* still fits its 128 bytes */
+	assert_ptr_equal(krealloc(p, 10), p);	/* shrinking keeps it */
+	q = krealloc(p, 1000);
+	assert_non_null(q);
+	assert_true(filled(q, 100, 7));
+	p = krealloc(q, 3 * MM_PAGE_SIZE);	/* into a large block */
+	assert_non_null(p);
+	assert_true(filled(p, 100, 7));
+	assert_ptr_equal(krealloc(p, 4 * MM_PAGE_SIZE), p);
+	q = krealloc(p, 5 * MM_PAGE_SIZE);
+	assert_true(filled(q, 100, 7));
+	/* Failure leaves the block as it was. */
+	assert_null(krealloc(q, MM_MAX_BLOCK + 1));
+	assert_true(filled(q, 100, 7));
+	kfree(q);
+	p = krealloc(NULL, 50);
+	assert_non_null(p);
+	kfree(p);
+	back_to(&b);
+}
+
+static void test_kfree_misuse(void **state)
+{
+	struct mm_arena *a = arena();
+	struct baseline b;
+	char *big, *small;
+	int local;
+
+	take(&b);
+	big = kmalloc(3 * MM_PAGE_SIZE);
+	small = kmalloc(64);
+	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(&local));
+	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(big + MM_PAGE_SIZE));
+	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(big + 16));
+	expect_bug(a, "kmalloc", "middle of an object", kfree(small + 8));
+	assert_int_equal(ksize(big + 16), 0);
+	assert_int_equal(ksize(&local), 0);
+	kfree(big);
+	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(big));	/* double free */
+	kfree(small);
+	expect_bug(a, "kmalloc", "already free", kfree(small));
+	back_to(&b);
+}
+
+/* Empty slabs go back by themselves when the buddy allocator runs dry. */
+static void test_reclaim_on_oom(void **state)
+{
+	struct mm_arena *a = arena();
+	void **head = NULL, **obj;
+	struct baseline b;
+	size_t n = 0;
+	void *block;
+
+	take(&b);
+	/* Fill the heap with 64-byte objects, chained through themselves. */
+	while ((obj = kmalloc(64)) != NULL) {
+		*obj = head;
+		head = obj;
+		n++;
+	}
+	assert_true(n > b.free);
+	assert_int_equal(mm_arena_free_pages(a), 0);
+	while (head) {
+		obj = *head;
+		kfree(head);
+		head = obj;
+	}
+	/* Every slab is empty but kept: no free pages... */
+	assert_int_equal(mm_arena_free_pages(a), 0);
+	/* ...until a request needs them. */
+	block = alloc_pages(a, MM_MAX_ORDER);
+	assert_non_null(block);
+	free_pages(a, block, MM_MAX_ORDER);
+	back_to(&b);
+}
+
+static void test_random_mix_nothing_lost(void **state)
+{
+	enum { N = 3000 };
+	static void *live[N];
+	static size_t len[N];		/* 0: an object of the cache */
+	uint64_t rng = 88172645463325252ULL;
+	unsigned long errs = arena()->diag.error_count;
+	struct kmem_cache *c;
+	struct baseline b;
+
+	take(&b);
+	c = kmem_cache_create("mix", 72, 0, 0, NULL);
+	assert_non_null(c);
+	for (int round = 0; round < 40000; round++) {
+		size_t i = xorshift64s(&rng) % N;
+
+		if (live[i]) {
+			assert_true(filled(live[i], len[i] ? len[i] : 72, (unsigned int)i));
+			if (!len[i])
+				kmem_cache_free(c, live[i]);
+			else
+				kfree(live[i]);
+			live[i] = NULL;
+			continue;
+		}
+		switch (xorshift64s(&rng) % 4) {
+		case 0:
+			len[i] = 0;
+			live[i] = kmem_cache_alloc(c);
+			break;
+		case 1:
+			len[i] = 1 + xorshift64s(&rng) % (3 * KMALLOC_MAX_CACHE_SIZE);
+			live[i] = kmalloc(len[i]);
+			break;
+		default:
+			len[i] = 1 + xorshift64s(&rng) % 200;
+			live[i] = kmalloc(len[i]);
+			break;
+		}
+		assert_non_null(live[i]);
+		fill(live[i], len[i] ? len[i] : 72, (unsigned int)i);
+	}
+	for (size_t i = 0; i < N; i++) {
+		if (!live[i])
+			continue;
+		if (!len[i])
+			kmem_cache_free(c, live[i]);
+		else
+			kfree(live[i]);
+		live[i] = NULL;
+	}
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_int_equal(arena()->diag.error_count, errs);
+	back_to(&b);
+}
+
+static void test_reports(void **state)
+{
+	struct mm_arena *a = arena();
+	struct kmem_cache *c = kmem_cache_create("sensor_pkt", 48, 0, 0, NULL);
+	void *p = kmem_cache_alloc(c), *q = kmalloc(64);
+
+	capture_start();
+	mm_buddyinfo(a);
+	mm_slabinfo(a);
+	capture_stop();
+	assert_true(captured("Node 0, zone  default"));
+	assert_true(captured("slabinfo - version: 2.1"));
+	assert_true(captured("\nsensor_pkt "));
+	assert_true(captured("\nkmalloc-64 "));
+	kmem_cache_free(c, p);
+	kfree(q);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+}
+
+static void test_diag_peak(void **state)
+{
+	struct mm_arena *a = arena();
+	struct mm_diag d0, d1, d2;
+	void *p;
+
+	mm_arena_diag(a, &d0);
+	p = alloc_pages(a, 5);
+	mm_arena_diag(a, &d1);
+	free_pages(a, p, 5);
+	mm_arena_diag(a, &d2);
+	assert_int_equal(d1.allocated, d0.allocated + (MM_PAGE_SIZE << 5));
+	assert_int_equal(d2.allocated, d0.allocated);
+	assert_true(d2.peak_allocated >= d1.allocated);
+	assert_int_equal(d2.capacity, d0.capacity);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_setup_geometry),
+		cmocka_unit_test(test_buddy_orders_aligned_and_merged),
+		cmocka_unit_test(test_buddy_exhaust_and_recover),
+		cmocka_unit_test(test_free_pages_misuse),
+		cmocka_unit_test(test_cache_objects),
+		cmocka_unit_test(test_cache_ctor_state_survives),
+		cmocka_unit_test(test_cache_alignment),
+		cmocka_unit_test(test_cache_impossible),
+		cmocka_unit_test(test_cache_misuse),
+		cmocka_unit_test(test_kmalloc_sizes),
+		cmocka_unit_test(test_kmalloc_zero_and_arrays),
+		cmocka_unit_test(test_kmalloc_aligned),
+		cmocka_unit_test(test_krealloc_in_place_and_moves),
+		cmocka_unit_test(test_kfree_misuse),
+		cmocka_unit_test(test_reclaim_on_oom),
+		cmocka_unit_test(test_random_mix_nothing_lost),
+		cmocka_unit_test(test_reports),
+		cmocka_unit_test(test_diag_peak),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
