@@ -204,7 +204,6 @@ size_t mm_arena_free_pages(struct mm_arena *a)
 	return a->nr_free;
 }
 
-#if IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)
 size_t mm_arena_nr_free_order(struct mm_arena *a, unsigned int order)
 {
 	mm_flags_t flags = arena_lock(a);
@@ -231,7 +230,6 @@ void mm_arena_diag(struct mm_arena *a, struct mm_diag *d)
 	d->error_count = a->diag.error_count;
 	arena_unlock(a, flags);
 }
-#endif
 
 #if IS_ENABLED(CONFIG_MM_REPORTS)
 void mm_buddyinfo(struct mm_arena *a)

@@ -1,13 +1,14 @@
 #!/bin/sh
 # check-firmware.sh: the firmware example on Cortex-M under QEMU.
 #
-#  1. build it from cortex_m4_defconfig in its own build directory and run it
+#  1. build it from cortex_m4_debug_defconfig (the tiny core with reports;
+#     then cortex_m4_defconfig, without) in its own build directory and run it
 #     on the MPS2 AN386 (qemu-system-arm -M mps2-an386, semihosting) with a
 #     timeout: exit status 0, and the output must show the pipeline, mm's
 #     buddyinfo and slabinfo, "nothing lost" and "firmware: PASS";
 #  2. a variant built to fail (FIRMWARE_FORCE_FAIL) must exit non-zero, so a
 #     broken exit path cannot pass for a success;
-#  3. the same firmware with CONFIG_MM_LOCK_USER (the application's lock
+#  3. the debug firmware with CONFIG_MM_LOCK_USER (the application's lock
 #     hooks, as an RTOS would provide) instead of PRIMASK masking;
 #  4. cortex_m4_min_defconfig (no reports, stats or checks: the firmware
 #     still runs, silently), cortex_m3_defconfig on the AN385 and
@@ -102,10 +103,12 @@ firmware() {
 	expect "$o/firmware-fail.out" "^firmware: FAIL"
 }
 
-echo "== firmware, cortex_m4_defconfig on mps2-an386 (PRIMASK lock, heap from the linker script)"
+echo "== firmware, cortex_m4_debug_defconfig on mps2-an386 (PRIMASK lock, heap from the linker script, reports)"
+firmware "$O/m4-debug" cortex_m4_debug_defconfig mps2-an386
+echo "== firmware, cortex_m4_defconfig on mps2-an386 (checks and statistics, no reports)"
 firmware "$O/m4" cortex_m4_defconfig mps2-an386
-echo "== firmware, cortex_m4_defconfig + CONFIG_MM_LOCK_USER (application lock hooks)"
-firmware "$O/m4-lock-user" cortex_m4_defconfig mps2-an386 --disable MM_LOCK_IRQ --enable MM_LOCK_USER
+echo "== firmware, cortex_m4_debug_defconfig + CONFIG_MM_LOCK_USER (application lock hooks)"
+firmware "$O/m4-lock-user" cortex_m4_debug_defconfig mps2-an386 --disable MM_LOCK_IRQ --enable MM_LOCK_USER
 echo "== firmware, cortex_m4_min_defconfig on mps2-an386 (16 KiB static heap, no reports)"
 firmware "$O/m4-min" cortex_m4_min_defconfig mps2-an386
 echo "== firmware, cortex_m3_defconfig on mps2-an385"
