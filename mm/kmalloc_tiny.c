@@ -144,7 +144,7 @@ void *krealloc(void *p, size_t size)
 	size_t old = ksize(p);
 	void *q;
 
-	if (p && size <= old)
+	if (old && size <= old)
 		return p;
 	q = kmalloc(size);
 	if (q && p) {

@@ -198,8 +198,10 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 	uint8_t *m;
 
 	/* Unchecked, the object's own slab names its cache, as in kfree(). */
-	if (!IS_ENABLED(CONFIG_MM_CHECKS))
-		return kfree(obj);
+	if (!IS_ENABLED(CONFIG_MM_CHECKS)) {
+		kfree(obj);
+		return;
+	}
 	if (!obj)
 		return;
 	flags = arena_lock(a);
