@@ -313,33 +313,6 @@ void *kmalloc(size_t size)
 	return kmalloc_fast(size, __kmalloc_slow);
 }
 
-void *kzalloc(size_t size)
-{
-	void *p = kmalloc(size);
-
-	if (p)
-		memset(p, 0, size);
-	return p;
-}
-
-void *kmalloc_array(size_t n, size_t size)
-{
-	size_t bytes;
-
-	if (__builtin_mul_overflow(n, size, &bytes))
-		return NULL;
-	return kmalloc(bytes);
-}
-
-void *kcalloc(size_t n, size_t size)
-{
-	size_t bytes;
-
-	if (__builtin_mul_overflow(n, size, &bytes))
-		return NULL;
-	return kzalloc(bytes);
-}
-
 void *kmalloc_aligned(size_t size, size_t align)
 {
 	struct kmem_cache *c;

@@ -115,29 +115,6 @@ size_t ksize(const void *p)
 	return MM_PAGE_SIZE << meta_order(*m);
 }
 
-void *kzalloc(size_t size)
-{
-	void *p = kmalloc(size);
-
-	if (p)
-		memset(p, 0, size);
-	return p;
-}
-
-void *kmalloc_array(size_t n, size_t size)
-{
-	size_t bytes;
-
-	return __builtin_mul_overflow(n, size, &bytes) ? NULL : kmalloc(bytes);
-}
-
-void *kcalloc(size_t n, size_t size)
-{
-	size_t bytes;
-
-	return __builtin_mul_overflow(n, size, &bytes) ? NULL : kzalloc(bytes);
-}
-
 /* The same block while it still fits, as realloc() must. */
 void *krealloc(void *p, size_t size)
 {

@@ -406,26 +406,6 @@ void free_pages(struct mm_arena *a, void *addr, unsigned int order)
 	free_pages_nocache(a, addr, order);
 }
 
-void *__get_free_pages(unsigned int order)
-{
-	struct mm_arena *a = mm_default_arena();
-
-	return a ? alloc_pages(a, order) : NULL;
-}
-
-void *__get_free_page(void)
-{
-	return __get_free_pages(0);
-}
-
-void free_page(void *addr)
-{
-	struct mm_arena *a = mm_default_arena();
-
-	if (a)
-		free_pages(a, addr, 0);
-}
-
 /* Largest block order that starts at pfn and ends at or before end. */
 static __always_inline unsigned int fit_order(uintptr_t pfn, uintptr_t end)
 {

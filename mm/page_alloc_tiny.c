@@ -182,23 +182,6 @@ void free_pages(struct mm_arena *a, void *addr, unsigned int order)
 	arena_unlock(a, flags);
 }
 
-void *__get_free_pages(unsigned int order)
-{
-	struct mm_arena *a = mm_default_arena();
-
-	return a ? alloc_pages(a, order) : NULL;
-}
-
-void *__get_free_page(void)
-{
-	return __get_free_pages(0);
-}
-
-void free_page(void *addr)
-{
-	free_pages(&mm_arena_default, addr, 0);
-}
-
 size_t mm_arena_free_pages(struct mm_arena *a)
 {
 	return a->nr_free;

@@ -25,9 +25,25 @@ void *alloc_pages(struct mm_arena *arena, unsigned int order) __malloc;
 void free_pages(struct mm_arena *arena, void *addr, unsigned int order);
 
 /* The same on the default arena, as Linux's __get_free_pages(). */
-void *__get_free_pages(unsigned int order) __malloc;
-void *__get_free_page(void) __malloc;
-void free_page(void *addr);
+static inline __malloc void *__get_free_pages(unsigned int order)
+{
+	struct mm_arena *a = mm_default_arena();
+
+	return a ? alloc_pages(a, order) : NULL;
+}
+
+static inline __malloc void *__get_free_page(void)
+{
+	return __get_free_pages(0);
+}
+
+static inline void free_page(void *addr)
+{
+	struct mm_arena *a = mm_default_arena();
+
+	if (a)
+		free_pages(a, addr, 0);
+}
 
 #if !IS_ENABLED(CONFIG_MM_TINY)
 /*

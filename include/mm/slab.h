@@ -114,9 +114,32 @@ static inline void mm_slabinfo(struct mm_arena *arena)
 
 /* kmalloc: size classes on the default arena. */
 void *kmalloc(size_t size) __malloc __alloc_size(1);
-void *kzalloc(size_t size) __malloc __alloc_size(1);
-void *kmalloc_array(size_t n, size_t size) __malloc __alloc_size(1, 2);
-void *kcalloc(size_t n, size_t size) __malloc __alloc_size(1, 2);
+
+/* Inline, as in Linux: each is kmalloc() and a line, in either core. */
+static inline __malloc __alloc_size(1) void *kzalloc(size_t size)
+{
+	void *p = kmalloc(size);
+
+	if (p)
+		__builtin_memset(p, 0, size);
+	return p;
+}
+
+/* NULL when n * size overflows. */
+static inline __malloc __alloc_size(1, 2) void *kmalloc_array(size_t n, size_t size)
+{
+	size_t bytes;
+
+	return __builtin_mul_overflow(n, size, &bytes) ? NULL : kmalloc(bytes);
+}
+
+static inline __malloc __alloc_size(1, 2) void *kcalloc(size_t n, size_t size)
+{
+	size_t bytes;
+
+	return __builtin_mul_overflow(n, size, &bytes) ? NULL : kzalloc(bytes);
+}
+
 void *krealloc(void *p, size_t new_size) __alloc_size(2);
 void kfree(const void *p);
 
