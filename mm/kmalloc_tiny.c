@@ -39,80 +39,88 @@ static __noinline struct kmem_cache *kmalloc_setup(struct mm_arena *a)
 	return k;
 }
 
-struct kmem_cache *kmalloc_slab(size_t size)
+/* The class array, set up on first use; NULL if there is no memory. */
+static struct kmem_cache *kmalloc_classes(void)
 {
 	struct mm_arena *a = &mm_arena_default;
 	struct kmem_cache *k = read_published(&a->kmalloc);
 
-	if (unlikely(!k))
-		k = kmalloc_setup(a);
-	if (!k || size > KMALLOC_MAX_CACHE_SIZE)
-		return NULL;
+	return likely(k) ? k : kmalloc_setup(a);
+}
+
+/* 1 <= size <= KMALLOC_MAX_CACHE_SIZE (0 counts as 1). */
+static inline unsigned int size_index(size_t size)
+{
 	if (size <= KMALLOC_MIN_SIZE)
-		return k;
-	return k + fls((unsigned int)(size - 1)) - CONFIG_MM_KMALLOC_SHIFT_LOW;
+		return 0;
+	return fls((unsigned int)(size - 1)) - CONFIG_MM_KMALLOC_SHIFT_LOW;
+}
+
+struct kmem_cache *kmalloc_slab(size_t size)
+{
+	struct kmem_cache *k = kmalloc_classes();
+
+	return k && size <= KMALLOC_MAX_CACHE_SIZE ? k + size_index(size) : NULL;
 }
 
 void *kmalloc(size_t size)
 {
 	struct mm_arena *a = &mm_arena_default;
-	struct kmem_cache *c = kmalloc_slab(size);
+	struct kmem_cache *k = kmalloc_classes();
 	mm_flags_t flags;
 	void *p;
 
-	if (c)
-		return kmem_cache_alloc(c);
-	if (!kmalloc_slab(0))
-		return NULL;		/* no arena */
+	if (!k)
+		return NULL;
+	if (size <= KMALLOC_MAX_CACHE_SIZE)
+		return kmem_cache_alloc(k + size_index(size));
 	flags = arena_lock(a);
 	p = __alloc_pages_locked(a, get_order(size), PT_LARGE);
 	arena_unlock(a, flags);
 	return p;
 }
 
-/* The head byte of p's slab, or of the large block that starts at p; or NULL. */
-static uint8_t *kmalloc_head(struct mm_arena *a, const void *p)
+/*
+ * kfree() and ksize() in one: the lookup is the same, and a size-first
+ * core would rather not carry it twice.  A slab object anywhere in its
+ * slab, or a large block from its first byte; anything else is not ours.
+ */
+static size_t kmalloc_put(const void *p, int free)
 {
-	uint8_t *m = __block_head(a, p);
+	struct mm_arena *a = &mm_arena_default;
+	mm_flags_t flags;
+	size_t n = 0;
+	uint8_t *m;
 
-	if (m && meta_type(*m) == PT_SLAB)
-		return m;
-	return __block_at(a, p, PT_LARGE);
+	if (!p)
+		return 0;
+	flags = arena_lock(a);
+	m = __block_head(a, p);
+	if (m && meta_type(*m) == PT_SLAB) {
+		struct slab *s = slab_of(meta_pfn(a, m), meta_order(*m));
+
+		n = s->cache->size;
+		if (free)
+			__slab_free(a, s, (void *)p, "kfree");
+	} else if (m && meta_type(*m) == PT_LARGE && pfn_to_addr(meta_pfn(a, m)) == p) {
+		n = MM_PAGE_SIZE << meta_order(*m);
+		if (free)
+			__free_pages_locked(a, meta_pfn(a, m), meta_order(*m));
+	} else if (free) {
+		mm_report_bug(a, "kfree", "%p was not allocated by kmalloc", p);
+	}
+	arena_unlock(a, flags);
+	return n;
 }
 
 void kfree(const void *p)
 {
-	struct mm_arena *a = &mm_arena_default;
-	mm_flags_t flags;
-	uint8_t *m;
-
-	if (!p)
-		return;
-	flags = arena_lock(a);
-	m = kmalloc_head(a, p);
-	if (!m)
-		mm_report_bug(a, "kfree", "%p was not allocated by kmalloc", p);
-	else if (meta_type(*m) == PT_SLAB)
-		__slab_free(a, slab_of(meta_pfn(a, m), meta_order(*m)), (void *)p, "kfree");
-	else
-		__free_pages_locked(a, meta_pfn(a, m), meta_order(*m));
-	arena_unlock(a, flags);
+	kmalloc_put(p, 1);
 }
 
-/*
- * No lock: for a live object the walk reads only its own block's bytes,
- * which nobody changes while it is allocated.
- */
 size_t ksize(const void *p)
 {
-	struct mm_arena *a = &mm_arena_default;
-	uint8_t *m = p ? kmalloc_head(a, p) : NULL;
-
-	if (!m)
-		return 0;
-	if (meta_type(*m) == PT_SLAB)
-		return slab_of(meta_pfn(a, m), meta_order(*m))->cache->size;
-	return MM_PAGE_SIZE << meta_order(*m);
+	return kmalloc_put(p, 0);
 }
 
 /* The same block while it still fits, as realloc() must. */

@@ -67,7 +67,8 @@ MM_EXPORT int MM_NAME(malloc_trim)(size_t pad);
 MM_EXPORT void MM_NAME(malloc_stats)(void);
 MM_EXPORT mallinfo2_t MM_NAME(mallinfo2)(void);
 
-static __always_inline void *nomem(void)
+/* Out of line: every failure path tail-calls it, and none of them is hot. */
+static __noinline __cold void *nomem(void)
 {
 	errno = ENOMEM;
 	return NULL;
