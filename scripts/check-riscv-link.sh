@@ -4,9 +4,9 @@
 # For riscv32_defconfig (rv32imac) and riscv64_defconfig (rv64imac), each in
 # its own build directory: link examples/riscv (a bare _start, -nostdlib
 # -ffreestanding, libmm.a and libgcc only) and fail on any undefined
-# symbol; then, if qemu-system-riscv32/64 is installed, run it on the virt
-# machine (-bios none, semihosting) with a timeout and require exit status 0
-# and "riscv: PASS".
+# symbol; then run it on QEMU's virt machine (qemu-system-riscv32/64, from
+# Debian's qemu-system-misc; -bios none, semihosting) with a timeout and
+# require exit status 0 and "riscv: PASS".
 #
 # Environment: O (default build/check-riscv), TIMEOUT (seconds, 60).
 set -u
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 O=${O:-build/check-riscv}
 TIMEOUT=${TIMEOUT:-60}
 
-for tool in riscv64-unknown-elf-gcc kconfig-conf; do
+for tool in riscv64-unknown-elf-gcc kconfig-conf qemu-system-riscv32 qemu-system-riscv64; do
 	command -v "$tool" >/dev/null 2>&1 || scripts/install-deps.sh check || exit 1
 done
 
@@ -35,7 +35,7 @@ for xlen in 32 64; do
 	fi
 	qemu=qemu-system-riscv$xlen
 	if ! command -v "$qemu" >/dev/null 2>&1; then
-		echo "  SKIP     $qemu not installed (Debian: qemu-system-misc): link test only"
+		fail "$qemu not installed (Debian: qemu-system-misc)"
 		continue
 	fi
 	elf=$o/examples/riscv/baremetal.elf

@@ -100,7 +100,7 @@ for cfg in configs/*_defconfig; do
 	case $name in host*) continue ;; esac
 	step "cross build: $name" cross_build "$name"
 done
-[ -x scripts/check-riscv-link.sh ] && step "RISC-V links without a C library" scripts/check-riscv-link.sh
+[ -x scripts/check-riscv-link.sh ] && step "RISC-V: links without a C library, runs in QEMU" scripts/check-riscv-link.sh
 [ -x scripts/check-firmware.sh ] && step "firmware in QEMU (mps2-an386)" scripts/check-firmware.sh
 [ -x tests/run-preload.sh ] && step "real programs under LD_PRELOAD" tests/run-preload.sh build/check/host/libmm.so
 [ -x scripts/check-install.sh ] && step "make install + pkg-config" scripts/check-install.sh
