@@ -3,9 +3,8 @@
  * The tiny core's kmalloc (CONFIG_MM_TINY): power-of-two classes from
  * KMALLOC_MIN_SIZE to KMALLOC_MAX_CACHE_SIZE, whole buddy blocks above.
  *
- * The classes' struct kmem_cache array is the first thing kmalloc takes
- * from the buddy allocator, so the static RAM of the library stays the
- * arena struct alone.  The class of a size is one count of leading zeros;
+ * The classes' struct kmem_cache array sits behind the page metadata
+ * (tiny.h), so the static RAM of the library stays the arena struct alone.  The class of a size is one count of leading zeros;
  * the class of a pointer is its slab's, found through the metadata byte,
  * so kfree() and ksize() need no size and tell a foreign pointer from ours.
  *
@@ -16,23 +15,18 @@
 #include <string.h>
 #include "tiny.h"
 
-#define NR_CLASSES (CONFIG_MM_KMALLOC_SHIFT_HIGH - CONFIG_MM_KMALLOC_SHIFT_LOW + 1)
-
 static_assert(CONFIG_MM_KMALLOC_SHIFT_LOW >= 3, "a free object holds a pointer");
 
-/* First use: the arena, then the class array.  NULL if there is no memory. */
+/* First use: the arena, then the classes.  NULL if there is no memory. */
 static __noinline struct kmem_cache *kmalloc_setup(struct mm_arena *a)
 {
 	mm_flags_t flags = arena_lock(a);
 	struct kmem_cache *k = a->kmalloc;
 
 	if (!k && !__arena_setup(a)) {
-		k = __alloc_pages_locked(a, get_order(NR_CLASSES * sizeof(*k)), PT_PAGES);
-		if (k) {
-			memset(k, 0, NR_CLASSES * sizeof(*k));
-			for (unsigned int i = 0; i < NR_CLASSES; i++)
-				__cache_init(a, &k[i], KMALLOC_MIN_SIZE << i, 0);
-		}
+		k = tiny_classes(a);
+		for (unsigned int i = 0; i < TINY_NR_CLASSES; i++)
+			__cache_init(a, &k[i], KMALLOC_MIN_SIZE << i, 0);
 		publish(&a->kmalloc, k);
 	}
 	arena_unlock(a, flags);

@@ -5,7 +5,7 @@
  *
  * The region is the static array (or the linker's [__mm_heap_start,
  * __mm_heap_end)).  Its first pages hold the metadata, one byte per usable
- * page (page_meta.h); the rest are handed to the free lists one page at a
+ * page (page_meta.h), and kmalloc's class array; the rest are handed to the free lists one page at a
  * time through the ordinary free path, whose merging builds the largest
  * blocks by itself -- setup has no block-carving code of its own.
  *
@@ -116,16 +116,6 @@ uint8_t *__block_head(struct mm_arena *a, const void *p)
 	return NULL;
 }
 
-/* The head byte of the block of this type that starts at p, or NULL. */
-uint8_t *__block_at(struct mm_arena *a, const void *p, unsigned int type)
-{
-	uint8_t *m = __block_head(a, p);
-
-	if (m && meta_type(*m) == type && pfn_to_addr(meta_pfn(a, m)) == p)
-		return m;
-	return NULL;
-}
-
 /* Lock held.  0 once the region is on the free lists, -1 if it is too small. */
 int __arena_setup(struct mm_arena *a)
 {
@@ -137,13 +127,16 @@ int __arena_setup(struct mm_arena *a)
 		return 0;
 	if (end <= first + 1)
 		return -1;
-	/* Enough metadata pages for the pages that remain after them. */
+	/*
+	 * Enough metadata pages for a byte per page that remains after them,
+	 * and behind those bytes kmalloc's class array (tiny.h).
+	 */
 	n = end - first;
-	meta_pages = (n + MM_PAGE_SIZE) / (MM_PAGE_SIZE + 1);
+	meta_pages = (n + TINY_CLASSES_BYTES + MM_PAGE_SIZE) / (MM_PAGE_SIZE + 1);
 	a->meta = pfn_to_addr(first);
 	a->start_pfn = first + meta_pages;
 	a->nr_pages = n - meta_pages;
-	memset(a->meta, 0, a->nr_pages);
+	memset(a->meta, 0, a->nr_pages + TINY_CLASSES_BYTES);
 	for (uintptr_t pfn = a->start_pfn; pfn < end; pfn++)
 		__free_pages_locked(a, pfn, 0);
 	return 0;
@@ -170,11 +163,16 @@ void *alloc_pages(struct mm_arena *a, unsigned int order)
 
 void free_pages(struct mm_arena *a, void *addr, unsigned int order)
 {
+	uintptr_t i = addr_to_pfn(addr) - a->start_pfn;
 	mm_flags_t flags = arena_lock(a);
-	uint8_t *m = __block_at(a, addr, PT_PAGES);
 
-	/* The head's byte holds the order too: a wrong one is misuse as well. */
-	if (!m || meta_order(*m) != order)
+	/*
+	 * The whole test is the head's byte: type and order must both match,
+	 * which also rejects a foreign pointer, a pointer inside a block and
+	 * a block already free.
+	 */
+	if (order > MM_MAX_ORDER || ((uintptr_t)addr & ~MM_PAGE_MASK) || i >= a->nr_pages ||
+	    a->meta[i] != PAGE_META(PT_PAGES, order))
 		mm_report_bug(a, "free_pages", "%p is not an allocated block of order %u",
 			      addr, order);
 	else

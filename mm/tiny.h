@@ -58,6 +58,19 @@ struct kmem_cache {
 	unsigned long nr_slabs;
 };
 
+/*
+ * kmalloc's classes, a struct kmem_cache each, live behind the metadata
+ * bytes in the region's first pages (tiny_classes()): the library's static
+ * RAM stays the arena struct, and the array costs no block of its own.
+ */
+#define TINY_NR_CLASSES		(CONFIG_MM_KMALLOC_SHIFT_HIGH - CONFIG_MM_KMALLOC_SHIFT_LOW + 1)
+#define TINY_CLASSES_BYTES	(TINY_NR_CLASSES * sizeof(struct kmem_cache) + sizeof(void *))
+
+static __always_inline struct kmem_cache *tiny_classes(struct mm_arena *a)
+{
+	return (struct kmem_cache *)ALIGN((uintptr_t)a->meta + a->nr_pages, sizeof(void *));
+}
+
 static_assert(sizeof(struct slab) % sizeof(void *) == 0,
 	      "the slab header keeps the end of the slab pointer-aligned");
 
@@ -117,7 +130,6 @@ static __always_inline void *slab_base(const struct kmem_cache *c, const struct 
 void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int type);
 void __free_pages_locked(struct mm_arena *a, uintptr_t pfn, unsigned int order);
 uint8_t *__block_head(struct mm_arena *a, const void *p);
-uint8_t *__block_at(struct mm_arena *a, const void *p, unsigned int type);
 int __arena_setup(struct mm_arena *a);
 
 /* slab_tiny.c; lock held. */
