@@ -66,18 +66,21 @@ int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t a
 	return 0;
 }
 
+/*
+ * The partial list is singly linked: a slab leaves it only at its head
+ * (when it fills, it is the one allocated from) or here, during a walk.
+ */
 static size_t shrink_locked(struct mm_arena *a, struct kmem_cache *c)
 {
-	struct hlist_node *n, *next;
+	struct slab **pp = &c->partial, *s;
 	size_t pages = 0;
 
-	for (n = c->partial.first; n; n = next) {
-		struct slab *s = container_of(n, struct slab, node);
-
-		next = n->next;
-		if (s->inuse)
+	while ((s = *pp) != NULL) {
+		if (s->inuse) {
+			pp = &s->next;
 			continue;
-		hlist_del(n);
+		}
+		*pp = s->next;
 		c->nr_slabs--;
 		__free_pages_locked(a, addr_to_pfn(slab_base(c, s)), c->order);
 		pages += (size_t)1 << c->order;
@@ -114,7 +117,8 @@ static struct slab *new_slab(struct mm_arena *a, struct kmem_cache *c)
 		link = free_ptr(c, obj);
 	}
 	*link = NULL;
-	hlist_add_head(&s->node, &c->partial);
+	s->next = c->partial;
+	c->partial = s;
 	c->nr_slabs++;
 	return s;
 }
@@ -125,15 +129,15 @@ void *kmem_cache_alloc(struct kmem_cache *c)
 	mm_flags_t flags = arena_lock(a);
 	void *obj = NULL;
 
-	if (c->partial.first || new_slab(a, c)) {
-		struct slab *s = container_of(c->partial.first, struct slab, node);
+	if (c->partial || new_slab(a, c)) {
+		struct slab *s = c->partial;
 
 		obj = s->freelist;
 		s->freelist = *free_ptr(c, obj);
 		s->inuse++;
 		c->active++;
 		if (!s->freelist)
-			hlist_del(&s->node);
+			c->partial = s->next;
 	}
 	arena_unlock(a, flags);
 	return obj;
@@ -183,8 +187,10 @@ void __slab_free(struct mm_arena *a, struct slab *s, void *obj, const char *call
 
 	if (check_free(a, s, obj, caller))
 		return;
-	if (!s->freelist)
-		hlist_add_head(&s->node, &c->partial);
+	if (!s->freelist) {
+		s->next = c->partial;
+		c->partial = s;
+	}
 	*free_ptr(c, obj) = s->freelist;
 	s->freelist = obj;
 	s->inuse--;
@@ -300,8 +306,8 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
 	info->active_objs = c->active;
 	info->num_objs = c->nr_slabs * c->objects;
 	info->num_slabs = c->nr_slabs;
-	for (struct hlist_node *n = c->partial.first; n; n = n->next)
-		info->empty_slabs += !container_of(n, struct slab, node)->inuse;
+	for (struct slab *s = c->partial; s; s = s->next)
+		info->empty_slabs += !s->inuse;
 	info->active_slabs = c->nr_slabs - info->empty_slabs;
 	arena_unlock(a, flags);
 }

@@ -39,14 +39,14 @@ extern MM_INTERNAL struct mm_arena mm_arena_default;
 
 /* At the end of every slab: the last sizeof(struct slab) bytes. */
 struct slab {
-	struct hlist_node node;		/* on the cache's partial list, unless full */
+	struct slab *next;		/* on the cache's partial list, unless full */
 	struct kmem_cache *cache;
 	void *freelist;			/* first free object, NULL when full */
 	unsigned int inuse;		/* objects allocated */
 };
 
 struct kmem_cache {
-	struct hlist_head partial;	/* slabs with a free object (empty ones too) */
+	struct slab *partial;		/* slabs with a free object (empty ones too) */
 	struct kmem_cache *next;	/* on the arena's list of caches */
 	const char *name;		/* NULL: a kmalloc class, "kmalloc-<size>" */
 	kmem_ctor_t ctor;
