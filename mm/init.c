@@ -11,7 +11,7 @@ int mm_init(void)
 {
 	/* The tiny core sets its arena up with kmalloc's classes. */
 	if (IS_ENABLED(CONFIG_MM_TINY))
-		return kmalloc_slab(1) ? 0 : -1;
+		return mm_default_arena() ? 0 : -1;
 	if (!mm_default_arena())
 		return -1;
 #if IS_ENABLED(CONFIG_MM_KMALLOC)

@@ -17,29 +17,35 @@
 
 static_assert(CONFIG_MM_KMALLOC_SHIFT_LOW >= 3, "a free object holds a pointer");
 
-/* First use: the arena, then the classes.  NULL if there is no memory. */
-static __noinline struct kmem_cache *kmalloc_setup(struct mm_arena *a)
+/*
+ * The default arena, the tiny core's only one, is set up on first use
+ * together with kmalloc's classes: one path for both, and the published
+ * class array is what says it is ready.  NULL if the region is too small.
+ */
+struct mm_arena *mm_default_arena(void)
 {
-	mm_flags_t flags = arena_lock(a);
-	struct kmem_cache *k = a->kmalloc;
+	struct mm_arena *a = &mm_arena_default;
+	mm_flags_t flags;
 
-	if (!k && !__arena_setup(a)) {
-		k = tiny_classes(a);
+	if (likely(read_published(&a->kmalloc)))
+		return a;
+	flags = arena_lock(a);
+	if (!a->kmalloc && !__arena_setup(a)) {
+		struct kmem_cache *k = tiny_classes(a);
+
 		for (unsigned int i = 0; i < TINY_NR_CLASSES; i++)
 			__cache_init(a, &k[i], KMALLOC_MIN_SIZE << i, 0);
 		publish(&a->kmalloc, k);
 	}
 	arena_unlock(a, flags);
-	return k;
+	return a->kmalloc ? a : NULL;
 }
 
-/* The class array, set up on first use; NULL if there is no memory. */
 static struct kmem_cache *kmalloc_classes(void)
 {
-	struct mm_arena *a = &mm_arena_default;
-	struct kmem_cache *k = read_published(&a->kmalloc);
+	struct mm_arena *a = mm_default_arena();
 
-	return likely(k) ? k : kmalloc_setup(a);
+	return a ? a->kmalloc : NULL;
 }
 
 /* 1 <= size <= KMALLOC_MAX_CACHE_SIZE (0 counts as 1). */

@@ -58,14 +58,18 @@ retry:
 	a->diag.oom_count++;
 	return NULL;
 found:
+	/*
+	 * Split by freeing the upper halves: their buddy, the block being
+	 * handed out, is already marked allocated, so none of them merges.
+	 */
 	hlist_del(n);
 	pfn = addr_to_pfn(n);
+	a->nr_free -= (size_t)1 << o;
+	a->meta[pfn - a->start_pfn] = PAGE_META(type, order);
 	while (o > order) {
 		o--;
-		add_free(a, pfn + ((uintptr_t)1 << o), o);
+		__free_pages_locked(a, pfn + ((uintptr_t)1 << o), o);
 	}
-	a->meta[pfn - a->start_pfn] = PAGE_META(type, order);
-	a->nr_free -= (size_t)1 << order;
 #if IS_ENABLED(CONFIG_MM_STATS)
 	if (a->nr_pages - a->nr_free > a->diag.peak_allocated)
 		a->diag.peak_allocated = a->nr_pages - a->nr_free;
@@ -116,15 +120,16 @@ uint8_t *__block_head(struct mm_arena *a, const void *p)
 	return NULL;
 }
 
-/* Lock held.  0 once the region is on the free lists, -1 if it is too small. */
+/*
+ * Lock held, once (mm_default_arena(), kmalloc_tiny.c).  0 once the region
+ * is on the free lists, -1 if it is too small.
+ */
 int __arena_setup(struct mm_arena *a)
 {
 	uintptr_t first = ALIGN(HEAP_START, MM_PAGE_SIZE) >> MM_PAGE_SHIFT;
 	uintptr_t end = HEAP_END >> MM_PAGE_SHIFT;
 	size_t n, meta_pages;
 
-	if (a->nr_pages)
-		return 0;
 	if (end <= first + 1)
 		return -1;
 	/*
@@ -140,16 +145,6 @@ int __arena_setup(struct mm_arena *a)
 	for (uintptr_t pfn = a->start_pfn; pfn < end; pfn++)
 		__free_pages_locked(a, pfn, 0);
 	return 0;
-}
-
-struct mm_arena *mm_default_arena(void)
-{
-	struct mm_arena *a = &mm_arena_default;
-	mm_flags_t flags = arena_lock(a);
-	int err = __arena_setup(a);
-
-	arena_unlock(a, flags);
-	return err ? NULL : a;
 }
 
 void *alloc_pages(struct mm_arena *a, unsigned int order)
@@ -185,6 +180,7 @@ size_t mm_arena_free_pages(struct mm_arena *a)
 	return a->nr_free;
 }
 
+#if IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)
 size_t mm_arena_nr_free_order(struct mm_arena *a, unsigned int order)
 {
 	mm_flags_t flags = arena_lock(a);
@@ -195,6 +191,7 @@ size_t mm_arena_nr_free_order(struct mm_arena *a, unsigned int order)
 	arena_unlock(a, flags);
 	return n;
 }
+#endif
 
 void mm_arena_diag(struct mm_arena *a, struct mm_diag *d)
 {

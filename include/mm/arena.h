@@ -215,7 +215,10 @@ void mm_arena_set_pcp(struct mm_arena *arena, unsigned int n);
 
 /* Pages free now, and in blocks of exactly 'order'. */
 size_t mm_arena_free_pages(struct mm_arena *arena);
+#if !IS_ENABLED(CONFIG_MM_TINY) || IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)
+/* (the tiny core counts blocks per order only with statistics or reports) */
 size_t mm_arena_nr_free_order(struct mm_arena *arena, unsigned int order);
+#endif
 
 /*
  * The default arena, on the backend Kconfig chose; set up on first use (or
