@@ -41,13 +41,6 @@ struct mm_arena *mm_default_arena(void)
 	return a->kmalloc ? a : NULL;
 }
 
-static struct kmem_cache *kmalloc_classes(void)
-{
-	struct mm_arena *a = mm_default_arena();
-
-	return a ? a->kmalloc : NULL;
-}
-
 /* 1 <= size <= KMALLOC_MAX_CACHE_SIZE (0 counts as 1). */
 static inline unsigned int size_index(size_t size)
 {
@@ -58,22 +51,25 @@ static inline unsigned int size_index(size_t size)
 
 struct kmem_cache *kmalloc_slab(size_t size)
 {
-	struct kmem_cache *k = kmalloc_classes();
+	struct mm_arena *a = mm_default_arena();
 
-	return k && size <= KMALLOC_MAX_CACHE_SIZE ? k + size_index(size) : NULL;
+	if (!a || size > KMALLOC_MAX_CACHE_SIZE)
+		return NULL;
+	return a->kmalloc + size_index(size);
 }
 
 void *kmalloc(size_t size)
 {
-	struct mm_arena *a = &mm_arena_default;
-	struct kmem_cache *k = kmalloc_classes();
+	struct kmem_cache *c = kmalloc_slab(size);
+	struct mm_arena *a;
 	mm_flags_t flags;
 	void *p;
 
-	if (!k)
-		return NULL;
-	if (size <= KMALLOC_MAX_CACHE_SIZE)
-		return kmem_cache_alloc(k + size_index(size));
+	if (c)
+		return kmem_cache_alloc(c);
+	a = mm_default_arena();
+	if (!a || size <= KMALLOC_MAX_CACHE_SIZE)
+		return NULL;		/* no arena */
 	flags = arena_lock(a);
 	p = __alloc_pages_locked(a, get_order(size), PT_LARGE);
 	arena_unlock(a, flags);
@@ -88,25 +84,24 @@ void *kmalloc(size_t size)
 static size_t kmalloc_put(const void *p, int free)
 {
 	struct mm_arena *a = &mm_arena_default;
-	mm_flags_t flags;
+	mm_flags_t flags = arena_lock(a);
+	uint8_t *m = __block_head(a, p);
+	unsigned int type = m ? meta_type(*m) : PT_TAIL;
+	unsigned int order = m ? meta_order(*m) : 0;
+	uintptr_t head = m ? meta_pfn(a, m) : 0;
 	size_t n = 0;
-	uint8_t *m;
 
-	if (!p)
-		return 0;
-	flags = arena_lock(a);
-	m = __block_head(a, p);
-	if (m && meta_type(*m) == PT_SLAB) {
-		struct slab *s = slab_of(meta_pfn(a, m), meta_order(*m));
+	if (type == PT_SLAB) {
+		struct slab *s = slab_of(head, order);
 
 		n = s->cache->size;
 		if (free)
 			__slab_free(a, s, (void *)p, "kfree");
-	} else if (m && meta_type(*m) == PT_LARGE && pfn_to_addr(meta_pfn(a, m)) == p) {
-		n = MM_PAGE_SIZE << meta_order(*m);
+	} else if (type == PT_LARGE && pfn_to_addr(head) == p) {
+		n = MM_PAGE_SIZE << order;
 		if (free)
-			__free_pages_locked(a, meta_pfn(a, m), meta_order(*m));
-	} else if (free) {
+			__free_pages_locked(a, head, order);
+	} else if (free && p) {
 		mm_report_bug(a, "kfree", "%p was not allocated by kmalloc", p);
 	}
 	arena_unlock(a, flags);

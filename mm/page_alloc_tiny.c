@@ -103,17 +103,14 @@ void __free_pages_locked(struct mm_arena *a, uintptr_t pfn, unsigned int order)
  */
 uint8_t *__block_head(struct mm_arena *a, const void *p)
 {
-	uintptr_t pfn = addr_to_pfn(p);
+	uintptr_t pfn = addr_to_pfn(p), h;
 
 	if (pfn - a->start_pfn >= a->nr_pages)
 		return NULL;
-	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++) {
-		uintptr_t h = pfn & ~(((uintptr_t)1 << o) - 1);
-		uint8_t *m;
+	/* Clearing the lowest set bit visits each rounding once, smallest first. */
+	for (h = pfn; h >= a->start_pfn; h &= h - 1) {
+		uint8_t *m = &a->meta[h - a->start_pfn];
 
-		if (h < a->start_pfn)
-			break;
-		m = &a->meta[h - a->start_pfn];
 		if (*m)
 			return pfn - h < ((uintptr_t)1 << meta_order(*m)) ? m : NULL;
 	}
@@ -197,15 +194,16 @@ void mm_arena_diag(struct mm_arena *a, struct mm_diag *d)
 {
 	mm_flags_t flags = arena_lock(a);
 
-	memset(d, 0, sizeof(*d));
-	d->capacity = a->nr_pages << MM_PAGE_SHIFT;
-	d->allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT;
+	*d = (struct mm_diag){
+		.capacity = a->nr_pages << MM_PAGE_SHIFT,
+		.allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT,
 #if IS_ENABLED(CONFIG_MM_STATS)
-	d->peak_allocated = a->diag.peak_allocated << MM_PAGE_SHIFT;
+		.peak_allocated = a->diag.peak_allocated << MM_PAGE_SHIFT,
 #endif
-	d->nr_regions = a->nr_pages != 0;
-	d->oom_count = a->diag.oom_count;
-	d->error_count = a->diag.error_count;
+		.nr_regions = 1,
+		.oom_count = a->diag.oom_count,
+		.error_count = a->diag.error_count,
+	};
 	arena_unlock(a, flags);
 }
 

@@ -81,7 +81,7 @@ static size_t shrink_locked(struct mm_arena *a, struct kmem_cache *c)
 			continue;
 		}
 		*pp = s->next;
-		c->nr_slabs--;
+		count_slabs(c, -1);
 		__free_pages_locked(a, addr_to_pfn(slab_base(c, s)), c->order);
 		pages += (size_t)1 << c->order;
 	}
@@ -119,7 +119,7 @@ static struct slab *new_slab(struct mm_arena *a, struct kmem_cache *c)
 	*link = NULL;
 	s->next = c->partial;
 	c->partial = s;
-	c->nr_slabs++;
+	count_slabs(c, 1);
 	return s;
 }
 

@@ -52,11 +52,25 @@ struct kmem_cache {
 	kmem_ctor_t ctor;
 	unsigned int size;		/* stride between objects */
 	unsigned int offset;		/* of the free pointer inside a free object */
-	unsigned int objects;		/* per slab */
-	unsigned int order;		/* a slab is 2^order pages */
+	uint16_t objects;		/* per slab */
+	uint8_t order;			/* a slab is 2^order pages */
 	unsigned long active;		/* objects allocated */
-	unsigned long nr_slabs;
+#if IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)
+	unsigned long nr_slabs;		/* for kmem_cache_info() and slabinfo */
+#endif
 };
+
+/* Slab counting exists only where something reads the count. */
+#if IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)
+static inline void count_slabs(struct kmem_cache *c, long n)
+{
+	c->nr_slabs += (unsigned long)n;
+}
+#else
+static inline void count_slabs(struct kmem_cache *c, long n)
+{
+}
+#endif
 
 /*
  * kmalloc's classes, a struct kmem_cache each, live behind the metadata
@@ -70,6 +84,10 @@ static __always_inline struct kmem_cache *tiny_classes(struct mm_arena *a)
 {
 	return (struct kmem_cache *)ALIGN((uintptr_t)a->meta + a->nr_pages, sizeof(void *));
 }
+
+/* The most objects a slab holds: 8-byte ones, up to the largest slab order. */
+static_assert((MM_PAGE_SIZE << CONFIG_MM_SLAB_MAX_ORDER) / 8 <= UINT16_MAX,
+	      "objects per slab must fit struct kmem_cache's 16 bits");
 
 static_assert(sizeof(struct slab) % sizeof(void *) == 0,
 	      "the slab header keeps the end of the slab pointer-aligned");

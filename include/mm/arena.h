@@ -77,6 +77,8 @@ struct kmem_cache;
  * are worked out when asked, so the whole state is a few words.
  */
 struct mm_arena {
+	/* Published last by setup: non-NULL means ready.  First, so one address serves both. */
+	struct kmem_cache *kmalloc;	/* kmalloc's classes, behind the metadata */
 	uint8_t *meta;			/* meta[pfn - start_pfn], one byte per page */
 	uintptr_t start_pfn;		/* first usable page */
 	size_t nr_pages;		/* usable pages (0: not set up yet) */
@@ -85,7 +87,6 @@ struct mm_arena {
 	mm_lock_t lock;
 	struct hlist_head free_area[MM_NR_ORDERS];
 	struct kmem_cache *caches;	/* every cache, newest first */
-	struct kmem_cache *kmalloc;	/* kmalloc's classes, an array in the heap */
 	struct {
 		unsigned long oom_count, error_count;
 #if IS_ENABLED(CONFIG_MM_STATS)
