@@ -190,10 +190,12 @@ size_t mm_arena_nr_free_order(struct mm_arena *a, unsigned int order)
 }
 #endif
 
+/*
+ * No lock: each figure comes from one word, read once, and none depends
+ * on another being from the same instant.
+ */
 void mm_arena_diag(struct mm_arena *a, struct mm_diag *d)
 {
-	mm_flags_t flags = arena_lock(a);
-
 	*d = (struct mm_diag){
 		.capacity = a->nr_pages << MM_PAGE_SHIFT,
 		.allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT,
@@ -204,7 +206,6 @@ void mm_arena_diag(struct mm_arena *a, struct mm_diag *d)
 		.oom_count = a->diag.oom_count,
 		.error_count = a->diag.error_count,
 	};
-	arena_unlock(a, flags);
 }
 
 #if IS_ENABLED(CONFIG_MM_REPORTS)
