@@ -17,6 +17,41 @@
 
 static_assert(CONFIG_MM_KMALLOC_SHIFT_LOW >= 3, "a free object holds a pointer");
 
+#if IS_ENABLED(CONFIG_ARCH_HOST) && IS_ENABLED(CONFIG_MM_LOCK_PTHREAD)
+#include <pthread.h>
+
+/*
+ * fork() in a threaded host program: the arena lock is held across it, so
+ * the child never inherits a lock another thread held mid-update.  (MCU
+ * locks mask interrupts; there is no fork to survive.)
+ */
+static mm_flags_t fork_flags;
+
+static void fork_prepare(void)
+{
+	fork_flags = arena_lock(&mm_arena_default);
+}
+
+static void fork_parent(void)
+{
+	arena_unlock(&mm_arena_default, fork_flags);
+}
+
+static void fork_child(void)
+{
+	mm_lock_init(&mm_arena_default.lock);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+#else
+static inline void register_atfork(void)
+{
+}
+#endif
+
 /*
  * The default arena, the tiny core's only one, is set up on first use
  * together with kmalloc's classes: one path for both, and the published
@@ -35,6 +70,7 @@ struct mm_arena *mm_default_arena(void)
 
 		for (unsigned int i = 0; i < TINY_NR_CLASSES; i++)
 			__cache_init(a, &k[i], KMALLOC_MIN_SIZE << i, 0);
+		register_atfork();
 		publish(&a->kmalloc, k);
 	}
 	arena_unlock(a, flags);
