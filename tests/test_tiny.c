@@ -156,6 +156,18 @@ static void test_free_pages_misuse(void **state)
 	capture_start();
 	free_pages(a, p, 2);		/* double free */
 	check_report(a, errs, "free_pages", "not an allocated block");
+	/* SLUB's shape: a ruler of 77 '=', the BUG line, a ruler of 77 '-'. */
+	{
+		char want[200];
+
+		memset(want, '=', 77);
+		strcpy(want + 77, "\nBUG free_pages (mm): ");
+		assert_true(captured(want));
+		memset(want, '-', 77);
+		want[77] = '\n';
+		want[78] = '\0';
+		assert_true(captured(want));
+	}
 	/* kfree() of a page block, free_pages() of a kmalloc block */
 	p = alloc_pages(a, 0);
 	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(p));
