@@ -141,8 +141,11 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 			mm_printf("INFO: kfree of %p: object is in this thread's cache\n", obj);
 			return 1;
 		}
-		/* Its first word looks like a slab free pointer: check the slab. */
-		if (unlikely(slab_maybe_free(c, s, obj)))
+		/*
+		 * Its first word looks like a slab free pointer, or it was
+		 * never handed out: the slab's checks settle it.
+		 */
+		if (unlikely(slab_maybe_free(c, s, obj)) || unlikely(slab_obj_fresh(c, s, obj)))
 			return 0;
 	}
 	if (unlikely(m->count >= m->cap)) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "helpers.h"
+#include "../mm/slab.h"	/* the fresh index: a white-box test of lazy slabs */
 
 #define PS MM_PAGE_SIZE
 
@@ -736,6 +737,57 @@ static void test_double_kfree(void **state)
 	}
 	assert_heap_works();
 }
+
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+/*
+ * kfree() of an object of a kmalloc slab that was never handed out (beyond
+ * the slab's fresh index): reported, and kept out of the per-thread cache,
+ * which would otherwise hand it out while the slab hands it out too.
+ */
+static void test_kfree_never_handed_out(void **state)
+{
+	enum { MAX = 64 };
+	struct kmem_cache *c = kmalloc_slab(KMALLOC_MAX_CACHE_SIZE);
+	void *keep[MAX], *more[MAX];
+	unsigned int n = 0, m;
+	unsigned long e0;
+	char *fresh;
+
+	assert_non_null(c);
+	assert_true(c->objs >= 2);
+	/* Until the class's active slab has an object it never handed out. */
+	while (n < MAX / 2) {
+		keep[n++] = kmalloc(KMALLOC_MAX_CACHE_SIZE);
+		if (c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs)
+			break;
+	}
+	assert_true(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs);
+	fresh = (char *)c->cpu_slab + c->first + (size_t)(c->objs - 1) * c->size;
+	/*
+	 * As on a page fresh from the kernel: no stale free pointer that
+	 * would send the free to the slab's checks anyway.
+	 */
+	memset(fresh, 0, sizeof(void *));
+	e0 = diag().error_count;
+	capture_start();
+	kfree(fresh);
+	check_report(def(), e0, "Object already free", "never handed out");
+	/* Handed out once, when its turn comes, never twice. */
+	for (m = 0; m < MAX / 2; m++) {
+		more[m] = kmalloc(KMALLOC_MAX_CACHE_SIZE);
+		assert_non_null(more[m]);
+		for (unsigned int j = 0; j < m; j++)
+			assert_ptr_not_equal(more[j], more[m]);
+		for (unsigned int j = 0; j < n; j++)
+			assert_ptr_not_equal(keep[j], more[m]);
+	}
+	for (unsigned int j = 0; j < m; j++)
+		kfree(more[j]);
+	for (unsigned int j = 0; j < n; j++)
+		kfree(keep[j]);
+	assert_heap_works();
+}
+#endif
 #endif /* CONFIG_MM_CHECKS */
 
 static void test_impossible_sizes(void **state)
@@ -949,6 +1001,9 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_double_kfree),
+#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+		cmocka_unit_test(test_kfree_never_handed_out),
+#endif
 #endif
 		cmocka_unit_test(test_impossible_sizes),
 		cmocka_unit_test(test_random_differential),
