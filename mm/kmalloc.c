@@ -539,7 +539,8 @@ size_t ksize(const void *p)
 	return n;
 }
 
-void *krealloc(void *p, size_t new_size)
+/* Everything __krealloc() does not do inline. */
+void *__krealloc_slow(void *p, size_t new_size)
 {
 	size_t old;
 	void *q;
@@ -567,4 +568,9 @@ void *krealloc(void *p, size_t new_size)
 	memcpy(q, p, min_t(size_t, old, new_size));
 	kfree(p);
 	return q;
+}
+
+void *krealloc(void *p, size_t new_size)
+{
+	return krealloc_fast(p, new_size, __krealloc_slow);
 }

@@ -20,6 +20,7 @@ extern MM_INTERNAL struct mm_arena mm_arena_default;
 
 void *__kmalloc_slow(size_t size);
 void __kfree_slow(const void *p);
+void *__krealloc_slow(void *p, size_t new_size);
 
 /* The cache for 1 <= size <= KMALLOC_MAX_CACHE_SIZE, NULL if none (yet). */
 static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
@@ -141,6 +142,28 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 }
 
 /*
+ * realloc's common case: an object of a kmalloc slab that the new size
+ * still fits stays where it is -- a shrink never moves a block -- found
+ * from its page's class byte alone (CONFIG_MM_PAGE_CLASS), so neither
+ * ksize() nor the arena is asked.  With CONFIG_MM_CHECKS the pointer must
+ * also be an object's start.  Everything else (NULL, size 0, growth past
+ * the class, large blocks, bad pointers) tail-calls 'slow'.
+ */
+static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *, size_t))
+{
+	unsigned int k = kmalloc_class_of(p);
+
+	if (likely(k)) {
+		struct kmem_cache *c = kmalloc_caches[k];
+
+		if (likely(size - 1 < c->object_size) &&
+		    (!IS_ENABLED(CONFIG_MM_CHECKS) || slab_obj_aligned(c, obj_to_slab(c, p), p)))
+			return p;
+	}
+	return slow(p, size);
+}
+
+/*
  * What kmalloc(), kfree(), malloc() and free() call: the inline paths when
  * built for speed; under -Os straight to the slow paths, which handle every
  * case, so there is one copy of the code instead of four.
@@ -148,9 +171,11 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 #if IS_ENABLED(CONFIG_OPT_SIZE)
 #define kmalloc_fast(size, slow)	slow(size)
 #define kfree_fast(p, slow)		slow(p)
+#define krealloc_fast(p, size, slow)	slow(p, size)
 #else
 #define kmalloc_fast(size, slow)	__kmalloc(size, slow)
 #define kfree_fast(p, slow)		__kfree(p, slow)
+#define krealloc_fast(p, size, slow)	__krealloc(p, size, slow)
 #endif
 
 #endif /* MM_KMALLOC_INTERNAL_H */
