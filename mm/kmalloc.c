@@ -20,9 +20,10 @@
  * classes are not naturally aligned; kmalloc_aligned() uses the powers of
  * two only.
  *
- * Larger requests take exactly the pages asked for, from the best-fitting
- * run of free pages or from a buddy block cut down (page_alloc.c,
- * __alloc_exact): the first piece is marked LARGE in the page metadata
+ * Larger requests take exactly the pages asked for -- or one more, rather
+ * than leave a single free page behind (page_alloc.c, exact_end()) --
+ * from the best-fitting run of free pages or from a buddy block cut down
+ * (page_alloc.c, __alloc_exact): the first piece is marked LARGE in the page metadata
  * and the others LARGE_CONT, so kfree() needs no size.  A class that no small slab suits
  * (CONFIG_MM_SLAB_MAX_ORDER) is served the same way.  Beyond the largest
  * block, on hosts with the mmap backend, a direct mapping with a one-page

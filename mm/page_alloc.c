@@ -479,6 +479,25 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
  */
 #define RUN_CANDIDATES	16
 
+/*
+ * Where an exact block of kmalloc's (pieces 'rest' == PT_LARGE_CONT) that
+ * should end at page 'end' ends, given free pages up to 'avail': never
+ * before an odd page, so that what goes back holds no free page on its
+ * own.  A single page split off that way can only serve the smallest
+ * requests, and holds a free-list node, which makes it resident even if
+ * nothing ever uses it: blocks of odd page counts left one such crumb
+ * each (16 MiB of them at the peaks of the rss workload).  Inside the
+ * block the page stays untouched unless the caller grows into it (ksize()
+ * counts it), and goes back with the block.  alloc_pages_exact()'s blocks
+ * stay exact: free_pages_exact() is given their size.
+ */
+static __always_inline uintptr_t exact_end(uintptr_t end, uintptr_t avail, unsigned int rest)
+{
+	if (rest == PT_LARGE_CONT && (end & 1) && end < avail)
+		return end + 1;
+	return end;
+}
+
 /* Mark [pfn, end) as the pieces of one exact block (see __trim_to_exact). */
 static void mark_pieces(struct mm_region *r, uintptr_t pfn, uintptr_t end,
 			unsigned int first, unsigned int rest)
@@ -501,7 +520,8 @@ static void mark_pieces(struct mm_region *r, uintptr_t pfn, uintptr_t end,
 void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 		     unsigned int first, unsigned int rest)
 {
-	uintptr_t head = addr_to_pfn(p), end = head + n;
+	uintptr_t head = addr_to_pfn(p);
+	uintptr_t end = exact_end(head + n, head + ((uintptr_t)1 << order), rest);
 	struct mm_region *r = region_of(a, head);
 
 	mark_pieces(r, head, end, first, rest);
@@ -576,6 +596,7 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 		__del_free_block(a, best_r, pfn);
 		pfn += (uintptr_t)1 << o;
 	}
+	end = exact_end(end, pfn, rest);
 	mark_pieces(best_r, best, end, first, rest);
 	__free_range_locked(a, best_r, end, pfn);
 	note_peak(a);
