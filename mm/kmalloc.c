@@ -498,21 +498,23 @@ void kfree(const void *p)
 
 size_t ksize(const void *p)
 {
-	struct mm_arena *a = mm_default_arena();
+	unsigned int k = kmalloc_class_of(p);	/* 0 for NULL */
+	struct mm_arena *a;
 	struct mm_region *r;
 	struct slab *s;
-	unsigned int order, k;
+	unsigned int order;
 	mm_flags_t flags;
 	size_t n = 0;
 
-	if (!p || !a)
-		return 0;
-	k = kmalloc_class_of(p);
+	/* A kmalloc object by its class byte: no call, no lock. */
 	if (likely(k)) {
 		struct kmem_cache *c = kmalloc_caches[k];
 
 		return slab_obj_aligned(c, obj_to_slab(c, p), p) ? c->object_size : 0;
 	}
+	a = mm_default_arena();
+	if (!p || !a)
+		return 0;
 	/*
 	 * A slab object's size needs no lock: while the object is live its
 	 * slab and cache cannot change (kfree's slow path relies on the

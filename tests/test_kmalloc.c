@@ -953,6 +953,57 @@ static void test_random_differential(void **state)
 
 /* ---- Nothing lost --------------------------------------------------------------- */
 
+/*
+ * Objects in regions older than the newest: ksize(), realloc() in place
+ * and free() find their class from the page's class byte in any of the
+ * few newest regions (kmalloc_class_of()), and give the right answers
+ * wherever the object lies -- its class, the same object back.
+ */
+static void test_objects_in_older_regions(void **state)
+{
+	static const size_t sizes[] = { 16, 100, 700, 3000, KMALLOC_MAX_CACHE_SIZE };
+	enum { BIG = 8 };
+	struct mm_arena *a = def();
+	void *obj[ARRAY_SIZE(sizes)], *big[BIG];
+	unsigned int nbig = 0;
+	unsigned long regions = diag().nr_regions;
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++)
+		obj[k] = kmalloc(sizes[k]);
+	/* Grow the arena by two regions at least (blocks of the largest order). */
+	while (nbig < BIG && diag().nr_regions < regions + 2) {
+		big[nbig] = kmalloc(MM_MAX_BLOCK);
+		assert_non_null(big[nbig]);
+		nbig++;
+	}
+	if (diag().nr_regions < regions + 2) {
+		for (unsigned int j = 0; j < nbig; j++)
+			kfree(big[j]);
+		skip();
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		struct mm_region *r = region_of(a, addr_to_pfn(obj[k]));
+		size_t cls = expected_class(sizes[k]);
+		void *again;
+
+		assert_non_null(r);
+		assert_ptr_not_equal(r, a->regions);	/* not the newest region */
+		assert_int_equal(ksize(obj[k]), cls);
+		assert_ptr_equal(krealloc(obj[k], 1), obj[k]);
+		assert_ptr_equal(krealloc(obj[k], cls), obj[k]);
+		/* Freed into this thread's cache of its class: the next one back. */
+		kfree(obj[k]);
+		again = kmalloc(sizes[k]);
+		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE))
+			assert_ptr_equal(again, obj[k]);
+		assert_int_equal(ksize(again), cls);
+		kfree(again);
+	}
+	for (unsigned int j = 0; j < nbig; j++)
+		kfree(big[j]);
+	assert_arena_valid(a);
+}
+
 static void test_nothing_lost(void **state)
 {
 	enum { N = 2000 };
@@ -1025,6 +1076,7 @@ int main(void)
 #endif
 		cmocka_unit_test(test_impossible_sizes),
 		cmocka_unit_test(test_random_differential),
+		cmocka_unit_test(test_objects_in_older_regions),
 		cmocka_unit_test(test_nothing_lost),
 	};
 
