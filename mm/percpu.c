@@ -97,14 +97,12 @@ void *percpu_refill(struct kmem_cache *c)
 	if (unlikely(!pc->registered))
 		register_thread(pc);
 	flags = arena_lock(a);
-	while (m->count < m->cap / 2u) {
-		void *obj = __slab_alloc_locked(c);
+	if (m->count < m->cap / 2u) {
+		unsigned int n = __slab_alloc_bulk(c, m->objs + m->count, m->cap / 2u - m->count);
 
-		if (!obj)
-			break;
-		m->objs[m->count++] = obj;
-		if (IS_ENABLED(CONFIG_MM_CHECKS))
-			*(uintptr_t *)obj = pc->key;
+		for (unsigned int i = 0; IS_ENABLED(CONFIG_MM_CHECKS) && i < n; i++)
+			*(uintptr_t *)m->objs[m->count + i] = pc->key;
+		m->count += n;
 	}
 	arena_unlock(a, flags);
 	/* No room or no memory: the caller takes the ordinary path. */

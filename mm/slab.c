@@ -169,11 +169,15 @@ static void slab_place(struct kmem_cache *c, struct slab *s)
 	}
 }
 
-/* Make s the active slab: its free objects become the cache's. */
+/*
+ * Make s the active slab: its free objects become the cache's.  Its fresh
+ * ones stay where they are until they are needed (__slab_alloc_slow(),
+ * __slab_alloc_bulk()).
+ */
 static void activate(struct kmem_cache *c, struct slab *s)
 {
 	c->cpu_slab = s;
-	c->cpu_freelist = s->freelist ? s->freelist : slab_extend(c, s);
+	c->cpu_freelist = s->freelist;
 	s->freelist = NULL;
 	s->inuse = c->objs;
 }
@@ -227,6 +231,19 @@ static __noinline struct slab *next_slab(struct kmem_cache *c)
 	return s;
 }
 
+/* Retire the exhausted active slab and activate the next: 0, or -1 if none. */
+static int slab_switch(struct kmem_cache *c)
+{
+	struct slab *s;
+
+	deactivate(c);
+	s = next_slab(c);
+	if (!s)
+		return -1;
+	activate(c, s);
+	return 0;
+}
+
 /*
  * The slow path of allocation, lock held: the active slab's next fresh
  * objects if it has any, else the exhausted slab is retired and the next
@@ -234,17 +251,48 @@ static __noinline struct slab *next_slab(struct kmem_cache *c)
  */
 void *__slab_alloc_slow(struct kmem_cache *c)
 {
-	struct slab *s = c->cpu_slab;
-
-	if (IS_ENABLED(CONFIG_MM_SLAB_LAZY) && s && !c->cpu_freelist &&
-	    (c->cpu_freelist = slab_extend(c, s)) != NULL)
-		return slab_alloc_fast(c);
-	deactivate(c);
-	s = next_slab(c);
-	if (!s)
-		return NULL;
-	activate(c, s);
+	if (!c->cpu_freelist && c->cpu_slab)
+		c->cpu_freelist = slab_extend(c, c->cpu_slab);
+	if (!c->cpu_freelist) {
+		if (slab_switch(c))
+			return NULL;
+		if (!c->cpu_freelist)
+			c->cpu_freelist = slab_extend(c, c->cpu_slab);
+	}
 	return slab_alloc_fast(c);
+}
+
+/*
+ * Up to n objects for a per-thread magazine (percpu.c), lock held: the
+ * active slab's free list first, then its never-used objects straight from
+ * the fresh index -- not threaded, so not written: a magazine that parks
+ * them costs no memory until they are used (a first kmalloc(4096) of a
+ * thread used to make eight pages resident, the half magazine it refilled)
+ * -- then the next slab.  Returns how many, 0 when out of memory.
+ */
+unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n)
+{
+	unsigned int got = 0;
+
+	while (got < n) {
+		struct slab *s = c->cpu_slab;
+		void *obj = slab_alloc_fast(c);
+
+		if (obj) {
+			objs[got++] = obj;
+		} else if (s && slab_lazy(c) && slab_fresh(c, s) < c->objs) {
+			unsigned int i = slab_fresh(c, s), end = min_t(unsigned int, c->objs,
+								   i + (n - got));
+			char *o = (char *)slab_first_obj(c, s) + (size_t)i * c->size;
+
+			for (; i < end; i++, o += c->size)
+				objs[got++] = o;
+			slab_set_fresh(s, end);
+		} else if (slab_switch(c)) {
+			break;
+		}
+	}
+	return got;
 }
 
 /* A free object's pointer leads out of its slab: report, drop the rest. */

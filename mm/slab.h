@@ -132,6 +132,7 @@ struct kmem_cache *kmalloc_cache_index(unsigned int i);
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj);
 /* Allocate with the lock held. */
 void *__slab_alloc_locked(struct kmem_cache *c);
+unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n);
 
 /*
  * The fast paths, inline for slab.c, kmalloc.c and percpu.c; lock held.

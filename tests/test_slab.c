@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "helpers.h"
+#include "../mm/slab.h"	/* __slab_alloc_bulk(): white-box, as percpu.c uses it */
 
 #define PS MM_PAGE_SIZE
 
@@ -1386,6 +1387,66 @@ static void test_lazy_slab_touches_one_page(void **state)
 }
 #endif
 
+/*
+ * The per-thread caches refill with __slab_alloc_bulk(): distinct objects
+ * across slabs, counted as allocated; with CONFIG_MM_SLAB_LAZY a fresh
+ * slab's objects come straight from the bump index, in address order, and
+ * nothing is written into their pages (a magazine parking them costs no
+ * memory until they are used).
+ */
+static void test_bulk_alloc(void **state)
+{
+	static struct parena p;
+	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "bulk", 3000, 0, 0, NULL);
+	struct kmem_cache_info i = info_of(c);
+	unsigned int order = 0, n = i.objs_per_slab, got;
+	unsigned char *blk;
+	void *o[64], *sorted[64];
+	mm_flags_t flags;
+
+	assert_true(n >= 2 && 2 * n + 2 <= 64);
+	while ((1u << order) < i.pages_per_slab)
+		order++;
+	blk = alloc_pages(a, order);
+	assert_non_null(blk);
+	memset(blk, 0xa5, (size_t)PS << order);
+	free_pages(a, blk, order);
+
+	flags = mm_lock(&a->lock);
+	got = __slab_alloc_bulk(c, o, n);
+	mm_unlock(&a->lock, flags);
+	assert_int_equal(got, n);
+	assert_true(slab_base(c, o[0]) == (uintptr_t)blk);
+	if (IS_ENABLED(CONFIG_MM_SLAB_LAZY)) {
+		for (unsigned int j = 0; j < n; j++)
+			assert_ptr_equal(o[j], (char *)o[0] + j * i.size);
+		/* Only the header was written, in the first page. */
+		for (size_t off = PS; off < (size_t)PS << order; off++)
+			assert_int_equal(blk[off], 0xa5);
+	}
+	/* More than a slab: the next ones, distinct from these. */
+	flags = mm_lock(&a->lock);
+	got += __slab_alloc_bulk(c, o + n, n + 2);
+	mm_unlock(&a->lock, flags);
+	assert_int_equal(got, 2 * n + 2);
+	assert_int_equal(info_of(c).active_objs, got);
+	memcpy(sorted, o, got * sizeof(*o));
+	qsort(sorted, got, sizeof(*sorted), cmp_ptr);
+	for (unsigned int j = 1; j < got; j++)
+		assert_true((uintptr_t)sorted[j] - (uintptr_t)sorted[j - 1] >= 3000);
+	for (unsigned int j = 0; j < got; j++) {
+		memset(o[j], (int)j, 3000);
+		kmem_cache_free(c, o[j]);
+	}
+	assert_int_equal(info_of(c).active_objs, 0);
+	assert_int_equal(a->diag.error_count, 0);
+	kmem_cache_shrink(c);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_nothing_lost(&p);
+	parena_fini(&p);
+}
+
 #if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 /*
  * An object beyond the bump index was never handed out: freeing it is
@@ -1495,6 +1556,7 @@ int main(void)
 		cmocka_unit_test(test_destroy_lists_many_live_objects),
 		cmocka_unit_test(test_slabinfo),
 		cmocka_unit_test(test_lazy_objects_distinct),
+		cmocka_unit_test(test_bulk_alloc),
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 		cmocka_unit_test(test_lazy_slab_touches_one_page),
 #endif
