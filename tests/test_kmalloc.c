@@ -12,11 +12,12 @@
  * and reaping empty slabs both times), with nothing else allocating in
  * between; that is exact in every configuration.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "helpers.h"
-#include "../mm/slab.h"	/* the fresh index: a white-box test of lazy slabs */
+#include "../mm/percpu.h"	/* white-box: the fresh index, a thread's magazines */
 
 #define PS MM_PAGE_SIZE
 
@@ -1010,6 +1011,57 @@ static void test_objects_in_older_regions(void **state)
 	assert_arena_valid(a);
 }
 
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+/*
+ * Slow start: a thread's first kmalloc of a class refills its magazine
+ * with a few objects (MAG_START / 2, one slab's worth at most), not half
+ * the class's capacity, and the capacity doubles with each refill or
+ * flush until it is the class's.
+ */
+struct slow_start {
+	struct kmem_cache *c;
+	unsigned long active_before, active_after;
+	unsigned int cap_first, cap_later;
+};
+
+static void *slow_start_thread(void *arg)
+{
+	enum { N = 200 };
+	struct slow_start *ss = arg;
+	struct kmem_cache_info i;
+	void *p[N];
+
+	kmem_cache_info(ss->c, &i);
+	ss->active_before = i.active_objs;
+	p[0] = kmalloc(500);
+	kmem_cache_info(ss->c, &i);
+	ss->active_after = i.active_objs;
+	ss->cap_first = percpu_mag(ss->c)->cap;
+	for (int k = 1; k < N; k++)
+		p[k] = kmalloc(500);
+	for (int k = 0; k < N; k++)
+		kfree(p[k]);
+	ss->cap_later = percpu_mag(ss->c)->cap;
+	return NULL;
+}
+
+static void test_magazine_slow_start(void **state)
+{
+	struct slow_start ss = { .c = kmalloc_slab(500) };
+	pthread_t t;
+
+	assert_non_null(ss.c);
+	assert_true(ss.c->mag_cap > 8);
+	assert_int_equal(pthread_create(&t, NULL, slow_start_thread, &ss), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* Four objects taken from the slabs, not half a magazine (31). */
+	assert_int_equal(ss.active_after - ss.active_before, 4);
+	assert_int_equal(ss.cap_first, 16);
+	assert_int_equal(ss.cap_later, ss.c->mag_cap);
+	assert_heap_works();
+}
+#endif
+
 static void test_nothing_lost(void **state)
 {
 	enum { N = 2000 };
@@ -1083,6 +1135,9 @@ int main(void)
 		cmocka_unit_test(test_impossible_sizes),
 		cmocka_unit_test(test_random_differential),
 		cmocka_unit_test(test_objects_in_older_regions),
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+		cmocka_unit_test(test_magazine_slow_start),
+#endif
 		cmocka_unit_test(test_nothing_lost),
 	};
 
