@@ -45,7 +45,9 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		r->len += n << MM_PAGE_SHIFT;
 		r->nr_pages += n;
 		a->nr_pages += n;
-		__free_range_locked(a, r, end, end + n);
+		__free_range_type(a, r, end, end + n,
+				  IS_ENABLED(CONFIG_MM_PREFER_RESIDENT) && a->backend->discard ?
+				  PT_CLEAN : PT_FREE);
 		__arena_trim_adapt(a);
 		a->diag.nr_grow++;
 		return 0;

@@ -369,6 +369,46 @@ static void test_grow_mmap(void **state)
 }
 #endif
 
+#if IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+/*
+ * CONFIG_MM_PREFER_RESIDENT: the pages of a new mmap region are clean
+ * (untouched); a block that was used and freed is dirty, and a request is
+ * split from it rather than served from a clean block of its own size.
+ * Layout: the region's metadata takes its first page, so its free pages
+ * start with clean blocks of order 0 (page 1), 1 (2-3) and 2 (4-7); the
+ * order-2 block's buddy holds the metadata, so it never merges.
+ */
+static void test_prefer_resident(void **state)
+{
+	static struct mm_arena a;
+	static struct mm_backend_mmap mb;
+	char *p, *q;
+
+	mm_backend_mmap_init(&mb, 0);
+	assert_int_equal(mm_arena_init(&a, "resident", &mb.be, 0), 0);
+	mm_arena_set_trim(&a, 0, 0);
+	p = alloc_pages(&a, 2);
+	assert_non_null(p);
+	assert_true(a.nr_free > 0);
+	assert_int_equal(a.nr_clean, a.nr_free);	/* all untouched */
+	if ((a.regions->start_pfn & 3) != 1 || addr_to_pfn(p) != a.regions->start_pfn + 3 ||
+	    mm_arena_nr_free_order(&a, 0) != 1) {
+		free_pages(&a, p, 2);
+		assert_int_equal(mm_arena_destroy(&a), 0);
+		skip();
+	}
+	memset(p, 0x5c, 4 * PS);
+	free_pages(&a, p, 2);
+	assert_int_equal(a.nr_clean, a.nr_free - 4);	/* p's four pages are dirty */
+	/* One page: from p's dirty block, not the clean single page before it. */
+	q = alloc_pages(&a, 0);
+	assert_ptr_equal(q, p);
+	free_pages(&a, q, 0);
+	assert_arena_valid(&a);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+}
+#endif
+
 /* ---- Trimming --------------------------------------------------------- */
 
 static void test_trim_tail(void **state)
@@ -1098,6 +1138,9 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_BACKEND_MMAP)
 		cmocka_unit_test(test_grow_mmap),
+#if IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+		cmocka_unit_test(test_prefer_resident),
+#endif
 #endif
 		cmocka_unit_test(test_trim_tail),
 		cmocka_unit_test(test_trim_refused),
