@@ -90,6 +90,12 @@ static void *slab_thread(struct kmem_cache *c, struct slab *s, unsigned int from
 	return from < to ? head : NULL;
 }
 
+/* Has s objects it never handed out?  Never without CONFIG_MM_SLAB_LAZY. */
+static __always_inline int slab_has_fresh(const struct kmem_cache *c, const struct slab *s)
+{
+	return IS_ENABLED(CONFIG_MM_SLAB_LAZY) && slab_fresh(c, s) < c->objs;
+}
+
 /*
  * CONFIG_MM_SLAB_LAZY: thread the next never-used objects of s, those that
  * start in the page where the first of them does (at least one), and
@@ -251,7 +257,7 @@ static int slab_switch(struct kmem_cache *c)
  */
 void *__slab_alloc_slow(struct kmem_cache *c)
 {
-	if (!c->cpu_freelist && c->cpu_slab)
+	if (!c->cpu_freelist && c->cpu_slab && slab_has_fresh(c, c->cpu_slab))
 		c->cpu_freelist = slab_extend(c, c->cpu_slab);
 	if (!c->cpu_freelist) {
 		if (slab_switch(c))
@@ -367,7 +373,7 @@ void __slab_free_slow(struct kmem_cache *c, struct slab *s)
 {
 	list_del(&s->lru);
 	if (s->inuse == c->objs - 1 && !c->cpu_freelist &&
-	    (!c->cpu_slab || slab_fresh(c, c->cpu_slab) >= c->objs)) {
+	    (!c->cpu_slab || !slab_has_fresh(c, c->cpu_slab))) {
 		deactivate(c);
 		activate(c, s);
 		return;
