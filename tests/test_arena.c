@@ -602,6 +602,30 @@ static void test_trim_refused(void **state)
  * Automatic trimming: past 'high' free pages, down to 'low'; a workload
  * going up and down by less than high - low never returns memory twice.
  */
+#if IS_ENABLED(CONFIG_MM_TRIM)
+/*
+ * The automatic thresholds: at least the Kconfig threshold (low: half of
+ * it), and at least an eighth of the most the arena has held (low: a
+ * sixteenth), so a large heap keeps a bounded share of free pages.
+ */
+static void test_trim_thresholds_follow_peak(void **state)
+{
+	static struct mm_arena a;
+	struct test_static ts;
+	size_t base = ((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10) / PS;
+	size_t pages = 16 * base + 64;
+
+	test_static_init(&ts, pages);
+	assert_int_equal(mm_arena_init(&a, "peak", &ts.be.be, SIZE_MAX), 0);
+	assert_true(a.trim_peak >= 16 * base);
+	assert_int_equal(a.trim_high, max_t(size_t, base, a.trim_peak / 8));
+	assert_int_equal(a.trim_low, max_t(size_t, base / 2, a.trim_peak / 16));
+	assert_true(a.trim_high < a.trim_peak / 2);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+	test_static_fini(&ts);
+}
+#endif
+
 static void test_auto_trim_hysteresis(void **state)
 {
 	static struct mm_arena a;
@@ -1145,6 +1169,9 @@ int main(void)
 		cmocka_unit_test(test_trim_tail),
 		cmocka_unit_test(test_trim_refused),
 		cmocka_unit_test(test_regrow_in_place),
+#if IS_ENABLED(CONFIG_MM_TRIM)
+		cmocka_unit_test(test_trim_thresholds_follow_peak),
+#endif
 		cmocka_unit_test(test_auto_trim_hysteresis),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_oom_hook),
