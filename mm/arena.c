@@ -55,7 +55,13 @@ static struct mm_region *region_add(struct mm_arena *a, void *mem, size_t len,
 	arena_regions_changed(a);
 	a->nr_pages += total - m;
 	a->diag.nr_regions++;
-	__free_range_locked(a, r, r->start_pfn, mm_region_end(r));
+	/*
+	 * Pages of a backend that can discard are untouched until used:
+	 * clean, so the buddy allocator hands out resident ones first.
+	 */
+	__free_range_type(a, r, r->start_pfn, mm_region_end(r),
+			  IS_ENABLED(CONFIG_MM_PREFER_RESIDENT) && be && be->discard ?
+			  PT_CLEAN : PT_FREE);
 	__arena_trim_adapt(a);
 	return r;
 }

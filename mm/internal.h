@@ -105,6 +105,8 @@ struct mm_region *__check_block(struct mm_arena *a, const void *addr,
 				const char *caller);
 void __free_range_locked(struct mm_arena *a, struct mm_region *r,
 			 uintptr_t pfn, uintptr_t end);
+void __free_range_type(struct mm_arena *a, struct mm_region *r,
+		       uintptr_t pfn, uintptr_t end, unsigned int type);
 void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn);
 
 /* Empty n pages of the order-0 page cache into the free lists; lock held. */

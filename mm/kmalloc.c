@@ -20,9 +20,10 @@
  * classes are not naturally aligned; kmalloc_aligned() uses the powers of
  * two only.
  *
- * Larger requests take exactly the pages asked for, from the best-fitting
- * run of free pages or from a buddy block cut down (page_alloc.c,
- * __alloc_exact): the first piece is marked LARGE in the page metadata
+ * Larger requests take exactly the pages asked for -- or one more, rather
+ * than leave a single free page behind (page_alloc.c, exact_end()) --
+ * from the best-fitting run of free pages or from a buddy block cut down
+ * (page_alloc.c, __alloc_exact): the first piece is marked LARGE in the page metadata
  * and the others LARGE_CONT, so kfree() needs no size.  A class that no small slab suits
  * (CONFIG_MM_SLAB_MAX_ORDER) is served the same way.  Beyond the largest
  * block, on hosts with the mmap backend, a direct mapping with a one-page
@@ -470,21 +471,23 @@ void kfree(const void *p)
 
 size_t ksize(const void *p)
 {
-	struct mm_arena *a = mm_default_arena();
+	unsigned int k = kmalloc_class_of(p);	/* 0 for NULL */
+	struct mm_arena *a;
 	struct mm_region *r;
 	struct slab *s;
-	unsigned int order, k;
+	unsigned int order;
 	mm_flags_t flags;
 	size_t n = 0;
 
-	if (!p || !a)
-		return 0;
-	k = kmalloc_class_of(p);
+	/* A kmalloc object by its class byte: no call, no lock. */
 	if (likely(k)) {
 		struct kmem_cache *c = kmalloc_caches[k];
 
 		return slab_obj_aligned(c, obj_to_slab(c, p), p) ? c->object_size : 0;
 	}
+	a = mm_default_arena();
+	if (!p || !a)
+		return 0;
 	/*
 	 * A slab object's size needs no lock: while the object is live its
 	 * slab and cache cannot change (kfree's slow path relies on the
@@ -512,7 +515,8 @@ size_t ksize(const void *p)
 	return n;
 }
 
-void *krealloc(void *p, size_t new_size)
+/* Everything __krealloc() does not do inline. */
+void *__krealloc_slow(void *p, size_t new_size)
 {
 	size_t old;
 	void *q;
@@ -540,4 +544,9 @@ void *krealloc(void *p, size_t new_size)
 	memcpy(q, p, min_t(size_t, old, new_size));
 	kfree(p);
 	return q;
+}
+
+void *krealloc(void *p, size_t new_size)
+{
+	return krealloc_fast(p, new_size, __krealloc_slow);
 }

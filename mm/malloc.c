@@ -107,7 +107,7 @@ void *MM_NAME(calloc)(size_t n, size_t size)
 	return p ? p : nomem();
 }
 
-void *MM_NAME(realloc)(void *p, size_t size)
+static __noinline void *realloc_slow(void *p, size_t size)
 {
 	void *q;
 
@@ -117,8 +117,14 @@ void *MM_NAME(realloc)(void *p, size_t size)
 		MM_NAME(free)(p);
 		return NULL;
 	}
-	q = krealloc(p, size);
+	q = __krealloc_slow(p, size);
 	return q ? q : nomem();
+}
+
+/* A block that still fits stays put without a call (kmalloc.h). */
+void *MM_NAME(realloc)(void *p, size_t size)
+{
+	return krealloc_fast(p, size, realloc_slow);
 }
 
 void *MM_NAME(reallocarray)(void *p, size_t n, size_t size)

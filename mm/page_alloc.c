@@ -68,14 +68,51 @@ void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn)
 	*m = 0;
 }
 
-/* Split: the upper half of each step goes back one order down. */
+/*
+ * Split: the upper half of each step goes back one order down, as clean
+ * as the block was (PT_FREE or PT_CLEAN: the halves of a block whose pages
+ * were never touched, or were discarded, are so too, but for the page the
+ * free-list node is written to).
+ */
 static __noinline void expand(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
-			      unsigned int low, unsigned int high)
+			      unsigned int low, unsigned int high, unsigned int type)
 {
 	while (high > low) {
 		high--;
-		add_free(a, r, pfn + ((uintptr_t)1 << high), high, PT_FREE);
+		add_free(a, r, pfn + ((uintptr_t)1 << high), high, type);
 	}
+}
+
+/* The type of the free block at the head of free_area[o] (lock held). */
+static __always_inline unsigned int head_type(struct mm_arena *a, unsigned int o)
+{
+	struct free_block *b = container_of(a->free_area[o].first, struct free_block, node);
+
+	return meta_type(*page_meta(b->region, addr_to_pfn(b)));
+}
+
+/*
+ * The order to take a block of at least 'order' from: the smallest with a
+ * free block, unless that block is clean -- never touched, or discarded
+ * -- and a larger order's first block is dirty: pages already resident
+ * are reused before the footprint grows (a dirty block split leaves dirty
+ * halves for the next requests; a clean one split makes its pages
+ * resident now and leaves the dirty ones idle).  The first block of a
+ * list is the one freed last, the likeliest to be dirty.  Lock held.
+ */
+static __always_inline unsigned int pick_order(struct mm_arena *a, uint32_t mask)
+{
+	unsigned int o = (unsigned int)__builtin_ctz(mask);
+
+	if (IS_ENABLED(CONFIG_MM_PREFER_RESIDENT) && unlikely(head_type(a, o) == PT_CLEAN)) {
+		for (uint32_t m = mask & (mask - 1); m; m &= m - 1) {
+			unsigned int d = (unsigned int)__builtin_ctz(m);
+
+			if (head_type(a, d) != PT_CLEAN)
+				return d;
+		}
+	}
+	return o;
 }
 
 /* The most pages ever allocated at once (CONFIG_MM_STATS). */
@@ -98,21 +135,22 @@ static __hot_inline void *rmqueue(struct mm_arena *a, unsigned int order, unsign
 	uint32_t mask = a->free_mask & (~0u << order);
 	struct free_block *b;
 	struct mm_region *r;
-	unsigned int o;
+	unsigned int o, rest;
 	uintptr_t pfn;
 	uint8_t *m;
 
 	if (unlikely(!mask))
 		return NULL;
-	o = (unsigned int)__builtin_ctz(mask);
+	o = pick_order(a, mask);
 	b = container_of(a->free_area[o].first, struct free_block, node);
 	r = b->region;
 	pfn = addr_to_pfn(b);
 	m = page_meta(r, pfn);
 	VM_BUG_ON(!meta_is_free(*m) || meta_order(*m) != o || (pfn & (((uintptr_t)1 << o) - 1)));
 	del_free(a, b, o, *m);
+	rest = meta_type(*m) == PT_CLEAN ? PT_CLEAN : PT_FREE;
 	if (unlikely(o > order))
-		expand(a, r, pfn, order, o);
+		expand(a, r, pfn, order, o, rest);
 	*m = PAGE_META(type, order);
 	note_peak(a);
 	return b;
@@ -125,10 +163,12 @@ void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int 
 
 /*
  * Free a block, lock held; pfn is a block head of 'order' inside r.  Merge
- * with the buddy while it is a free block of the same order.
+ * with the buddy while it is a free block of the same order.  'type' is
+ * PT_FREE, or PT_CLEAN for pages never touched (a new region's); what
+ * merges with a block of other contents is PT_FREE.
  */
-static __hot_inline void free_one(struct mm_arena *a, struct mm_region *r,
-				     uintptr_t pfn, unsigned int order)
+static __hot_inline void free_type(struct mm_arena *a, struct mm_region *r,
+				      uintptr_t pfn, unsigned int order, unsigned int type)
 {
 	VM_BUG_ON(!region_contains(r, pfn) || (pfn & (((uintptr_t)1 << order) - 1)) ||
 		  pfn + ((uintptr_t)1 << order) > mm_region_end(r));
@@ -144,10 +184,18 @@ static __hot_inline void free_one(struct mm_arena *a, struct mm_region *r,
 			break;
 		del_free(a, pfn_to_addr(buddy), order, bm);
 		*page_meta(r, buddy) = 0;
+		if (meta_type(bm) != PT_CLEAN)
+			type = PT_FREE;
 		pfn &= ~((uintptr_t)1 << order);
 		order++;
 	}
-	add_free(a, r, pfn, order, PT_FREE);
+	add_free(a, r, pfn, order, type);
+}
+
+static __hot_inline void free_one(struct mm_arena *a, struct mm_region *r,
+				     uintptr_t pfn, unsigned int order)
+{
+	free_type(a, r, pfn, order, PT_FREE);
 }
 
 void __free_pages_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
@@ -424,16 +472,22 @@ static __always_inline unsigned int fit_order(uintptr_t pfn, uintptr_t end)
  * exact allocation; at most 2 * MM_MAX_ORDER blocks per call for a range
  * inside one maximal block.
  */
-void __free_range_locked(struct mm_arena *a, struct mm_region *r,
-			 uintptr_t pfn, uintptr_t end)
+void __free_range_type(struct mm_arena *a, struct mm_region *r,
+		       uintptr_t pfn, uintptr_t end, unsigned int type)
 {
 	while (pfn < end) {
 		unsigned int o = fit_order(pfn, end);
 
 		*page_meta(r, pfn) = PAGE_META(PT_PAGES, o);
-		__free_pages_locked(a, r, pfn, o);
+		free_type(a, r, pfn, o, type);
 		pfn += (uintptr_t)1 << o;
 	}
+}
+
+void __free_range_locked(struct mm_arena *a, struct mm_region *r,
+			 uintptr_t pfn, uintptr_t end)
+{
+	__free_range_type(a, r, pfn, end, PT_FREE);
 }
 
 /*
@@ -459,6 +513,25 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
  */
 #define RUN_CANDIDATES	16
 
+/*
+ * Where an exact block of kmalloc's (pieces 'rest' == PT_LARGE_CONT) that
+ * should end at page 'end' ends, given free pages up to 'avail': never
+ * before an odd page, so that what goes back holds no free page on its
+ * own.  A single page split off that way can only serve the smallest
+ * requests, and holds a free-list node, which makes it resident even if
+ * nothing ever uses it: blocks of odd page counts left one such crumb
+ * each (16 MiB of them at the peaks of the rss workload).  Inside the
+ * block the page stays untouched unless the caller grows into it (ksize()
+ * counts it), and goes back with the block.  alloc_pages_exact()'s blocks
+ * stay exact: free_pages_exact() is given their size.
+ */
+static __always_inline uintptr_t exact_end(uintptr_t end, uintptr_t avail, unsigned int rest)
+{
+	if (rest == PT_LARGE_CONT && (end & 1) && end < avail)
+		return end + 1;
+	return end;
+}
+
 /* Mark [pfn, end) as the pieces of one exact block (see __trim_to_exact). */
 static void mark_pieces(struct mm_region *r, uintptr_t pfn, uintptr_t end,
 			unsigned int first, unsigned int rest)
@@ -481,7 +554,8 @@ static void mark_pieces(struct mm_region *r, uintptr_t pfn, uintptr_t end,
 void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 		     unsigned int first, unsigned int rest)
 {
-	uintptr_t head = addr_to_pfn(p), end = head + n;
+	uintptr_t head = addr_to_pfn(p);
+	uintptr_t end = exact_end(head + n, head + ((uintptr_t)1 << order), rest);
 	struct mm_region *r = region_of(a, head);
 
 	mark_pieces(r, head, end, first, rest);
@@ -527,21 +601,29 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 	struct mm_region *best_r = NULL;
 	uintptr_t best = 0, pfn, end;
 	size_t best_len = SIZE_MAX;
-	unsigned int budget = RUN_CANDIDATES;
+	unsigned int budget = RUN_CANDIDATES, best_dirty = 0, type = PT_FREE;
 
 	for (unsigned int o = order >= 2 ? order - 2 : 0; o <= order && budget; o++) {
 		for (struct hlist_node *h = a->free_area[o].first; h && budget; h = h->next) {
 			struct free_block *b = container_of(h, struct free_block, node);
+			unsigned int dirty = 1;
 			uintptr_t s;
 			size_t len;
 
 			budget--;
 			len = free_run(b->region, addr_to_pfn(b), o, best_len, &s);
-			if (len >= n && (len < best_len || (len == best_len && s < best))) {
+			if (len < n)
+				continue;
+			/* Resident pages first (CONFIG_MM_PREFER_RESIDENT), then the fit. */
+			if (IS_ENABLED(CONFIG_MM_PREFER_RESIDENT))
+				dirty = meta_type(*page_meta(b->region, addr_to_pfn(b))) != PT_CLEAN;
+			if (!best_r || dirty > best_dirty ||
+			    (dirty == best_dirty && (len < best_len || (len == best_len && s < best)))) {
 				best_r = b->region;
 				best = s;
 				best_len = len;
-				if (len == n)
+				best_dirty = dirty;
+				if (len == n && dirty)
 					budget = 0;	/* a perfect fit */
 			}
 		}
@@ -551,13 +633,16 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 
 	/* Unlink the blocks the n pages fall in; what overshoots goes back. */
 	for (pfn = best, end = best + n; pfn < end; ) {
-		unsigned int o = meta_order(*page_meta(best_r, pfn));
+		uint8_t m = *page_meta(best_r, pfn);
 
+		type = meta_type(m) == PT_CLEAN ? PT_CLEAN : PT_FREE;
 		__del_free_block(a, best_r, pfn);
-		pfn += (uintptr_t)1 << o;
+		pfn += (uintptr_t)1 << meta_order(m);
 	}
+	end = exact_end(end, pfn, rest);
 	mark_pieces(best_r, best, end, first, rest);
-	__free_range_locked(a, best_r, end, pfn);
+	/* What overshoots lies in the last block unlinked: as clean as it. */
+	__free_range_type(a, best_r, end, pfn, type);
 	note_peak(a);
 	return pfn_to_addr(best);
 }

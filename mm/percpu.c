@@ -31,6 +31,17 @@
  */
 #define MAG_BYTES 65536
 
+/*
+ * A thread's magazine of a class starts at this capacity and doubles at
+ * each refill or flush, up to the class's (slow start, as tcmalloc's
+ * per-thread lists): a class a thread touches once -- a stdio buffer, a
+ * FILE -- takes a few objects from one slab instead of half a magazine
+ * from five, each slab a page resident for its header (a program that
+ * has done one printf: 40 KiB).  A class in steady use reaches the full
+ * capacity after a handful of refills.
+ */
+#define MAG_START 8
+
 __thread struct percpu_cache mm_tcache __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;
 static int exit_key_ok;
@@ -66,10 +77,17 @@ static __noinline void register_thread(struct percpu_cache *pc)
 	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
 		struct kmem_cache *c = kmalloc_cache_index(i);
 
-		pc->mag[i].cap = c ? c->mag_cap : 0;
+		pc->mag[i].cap = c ? min_t(unsigned int, c->mag_cap, MAG_START) : 0;
 	}
 	if (exit_key_ok)
 		pthread_setspecific(exit_key, pc);
+}
+
+/* A refill or a flush: the magazine may hold twice as much (MAG_START). */
+static inline void mag_grow(struct magazine *m, const struct kmem_cache *c)
+{
+	if (unlikely(m->cap < c->mag_cap))
+		m->cap = min_t(unsigned int, 2 * m->cap, c->mag_cap);
 }
 
 /* What a magazine of cache c may hold: see MAG_BYTES. */
@@ -97,16 +115,15 @@ void *percpu_refill(struct kmem_cache *c)
 	if (unlikely(!pc->registered))
 		register_thread(pc);
 	flags = arena_lock(a);
-	while (m->count < m->cap / 2u) {
-		void *obj = __slab_alloc_locked(c);
+	if (m->count < m->cap / 2u) {
+		unsigned int n = __slab_alloc_bulk(c, m->objs + m->count, m->cap / 2u - m->count);
 
-		if (!obj)
-			break;
-		m->objs[m->count++] = obj;
-		if (IS_ENABLED(CONFIG_MM_CHECKS))
-			*(uintptr_t *)obj = pc->key;
+		for (unsigned int i = 0; IS_ENABLED(CONFIG_MM_CHECKS) && i < n; i++)
+			*(uintptr_t *)m->objs[m->count + i] = pc->key;
+		m->count += n;
 	}
 	arena_unlock(a, flags);
+	mag_grow(m, c);
 	/* No room or no memory: the caller takes the ordinary path. */
 	return m->count ? percpu_alloc(c) : NULL;
 }
@@ -141,14 +158,18 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 			mm_printf("INFO: kfree of %p: object is in this thread's cache\n", obj);
 			return 1;
 		}
-		/* Its first word looks like a slab free pointer: check the slab. */
-		if (unlikely(slab_maybe_free(c, s, obj)))
+		/*
+		 * Its first word looks like a slab free pointer, or it was
+		 * never handed out: the slab's checks settle it.
+		 */
+		if (unlikely(slab_maybe_free(c, s, obj)) || unlikely(slab_obj_fresh(c, s, obj)))
 			return 0;
 	}
 	if (unlikely(m->count >= m->cap)) {
 		if (!m->cap)
 			return 0;		/* no magazine for this class */
 		flush(c, m, m->cap / 2u);
+		mag_grow(m, c);
 	}
 	if (IS_ENABLED(CONFIG_MM_CHECKS))
 		*(uintptr_t *)obj = pc->key;

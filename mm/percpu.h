@@ -86,11 +86,12 @@ static __always_inline int percpu_free_try(struct magazine *m, struct kmem_cache
 	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
 		/*
 		 * An object start, not marked as in this thread's magazine,
-		 * no plausible slab free pointer.
+		 * no plausible slab free pointer, handed out at some time.
 		 */
 		if (unlikely(!slab_obj_aligned(c, s, obj)) ||
 		    unlikely(*(uintptr_t *)obj == mm_tcache.key) ||
-		    unlikely(slab_maybe_free(c, s, obj)))
+		    unlikely(slab_maybe_free(c, s, obj)) ||
+		    unlikely(slab_obj_fresh(c, s, obj)))
 			return 0;
 		*(uintptr_t *)obj = mm_tcache.key;
 	}

@@ -73,23 +73,77 @@ static __always_inline int keep_empty(const struct kmem_cache *c)
 #endif
 }
 
-/* Make a new slab: pages, free list in address order, constructors. */
+/*
+ * Objects [from, to) of s as a free list in address order, constructed
+ * first when the cache has a constructor; returns its head (NULL if empty).
+ */
+static void *slab_thread(struct kmem_cache *c, struct slab *s, unsigned int from,
+			 unsigned int to)
+{
+	char *head = (char *)slab_first_obj(c, s) + (size_t)from * c->size, *obj = head;
+
+	for (unsigned int i = from; i < to; i++, obj += c->size) {
+		if (c->ctor)
+			c->ctor(obj);
+		set_freepointer(c, obj, i + 1 < to ? obj + c->size : NULL);
+	}
+	return from < to ? head : NULL;
+}
+
+/* Has s objects it never handed out?  Never without CONFIG_MM_SLAB_LAZY. */
+static __always_inline int slab_has_fresh(const struct kmem_cache *c, const struct slab *s)
+{
+	return IS_ENABLED(CONFIG_MM_SLAB_LAZY) && slab_fresh(c, s) < c->objs;
+}
+
+/*
+ * CONFIG_MM_SLAB_LAZY: thread the next never-used objects of s, those that
+ * start in the page where the first of them does (at least one), and
+ * return them as a list; NULL when none is left.  So a slab touches its
+ * pages one at a time as it fills, as mimalloc extends a page's free list:
+ * one 4 KiB object of a 32 KiB slab costs one page, not eight.
+ */
+static void *slab_extend(struct kmem_cache *c, struct slab *s)
+{
+	unsigned int from = slab_fresh(c, s), to;
+	uintptr_t start, end;
+
+	if (!IS_ENABLED(CONFIG_MM_SLAB_LAZY) || from >= c->objs)
+		return NULL;
+	start = (uintptr_t)slab_first_obj(c, s) + (uintptr_t)from * c->size;
+	end = ALIGN(start + 1, MM_PAGE_SIZE);
+	to = from + (unsigned int)DIV_ROUND_UP(end - start, c->size);
+	if (to > c->objs)
+		to = c->objs;
+	slab_set_fresh(s, to);
+	return slab_thread(c, s, from, to);
+}
+
+/*
+ * Lazily threaded slabs start with every object fresh; a cache with a
+ * constructor threads (and constructs) the whole slab at once, since its
+ * objects keep their constructed state across frees.
+ */
+static __always_inline int slab_lazy(const struct kmem_cache *c)
+{
+	return IS_ENABLED(CONFIG_MM_SLAB_LAZY) && !c->ctor;
+}
+
+/* Make a new slab: pages, and a free list (see slab_lazy()). */
 static struct slab *new_slab(struct kmem_cache *c)
 {
 	struct slab *s = __alloc_pages_locked(c->arena, c->order, PT_SLAB);
-	char *obj, *next;
 
 	if (!s)
 		return NULL;
 	s->cache = c;
 	s->inuse = 0;
-	obj = slab_first_obj(c, s);
-	s->freelist = obj;
-	for (unsigned int i = 0; i < c->objs; i++, obj = next) {
-		next = i + 1 < c->objs ? obj + c->size : NULL;
-		if (c->ctor)
-			c->ctor(obj);
-		set_freepointer(c, obj, next);
+	if (slab_lazy(c)) {
+		s->freelist = NULL;
+		slab_set_fresh(s, 0);
+	} else {
+		s->freelist = slab_thread(c, s, 0, c->objs);
+		slab_set_fresh(s, c->objs);
 	}
 	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS) && c->kmalloc_idx)
 		slab_set_class(c, region_of(c->arena, addr_to_pfn(s)), addr_to_pfn(s),
@@ -106,6 +160,14 @@ static void slab_place(struct kmem_cache *c, struct slab *s)
 	} else if (s->inuse) {
 		list_add(&s->lru, &c->partial);
 	} else if (keep_empty(c)) {
+		/*
+		 * Kept for reuse: start over at the first object, so the
+		 * next user gets its objects in address order again.
+		 */
+		if (slab_lazy(c)) {
+			s->freelist = NULL;
+			slab_set_fresh(s, 0);
+		}
 		list_add(&s->lru, &c->empty);
 		c->nr_empty++;
 	} else {
@@ -113,7 +175,11 @@ static void slab_place(struct kmem_cache *c, struct slab *s)
 	}
 }
 
-/* Make s the active slab: its free objects become the cache's. */
+/*
+ * Make s the active slab: its free objects become the cache's.  Its fresh
+ * ones stay where they are until they are needed (__slab_alloc_slow(),
+ * __slab_alloc_bulk()).
+ */
 static void activate(struct kmem_cache *c, struct slab *s)
 {
 	c->cpu_slab = s;
@@ -125,8 +191,9 @@ static void activate(struct kmem_cache *c, struct slab *s)
 /*
  * Retire the active slab: what is left on the cache's free list goes back
  * to the slab (the encoding of the pointers does not depend on the list),
- * and its count is settled.  O(free objects) -- none when it is exhausted,
- * the usual reason for retiring it.
+ * and its count is settled: the objects handed out so far (below the
+ * fresh index) less those free.  O(free objects) -- none when it is
+ * exhausted, the usual reason for retiring it.
  */
 static void deactivate(struct kmem_cache *c)
 {
@@ -138,7 +205,7 @@ static void deactivate(struct kmem_cache *c)
 	for (void *p = c->cpu_freelist; p && n < c->objs; p = get_freepointer(c, p))
 		n++;
 	s->freelist = c->cpu_freelist;
-	s->inuse = c->objs - n;
+	s->inuse = slab_fresh(c, s) - n;
 	c->cpu_slab = NULL;
 	c->cpu_freelist = NULL;
 	slab_place(c, s);
@@ -170,20 +237,68 @@ static __noinline struct slab *next_slab(struct kmem_cache *c)
 	return s;
 }
 
-/*
- * The slow path of allocation, lock held: the exhausted active slab is
- * retired and the next partial slab, an empty one or a new one activated.
- */
-void *__slab_alloc_slow(struct kmem_cache *c)
+/* Retire the exhausted active slab and activate the next: 0, or -1 if none. */
+static int slab_switch(struct kmem_cache *c)
 {
 	struct slab *s;
 
 	deactivate(c);
 	s = next_slab(c);
 	if (!s)
-		return NULL;
+		return -1;
 	activate(c, s);
+	return 0;
+}
+
+/*
+ * The slow path of allocation, lock held: the active slab's next fresh
+ * objects if it has any, else the exhausted slab is retired and the next
+ * partial slab, an empty one or a new one activated.
+ */
+void *__slab_alloc_slow(struct kmem_cache *c)
+{
+	if (!c->cpu_freelist && c->cpu_slab && slab_has_fresh(c, c->cpu_slab))
+		c->cpu_freelist = slab_extend(c, c->cpu_slab);
+	if (!c->cpu_freelist) {
+		if (slab_switch(c))
+			return NULL;
+		if (!c->cpu_freelist)
+			c->cpu_freelist = slab_extend(c, c->cpu_slab);
+	}
 	return slab_alloc_fast(c);
+}
+
+/*
+ * Up to n objects for a per-thread magazine (percpu.c), lock held: the
+ * active slab's free list first, then its never-used objects straight from
+ * the fresh index -- not threaded, so not written: a magazine that parks
+ * them costs no memory until they are used (a first kmalloc(4096) of a
+ * thread used to make eight pages resident, the half magazine it refilled)
+ * -- then the next slab.  Returns how many, 0 when out of memory.
+ */
+unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n)
+{
+	unsigned int got = 0;
+
+	while (got < n) {
+		struct slab *s = c->cpu_slab;
+		void *obj = slab_alloc_fast(c);
+
+		if (obj) {
+			objs[got++] = obj;
+		} else if (s && slab_lazy(c) && slab_fresh(c, s) < c->objs) {
+			unsigned int i = slab_fresh(c, s), end = min_t(unsigned int, c->objs,
+								   i + (n - got));
+			char *o = (char *)slab_first_obj(c, s) + (size_t)i * c->size;
+
+			for (; i < end; i++, o += c->size)
+				objs[got++] = o;
+			slab_set_fresh(s, end);
+		} else if (slab_switch(c)) {
+			break;
+		}
+	}
+	return got;
 }
 
 /* A free object's pointer leads out of its slab: report, drop the rest. */
@@ -257,7 +372,8 @@ void *kmem_cache_zalloc(struct kmem_cache *c)
 void __slab_free_slow(struct kmem_cache *c, struct slab *s)
 {
 	list_del(&s->lru);
-	if (s->inuse == c->objs - 1 && !c->cpu_freelist) {
+	if (s->inuse == c->objs - 1 && !c->cpu_freelist &&
+	    (!c->cpu_slab || !slab_has_fresh(c, c->cpu_slab))) {
 		deactivate(c);
 		activate(c, s);
 		return;
@@ -332,6 +448,12 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 	if (unlikely(!slab_obj_aligned(c, s, obj))) {
 		mm_report_bug(a, c->name, "%s: %p points into the middle of an object",
 			      caller, obj);
+		return -1;
+	}
+	if (unlikely(slab_obj_fresh(c, s, obj))) {
+		mm_report_bug(a, c->name, "Object already free");
+		mm_printf("INFO: %s of %p: object never handed out, slab %p\n", caller, obj,
+			  (void *)s);
 		return -1;
 	}
 	if (unlikely(slab_maybe_free(c, s, (void *)obj) && freelist_contains(c, s, obj))) {
@@ -552,7 +674,7 @@ static unsigned long report_live(struct kmem_cache *c, struct slab *s, unsigned 
 {
 	char *obj = slab_first_obj(c, s);
 
-	for (unsigned int i = 0; i < c->objs; i++, obj += c->size) {
+	for (unsigned int i = 0; i < slab_fresh(c, s); i++, obj += c->size) {
 		if (freelist_contains(c, s, obj))
 			continue;
 		if (shown < 16)
@@ -617,12 +739,13 @@ static void info_locked(struct kmem_cache *c, struct kmem_cache_info *info)
 	info->num_objs = c->nr_slabs * c->objs;
 	info->empty_slabs = c->nr_empty;
 	if (c->cpu_slab) {
-		unsigned int n = 0;
+		unsigned int n = 0, used;
 
 		for (void *p = c->cpu_freelist; p && n < c->objs; p = get_freepointer(c, p))
 			n++;
-		info->active_objs += c->objs - n;
-		if (n < c->objs)
+		used = slab_fresh(c, c->cpu_slab) - n;
+		info->active_objs += used;
+		if (used)
 			info->active_slabs++;
 		else
 			info->empty_slabs++;

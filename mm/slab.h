@@ -16,6 +16,9 @@ struct slab {
 	void *freelist;			/* first free object, NULL when full */
 	struct list_head lru;		/* on the cache's partial, full or empty list */
 	unsigned int inuse;		/* objects allocated */
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+	unsigned int fresh;		/* objects from here on were never handed out */
+#endif
 };
 
 struct kmem_cache {
@@ -69,6 +72,47 @@ static __always_inline int slab_obj_aligned(const struct kmem_cache *c,
 
 
 /*
+ * CONFIG_MM_SLAB_LAZY: the objects of a slab from index s->fresh on were
+ * never handed out and are on no free list (slab.c threads them a page at
+ * a time).  Without the option every object is threaded when the slab is
+ * made, and none is ever "fresh".
+ */
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+static __always_inline unsigned int slab_fresh(const struct kmem_cache *c, const struct slab *s)
+{
+	return s->fresh;
+}
+
+static __always_inline void slab_set_fresh(struct slab *s, unsigned int idx)
+{
+	s->fresh = idx;
+}
+#else
+static __always_inline unsigned int slab_fresh(const struct kmem_cache *c, const struct slab *s)
+{
+	return c->objs;
+}
+
+static __always_inline void slab_set_fresh(struct slab *s, unsigned int idx)
+{
+}
+#endif
+
+/*
+ * Was obj, an object start of s, never handed out (beyond the fresh
+ * index)?  A free of it is as wrong as a double free.  Always 0 without
+ * CONFIG_MM_SLAB_LAZY.
+ */
+static __always_inline int slab_obj_fresh(const struct kmem_cache *c, const struct slab *s,
+					  const void *obj)
+{
+	if (!IS_ENABLED(CONFIG_MM_SLAB_LAZY))
+		return 0;
+	return (uintptr_t)obj - ((uintptr_t)s + c->first) >=
+	       (uintptr_t)slab_fresh(c, s) * c->size;
+}
+
+/*
  * kmalloc class indices: 2^i bytes at i, 96 and 192 at 1 and 2, and the
  * fine classes (CONFIG_MM_KMALLOC_FINE: 384, then 5/8, 6/8 and 7/8 of each
  * power of two from 1 KiB) after CONFIG_MM_KMALLOC_SHIFT_HIGH.  Index 0 is
@@ -88,6 +132,7 @@ struct kmem_cache *kmalloc_cache_index(unsigned int i);
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj);
 /* Allocate with the lock held. */
 void *__slab_alloc_locked(struct kmem_cache *c);
+unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n);
 
 /*
  * The fast paths, inline for slab.c, kmalloc.c and percpu.c; lock held.

@@ -45,7 +45,9 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		r->len += n << MM_PAGE_SHIFT;
 		r->nr_pages += n;
 		a->nr_pages += n;
-		__free_range_locked(a, r, end, end + n);
+		__free_range_type(a, r, end, end + n,
+				  IS_ENABLED(CONFIG_MM_PREFER_RESIDENT) && a->backend->discard ?
+				  PT_CLEAN : PT_FREE);
 		__arena_trim_adapt(a);
 		a->diag.nr_grow++;
 		return 0;
@@ -156,28 +158,33 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
 
 /*
  * The default thresholds scale with the arena: at least the Kconfig
- * threshold, and at least half (a quarter) of the most the arena has held,
- * so a heap whose live set swings by tens of MiB does not unmap and
- * re-fault that memory on every swing (glibc's dynamic thresholds do the
- * same).  The peak, not the present size: a trim must not lower the bar
- * for the next one.  Called whenever the arena's size changes.
+ * threshold, and at least an eighth (a sixteenth) of the most the arena
+ * has held, so a heap whose live set swings by tens of MiB does not unmap
+ * and re-fault that memory on every swing (glibc's dynamic thresholds do
+ * the same).  The peak, not the present size: a trim must not lower the
+ * bar for the next one.  An eighth, not half: with untouched pages
+ * counted clean (CONFIG_MM_PREFER_RESIDENT) the dirty free pages the bar
+ * is compared with are resident ones, and half the peak let the large
+ * workload keep 12 MiB of them for a live set of 6-14 MiB (peak RSS 22
+ * -> 19.9 MiB, median of 7; the rss workload unchanged).  Called
+ * whenever the arena's size changes.
  */
 void __arena_trim_adapt(struct mm_arena *a)
 {
-	size_t high = a->trim_base, half;
+	size_t high = a->trim_base, part;
 
 	if (a->nr_pages > a->trim_peak)
 		a->trim_peak = a->nr_pages;
 	if (!a->trim_adaptive)
 		return;
-	half = a->trim_peak / 2;
+	part = a->trim_peak / 8;
 	if (!high) {
 		a->trim_high = SIZE_MAX;
 		a->trim_low = 0;
 		return;
 	}
-	a->trim_high = max_t(size_t, high, half);
-	a->trim_low = max_t(size_t, high / 2, half / 2);
+	a->trim_high = max_t(size_t, high, part);
+	a->trim_low = max_t(size_t, high / 2, part / 2);
 }
 
 /*

@@ -369,6 +369,46 @@ static void test_grow_mmap(void **state)
 }
 #endif
 
+#if IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+/*
+ * CONFIG_MM_PREFER_RESIDENT: the pages of a new mmap region are clean
+ * (untouched); a block that was used and freed is dirty, and a request is
+ * split from it rather than served from a clean block of its own size.
+ * Layout: the region's metadata takes its first page, so its free pages
+ * start with clean blocks of order 0 (page 1), 1 (2-3) and 2 (4-7); the
+ * order-2 block's buddy holds the metadata, so it never merges.
+ */
+static void test_prefer_resident(void **state)
+{
+	static struct mm_arena a;
+	static struct mm_backend_mmap mb;
+	char *p, *q;
+
+	mm_backend_mmap_init(&mb, 0);
+	assert_int_equal(mm_arena_init(&a, "resident", &mb.be, 0), 0);
+	mm_arena_set_trim(&a, 0, 0);
+	p = alloc_pages(&a, 2);
+	assert_non_null(p);
+	assert_true(a.nr_free > 0);
+	assert_int_equal(a.nr_clean, a.nr_free);	/* all untouched */
+	if ((a.regions->start_pfn & 3) != 1 || addr_to_pfn(p) != a.regions->start_pfn + 3 ||
+	    mm_arena_nr_free_order(&a, 0) != 1) {
+		free_pages(&a, p, 2);
+		assert_int_equal(mm_arena_destroy(&a), 0);
+		skip();
+	}
+	memset(p, 0x5c, 4 * PS);
+	free_pages(&a, p, 2);
+	assert_int_equal(a.nr_clean, a.nr_free - 4);	/* p's four pages are dirty */
+	/* One page: from p's dirty block, not the clean single page before it. */
+	q = alloc_pages(&a, 0);
+	assert_ptr_equal(q, p);
+	free_pages(&a, q, 0);
+	assert_arena_valid(&a);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+}
+#endif
+
 /* ---- Trimming --------------------------------------------------------- */
 
 static void test_trim_tail(void **state)
@@ -562,6 +602,30 @@ static void test_trim_refused(void **state)
  * Automatic trimming: past 'high' free pages, down to 'low'; a workload
  * going up and down by less than high - low never returns memory twice.
  */
+#if IS_ENABLED(CONFIG_MM_TRIM)
+/*
+ * The automatic thresholds: at least the Kconfig threshold (low: half of
+ * it), and at least an eighth of the most the arena has held (low: a
+ * sixteenth), so a large heap keeps a bounded share of free pages.
+ */
+static void test_trim_thresholds_follow_peak(void **state)
+{
+	static struct mm_arena a;
+	struct test_static ts;
+	size_t base = ((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10) / PS;
+	size_t pages = 16 * base + 64;
+
+	test_static_init(&ts, pages);
+	assert_int_equal(mm_arena_init(&a, "peak", &ts.be.be, SIZE_MAX), 0);
+	assert_true(a.trim_peak >= 16 * base);
+	assert_int_equal(a.trim_high, max_t(size_t, base, a.trim_peak / 8));
+	assert_int_equal(a.trim_low, max_t(size_t, base / 2, a.trim_peak / 16));
+	assert_true(a.trim_high < a.trim_peak / 2);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+	test_static_fini(&ts);
+}
+#endif
+
 static void test_auto_trim_hysteresis(void **state)
 {
 	static struct mm_arena a;
@@ -1098,10 +1162,16 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_BACKEND_MMAP)
 		cmocka_unit_test(test_grow_mmap),
+#if IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+		cmocka_unit_test(test_prefer_resident),
+#endif
 #endif
 		cmocka_unit_test(test_trim_tail),
 		cmocka_unit_test(test_trim_refused),
 		cmocka_unit_test(test_regrow_in_place),
+#if IS_ENABLED(CONFIG_MM_TRIM)
+		cmocka_unit_test(test_trim_thresholds_follow_peak),
+#endif
 		cmocka_unit_test(test_auto_trim_hysteresis),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_oom_hook),

@@ -583,6 +583,83 @@ static void test_exact_runs(void **state)
 	span_fini(&s);
 }
 
+/* Free the pieces of a kmalloc-style exact block at page 'i' (white-box). */
+static void free_pieces(struct span *s, size_t i)
+{
+	struct mm_region *r = s->a->regions;
+	uintptr_t pfn = addr_to_pfn(span_page(s, i));
+	uint8_t m = *page_meta(r, pfn);
+
+	assert_int_equal(meta_type(m), PT_LARGE);
+	for (;;) {
+		uintptr_t next = pfn + ((uintptr_t)1 << meta_order(m));
+		uint8_t nm = region_contains(r, next) ? *page_meta(r, next) : 0;
+
+		__free_pages_locked(s->a, r, pfn, meta_order(m));
+		if (meta_type(nm) != PT_LARGE_CONT)
+			break;
+		pfn = next;
+		m = nm;
+	}
+}
+
+/*
+ * kmalloc's exact blocks (pieces PT_LARGE, PT_LARGE_CONT) never end before
+ * an odd page, so no single free page is split off -- it would hold a
+ * free-list node, resident, that only one-page requests can use: 5 pages
+ * cut from a block of 8 take 6, and 3 pages from a free run of 6 take 4.
+ * alloc_pages_exact()'s blocks (PT_PAGES) stay exact.
+ */
+static void test_exact_no_single_page_left(void **state)
+{
+	static struct mm_arena arena;
+	static char *page[32];
+	struct span s;
+	char *p, *q;
+
+	if (MM_MAX_ORDER < 5)
+		skip();
+	span_init(&s, &arena, 4);
+	/* Cut from a buddy block: pages 0-5, the rest goes back as 6-7 and 8-15. */
+	p = __alloc_exact(&arena, 5, 0, PT_LARGE, PT_LARGE_CONT);
+	assert_ptr_equal(p, span_page(&s, 0));
+	assert_int_equal(mm_arena_free_pages(&arena), 10);
+	assert_int_equal(mm_arena_nr_free_order(&arena, 0), 0);
+	assert_int_equal(mm_arena_nr_free_order(&arena, 1), 1);
+	assert_int_equal(mm_arena_nr_free_order(&arena, 3), 1);
+	assert_arena_valid(&arena);
+	free_pieces(&s, 0);
+	/* The same cut for free_pages_exact(): exact, page 5 left alone. */
+	p = __alloc_exact(&arena, 5, 0, PT_PAGES, PT_PAGES);
+	assert_ptr_equal(p, span_page(&s, 0));
+	assert_int_equal(mm_arena_free_pages(&arena), 11);
+	assert_int_equal(mm_arena_nr_free_order(&arena, 0), 1);
+	free_pages_exact(&arena, p, 5 * PS);
+	assert_int_equal(arena.diag.error_count, 0);
+	span_fini(&s);
+
+	if (!IS_ENABLED(CONFIG_MM_EXACT_RUNS))
+		return;
+	/* From a run: every page taken, then pages 2..7 freed (blocks 2-3, 4-7). */
+	span_init(&s, &arena, 5);
+	for (size_t i = 0; i < 32; i++)
+		assert_non_null(page[i] = alloc_pages(&arena, 0));
+	qsort(page, 32, sizeof(page[0]), cmp_ptr);
+	for (size_t i = 2; i < 8; i++)
+		free_pages(&arena, page[i], 0);
+	q = __alloc_exact(&arena, 3, 0, PT_LARGE, PT_LARGE_CONT);
+	assert_ptr_equal(q, span_page(&s, 2));
+	assert_int_equal(mm_arena_free_pages(&arena), 2);
+	assert_int_equal(mm_arena_nr_free_order(&arena, 0), 0);
+	assert_int_equal(mm_arena_nr_free_order(&arena, 1), 1);
+	assert_arena_valid(&arena);
+	free_pieces(&s, 2);
+	for (size_t i = 0; i < 32; i++)
+		if (i < 2 || i >= 8)
+			free_pages(&arena, page[i], 0);
+	span_fini(&s);
+}
+
 /* ---- Error paths ------------------------------------------------------ */
 
 static void test_bad_frees(void **state)
@@ -932,6 +1009,7 @@ int main(void)
 		cmocka_unit_test(test_exact_sizes),
 		cmocka_unit_test(test_exact_wrong_size),
 		cmocka_unit_test(test_exact_runs),
+		cmocka_unit_test(test_exact_no_single_page_left),
 		cmocka_unit_test(test_bad_frees),
 		cmocka_unit_test(test_bad_orders),
 		cmocka_unit_test(test_page_order),

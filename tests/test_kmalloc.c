@@ -12,10 +12,12 @@
  * and reaping empty slabs both times), with nothing else allocating in
  * between; that is exact in every configuration.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "helpers.h"
+#include "../mm/percpu.h"	/* white-box: the fresh index, a thread's magazines */
 
 #define PS MM_PAGE_SIZE
 
@@ -101,6 +103,22 @@ static size_t expected_ksize(size_t size)
 	return 0;	/* a direct mapping: at least size, checked apart */
 }
 
+/*
+ * ksize() of the block p that holds 'size' bytes: expected_ksize(), but a
+ * large block never ends before an odd page when the page after it was
+ * free (page_alloc.c, exact_end()), so one page more where its exact end
+ * would be odd -- and only there.
+ */
+static size_t expected_ksize_at(const void *p, size_t size)
+{
+	size_t e = expected_ksize(size);
+
+	if (size > KMALLOC_MAX_CACHE_SIZE && size <= MM_MAX_BLOCK &&
+	    ((addr_to_pfn(p) + e / PS) & 1) && ksize(p) == e + PS)
+		return e + PS;
+	return e;
+}
+
 /* After bad input: the heap is intact and keeps working. */
 static void assert_heap_works(void)
 {
@@ -166,10 +184,10 @@ static void test_class_boundaries(void **state)
 		struct kmem_cache *c = kmalloc_slab(sz);
 
 		assert_non_null(p);
-		if (ksize(p) != expected_ksize(sz))
+		if (ksize(p) != expected_ksize_at(p, sz))
 			print_message("kmalloc(%zu): ksize %zu, expected %zu\n", sz, ksize(p),
-				      expected_ksize(sz));
-		assert_int_equal(ksize(p), expected_ksize(sz));
+				      expected_ksize_at(p, sz));
+		assert_int_equal(ksize(p), expected_ksize_at(p, sz));
 		if (sz <= KMALLOC_MAX_CACHE_SIZE) {
 			struct kmem_cache_info i;
 			char name[32];
@@ -213,7 +231,8 @@ static void test_class_boundaries(void **state)
 		for (size_t k = 0; k < ARRAY_SIZE(want); k++) {
 			void *p = kmalloc(want[k][0]);
 
-			assert_int_equal(ksize(p), want[k][1]);
+			assert_int_equal(ksize(p), want[k][1] > KMALLOC_MAX_CACHE_SIZE ?
+					 expected_ksize_at(p, want[k][1]) : want[k][1]);
 			kfree(p);
 		}
 	}
@@ -239,8 +258,9 @@ static void test_large_exact(void **state)
 	free0 = mm_arena_free_pages(a);
 	p = kmalloc(5 * PS);
 	assert_non_null(p);
-	assert_int_equal(mm_arena_free_pages(a), free0 - 5);
-	assert_int_equal(ksize(p), 5 * PS);
+	/* 5 pages, or 6 where a fifth page would end on an odd one. */
+	assert_int_equal(ksize(p), expected_ksize_at(p, 5 * PS));
+	assert_int_equal(mm_arena_free_pages(a), free0 - ksize(p) / PS);
 	/* Its first piece: 4 pages, or fewer if a run of free pages served it. */
 	assert_true(mm_page_order(a, p) >= 0 && mm_page_order(a, p) <= 2);
 	memset(p, 0x3e, 5 * PS);
@@ -261,7 +281,7 @@ static void test_large_exact(void **state)
 		assert_int_equal(a->diag.error_count, e0 + 1);
 		if (IS_ENABLED(CONFIG_MM_REPORTS))
 			assert_true(captured("BUG kfree"));
-		assert_int_equal(mm_arena_free_pages(a), free0 - 5);
+		assert_int_equal(mm_arena_free_pages(a), free0 - ksize(p) / PS);
 	}
 	assert_int_equal((unsigned char)p[5 * PS - 1], 0x3e);
 	kfree(p);
@@ -465,7 +485,7 @@ static void test_krealloc_in_place(void **state)
 	 * the request still uses more than a quarter of it.
 	 */
 	p = kmalloc(5 * PS);
-	assert_int_equal(ksize(p), 5 * PS);
+	assert_int_equal(ksize(p), expected_ksize_at(p, 5 * PS));
 	fill(p, 5 * PS, 6);
 	assert_ptr_equal(krealloc(p, 5 * PS), p);
 	assert_ptr_equal(krealloc(p, 2 * PS + 1), p);
@@ -505,8 +525,8 @@ static void test_ksize(void **state)
 	kfree(p);
 	assert_int_equal(ksize(NULL), 0);
 	assert_int_equal(ksize(&on_stack), 0);
-	p = kmalloc(3 * PS);			/* exact: 2 + 1 pages, not 4 */
-	assert_int_equal(ksize(p), 3 * PS);
+	p = kmalloc(3 * PS);	/* 2 + 1 pages; 4 only where a third would end on an odd page */
+	assert_int_equal(ksize(p), expected_ksize_at(p, 3 * PS));
 	kfree(p);
 }
 
@@ -650,7 +670,7 @@ static void test_kfree_garbage(void **state)
 	/* Nothing was freed: all of it intact and freeable. */
 	for (int i = 0; i < 100; i++)
 		assert_int_equal((unsigned char)p[i], 0x12);
-	assert_int_equal(ksize(big), ALIGN(40000, PS));
+	assert_int_equal(ksize(big), expected_ksize_at(big, 40000));
 	assert_heap_works();
 	e0 = diag().error_count;
 	free_page(page);
@@ -736,6 +756,57 @@ static void test_double_kfree(void **state)
 	}
 	assert_heap_works();
 }
+
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+/*
+ * kfree() of an object of a kmalloc slab that was never handed out (beyond
+ * the slab's fresh index): reported, and kept out of the per-thread cache,
+ * which would otherwise hand it out while the slab hands it out too.
+ */
+static void test_kfree_never_handed_out(void **state)
+{
+	enum { MAX = 64 };
+	struct kmem_cache *c = kmalloc_slab(KMALLOC_MAX_CACHE_SIZE);
+	void *keep[MAX], *more[MAX];
+	unsigned int n = 0, m;
+	unsigned long e0;
+	char *fresh;
+
+	assert_non_null(c);
+	assert_true(c->objs >= 2);
+	/* Until the class's active slab has an object it never handed out. */
+	while (n < MAX / 2) {
+		keep[n++] = kmalloc(KMALLOC_MAX_CACHE_SIZE);
+		if (c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs)
+			break;
+	}
+	assert_true(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs);
+	fresh = (char *)c->cpu_slab + c->first + (size_t)(c->objs - 1) * c->size;
+	/*
+	 * As on a page fresh from the kernel: no stale free pointer that
+	 * would send the free to the slab's checks anyway.
+	 */
+	memset(fresh, 0, sizeof(void *));
+	e0 = diag().error_count;
+	capture_start();
+	kfree(fresh);
+	check_report(def(), e0, "Object already free", "never handed out");
+	/* Handed out once, when its turn comes, never twice. */
+	for (m = 0; m < MAX / 2; m++) {
+		more[m] = kmalloc(KMALLOC_MAX_CACHE_SIZE);
+		assert_non_null(more[m]);
+		for (unsigned int j = 0; j < m; j++)
+			assert_ptr_not_equal(more[j], more[m]);
+		for (unsigned int j = 0; j < n; j++)
+			assert_ptr_not_equal(keep[j], more[m]);
+	}
+	for (unsigned int j = 0; j < m; j++)
+		kfree(more[j]);
+	for (unsigned int j = 0; j < n; j++)
+		kfree(keep[j]);
+	assert_heap_works();
+}
+#endif
 #endif /* CONFIG_MM_CHECKS */
 
 static void test_impossible_sizes(void **state)
@@ -831,7 +902,7 @@ static void test_random_differential(void **state)
 				assert_int_equal(m->p[0], 0);
 				assert_int_equal(m->p[m->size - 1], 0);
 			}
-			m->ks = expected_ksize(m->size);
+			m->ks = expected_ksize_at(m->p, m->size);
 			assert_int_equal(ksize(m->p), m->ks);
 			m->tag = (uint32_t)rnd();
 			model_fill(m);
@@ -850,7 +921,7 @@ static void test_random_differential(void **state)
 				assert_ptr_equal(q, m->p);
 			} else {
 				assert_ptr_not_equal(q, m->p);
-				m->ks = expected_ksize(n);
+				m->ks = expected_ksize_at(q, n);
 			}
 			assert_int_equal(ksize(q), m->ks);
 			m->p = q;
@@ -882,6 +953,114 @@ static void test_random_differential(void **state)
 }
 
 /* ---- Nothing lost --------------------------------------------------------------- */
+
+/*
+ * Objects in regions older than the newest: ksize(), realloc() in place
+ * and free() find their class from the page's class byte in any of the
+ * few newest regions (kmalloc_class_of()), and give the right answers
+ * wherever the object lies -- its class, the same object back.
+ */
+static void test_objects_in_older_regions(void **state)
+{
+	static const size_t sizes[] = { 16, 100, 700, 3000, KMALLOC_MAX_CACHE_SIZE };
+	enum { BIG = 8 };
+	struct mm_arena *a = def();
+	void *obj[ARRAY_SIZE(sizes)], *big[BIG];
+	unsigned int nbig = 0;
+	unsigned long regions = diag().nr_regions;
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++)
+		obj[k] = kmalloc(sizes[k]);
+	/*
+	 * Grow the arena by two regions at least (blocks of the largest
+	 * order); a static array cannot grow: nothing to test there.
+	 */
+	while (nbig < BIG && diag().nr_regions < regions + 2) {
+		big[nbig] = kmalloc(MM_MAX_BLOCK);
+		if (!big[nbig])
+			break;
+		nbig++;
+	}
+	if (diag().nr_regions < regions + 2) {
+		for (size_t k = 0; k < ARRAY_SIZE(sizes); k++)
+			kfree(obj[k]);
+		for (unsigned int j = 0; j < nbig; j++)
+			kfree(big[j]);
+		skip();
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		struct mm_region *r = region_of(a, addr_to_pfn(obj[k]));
+		size_t cls = expected_class(sizes[k]);
+		void *again;
+
+		assert_non_null(r);
+		assert_ptr_not_equal(r, a->regions);	/* not the newest region */
+		assert_int_equal(ksize(obj[k]), cls);
+		assert_ptr_equal(krealloc(obj[k], 1), obj[k]);
+		assert_ptr_equal(krealloc(obj[k], cls), obj[k]);
+		/* Freed into this thread's cache of its class: the next one back. */
+		kfree(obj[k]);
+		again = kmalloc(sizes[k]);
+		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE))
+			assert_ptr_equal(again, obj[k]);
+		assert_int_equal(ksize(again), cls);
+		kfree(again);
+	}
+	for (unsigned int j = 0; j < nbig; j++)
+		kfree(big[j]);
+	assert_arena_valid(a);
+}
+
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+/*
+ * Slow start: a thread's first kmalloc of a class refills its magazine
+ * with a few objects (MAG_START / 2, one slab's worth at most), not half
+ * the class's capacity, and the capacity doubles with each refill or
+ * flush until it is the class's.
+ */
+struct slow_start {
+	struct kmem_cache *c;
+	unsigned long active_before, active_after;
+	unsigned int cap_first, cap_later;
+};
+
+static void *slow_start_thread(void *arg)
+{
+	enum { N = 200 };
+	struct slow_start *ss = arg;
+	struct kmem_cache_info i;
+	void *p[N];
+
+	kmem_cache_info(ss->c, &i);
+	ss->active_before = i.active_objs;
+	p[0] = kmalloc(500);
+	kmem_cache_info(ss->c, &i);
+	ss->active_after = i.active_objs;
+	ss->cap_first = percpu_mag(ss->c)->cap;
+	for (int k = 1; k < N; k++)
+		p[k] = kmalloc(500);
+	for (int k = 0; k < N; k++)
+		kfree(p[k]);
+	ss->cap_later = percpu_mag(ss->c)->cap;
+	return NULL;
+}
+
+static void test_magazine_slow_start(void **state)
+{
+	struct slow_start ss = { .c = kmalloc_slab(500) };
+	pthread_t t;
+
+	assert_non_null(ss.c);
+	assert_true(ss.c->mag_cap > 8);
+	assert_int_equal(pthread_create(&t, NULL, slow_start_thread, &ss), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* Four objects taken from the slabs, not half a magazine (31). */
+	assert_int_equal(ss.active_after - ss.active_before, 4);
+	assert_int_equal(ss.cap_first, 16);
+	assert_int_equal(ss.cap_later, ss.c->mag_cap);
+	assert_heap_works();
+}
+#endif
 
 static void test_nothing_lost(void **state)
 {
@@ -949,9 +1128,16 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_double_kfree),
+#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+		cmocka_unit_test(test_kfree_never_handed_out),
+#endif
 #endif
 		cmocka_unit_test(test_impossible_sizes),
 		cmocka_unit_test(test_random_differential),
+		cmocka_unit_test(test_objects_in_older_regions),
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+		cmocka_unit_test(test_magazine_slow_start),
+#endif
 		cmocka_unit_test(test_nothing_lost),
 	};
 

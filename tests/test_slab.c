@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "helpers.h"
+#include "../mm/slab.h"	/* __slab_alloc_bulk(): white-box, as percpu.c uses it */
 
 #define PS MM_PAGE_SIZE
 
@@ -1264,6 +1265,241 @@ static void test_nothing_lost_random(void **state)
 	parena_fini(&p);
 }
 
+/* ---- Lazily threaded slabs ---------------------------------------------- */
+
+/*
+ * Every object a slab hands out, fresh or recycled, is distinct, inside the
+ * arena, aligned and usable, the counts stay exact while a slab is only
+ * partly threaded, and nothing is lost.  Holds with or without
+ * CONFIG_MM_SLAB_LAZY; with it, this is what the bump index must not break.
+ */
+static void test_lazy_objects_distinct(void **state)
+{
+	enum { MAX = 600 };
+	static struct parena p;
+	static void *o[MAX];
+	static const size_t sizes[] = { 24, 200, 700, 3000, 5000 };
+	struct mm_arena *a = parena_init(&p, 2048, SIZE_MAX);
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		struct kmem_cache *c = kmem_cache_create_arena(a, "lazy", sizes[k], 0, 0, NULL);
+		struct kmem_cache_info i = info_of(c);
+		unsigned int n = 3 * i.objs_per_slab + 1;
+		void *sorted[MAX];
+
+		if (n > MAX)
+			n = MAX;
+		for (unsigned int j = 0; j < n; j++) {
+			o[j] = kmem_cache_alloc(c);
+			assert_non_null(o[j]);
+			assert_true(in_arena(a, o[j]));
+			assert_int_equal((uintptr_t)o[j] % i.align, 0);
+			memset(o[j], (int)(j & 0xff), sizes[k]);
+			assert_int_equal(info_of(c).active_objs, j + 1);
+		}
+		/* Whole, distinct, not overlapping. */
+		memcpy(sorted, o, n * sizeof(*o));
+		qsort(sorted, n, sizeof(*sorted), cmp_ptr);
+		for (unsigned int j = 1; j < n; j++)
+			assert_true((uintptr_t)sorted[j] - (uintptr_t)sorted[j - 1] >= sizes[k]);
+		for (unsigned int j = 0; j < n; j++) {
+			unsigned char *b = o[j];
+
+			assert_int_equal(b[0], j & 0xff);
+			assert_int_equal(b[sizes[k] - 1], j & 0xff);
+		}
+		/*
+		 * Free every other one and take as many back: holes and the
+		 * active slab's never-used objects mixed, still all distinct,
+		 * and no slab more than needed.
+		 */
+		for (unsigned int j = 0; j < n; j += 2)
+			kmem_cache_free(c, o[j]);
+		assert_int_equal(info_of(c).active_objs, n - (n + 1) / 2);
+		for (unsigned int j = 0; j < n; j += 2) {
+			o[j] = kmem_cache_alloc(c);
+			assert_non_null(o[j]);
+			memset(o[j], 0x5a, sizes[k]);
+		}
+		assert_int_equal(info_of(c).active_objs, n);
+		assert_true(info_of(c).num_slabs <= (n + i.objs_per_slab - 1) / i.objs_per_slab + 1);
+		memcpy(sorted, o, n * sizeof(*o));
+		qsort(sorted, n, sizeof(*sorted), cmp_ptr);
+		for (unsigned int j = 1; j < n; j++)
+			assert_true((uintptr_t)sorted[j] - (uintptr_t)sorted[j - 1] >= sizes[k]);
+		for (unsigned int j = 1; j < n; j += 2) {
+			unsigned char *b = o[j];
+
+			assert_int_equal(b[0], j & 0xff);
+			assert_int_equal(b[sizes[k] - 1], j & 0xff);
+		}
+		for (unsigned int j = 0; j < n; j++)
+			kmem_cache_free(c, o[j]);
+		assert_int_equal(info_of(c).active_objs, 0);
+		kmem_cache_shrink(c);
+		assert_int_equal(kmem_cache_destroy(c), 0);
+		assert_nothing_lost(&p);
+	}
+	parena_fini(&p);
+}
+
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+/*
+ * A new slab writes nothing into the pages its first objects do not reach:
+ * one object of a multi-page slab leaves the other pages as they were
+ * (untouched, so not resident, on a real heap).  The pages are painted
+ * first, through a block of the same order that the slab then reuses.
+ */
+static void test_lazy_slab_touches_one_page(void **state)
+{
+	static struct parena p;
+	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "lazy-touch", 3000, 0, 0, NULL);
+	struct kmem_cache_info i = info_of(c);
+	unsigned int order = 0;
+	unsigned char *blk, *o, *o2;
+
+	while ((1u << order) < i.pages_per_slab)
+		order++;
+	assert_true(i.pages_per_slab >= 2);
+	blk = alloc_pages(a, order);
+	assert_non_null(blk);
+	memset(blk, 0xa5, (size_t)PS << order);
+	free_pages(a, blk, order);
+
+	o = kmem_cache_alloc(c);
+	assert_true(slab_base(c, o) == (uintptr_t)blk);
+	/* The second object starts in the first page: threaded along with it. */
+	o2 = kmem_cache_alloc(c);
+	assert_ptr_equal(o2, o + i.size);
+	/* Nothing written past the page where the second object starts. */
+	for (size_t off = ALIGN((size_t)(o2 - blk) + 1, PS); off < (size_t)PS << order; off++)
+		assert_int_equal(blk[off], 0xa5);
+	/* The rest comes as it is needed, in address order. */
+	for (unsigned int j = 2; j < i.objs_per_slab; j++)
+		assert_ptr_equal(kmem_cache_alloc(c), o + j * i.size);
+	assert_int_equal(info_of(c).active_objs, i.objs_per_slab);
+	for (unsigned int j = 0; j < i.objs_per_slab; j++)
+		kmem_cache_free(c, o + j * i.size);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_nothing_lost(&p);
+	parena_fini(&p);
+}
+#endif
+
+/*
+ * The per-thread caches refill with __slab_alloc_bulk(): distinct objects
+ * across slabs, counted as allocated; with CONFIG_MM_SLAB_LAZY a fresh
+ * slab's objects come straight from the bump index, in address order, and
+ * nothing is written into their pages (a magazine parking them costs no
+ * memory until they are used).
+ */
+static void test_bulk_alloc(void **state)
+{
+	static struct parena p;
+	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "bulk", 3000, 0, 0, NULL);
+	struct kmem_cache_info i = info_of(c);
+	unsigned int order = 0, n = i.objs_per_slab, got;
+	unsigned char *blk;
+	void *o[64], *sorted[64];
+	mm_flags_t flags;
+
+	assert_true(n >= 2 && 2 * n + 2 <= 64);
+	while ((1u << order) < i.pages_per_slab)
+		order++;
+	blk = alloc_pages(a, order);
+	assert_non_null(blk);
+	memset(blk, 0xa5, (size_t)PS << order);
+	free_pages(a, blk, order);
+
+	flags = mm_lock(&a->lock);
+	got = __slab_alloc_bulk(c, o, n);
+	mm_unlock(&a->lock, flags);
+	assert_int_equal(got, n);
+	assert_true(slab_base(c, o[0]) == (uintptr_t)blk);
+	if (IS_ENABLED(CONFIG_MM_SLAB_LAZY)) {
+		for (unsigned int j = 0; j < n; j++)
+			assert_ptr_equal(o[j], (char *)o[0] + j * i.size);
+		/* Only the header was written, in the first page. */
+		for (size_t off = PS; off < (size_t)PS << order; off++)
+			assert_int_equal(blk[off], 0xa5);
+	}
+	/* More than a slab: the next ones, distinct from these. */
+	flags = mm_lock(&a->lock);
+	got += __slab_alloc_bulk(c, o + n, n + 2);
+	mm_unlock(&a->lock, flags);
+	assert_int_equal(got, 2 * n + 2);
+	assert_int_equal(info_of(c).active_objs, got);
+	memcpy(sorted, o, got * sizeof(*o));
+	qsort(sorted, got, sizeof(*sorted), cmp_ptr);
+	for (unsigned int j = 1; j < got; j++)
+		assert_true((uintptr_t)sorted[j] - (uintptr_t)sorted[j - 1] >= 3000);
+	for (unsigned int j = 0; j < got; j++) {
+		memset(o[j], (int)j, 3000);
+		kmem_cache_free(c, o[j]);
+	}
+	assert_int_equal(info_of(c).active_objs, 0);
+	assert_int_equal(a->diag.error_count, 0);
+	kmem_cache_shrink(c);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_nothing_lost(&p);
+	parena_fini(&p);
+}
+
+#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+/*
+ * An object beyond the bump index was never handed out: freeing it is
+ * reported like a double free and changes nothing -- it is not handed out
+ * twice later.  The same for an object of an empty slab kept for reuse,
+ * which starts over at its first object.
+ */
+static void test_free_never_handed_out(void **state)
+{
+	static struct parena p;
+	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "unborn", 3000, 0, 0, NULL);
+	struct kmem_cache_info i = info_of(c);
+	unsigned int n = i.objs_per_slab;
+	char *o, *last, *got[65];
+	unsigned long e0;
+	char buf[32];
+
+	assert_true(n >= 3 && n <= 64);
+	o = kmem_cache_alloc(c);
+	last = o + (n - 1) * i.size;
+	e0 = errors(a);
+	capture_start();
+	kmem_cache_free(c, last);
+	check_report(a, e0, "Object already free", "never handed out");
+	assert_true(captured(fmt_ptr(buf, sizeof(buf), last)));
+	assert_int_equal(info_of(c).active_objs, 1);
+	/* The whole slab, each object once, then a second slab. */
+	got[0] = o;
+	for (unsigned int j = 1; j < n; j++) {
+		got[j] = kmem_cache_alloc(c);
+		assert_ptr_equal(got[j], o + j * i.size);
+	}
+	assert_int_equal(info_of(c).num_slabs, 1);
+	got[n] = kmem_cache_alloc(c);
+	assert_true(slab_base(c, got[n]) != slab_base(c, o));
+	/* An empty slab on the empty list: all of it counts as never used. */
+	for (unsigned int j = 0; j < n; j++)
+		kmem_cache_free(c, got[j]);
+	assert_info(c, 1, 2, 1);
+	e0 = errors(a);
+	capture_start();
+	kmem_cache_free(c, got[1]);
+	check_report(a, e0, "Object already free", NULL);
+	assert_info(c, 1, 2, 1);
+	assert_still_works(a, c, 3000);
+	kmem_cache_free(c, got[n]);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_nothing_lost(&p);
+	parena_fini(&p);
+}
+#endif
+
 /* ---- The memory figure --------------------------------------------------- */
 
 static void test_memory_figure_64(void **state)
@@ -1319,6 +1555,14 @@ int main(void)
 		cmocka_unit_test(test_destroy_with_live_objects),
 		cmocka_unit_test(test_destroy_lists_many_live_objects),
 		cmocka_unit_test(test_slabinfo),
+		cmocka_unit_test(test_lazy_objects_distinct),
+		cmocka_unit_test(test_bulk_alloc),
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+		cmocka_unit_test(test_lazy_slab_touches_one_page),
+#endif
+#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+		cmocka_unit_test(test_free_never_handed_out),
+#endif
 #if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_free_into_wrong_cache),
 #endif
