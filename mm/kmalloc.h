@@ -18,8 +18,10 @@
 /* The tiny core has one kmalloc and one kfree, and the facade calls them. */
 #define __kmalloc_slow(size)		kmalloc(size)
 #define __kfree_slow(p)			kfree(p)
+#define __krealloc_slow(p, size)	krealloc(p, size)
 #define kmalloc_fast(size, slow)	slow(size)
 #define kfree_fast(p, slow)		slow(p)
+#define krealloc_fast(p, size, slow)	slow(p, size)
 
 #else /* !CONFIG_MM_TINY */
 
