@@ -351,15 +351,10 @@ void *kmem_cache_alloc(struct kmem_cache *c)
 	return obj;
 }
 
-void *kmem_cache_zalloc(struct kmem_cache *c)
+unsigned int kmem_cache_size(struct kmem_cache *c)
 {
-	void *obj = kmem_cache_alloc(c);
-
-	if (obj)
-		memset(obj, 0, c->object_size);
-	return obj;
+	return c->object_size;
 }
-
 
 /*
  * After a free into a slab that is not active emptied it or ended its being

@@ -143,13 +143,10 @@ void *kmem_cache_alloc(struct kmem_cache *c)
 	return obj;
 }
 
-void *kmem_cache_zalloc(struct kmem_cache *c)
+/* The stride: the object and its padding are all the user's. */
+unsigned int kmem_cache_size(struct kmem_cache *c)
 {
-	void *obj = kmem_cache_alloc(c);
-
-	if (obj)
-		memset(obj, 0, c->size);
-	return obj;
+	return c->size;
 }
 
 #if IS_ENABLED(CONFIG_MM_CHECKS)

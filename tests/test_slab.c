@@ -243,6 +243,7 @@ static void test_zalloc_zeroes(void **state)
 	struct kmem_cache *c = kmem_cache_create_arena(a, "z", 200, 0, 0, NULL);
 	unsigned char *o;
 
+	assert_int_equal(kmem_cache_size(c), 200);
 	for (int round = 0; round < 3; round++) {
 		o = kmem_cache_alloc(c);
 		memset(o, 0xa5, 200);

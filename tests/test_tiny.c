@@ -202,6 +202,15 @@ static void test_cache_objects(void **state)
 
 		assert_non_null(c);
 		assert_non_null(obj);
+		assert_true(kmem_cache_size(c) >= size);
+		/* zalloc clears what the last user left, all of kmem_cache_size() */
+		obj[0] = kmem_cache_alloc(c);
+		memset(obj[0], 0xa5, kmem_cache_size(c));
+		kmem_cache_free(c, obj[0]);
+		obj[0] = kmem_cache_zalloc(c);
+		for (size_t i = 0; i < kmem_cache_size(c); i++)
+			assert_int_equal(((unsigned char *)obj[0])[i], 0);
+		kmem_cache_free(c, obj[0]);
 		for (size_t i = 0; i < n; i++) {
 			obj[i] = kmem_cache_alloc(c);
 			assert_non_null(obj[i]);

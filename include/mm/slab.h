@@ -60,7 +60,18 @@ struct kmem_cache *kmem_cache_create_arena(struct mm_arena *arena, const char *n
 #endif
 
 void *kmem_cache_alloc(struct kmem_cache *c) __malloc;
-void *kmem_cache_zalloc(struct kmem_cache *c) __malloc;
+/* Bytes of an object the user may use: at least the size it was created with. */
+unsigned int kmem_cache_size(struct kmem_cache *c);
+
+/* Inline, as in Linux: an allocation and a memset, in either core. */
+static inline __malloc void *kmem_cache_zalloc(struct kmem_cache *c)
+{
+	void *obj = kmem_cache_alloc(c);
+
+	if (obj)
+		__builtin_memset(obj, 0, kmem_cache_size(c));
+	return obj;
+}
 
 /*
  * Free an object of this cache.  With CONFIG_MM_CHECKS an object of another
