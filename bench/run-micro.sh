@@ -25,16 +25,8 @@ command -v valgrind >/dev/null 2>&1 && test -f /usr/include/valgrind/callgrind.h
 	scripts/install-deps.sh bench
 command -v kconfig-tweak >/dev/null 2>&1 || scripts/install-deps.sh config
 
-JOBS=$(nproc 2>/dev/null || echo 2)
 CONFIGS=${CONFIGS:-"nolock release spin default"}
-RES=build/bench-results
-mkdir -p "$RES"
-
-mk() {
-	o=build/bench-$1
-	shift
-	make -s O="$o" KCONFIG_CONFIG="$o/.config" "$@"
-}
+. bench/common.sh
 
 # configure NAME: (re)create build/bench-NAME/.config
 configure() {

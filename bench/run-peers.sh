@@ -28,15 +28,7 @@ SCALE=${SCALE:-1}
 WORKLOADS=${WORKLOADS:-"churn64 mixed large prodcons larson rss"}
 WHATIF=${WHATIF:-1}
 CALLGRIND=${CALLGRIND:-1}
-JOBS=$(nproc 2>/dev/null || echo 2)
-RES=build/bench-results
-mkdir -p "$RES"
-
-mk() {
-	o=build/bench-$1
-	shift
-	make -s O="$o" KCONFIG_CONFIG="$o/.config" "$@"
-}
+. bench/common.sh
 
 # ---- Build: libmm.so (release) and the workloads program -----------------
 mk release host_release_defconfig >/dev/null
