@@ -38,8 +38,9 @@ static void add_free(struct mm_arena *a, uintptr_t pfn, unsigned int order)
 
 /*
  * When no list can serve the request, the slab caches give their empty
- * slabs back and the search runs once more: Linux's direct reclaim, with
- * the shrinkers called by name since there is nothing else to shrink.
+ * slabs back and the search runs once more: Linux's direct reclaim.  The
+ * slab layer hands the arena its reclaim callback, as the full core's
+ * does, so this layer never calls the one above by name.
  */
 void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int type)
 {
@@ -53,7 +54,7 @@ retry:
 		if (n)
 			goto found;
 	}
-	if (order <= MM_MAX_ORDER && __reap_locked(a))
+	if (order <= MM_MAX_ORDER && a->reclaim && a->reclaim(a))
 		goto retry;
 	a->diag.oom_count++;
 	return NULL;

@@ -28,6 +28,7 @@
  */
 #include <string.h>
 #include "slab.h"
+#include "slabinfo.h"
 
 /* Descriptors come from a cache of their own, on the default arena. */
 static struct kmem_cache kmem_cache_boot;
@@ -770,17 +771,13 @@ void mm_slabinfo(struct mm_arena *a)
 	struct kmem_cache *c;
 	mm_flags_t flags;
 
-	mm_printf("slabinfo - version: 2.1\n"
-		  "# name            <active_objs> <num_objs> <objsize> <objperslab> "
-		  "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
-		  "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+	mm_printf(SLABINFO_HEADER);
 	flags = arena_lock(a);
 	list_for_each_entry(c, &a->caches, list) {
 		info_locked(c, &info);
-		mm_printf("%-17s %6lu %6lu %6zu %4u %4u : tunables %4u %4u %4u : slabdata %6lu %6lu %6u\n",
-			  info.name, info.active_objs, info.num_objs, info.size,
-			  info.objs_per_slab, info.pages_per_slab, 0u, 0u, 0u,
-			  info.active_slabs, info.num_slabs, 0u);
+		mm_printf("%-17s" SLABINFO_COLUMNS, info.name, info.active_objs, info.num_objs,
+			  info.size, info.objs_per_slab, info.pages_per_slab,
+			  info.active_slabs, info.num_slabs);
 	}
 	arena_unlock(a, flags);
 }

@@ -10,7 +10,7 @@
  * back on its first free.  An empty slab stays on the list, so a cache
  * that empties and refills does not split and merge pages each time; its
  * pages go back on kmem_cache_shrink(), and whenever the buddy allocator
- * runs dry (__reap_locked()).
+ * runs dry (reap_locked(), the arena's reclaim callback).
  *
  * The free pointer is the object's first word, or with a constructor a
  * word behind the object, so a freed object keeps its constructed state.
@@ -22,11 +22,44 @@
  */
 #include <string.h>
 #include "tiny.h"
+#include "slabinfo.h"
 
 /* Where a free object keeps the next free object's address. */
 static inline void **free_ptr(const struct kmem_cache *c, void *obj)
 {
 	return (void **)(void *)((char *)obj + c->offset);
+}
+
+/*
+ * The partial list is singly linked: a slab leaves it only at its head
+ * (when it fills, it is the one allocated from) or here, during a walk.
+ */
+static size_t shrink_locked(struct mm_arena *a, struct kmem_cache *c)
+{
+	struct slab **pp = &c->partial, *s;
+	size_t pages = 0;
+
+	while ((s = *pp) != NULL) {
+		if (s->inuse) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		count_slabs(c, -1);
+		__free_pages_locked(a, addr_to_pfn(slab_base(c, s)), c->order);
+		pages += (size_t)1 << c->order;
+	}
+	return pages;
+}
+
+/* Lock held: every cache's empty slabs back to the buddy allocator. */
+static size_t reap_locked(struct mm_arena *a)
+{
+	size_t pages = 0;
+
+	for (struct kmem_cache *c = a->caches; c; c = c->next)
+		pages += shrink_locked(a, c);
+	return pages;
 }
 
 /*
@@ -63,39 +96,8 @@ int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t a
 	c->order = order;
 	c->next = a->caches;
 	a->caches = c;
+	a->reclaim = reap_locked;
 	return 0;
-}
-
-/*
- * The partial list is singly linked: a slab leaves it only at its head
- * (when it fills, it is the one allocated from) or here, during a walk.
- */
-static size_t shrink_locked(struct mm_arena *a, struct kmem_cache *c)
-{
-	struct slab **pp = &c->partial, *s;
-	size_t pages = 0;
-
-	while ((s = *pp) != NULL) {
-		if (s->inuse) {
-			pp = &s->next;
-			continue;
-		}
-		*pp = s->next;
-		count_slabs(c, -1);
-		__free_pages_locked(a, addr_to_pfn(slab_base(c, s)), c->order);
-		pages += (size_t)1 << c->order;
-	}
-	return pages;
-}
-
-/* Lock held: every cache's empty slabs back to the buddy allocator. */
-size_t __reap_locked(struct mm_arena *a)
-{
-	size_t pages = 0;
-
-	for (struct kmem_cache *c = a->caches; c; c = c->next)
-		pages += shrink_locked(a, c);
-	return pages;
 }
 
 static struct slab *new_slab(struct mm_arena *a, struct kmem_cache *c)
@@ -231,7 +233,7 @@ size_t kmem_cache_shrink(struct kmem_cache *c)
 size_t kmem_cache_reap(struct mm_arena *a)
 {
 	mm_flags_t flags = arena_lock(a);
-	size_t pages = __reap_locked(a);
+	size_t pages = reap_locked(a);
 
 	arena_unlock(a, flags);
 	return pages;
@@ -315,19 +317,19 @@ void mm_slabinfo(struct mm_arena *a)
 {
 	mm_flags_t flags;
 
-	mm_printf("slabinfo - version: 2.1\n"
-		  "# name            <active_objs> <num_objs> <objsize> <objperslab> "
-		  "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
-		  "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+	mm_printf(SLABINFO_HEADER);
 	flags = arena_lock(a);
 	for (struct kmem_cache *c = a->caches; c; c = c->next) {
+		unsigned long empty = 0;
+
+		for (struct slab *s = c->partial; s; s = s->next)
+			empty += !s->inuse;
 		if (c->name)
 			mm_printf("%-17s", c->name);
 		else
 			mm_printf("kmalloc-%-9u", c->size);
-		mm_printf(" %6lu %6lu %6u %4u %4u : tunables %4u %4u %4u : slabdata %6lu %6lu %6u\n",
-			  c->active, c->nr_slabs * c->objects, c->size, c->objects,
-			  1u << c->order, 0u, 0u, 0u, c->nr_slabs, c->nr_slabs, 0u);
+		mm_printf(SLABINFO_COLUMNS, c->active, c->nr_slabs * c->objects, (size_t)c->size,
+			  (unsigned int)c->objects, 1u << c->order, c->nr_slabs - empty, c->nr_slabs);
 	}
 	arena_unlock(a, flags);
 }

@@ -152,7 +152,6 @@ int __arena_setup(struct mm_arena *a);
 
 /* slab_tiny.c; lock held. */
 int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t align);
-size_t __reap_locked(struct mm_arena *a);
 void __slab_free(struct mm_arena *a, struct slab *s, void *obj, const char *caller);
 
 #endif /* MM_TINY_H */

@@ -87,6 +87,7 @@ struct mm_arena {
 	mm_lock_t lock;
 	struct hlist_head free_area[MM_NR_ORDERS];
 	struct kmem_cache *caches;	/* every cache, newest first */
+	size_t (*reclaim)(struct mm_arena *arena);	/* set by the slab layer */
 	struct {
 		unsigned long oom_count, error_count;
 #if IS_ENABLED(CONFIG_MM_STATS)
