@@ -5,9 +5,10 @@
  *
  * The region is the static array (or the linker's [__mm_heap_start,
  * __mm_heap_end)).  Its first pages hold the metadata, one byte per usable
- * page (page_meta.h), and kmalloc's class array; the rest are handed to the free lists one page at a
- * time through the ordinary free path, whose merging builds the largest
- * blocks by itself -- setup has no block-carving code of its own.
+ * page (page_meta.h), and kmalloc's class array; the rest are handed to
+ * the free lists one page at a time through the ordinary free path, whose
+ * merging builds the largest blocks by itself -- setup has no
+ * block-carving code of its own.
  *
  * free_area[k] is a single-pointer list head per order: allocation looks at
  * at most MM_NR_ORDERS heads instead of keeping a bitmap, and a free block
@@ -28,6 +29,19 @@ static char static_heap[CONFIG_MM_STATIC_SIZE]
 	__aligned(IS_ENABLED(CONFIG_ARCH_HOST) ? MM_MAX_BLOCK : MM_PAGE_SIZE);
 #define HEAP_START ((uintptr_t)static_heap)
 #define HEAP_END ((uintptr_t)static_heap + sizeof(static_heap))
+#endif
+
+/* The high-water mark of allocated pages, kept only with statistics. */
+#if IS_ENABLED(CONFIG_MM_STATS)
+static inline void note_peak(struct mm_arena *a)
+{
+	if (a->nr_pages - a->nr_free > a->diag.peak_allocated)
+		a->diag.peak_allocated = a->nr_pages - a->nr_free;
+}
+#else
+static inline void note_peak(struct mm_arena *a)
+{
+}
 #endif
 
 static void add_free(struct mm_arena *a, uintptr_t pfn, unsigned int order)
@@ -71,10 +85,7 @@ found:
 		o--;
 		__free_pages_locked(a, pfn + ((uintptr_t)1 << o), o);
 	}
-#if IS_ENABLED(CONFIG_MM_STATS)
-	if (a->nr_pages - a->nr_free > a->diag.peak_allocated)
-		a->diag.peak_allocated = a->nr_pages - a->nr_free;
-#endif
+	note_peak(a);
 	return n;
 }
 

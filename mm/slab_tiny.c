@@ -24,6 +24,12 @@
 #include "tiny.h"
 #include "slabinfo.h"
 
+/* kmalloc's classes have no name of their own; reports call them this. */
+static inline const char *cache_name(const struct kmem_cache *c)
+{
+	return c->name ? c->name : "kmalloc";
+}
+
 /* Where a free object keeps the next free object's address. */
 static inline void **free_ptr(const struct kmem_cache *c, void *obj)
 {
@@ -64,9 +70,10 @@ static size_t reap_locked(struct mm_arena *a)
 
 /*
  * Lock held; c is zeroed but for its name and constructor.  Geometry for
- * objects of 'size' bytes: the smallest slab
- * whose unused tail is at most 1/8 of it, or failing that by
- * CONFIG_MM_SLAB_MAX_ORDER, the first that holds an object.
+ * objects of 'size' bytes: the smallest slab whose unused tail is at most
+ * 1/8 of it, or failing that by CONFIG_MM_SLAB_MAX_ORDER, the first that
+ * holds an object.  The cache then joins the arena's list, and the arena
+ * learns whom to ask for pages when it runs dry.
  */
 int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t align)
 {
@@ -168,7 +175,7 @@ static int check_free(struct mm_arena *a, struct slab *s, void *obj, const char 
 			goto bad;
 	return 0;
 bad:
-	mm_report_bug(a, c->name ? c->name : "kmalloc", "%s: %p: %s", caller, obj, what);
+	mm_report_bug(a, cache_name(c), "%s: %p: %s", caller, obj, what);
 	return -1;
 }
 #else
@@ -215,7 +222,7 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 	    slab_of(meta_pfn(a, m), meta_order(*m))->cache == c)
 		__slab_free(a, slab_of(meta_pfn(a, m), meta_order(*m)), obj, "kmem_cache_free");
 	else
-		mm_report_bug(a, c->name ? c->name : "kmalloc",
+		mm_report_bug(a, cache_name(c),
 			      "kmem_cache_free: %p is not an object of this cache", obj);
 	arena_unlock(a, flags);
 }
@@ -290,6 +297,18 @@ int kmem_cache_destroy(struct kmem_cache *c)
 	return 0;
 }
 
+#if IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)
+/* Lock held.  Empty slabs wait on the partial list; full ones are on none. */
+static unsigned long empty_slabs(const struct kmem_cache *c)
+{
+	unsigned long n = 0;
+
+	for (struct slab *s = c->partial; s; s = s->next)
+		n += !s->inuse;
+	return n;
+}
+#endif
+
 #if IS_ENABLED(CONFIG_MM_STATS)
 void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
 {
@@ -297,7 +316,7 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
 	mm_flags_t flags = arena_lock(a);
 
 	memset(info, 0, sizeof(*info));
-	info->name = c->name ? c->name : "kmalloc";
+	info->name = cache_name(c);
 	info->object_size = info->size = c->size;
 	info->align = sizeof(void *);
 	info->objs_per_slab = c->objects;
@@ -305,8 +324,7 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
 	info->active_objs = c->active;
 	info->num_objs = c->nr_slabs * c->objects;
 	info->num_slabs = c->nr_slabs;
-	for (struct slab *s = c->partial; s; s = s->next)
-		info->empty_slabs += !s->inuse;
+	info->empty_slabs = empty_slabs(c);
 	info->active_slabs = c->nr_slabs - info->empty_slabs;
 	arena_unlock(a, flags);
 }
@@ -320,16 +338,12 @@ void mm_slabinfo(struct mm_arena *a)
 	mm_printf(SLABINFO_HEADER);
 	flags = arena_lock(a);
 	for (struct kmem_cache *c = a->caches; c; c = c->next) {
-		unsigned long empty = 0;
-
-		for (struct slab *s = c->partial; s; s = s->next)
-			empty += !s->inuse;
 		if (c->name)
 			mm_printf("%-17s", c->name);
 		else
 			mm_printf("kmalloc-%-9u", c->size);
 		mm_printf(SLABINFO_COLUMNS, c->active, c->nr_slabs * c->objects, (size_t)c->size,
-			  (unsigned int)c->objects, 1u << c->order, c->nr_slabs - empty, c->nr_slabs);
+			  (unsigned int)c->objects, 1u << c->order, c->nr_slabs - empty_slabs(c), c->nr_slabs);
 	}
 	arena_unlock(a, flags);
 }
