@@ -4,9 +4,10 @@
  * KMALLOC_MIN_SIZE to KMALLOC_MAX_CACHE_SIZE, whole buddy blocks above.
  *
  * The classes' struct kmem_cache array sits behind the page metadata
- * (tiny.h), so the static RAM of the library stays the arena struct alone.  The class of a size is one count of leading zeros;
- * the class of a pointer is its slab's, found through the metadata byte,
- * so kfree() and ksize() need no size and tell a foreign pointer from ours.
+ * (tiny.h), so the static RAM of the library stays the arena struct
+ * alone.  The class of a size is one count of leading zeros; the class of
+ * a pointer is its slab's, found through the metadata byte, so kfree()
+ * and ksize() need no size and tell a foreign pointer from ours.
  *
  * Every object of a class of 2^k bytes is aligned to 2^k (the slab starts
  * at a buddy block aligned to its size, tiny.h), and a large block to its
