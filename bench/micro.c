@@ -185,34 +185,30 @@ LOOP static void base_pair(long n)
 		__asm__ volatile("" ::: "memory");
 }
 
-LOOP static void loop_buddy_pcp(long n)
+/* One order-0 alloc+free pair per iteration on arena a (inlined per case). */
+static __always_inline void buddy_pairs(struct mm_arena *a, long n)
 {
 	for (long i = 0; i < n; i++) {
-		void *p = alloc_pages(&pcp_arena, 0);
+		void *p = alloc_pages(a, 0);
 
 		escape(p);
-		free_pages(&pcp_arena, p, 0);
+		free_pages(a, p, 0);
 	}
+}
+
+LOOP static void loop_buddy_pcp(long n)
+{
+	buddy_pairs(&pcp_arena, n);
 }
 
 LOOP static void loop_buddy_hot(long n)
 {
-	for (long i = 0; i < n; i++) {
-		void *p = alloc_pages(&hot_arena, 0);
-
-		escape(p);
-		free_pages(&hot_arena, p, 0);
-	}
+	buddy_pairs(&hot_arena, n);
 }
 
 LOOP static void loop_buddy_split(long n)
 {
-	for (long i = 0; i < n; i++) {
-		void *p = alloc_pages(&split_arena, 0);
-
-		escape(p);
-		free_pages(&split_arena, p, 0);
-	}
+	buddy_pairs(&split_arena, n);
 }
 
 LOOP static void loop_buddy_mixed(long n)

@@ -111,6 +111,22 @@ static void free_block(struct blk *b)
 	}
 }
 
+/* Replace a slot's block, keeping the bytes live in *live. */
+static void replace_block(struct blk *b, size_t size, uint8_t tag, size_t *live)
+{
+	if (b->p)
+		*live -= b->size;
+	free_block(b);
+	new_block(b, size, tag);
+	*live += size;
+}
+
+static void free_slots(struct blk *slot, int k)
+{
+	for (int i = 0; i < k; i++)
+		free_block(&slot[i]);
+}
+
 /* Write one byte per 4 KiB so the pages are really in use. */
 static void touch_pages(struct blk *b)
 {
@@ -136,8 +152,7 @@ static size_t w_churn64(void)
 		free_block(b);
 		new_block(b, 64, (uint8_t)i);
 	}
-	for (int i = 0; i < K; i++)
-		free_block(&slot[i]);
+	free_slots(slot, K);
 	return K * 64;
 }
 
@@ -171,17 +186,12 @@ static size_t w_mixed(void)
 			b->size = (uint32_t)size;
 			tag_block(b, (uint8_t)i);
 		} else {
-			if (b->p)
-				live -= b->size;
-			free_block(b);
-			new_block(b, size, (uint8_t)i);
-			live += size;
+			replace_block(b, size, (uint8_t)i, &live);
 		}
 		if (live > peak)
 			peak = live;
 	}
-	for (int i = 0; i < K; i++)
-		free_block(&slot[i]);
+	free_slots(slot, K);
 	return peak;
 }
 
@@ -199,17 +209,12 @@ static size_t w_large(void)
 		struct blk *b = &slot[rnd(&s) % K];
 		size_t size = rnd_size(&s, 4096, 1 << 20);
 
-		if (b->p)
-			live -= b->size;
-		free_block(b);
-		new_block(b, size, (uint8_t)i);
+		replace_block(b, size, (uint8_t)i, &live);
 		touch_pages(b);
-		live += size;
 		if (live > peak)
 			peak = live;
 	}
-	for (int i = 0; i < K; i++)
-		free_block(&slot[i]);
+	free_slots(slot, K);
 	return peak;
 }
 
