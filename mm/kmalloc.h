@@ -28,7 +28,14 @@
 #include "percpu.h"
 
 /* kmalloc.c's tables: 0 / NULL until kmalloc_init() has run. */
-extern MM_INTERNAL uint8_t kmalloc_size_index[24];
+/*
+ * The largest size kmalloc_size_index[] answers for: 192, or 512 with the
+ * fine classes (224, 320 and 448 are no multiples of 128).
+ */
+#define KMALLOC_SMALL_MAX	min_t(size_t, IS_ENABLED(CONFIG_MM_KMALLOC_FINE) ? 512 : 192, \
+				      KMALLOC_MAX_CACHE_SIZE)
+
+extern MM_INTERNAL uint8_t kmalloc_size_index[];
 extern MM_INTERNAL uint8_t kmalloc_size_index_hi[];
 extern MM_INTERNAL struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
 extern MM_INTERNAL struct mm_arena mm_arena_default;
@@ -42,7 +49,7 @@ static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
 {
 	unsigned int i;
 
-	if (size <= 192)
+	if (size <= KMALLOC_SMALL_MAX)
 		i = kmalloc_size_index[(size - 1) >> 3];
 	else if (IS_ENABLED(CONFIG_MM_KMALLOC_FINE))
 		i = kmalloc_size_index_hi[(size - 1) >> 7];
@@ -52,8 +59,6 @@ static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
 	return kmalloc_caches[i];
 }
 
-/* The largest size kmalloc_size_index[] answers for. */
-#define KMALLOC_SMALL_MAX	min_t(size_t, 192, KMALLOC_MAX_CACHE_SIZE)
 
 /*
  * The fast paths call nothing: anything but the common case tail-calls
@@ -189,11 +194,11 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 
 /*
  * realloc's common case: an object of a kmalloc slab that the new size
- * still fits stays where it is -- a shrink never moves a block -- found
- * from its page's class byte alone (CONFIG_MM_PAGE_CLASS), so neither
- * ksize() nor the arena is asked.  With CONFIG_MM_CHECKS the pointer must
- * also be an object's start.  Everything else (NULL, size 0, growth past
- * the class, large blocks, bad pointers) tail-calls 'slow'.
+ * fills more than half of stays where it is, found from its page's class
+ * byte alone (CONFIG_MM_PAGE_CLASS), so neither ksize() nor the arena is
+ * asked.  With CONFIG_MM_CHECKS the pointer must also be an object's
+ * start.  Everything else (NULL, size 0, growth past the class, a shrink
+ * to half or less, large blocks, bad pointers) tail-calls 'slow'.
  */
 static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *, size_t))
 {
@@ -202,7 +207,7 @@ static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *,
 	if (likely(k)) {
 		struct kmem_cache *c = kmalloc_caches[k];
 
-		if (likely(size - 1 < c->object_size) &&
+		if (likely(size - 1 < c->object_size) && likely(size > c->object_size / 2) &&
 		    (!IS_ENABLED(CONFIG_MM_CHECKS) || slab_obj_aligned(c, obj_to_slab(c, p), p)))
 			return p;
 	}

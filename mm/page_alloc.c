@@ -563,6 +563,29 @@ void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 }
 
 /*
+ * Give back all but the first m pages of kmalloc's exact block of n pages
+ * at head (krealloc's in-place shrink), lock held: what stays is re-cut
+ * into pieces as if it had been allocated that size, the rest goes to the
+ * free lists and merges with its free neighbours.
+ */
+void __shrink_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head,
+		    size_t n, size_t m)
+{
+	uintptr_t end = exact_end(head + m, head + n, PT_LARGE_CONT);
+
+	if (end >= head + n)
+		return;
+	/* The old pieces that start in the tail stop being block heads. */
+	for (uintptr_t pfn = head, next; pfn < head + n; pfn = next) {
+		next = pfn + ((uintptr_t)1 << meta_order(*page_meta(r, pfn)));
+		if (pfn >= end)
+			*page_meta(r, pfn) = 0;
+	}
+	mark_pieces(r, head, end, PT_LARGE, PT_LARGE_CONT);
+	__free_range_locked(a, r, end, head + n);
+}
+
+/*
  * The run of free blocks around the free block [pfn, pfn + 2^o) of r: its
  * first page, and its length, stopping once it is 'enough' long (longer
  * runs are no better fit).

@@ -553,11 +553,11 @@ static int calculate_sizes(struct kmem_cache *c)
 			continue;
 		n = (bytes - c->first) / size;
 		waste = bytes - n * size;	/* header and tail */
-		if (waste * 8 <= bytes) {
+		if (waste * (size <= MM_PAGE_SIZE / 4 ? 32 : 8) <= bytes) {
 			best = (int)o;
 			break;
 		}
-		if (!strict && waste * 1024 / bytes < best_waste) {
+		if ((!strict || waste * 8 <= bytes) && waste * 1024 / bytes < best_waste) {
 			best_waste = waste * 1024 / bytes;
 			best = (int)o;
 		}

@@ -114,12 +114,14 @@ static __always_inline int slab_obj_fresh(const struct kmem_cache *c, const stru
 
 /*
  * kmalloc class indices: 2^i bytes at i, 96 and 192 at 1 and 2, and the
- * fine classes (CONFIG_MM_KMALLOC_FINE: 384, then 5/8, 6/8 and 7/8 of each
- * power of two from 1 KiB) after CONFIG_MM_KMALLOC_SHIFT_HIGH.  Index 0 is
- * no class: a cache whose kmalloc_idx is 0 is not a kmalloc cache.
+ * fine classes (CONFIG_MM_KMALLOC_FINE: the quarter steps from 64 bytes
+ * that are neither 96 nor 192 -- 80, 112, 160, 224, then 5/4, 6/4 and 7/4
+ * of each power of two from 256) after CONFIG_MM_KMALLOC_SHIFT_HIGH.
+ * Index 0 is no class: a cache whose kmalloc_idx is 0 is not a kmalloc
+ * cache.
  */
 #if IS_ENABLED(CONFIG_MM_KMALLOC_FINE)
-#define KMALLOC_NR_FINE		(1 + 3 * (CONFIG_MM_KMALLOC_SHIFT_HIGH - 9))
+#define KMALLOC_NR_FINE		(4 + 3 * (CONFIG_MM_KMALLOC_SHIFT_HIGH - 8))
 #else
 #define KMALLOC_NR_FINE		0
 #endif

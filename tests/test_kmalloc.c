@@ -82,13 +82,11 @@ static size_t expected_class(size_t size)
 		best = 192;
 #endif
 #if IS_ENABLED(CONFIG_MM_KMALLOC_FINE)
-	/* 384, and 5/8, 6/8, 7/8 of every power of two from 1024. */
-	if (size > 256 && size <= 384)
-		best = 384;
-	for (size_t p2 = 1024; p2 <= KMALLOC_MAX_CACHE_SIZE; p2 *= 2)
+	/* 5/4, 6/4 and 7/4 of every power of two from 64. */
+	for (size_t p2 = 64; p2 < KMALLOC_MAX_CACHE_SIZE; p2 *= 2)
 		for (size_t q = 7; q >= 5; q--)
-			if (size > p2 / 2 && size <= q * p2 / 8)
-				best = q * p2 / 8;
+			if (size > p2 && size <= q * p2 / 4)
+				best = q * p2 / 4;
 #endif
 	return best;
 }
@@ -212,19 +210,26 @@ static void test_class_boundaries(void **state)
 	if (CONFIG_MM_KMALLOC_SHIFT_LOW == 4 && CONFIG_MM_KMALLOC_SHIFT_HIGH == 13 &&
 	    IS_ENABLED(CONFIG_MM_KMALLOC_96_192)) {
 		static const size_t want[][2] = {
-			{ 8, 16 }, { 9, 16 }, { 64, 64 }, { 65, 96 }, { 96, 96 }, { 97, 128 },
-			{ 192, 192 }, { 193, 256 }, { 8192, 8192 }, { 8193, 12288 },
+			{ 8, 16 }, { 9, 16 }, { 64, 64 }, { 96, 96 }, { 192, 192 },
+			{ 8192, 8192 }, { 8193, 12288 },
+		};
+		static const size_t coarse[][2] = {
+			{ 65, 96 }, { 97, 128 }, { 193, 256 }, { 257, 512 }, { 513, 1024 },
 		};
 		static const size_t fine[][2] = {
-			{ 257, 384 }, { 384, 384 }, { 385, 512 }, { 513, 640 }, { 641, 768 },
-			{ 897, 1024 }, { 1025, 1280 }, { 2049, 2560 }, { 3000, 3072 },
-			{ 3585, 4096 }, { 7168, 7168 }, { 7169, 8192 },
+			{ 65, 80 }, { 81, 96 }, { 97, 112 }, { 113, 128 }, { 129, 160 },
+			{ 161, 192 }, { 193, 224 }, { 225, 256 }, { 257, 320 }, { 321, 384 },
+			{ 385, 448 }, { 449, 512 }, { 513, 640 }, { 641, 768 }, { 897, 1024 },
+			{ 1025, 1280 }, { 2049, 2560 }, { 3000, 3072 }, { 3585, 4096 },
+			{ 7168, 7168 }, { 7169, 8192 },
 		};
+		int is_fine = IS_ENABLED(CONFIG_MM_KMALLOC_FINE);
 
-		for (size_t k = 0; k < ARRAY_SIZE(fine) && IS_ENABLED(CONFIG_MM_KMALLOC_FINE); k++) {
-			void *p = kmalloc(fine[k][0]);
+		for (size_t k = 0; k < (is_fine ? ARRAY_SIZE(fine) : ARRAY_SIZE(coarse)); k++) {
+			const size_t *w = is_fine ? fine[k] : coarse[k];
+			void *p = kmalloc(w[0]);
 
-			assert_int_equal(ksize(p), fine[k][1]);
+			assert_int_equal(ksize(p), w[1]);
 			kfree(p);
 		}
 
@@ -348,7 +353,7 @@ static void test_slabinfo_default_arena(void **state)
 	unsigned long act0, act1;
 
 	for (int k = 0; k < 40; k++)
-		p[k] = kmalloc(200);			/* kmalloc-256 */
+		p[k] = kmalloc(250);			/* kmalloc-256 */
 	mm_percpu_drain();	/* what the thread's cache holds counts as active */
 	capture_start();
 	mm_slabinfo(def());
@@ -464,35 +469,52 @@ static void test_krealloc_across_everything(void **state)
 
 static void test_krealloc_in_place(void **state)
 {
-	unsigned char *p = kmalloc(100), *q;	/* the 128 class */
-	size_t ks = ksize(p);
+	struct mm_arena *a = def();
+	unsigned char *p = kmalloc(200), *q;
+	size_t ks = ksize(p), free0;
 
-	assert_int_equal(ks, expected_class(100));
-	fill(p, 100, 5);
-	assert_ptr_equal(krealloc(p, 101), p);
+	assert_int_equal(ks, expected_class(200));
+	fill(p, 200, 5);
+	assert_ptr_equal(krealloc(p, 201), p);
 	assert_ptr_equal(krealloc(p, ks), p);
-	assert_ptr_equal(krealloc(p, 1), p);	/* shrinking in a class: stays */
-	assert_true(check_fill(p, 1, 5));
+	/* A shrink stays while the new size needs more than half the object. */
+	assert_ptr_equal(krealloc(p, ks / 2 + 1), p);
+	assert_true(check_fill(p, ks / 2 + 1, 5));
 	assert_ptr_equal(krealloc(p, ks), p);
 	q = krealloc(p, ks + 1);		/* the next class: moves */
 	assert_non_null(q);
 	assert_ptr_not_equal(q, p);
-	assert_true(check_fill(q, 1, 5));
+	assert_true(check_fill(q, 200, 5));
+	/* To half or less it moves to the smaller class, contents kept. */
+	p = krealloc(q, 40);
+	assert_ptr_not_equal(p, q);
+	assert_int_equal(ksize(p), expected_class(40));
+	assert_true(check_fill(p, 40, 5));
+	/* Unless no smaller class exists. */
+	q = kmalloc(1);
+	assert_ptr_equal(krealloc(q, 1), q);
 	kfree(q);
+	kfree(p);
 
 	/*
-	 * A large block is exact in pages (4 + 1 here, not 8), and stays while
-	 * the request still uses more than a quarter of it.
+	 * A large block is exact in pages (4 + 1 here, not 8); a shrink that
+	 * still needs pages gives the tail back in place.
 	 */
 	p = kmalloc(5 * PS);
 	assert_int_equal(ksize(p), expected_ksize_at(p, 5 * PS));
 	fill(p, 5 * PS, 6);
 	assert_ptr_equal(krealloc(p, 5 * PS), p);
+	mm_percpu_drain();
+	free0 = mm_arena_free_pages(a);
+	ks = ksize(p) / PS;
 	assert_ptr_equal(krealloc(p, 2 * PS + 1), p);
 	assert_true(check_fill(p, 2 * PS + 1, 6));
-	q = krealloc(p, PS + 1);		/* under a quarter: moves to a smaller block */
+	assert_int_equal(ksize(p), expected_ksize_at(p, 3 * PS));
+	assert_int_equal(mm_arena_free_pages(a), free0 + ks - ksize(p) / PS);
+	assert_arena_valid(a);
+	q = krealloc(p, PS + 1);		/* a class at most half the block: moves */
 	assert_ptr_not_equal(q, p);
-	assert_true(ksize(q) < 5 * PS && ksize(q) >= PS + 1);
+	assert_true(ksize(q) < 3 * PS && ksize(q) >= PS + 1);
 	assert_true(check_fill(q, PS + 1, 6));
 	p = krealloc(q, 8 * PS + 1);		/* grows: moves */
 	assert_ptr_not_equal(p, q);
@@ -512,6 +534,64 @@ static void test_krealloc_in_place(void **state)
 	assert_true(check_fill(q, 64, 7));
 	kfree(q);
 	assert_arena_valid(def());
+}
+
+/* Take blocks of 'size' until kmalloc fails; they are chained through their first word. */
+static void *exhaust(void *list, size_t size)
+{
+	void *p;
+
+	while ((p = kmalloc(size)) != NULL) {
+		*(void **)p = list;
+		list = p;
+	}
+	return list;
+}
+
+/*
+ * A shrink never fails: with no page and no object of the smaller class
+ * left, the block stays where it is -- a large one still gives its tail
+ * back in place -- and nothing is lost.
+ */
+static void test_krealloc_shrink_never_fails(void **state)
+{
+	struct mm_arena *a = def();
+	unsigned char *obj = kmalloc(2000), *large = kmalloc(6 * PS);
+	void *list = NULL;
+	size_t free0, got;
+	struct mm_diag d;
+
+	fill(obj, 2000, 8);
+	fill(large, 6 * PS, 9);
+	mm_arena_diag(a, &d);
+	mm_arena_set_limit(a, d.capacity);	/* no growth from here */
+	list = exhaust(list, 4 * PS);
+	list = exhaust(list, PS);
+	list = exhaust(list, 20);
+	list = exhaust(list, 100);
+	assert_null(kmalloc(20));
+	assert_null(kmalloc(100));
+
+	assert_ptr_equal(krealloc(obj, 20), obj);
+	assert_true(check_fill(obj, 20, 8));
+	free0 = mm_arena_free_pages(a);
+	assert_ptr_equal(krealloc(large, 100), large);
+	assert_true(check_fill(large, 100, 9));
+	got = ksize(large);
+	assert_true(got == PS || got == 2 * PS);	/* 2 only where 1 would end on an odd page */
+	assert_true(mm_arena_free_pages(a) >= free0 + 6 * PS / PS - got / PS);
+	assert_arena_valid(a);
+
+	while (list) {
+		void *next = *(void **)list;
+
+		kfree(list);
+		list = next;
+	}
+	mm_arena_set_limit(a, 0);
+	kfree(obj);
+	kfree(large);
+	assert_arena_valid(a);
 }
 
 static void test_ksize(void **state)
@@ -914,11 +994,22 @@ static void test_random_differential(void **state)
 
 			q = krealloc(m->p, n);
 			assert_non_null(q);
-			/* The model's rule: stays while it fits, unless a
-			 * buddy block would be three quarters empty. */
-			in_place = n <= m->ks && (m->ks <= KMALLOC_MAX_CACHE_SIZE || n > m->ks / 4);
+			/*
+			 * The model's rule: a shrink stays unless the class
+			 * of the new size is at most half the block; a large
+			 * block that stays gives back the pages it no longer
+			 * needs (one more where the exact end is odd).
+			 */
+			in_place = n <= m->ks && !(n <= KMALLOC_MAX_CACHE_SIZE &&
+						   expected_class(n) <= m->ks / 2);
 			if (in_place) {
 				assert_ptr_equal(q, m->p);
+				if (m->ks > KMALLOC_MAX_CACHE_SIZE) {
+					size_t e = ALIGN(n, PS);
+
+					assert_true(ksize(q) == e || ksize(q) == e + PS);
+					m->ks = ksize(q);
+				}
 			} else {
 				assert_ptr_not_equal(q, m->p);
 				m->ks = expected_ksize_at(q, n);
@@ -996,7 +1087,7 @@ static void test_objects_in_older_regions(void **state)
 		assert_non_null(r);
 		assert_ptr_not_equal(r, a->regions);	/* not the newest region */
 		assert_int_equal(ksize(obj[k]), cls);
-		assert_ptr_equal(krealloc(obj[k], 1), obj[k]);
+		assert_ptr_equal(krealloc(obj[k], cls / 2 + 1), obj[k]);
 		assert_ptr_equal(krealloc(obj[k], cls), obj[k]);
 		/* Freed into this thread's cache of its class: the next one back. */
 		kfree(obj[k]);
@@ -1121,6 +1212,7 @@ int main(void)
 		cmocka_unit_test(test_zeroing_and_arrays),
 		cmocka_unit_test(test_krealloc_across_everything),
 		cmocka_unit_test(test_krealloc_in_place),
+		cmocka_unit_test(test_krealloc_shrink_never_fails),
 		cmocka_unit_test(test_ksize),
 		cmocka_unit_test(test_kmalloc_aligned),
 #if IS_ENABLED(CONFIG_MM_CHECKS)

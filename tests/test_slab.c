@@ -709,8 +709,8 @@ static void test_reclaim_and_oom_hook(void **state)
 	void *x;
 
 	mm_arena_set_limit(a, LIMIT * PS);
-	ca = kmem_cache_create_arena(a, "pressure-a", 256, 0, 0, NULL);
-	cb = kmem_cache_create_arena(a, "pressure-b", 512, 0, 0, NULL);
+	ca = kmem_cache_create_arena(a, "pressure-a", 200, 0, 0, NULL);
+	cb = kmem_cache_create_arena(a, "pressure-b", 400, 0, 0, NULL);
 	assert_int_equal(info_of(ca).pages_per_slab, 1);
 	assert_int_equal(info_of(cb).pages_per_slab, 1);
 
