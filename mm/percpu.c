@@ -27,9 +27,11 @@
 
 /*
  * A magazine holds at most MAG_SIZE objects and at most MAG_BYTES of them,
- * so a thread parks 64 small objects but only 8 of 8 KiB (c->mag_cap).
+ * so a thread parks 63 small objects but only 2 of 8 KiB (c->mag_cap):
+ * what a thread parks is memory no other thread can use, and with some
+ * thirty classes 64 KiB each came to a third of the mixed workload's heap.
  */
-#define MAG_BYTES 65536
+#define MAG_BYTES 16384
 
 /*
  * A thread's magazine of a class starts at this capacity and doubles at
@@ -39,6 +41,13 @@
  * from five, each slab a page resident for its header (a program that
  * has done one printf: 40 KiB).  A class in steady use reaches the full
  * capacity after a handful of refills.
+ *
+ * The other way round, a magazine that fills up twice with no refill in
+ * between belongs to a thread that frees more of the class than it
+ * allocates -- a consumer of another thread's objects, or a heap being
+ * drained -- and halves its capacity, down to MAG_START: such a thread
+ * would otherwise park most of a magazine for good, and its flushes stay
+ * batched.
  */
 #define MAG_START 8
 
@@ -123,6 +132,7 @@ void *percpu_refill(struct kmem_cache *c)
 		m->count += n;
 	}
 	arena_unlock(a, flags);
+	m->refilled = 1;
 	mag_grow(m, c);
 	/* No room or no memory: the caller takes the ordinary path. */
 	return m->count ? percpu_alloc(c) : NULL;
@@ -168,8 +178,15 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 	if (unlikely(m->count >= m->cap)) {
 		if (!m->cap)
 			return 0;		/* no magazine for this class */
-		flush(c, m, m->cap / 2u);
-		mag_grow(m, c);
+		if (!m->refilled && m->cap > MAG_START) {
+			/* Frees only: a consumer thread's parking lot shrinks. */
+			m->cap /= 2;
+			flush(c, m, m->count - m->cap / 2u);
+		} else {
+			flush(c, m, m->cap / 2u);
+			mag_grow(m, c);
+		}
+		m->refilled = 0;
 	}
 	if (IS_ENABLED(CONFIG_MM_CHECKS))
 		*(uintptr_t *)obj = pc->key;

@@ -23,7 +23,9 @@
  */
 struct magazine {
 	unsigned int count;
-	unsigned int cap;
+	uint16_t cap;
+	uint8_t refilled;		/* refilled since the last flush */
+	uint8_t unused;
 	void *objs[MAG_SIZE];
 };
 static_assert(sizeof(struct magazine) == 8 + MAG_SIZE * sizeof(void *),

@@ -1106,13 +1106,14 @@ static void test_objects_in_older_regions(void **state)
 /*
  * Slow start: a thread's first kmalloc of a class refills its magazine
  * with a few objects (MAG_START / 2, one slab's worth at most), not half
- * the class's capacity, and the capacity doubles with each refill or
- * flush until it is the class's.
+ * the class's capacity, and the capacity doubles with each refill until
+ * it is the class's.  A run of frees with no refill between the flushes
+ * halves it again, down to the start (a consumer thread parks little).
  */
 struct slow_start {
 	struct kmem_cache *c;
 	unsigned long active_before, active_after;
-	unsigned int cap_first, cap_later;
+	unsigned int cap_first, cap_later, cap_freed;
 };
 
 static void *slow_start_thread(void *arg)
@@ -1130,9 +1131,10 @@ static void *slow_start_thread(void *arg)
 	ss->cap_first = percpu_mag(ss->c)->cap;
 	for (int k = 1; k < N; k++)
 		p[k] = kmalloc(500);
+	ss->cap_later = percpu_mag(ss->c)->cap;
 	for (int k = 0; k < N; k++)
 		kfree(p[k]);
-	ss->cap_later = percpu_mag(ss->c)->cap;
+	ss->cap_freed = percpu_mag(ss->c)->cap;
 	return NULL;
 }
 
@@ -1149,6 +1151,7 @@ static void test_magazine_slow_start(void **state)
 	assert_int_equal(ss.active_after - ss.active_before, 4);
 	assert_int_equal(ss.cap_first, 16);
 	assert_int_equal(ss.cap_later, ss.c->mag_cap);
+	assert_int_equal(ss.cap_freed, 8);
 	assert_heap_works();
 }
 #endif
