@@ -248,6 +248,22 @@ static int huge_free(const void *p)
 	return h ? 0 : -1;
 }
 
+/* Unmap what the first 'size' bytes of the block at p do not need. */
+static void huge_shrink(const void *p, size_t size)
+{
+	mm_flags_t flags = mm_lock(&huge_lock);
+	struct huge_block *h = huge_find(p);
+
+	if (h) {
+		char *end = (char *)h->map + h->map_len;
+		char *keep = (char *)ALIGN((uintptr_t)p + size, MM_PAGE_SIZE);
+
+		if (keep < end && mm_backend_release(&huge_backend.be, keep, end - keep) == 0)
+			h->map_len = keep - (char *)h->map;
+	}
+	mm_unlock(&huge_lock, flags);
+}
+
 static size_t huge_size(const void *p)
 {
 	mm_flags_t flags = mm_lock(&huge_lock);
@@ -260,6 +276,7 @@ static size_t huge_size(const void *p)
 #else
 static void *huge_alloc(size_t size, size_t align) { return NULL; }
 static int huge_free(const void *p) { return -1; }
+static void huge_shrink(const void *p, size_t size) { }
 static size_t huge_size(const void *p) { return 0; }
 #endif
 
@@ -519,15 +536,25 @@ size_t ksize(const void *p)
 	return n;
 }
 
-/* A large block at p cut down to the pages 'size' needs, in place. */
-static void shrink_large(struct mm_arena *a, void *p, size_t size)
+/*
+ * A shrink keeps the pointer, as C and glibc promise for a block that
+ * still fits, and never fails; what it can give back, it gives back in
+ * place: a large block its tail pages (glibc splits a chunk the same way),
+ * a direct mapping its tail.  A slab object cannot be cut.
+ */
+static void *krealloc_shrink(struct mm_arena *a, void *p, size_t size)
 {
-	mm_flags_t flags = arena_lock(a);
+	mm_flags_t flags;
 	struct mm_region *r;
 	struct slab *s;
 	unsigned int order;
+	enum kobj_kind kind;
 
-	if (classify(a, p, &s, &r, &order) == KOBJ_LARGE) {
+	if (kmalloc_class_of(p))
+		return p;
+	flags = arena_lock(a);
+	kind = classify(a, p, &s, &r, &order);
+	if (kind == KOBJ_LARGE) {
 		uintptr_t pfn = addr_to_pfn(p);
 
 		__shrink_exact(a, r, pfn, large_pages(r, pfn, order),
@@ -535,34 +562,9 @@ static void shrink_large(struct mm_arena *a, void *p, size_t size)
 		__arena_maybe_trim(a);
 	}
 	arena_unlock(a, flags);
-}
-
-/*
- * A shrink never fails.  A block stays where it is while what the new size
- * needs (its class, or its pages) is more than half of it; a large block
- * then gives its tail pages back in place, as glibc splits a chunk.
- * Smaller, it moves (a realloc from 4 KiB down to 100 bytes should not
- * keep 4 KiB; a direct mapping shrunk to half goes back to the heap) --
- * unless that allocation fails: then it stays after all.
- */
-static void *krealloc_shrink(struct mm_arena *a, void *p, size_t old, size_t size)
-{
-	struct kmem_cache *c = kmalloc_slab(size);
-	int large = !kmalloc_class_of(p) && old <= MM_MAX_BLOCK;
-	size_t need = c ? c->object_size : ALIGN(size, MM_PAGE_SIZE);
-	void *q = NULL;
-
-	/* Large to large shrinks in place. */
-	if (need <= old / 2 && (c || !large))
-		q = kmalloc(size);
-	if (!q) {
-		if (large)
-			shrink_large(a, p, size);
-		return p;
-	}
-	memcpy(q, p, size);
-	kfree(p);
-	return q;
+	if (kind == KOBJ_HUGE)
+		huge_shrink(p, size);
+	return p;
 }
 
 /* Everything __krealloc() does not do inline. */
@@ -586,7 +588,7 @@ void *__krealloc_slow(void *p, size_t new_size)
 		return NULL;
 	}
 	if (new_size <= old)
-		return krealloc_shrink(mm_default_arena(), p, old, new_size);
+		return krealloc_shrink(mm_default_arena(), p, new_size);
 	q = kmalloc(new_size);
 	if (!q)
 		return NULL;

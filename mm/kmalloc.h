@@ -194,11 +194,11 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 
 /*
  * realloc's common case: an object of a kmalloc slab that the new size
- * fills more than half of stays where it is, found from its page's class
- * byte alone (CONFIG_MM_PAGE_CLASS), so neither ksize() nor the arena is
- * asked.  With CONFIG_MM_CHECKS the pointer must also be an object's
- * start.  Everything else (NULL, size 0, growth past the class, a shrink
- * to half or less, large blocks, bad pointers) tail-calls 'slow'.
+ * still fits stays where it is -- a shrink never moves a block -- found
+ * from its page's class byte alone (CONFIG_MM_PAGE_CLASS), so neither
+ * ksize() nor the arena is asked.  With CONFIG_MM_CHECKS the pointer must
+ * also be an object's start.  Everything else (NULL, size 0, growth past
+ * the class, large blocks, bad pointers) tail-calls 'slow'.
  */
 static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *, size_t))
 {
@@ -207,7 +207,7 @@ static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *,
 	if (likely(k)) {
 		struct kmem_cache *c = kmalloc_caches[k];
 
-		if (likely(size - 1 < c->object_size) && likely(size > c->object_size / 2) &&
+		if (likely(size - 1 < c->object_size) &&
 		    (!IS_ENABLED(CONFIG_MM_CHECKS) || slab_obj_aligned(c, obj_to_slab(c, p), p)))
 			return p;
 	}

@@ -477,28 +477,19 @@ static void test_krealloc_in_place(void **state)
 	fill(p, 200, 5);
 	assert_ptr_equal(krealloc(p, 201), p);
 	assert_ptr_equal(krealloc(p, ks), p);
-	/* A shrink stays while the new size needs more than half the object. */
-	assert_ptr_equal(krealloc(p, ks / 2 + 1), p);
-	assert_true(check_fill(p, ks / 2 + 1, 5));
+	assert_ptr_equal(krealloc(p, 1), p);	/* a shrink never moves */
+	assert_true(check_fill(p, 1, 5));
+	assert_int_equal(ksize(p), ks);
 	assert_ptr_equal(krealloc(p, ks), p);
 	q = krealloc(p, ks + 1);		/* the next class: moves */
 	assert_non_null(q);
 	assert_ptr_not_equal(q, p);
-	assert_true(check_fill(q, 200, 5));
-	/* To half or less it moves to the smaller class, contents kept. */
-	p = krealloc(q, 40);
-	assert_ptr_not_equal(p, q);
-	assert_int_equal(ksize(p), expected_class(40));
-	assert_true(check_fill(p, 40, 5));
-	/* Unless no smaller class exists. */
-	q = kmalloc(1);
-	assert_ptr_equal(krealloc(q, 1), q);
+	assert_true(check_fill(q, 1, 5));
 	kfree(q);
-	kfree(p);
 
 	/*
-	 * A large block is exact in pages (4 + 1 here, not 8); a shrink that
-	 * still needs pages gives the tail back in place.
+	 * A large block is exact in pages (4 + 1 here, not 8); a shrink keeps
+	 * the pointer and gives the pages it no longer needs back in place.
 	 */
 	p = kmalloc(5 * PS);
 	assert_int_equal(ksize(p), expected_ksize_at(p, 5 * PS));
@@ -512,27 +503,33 @@ static void test_krealloc_in_place(void **state)
 	assert_int_equal(ksize(p), expected_ksize_at(p, 3 * PS));
 	assert_int_equal(mm_arena_free_pages(a), free0 + ks - ksize(p) / PS);
 	assert_arena_valid(a);
-	q = krealloc(p, PS + 1);		/* a class at most half the block: moves */
-	assert_ptr_not_equal(q, p);
-	assert_true(ksize(q) < 3 * PS && ksize(q) >= PS + 1);
-	assert_true(check_fill(q, PS + 1, 6));
+	free0 = mm_arena_free_pages(a);
+	ks = ksize(p) / PS;
+	assert_ptr_equal(krealloc(p, 100), p);	/* down to one page (or two) */
+	assert_true(check_fill(p, 100, 6));
+	assert_true(ksize(p) == PS || ksize(p) == 2 * PS);
+	assert_int_equal(mm_arena_free_pages(a), free0 + ks - ksize(p) / PS);
+	assert_arena_valid(a);
+	q = p;
 	p = krealloc(q, 8 * PS + 1);		/* grows: moves */
 	assert_ptr_not_equal(p, q);
-	assert_true(check_fill(p, PS + 1, 6));
+	assert_true(check_fill(p, 100, 6));
 	kfree(p);
 
-	/* A direct mapping the same way. */
+	/* A direct mapping the same way: its tail is unmapped. */
 	p = kmalloc(MM_MAX_BLOCK + PS);
 	assert_non_null(p);
 	assert_true(ksize(p) >= MM_MAX_BLOCK + PS);
 	fill(p, 64, 7);
 	assert_ptr_equal(krealloc(p, MM_MAX_BLOCK), p);
 	assert_true(check_fill(p, 64, 7));
-	q = krealloc(p, 100);
-	assert_ptr_not_equal(q, p);
-	assert_int_equal(ksize(q), expected_class(100));
-	assert_true(check_fill(q, 64, 7));
-	kfree(q);
+	if (IS_ENABLED(CONFIG_MM_BACKEND_MMAP))
+		assert_int_equal(ksize(p), MM_MAX_BLOCK);
+	assert_ptr_equal(krealloc(p, 100), p);
+	assert_true(check_fill(p, 64, 7));
+	if (IS_ENABLED(CONFIG_MM_BACKEND_MMAP))
+		assert_int_equal(ksize(p), PS);
+	kfree(p);
 	assert_arena_valid(def());
 }
 
@@ -995,13 +992,12 @@ static void test_random_differential(void **state)
 			q = krealloc(m->p, n);
 			assert_non_null(q);
 			/*
-			 * The model's rule: a shrink stays unless the class
-			 * of the new size is at most half the block; a large
-			 * block that stays gives back the pages it no longer
-			 * needs (one more where the exact end is odd).
+			 * The model's rule: a shrink stays; a large block
+			 * gives back the pages it no longer needs (keeping one
+			 * more where the exact end is odd), a direct mapping
+			 * its tail.
 			 */
-			in_place = n <= m->ks && !(n <= KMALLOC_MAX_CACHE_SIZE &&
-						   expected_class(n) <= m->ks / 2);
+			in_place = n <= m->ks;
 			if (in_place) {
 				assert_ptr_equal(q, m->p);
 				if (m->ks > KMALLOC_MAX_CACHE_SIZE) {
