@@ -22,9 +22,14 @@
  * slab's free list, so it costs nothing until it happens.  Allocation clears
  * the slot so a live object never carries a stale encoding.
  *
- * The slab size is the smallest buddy order whose unusable tail is at most
- * 1/8 of the slab; the header takes the place of the first object(s) up to
- * the object alignment.
+ * The slab size is the smallest buddy order whose unusable part (header
+ * and tail) is at most 1/32 of the slab for objects up to a quarter page,
+ * 1/8 for larger ones -- else the least wasteful order.  The header takes
+ * the place of the first object(s) up to the object alignment, so a
+ * one-page slab of 512-byte objects holds 7, an eighth lost: four pages
+ * hold 31.  Larger slabs only for small objects: a slab of big objects
+ * pinned by one of them holds more memory idle, and lazy slabs
+ * (CONFIG_MM_SLAB_LAZY) make the untouched part of a large slab free.
  */
 #include <string.h>
 #include "slab.h"
@@ -523,7 +528,8 @@ size_t kmem_cache_reap(struct mm_arena *a)
  * Layout: stride, free pointer placement and slab order.  Returns 0, or -1
  * for a size or alignment no slab can hold -- or, for a kmalloc class, none
  * of at most CONFIG_MM_SLAB_MAX_ORDER with at most 1/8 waste (that size is
- * then better served by whole buddy blocks).
+ * then better served by whole buddy blocks).  The bound is on the memory
+ * a slab holds that no object can use; see the top of the file.
  */
 static int calculate_sizes(struct kmem_cache *c)
 {
