@@ -147,6 +147,8 @@ static __noinline int kmalloc_init(void)
 				kmalloc_caches[i]->kmalloc_idx = (uint8_t)i;
 				kmalloc_caches[i]->mag_cap =
 					(uint8_t)percpu_mag_cap(kmalloc_caches[i]);
+				kmalloc_caches[i]->mag_refill =
+					(uint8_t)percpu_mag_refill(kmalloc_caches[i]);
 			}
 		}
 		ok = kmalloc_caches[KMALLOC_SHIFT_LOW] != NULL;

@@ -34,6 +34,18 @@
 #define MAG_BYTES 16384
 
 /*
+ * A refill brings a magazine to half its capacity, but to at most
+ * MAG_REFILL_BYTES of objects (never fewer than MAG_START / 2): a thread
+ * that only allocates a class -- a producer whose objects another thread
+ * frees -- parks what its last refill brought, and half of a 16 KiB
+ * magazine for each of a dozen classes of a few hundred bytes was as much
+ * memory as the producer/consumer workload's live objects.  The lock is
+ * still taken once per 32 objects of 64 bytes; for larger objects, whose
+ * users write more bytes per allocation, once per 2 KiB of them.
+ */
+#define MAG_REFILL_BYTES 2048
+
+/*
  * A thread's magazine of a class starts at this capacity and doubles at
  * each refill or flush, up to the class's (slow start, as tcmalloc's
  * per-thread lists): a class a thread touches once -- a stdio buffer, a
@@ -45,9 +57,10 @@
  * The other way round, a magazine that fills up twice with no refill in
  * between belongs to a thread that frees more of the class than it
  * allocates -- a consumer of another thread's objects, or a heap being
- * drained -- and halves its capacity, down to MAG_START: such a thread
- * would otherwise park most of a magazine for good, and its flushes stay
- * batched.
+ * drained -- and halves its capacity, down to MAG_START, where it stays
+ * until a refill (a flush grows a magazine only if it was refilled
+ * since the last one): such a thread would otherwise park most of a
+ * magazine for good, and its flushes stay batched.
  */
 #define MAG_START 8
 
@@ -107,25 +120,35 @@ unsigned int percpu_mag_cap(const struct kmem_cache *c)
 	return cap > MAG_SIZE ? MAG_SIZE : cap < 2 ? 2 : cap;
 }
 
+/* How many objects of cache c a refill brings at most: see MAG_REFILL_BYTES. */
+unsigned int percpu_mag_refill(const struct kmem_cache *c)
+{
+	unsigned int n = MAG_REFILL_BYTES / c->size;
+
+	return n < MAG_START / 2 ? MAG_START / 2 : n;
+}
+
 void percpu_init(void)
 {
 	if (pthread_key_create(&exit_key, thread_exit) == 0)
 		exit_key_ok = 1;
 }
 
-/* The magazine is empty: half fill it under the lock, then pop. */
+/* The magazine is empty: half fill it (MAG_REFILL_BYTES) under the lock, then pop. */
 void *percpu_refill(struct kmem_cache *c)
 {
 	struct percpu_cache *pc = &mm_tcache;
 	struct magazine *m = &pc->mag[c->kmalloc_idx];
 	struct mm_arena *a = c->arena;
+	unsigned int want;
 	mm_flags_t flags;
 
 	if (unlikely(!pc->registered))
 		register_thread(pc);
+	want = min_t(unsigned int, m->cap / 2u, c->mag_refill);
 	flags = arena_lock(a);
-	if (m->count < m->cap / 2u) {
-		unsigned int n = __slab_alloc_bulk(c, m->objs + m->count, m->cap / 2u - m->count);
+	if (m->count < want) {
+		unsigned int n = __slab_alloc_bulk(c, m->objs + m->count, want - m->count);
 
 		for (unsigned int i = 0; IS_ENABLED(CONFIG_MM_CHECKS) && i < n; i++)
 			*(uintptr_t *)m->objs[m->count + i] = pc->key;
@@ -184,7 +207,9 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 			flush(c, m, m->count - m->cap / 2u);
 		} else {
 			flush(c, m, m->cap / 2u);
-			mag_grow(m, c);
+			/* At MAG_START a thread that only frees stays there. */
+			if (m->refilled)
+				mag_grow(m, c);
 		}
 		m->refilled = 0;
 	}

@@ -44,6 +44,7 @@ void *percpu_refill(struct kmem_cache *c);
 int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj);
 void percpu_init(void);
 unsigned int percpu_mag_cap(const struct kmem_cache *c);
+unsigned int percpu_mag_refill(const struct kmem_cache *c);
 
 static __always_inline struct magazine *percpu_mag_idx(unsigned int idx)
 {
@@ -151,6 +152,11 @@ static inline void percpu_init(void)
 }
 
 static inline unsigned int percpu_mag_cap(const struct kmem_cache *c)
+{
+	return 0;
+}
+
+static inline unsigned int percpu_mag_refill(const struct kmem_cache *c)
 {
 	return 0;
 }

@@ -1134,6 +1134,51 @@ static void *slow_start_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A thread that only allocates parks what its last refill brought: at
+ * most 2 KiB of objects of a class of 512 bytes (4), while a class of
+ * 64 bytes still refills half its magazine (31) per lock.
+ */
+struct producer {
+	struct kmem_cache *c;
+	size_t size;
+	unsigned int most;		/* objects in the magazine, at most */
+};
+
+static void *producer_thread(void *arg)
+{
+	enum { N = 300 };
+	struct producer *pr = arg;
+	void *p[N];
+
+	for (int k = 0; k < N; k++) {
+		p[k] = kmalloc(pr->size);
+		pr->most = max_t(unsigned int, pr->most, percpu_mag(pr->c)->count);
+	}
+	for (int k = 0; k < N; k++)
+		kfree(p[k]);
+	return NULL;
+}
+
+static void test_magazine_refill_bytes(void **state)
+{
+	struct producer big = { .c = kmalloc_slab(500), .size = 500 };
+	struct producer small = { .c = kmalloc_slab(64), .size = 64 };
+	pthread_t t;
+
+	assert_non_null(big.c);
+	assert_non_null(small.c);
+	assert_int_equal(big.c->mag_refill, 4);
+	assert_int_equal(pthread_create(&t, NULL, producer_thread, &big), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* A refill of 4, one of them handed out at once. */
+	assert_int_equal(big.most, 3);
+	assert_int_equal(pthread_create(&t, NULL, producer_thread, &small), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(small.most, small.c->mag_cap / 2 - 1);
+	assert_heap_works();
+}
+
 static void test_magazine_slow_start(void **state)
 {
 	struct slow_start ss = { .c = kmalloc_slab(500) };
@@ -1228,6 +1273,7 @@ int main(void)
 		cmocka_unit_test(test_objects_in_older_regions),
 #if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
 		cmocka_unit_test(test_magazine_slow_start),
+		cmocka_unit_test(test_magazine_refill_bytes),
 #endif
 		cmocka_unit_test(test_nothing_lost),
 	};
