@@ -84,11 +84,13 @@ static __hot_inline void *__kmalloc(size_t size, void *(*slow)(size_t))
 	if (unlikely(!c))
 		return slow(size);		/* first use, or no slab for the class */
 	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
-		struct magazine *m = percpu_mag(c);
+		struct percpu_cache *pc = percpu_this();
+		unsigned int idx = c->kmalloc_idx;
+		struct magazine *m = &pc->mag[idx];
 
 		if (unlikely(!m->count))
 			return slow(size);
-		return percpu_pop(m);
+		return percpu_pop(pc, m, idx);
 	} else {
 		mm_flags_t flags = arena_lock(c->arena);
 		void *p = slab_alloc_fast(c);
@@ -158,17 +160,15 @@ static __always_inline unsigned int kmalloc_class_of(const void *p)
 static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 {
 	struct kmem_cache *c;
-	struct magazine *m;
 	struct slab *s;
+	unsigned int k;
 
 	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS)) {
-		unsigned int k = kmalloc_class_of(p);
-
+		k = kmalloc_class_of(p);
 		if (unlikely(!k))
 			return slow(p);
 		c = kmalloc_caches[k];
 		s = obj_to_slab(c, p);
-		m = percpu_mag_idx(k);
 	} else {
 		const struct mm_region *r = region_first(&mm_arena_default);
 		uintptr_t i = addr_to_pfn(p) - r->start_pfn;
@@ -177,10 +177,10 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 			return slow(p);
 		s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
 		c = s->cache;
-		m = percpu_mag(c);
+		k = c->kmalloc_idx;
 	}
 	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
-		if (likely(percpu_free_try(m, c, s, (void *)p)))
+		if (likely(percpu_free_try(percpu_this(), k, c, s, (void *)p)))
 			return;
 		return slow(p);
 	} else {

@@ -9,7 +9,8 @@
  * by another thread than the one that allocated them simply join the
  * freeing thread's magazine, and go home to their slab when it flushes:
  * correct, and nothing leaks.  A thread's magazines are flushed when it
- * exits (a pthread key destructor) and by malloc_trim()/mm_percpu_drain().
+ * exits (a pthread key destructor), which also gives its cache (percpu.h)
+ * back to the arena, and by malloc_trim()/mm_percpu_drain().
  *
  * Lock-free kfree needs the page metadata without the lock.  That is safe
  * because (1) regions are published with a release store and never unmapped
@@ -23,11 +24,12 @@
  * slab free pointer looks valid take the locked path, which checks the slab.
  */
 #include <pthread.h>
+#include <string.h>
 #include "percpu.h"
 
 /*
  * A magazine holds at most MAG_SIZE objects and at most MAG_BYTES of them,
- * so a thread parks 63 small objects but only 2 of 8 KiB (c->mag_cap):
+ * so a thread parks 64 small objects but only 2 of 8 KiB (c->mag_cap):
  * what a thread parks is memory no other thread can use, and with some
  * thirty classes 64 KiB each came to a third of the mixed workload's heap.
  */
@@ -64,18 +66,33 @@
  */
 #define MAG_START 8
 
-__thread struct percpu_cache mm_tcache __attribute__((tls_model("initial-exec")));
+/* A thread's cache: the counts, then every class's object slots. */
+#define PERCPU_BYTES	(sizeof(struct percpu_cache) + \
+			 KMALLOC_NR_CLASSES * MAG_SIZE * sizeof(void *))
+
+/*
+ * What a thread's pointer names before its cache exists, and after it went
+ * back at the thread's exit: every count and cap 0, so the fast paths go
+ * the slow way, which tells the two apart.  Never written: untouched .bss.
+ */
+static struct percpu_cache percpu_none, percpu_gone;
+
+__thread struct percpu_cache *mm_tcache __attribute__((tls_model("initial-exec"))) =
+	&percpu_none;
 static pthread_key_t exit_key;
 static int exit_key_ok;
 
-/* Move n objects from the magazine back to their slabs: one lock for all. */
-static void flush(struct kmem_cache *c, struct magazine *m, unsigned int n)
+/* Move n objects from magazine idx back to their slabs: one lock for all. */
+static void flush(struct kmem_cache *c, struct percpu_cache *pc, unsigned int idx,
+		  unsigned int n)
 {
+	struct magazine *m = &pc->mag[idx];
+	void **objs = percpu_objs(pc, idx);
 	struct mm_arena *a = c->arena;
 	mm_flags_t flags = arena_lock(a);
 
 	while (n-- && m->count) {
-		void *obj = m->objs[--m->count];
+		void *obj = objs[--m->count];
 
 		if (IS_ENABLED(CONFIG_MM_CHECKS))
 			*(uintptr_t *)obj = 0;	/* no longer in a magazine */
@@ -84,25 +101,66 @@ static void flush(struct kmem_cache *c, struct magazine *m, unsigned int n)
 	arena_unlock(a, flags);
 }
 
-static void drain_all(struct percpu_cache *pc);
-
-static void thread_exit(void *arg)
+static void drain_all(struct percpu_cache *pc)
 {
-	drain_all(arg);
+	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
+		struct kmem_cache *c = pc->mag[i].count ? kmalloc_cache_index(i) : NULL;
+
+		if (c)
+			flush(c, pc, i, MAG_SIZE);
+	}
 }
 
-/* A thread's first use: arrange the exit flush, open the magazines. */
-static __noinline void register_thread(struct percpu_cache *pc)
+/*
+ * The thread exits: its objects go back to their slabs and its cache to
+ * the arena.  Anything it frees later (another key's destructor) takes
+ * the locked path: it gets no new cache, which nothing would give back.
+ */
+static void thread_exit(void *arg)
 {
-	pc->registered = 1;
+	struct percpu_cache *pc = arg;
+
+	drain_all(pc);
+	mm_tcache = &percpu_gone;
+	kfree(pc);
+}
+
+/*
+ * This thread's cache, made at its first refill or flush, with the exit
+ * flush arranged; NULL if it has none and gets none (it has exited, there
+ * is no exit flush to give the cache back, or no memory).
+ */
+static __noinline struct percpu_cache *percpu_setup(void)
+{
+	struct percpu_cache *pc = mm_tcache;
+
+	if (pc != &percpu_none)
+		return pc == &percpu_gone ? NULL : pc;
+	if (!exit_key_ok)
+		return NULL;
+	/*
+	 * A large kmalloc block, called for directly since a class may be
+	 * that big: the best-fitting run of free pages, which needs no
+	 * aligned block (alloc_pages_exact() would split one of 8 pages).
+	 */
+	pc = __alloc_exact(mm_default_arena(), DIV_ROUND_UP(PERCPU_BYTES, MM_PAGE_SIZE), 0,
+			   PT_LARGE, PT_LARGE_CONT);
+	if (!pc)
+		return NULL;
+	/* The counts only: a class's slots are written when it is used. */
+	memset(pc, 0, sizeof(*pc));
 	pc->key = (uintptr_t)pc ^ 0x6d6d2d6d61672aULL;
 	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
 		struct kmem_cache *c = kmalloc_cache_index(i);
 
 		pc->mag[i].cap = c ? min_t(unsigned int, c->mag_cap, MAG_START) : 0;
 	}
-	if (exit_key_ok)
-		pthread_setspecific(exit_key, pc);
+	if (pthread_setspecific(exit_key, pc)) {
+		kfree(pc);
+		return NULL;
+	}
+	mm_tcache = pc;
+	return pc;
 }
 
 /* A refill or a flush: the magazine may hold twice as much (MAG_START). */
@@ -137,34 +195,38 @@ void percpu_init(void)
 /* The magazine is empty: half fill it (MAG_REFILL_BYTES) under the lock, then pop. */
 void *percpu_refill(struct kmem_cache *c)
 {
-	struct percpu_cache *pc = &mm_tcache;
-	struct magazine *m = &pc->mag[c->kmalloc_idx];
+	struct percpu_cache *pc = percpu_setup();
+	unsigned int idx = c->kmalloc_idx, want;
 	struct mm_arena *a = c->arena;
-	unsigned int want;
+	struct magazine *m;
 	mm_flags_t flags;
 
-	if (unlikely(!pc->registered))
-		register_thread(pc);
+	if (unlikely(!pc))
+		return NULL;		/* the caller takes the ordinary path */
+	m = &pc->mag[idx];
 	want = min_t(unsigned int, m->cap / 2u, c->mag_refill);
 	flags = arena_lock(a);
 	if (m->count < want) {
-		unsigned int n = __slab_alloc_bulk(c, m->objs + m->count, want - m->count);
+		void **objs = percpu_objs(pc, idx) + m->count;
+		unsigned int n = __slab_alloc_bulk(c, objs, want - m->count);
 
 		for (unsigned int i = 0; IS_ENABLED(CONFIG_MM_CHECKS) && i < n; i++)
-			*(uintptr_t *)m->objs[m->count + i] = pc->key;
+			*(uintptr_t *)objs[i] = pc->key;
 		m->count += n;
 	}
 	arena_unlock(a, flags);
 	m->refilled = 1;
 	mag_grow(m, c);
 	/* No room or no memory: the caller takes the ordinary path. */
-	return m->count ? percpu_alloc(c) : NULL;
+	return m->count ? percpu_pop(pc, m, idx) : NULL;
 }
 
-static __cold int in_magazine(struct magazine *m, const void *obj)
+static __cold int in_magazine(struct percpu_cache *pc, unsigned int idx, const void *obj)
 {
-	for (unsigned int i = 0; i < m->count; i++) {
-		if (m->objs[i] == obj)
+	void **objs = percpu_objs(pc, idx);
+
+	for (unsigned int i = 0; i < pc->mag[idx].count; i++) {
+		if (objs[i] == obj)
 			return 1;
 	}
 	return 0;
@@ -177,16 +239,18 @@ static __cold int in_magazine(struct magazine *m, const void *obj)
  */
 int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 {
-	struct percpu_cache *pc = &mm_tcache;
-	struct magazine *m = &pc->mag[c->kmalloc_idx];
+	struct percpu_cache *pc = percpu_setup();
+	unsigned int idx = c->kmalloc_idx;
+	struct magazine *m;
 
-	if (unlikely(!pc->registered))
-		register_thread(pc);
+	if (unlikely(!pc))
+		return 0;
+	m = &pc->mag[idx];
 	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
 		/* Not an object start: the locked path reports it. */
 		if (unlikely(!slab_obj_aligned(c, s, obj)))
 			return 0;
-		if (unlikely(*(uintptr_t *)obj == pc->key) && in_magazine(m, obj)) {
+		if (unlikely(*(uintptr_t *)obj == pc->key) && in_magazine(pc, idx, obj)) {
 			mm_report_bug(c->arena, c->name, "Object already free");
 			mm_printf("INFO: kfree of %p: object is in this thread's cache\n", obj);
 			return 1;
@@ -204,9 +268,9 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 		if (!m->refilled && m->cap > MAG_START) {
 			/* Frees only: a consumer thread's parking lot shrinks. */
 			m->cap /= 2;
-			flush(c, m, m->count - m->cap / 2u);
+			flush(c, pc, idx, m->count - m->cap / 2u);
 		} else {
-			flush(c, m, m->cap / 2u);
+			flush(c, pc, idx, m->cap / 2u);
 			/* At MAG_START a thread that only frees stays there. */
 			if (m->refilled)
 				mag_grow(m, c);
@@ -215,22 +279,11 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 	}
 	if (IS_ENABLED(CONFIG_MM_CHECKS))
 		*(uintptr_t *)obj = pc->key;
-	m->objs[m->count++] = obj;
+	percpu_objs(pc, idx)[m->count++] = obj;
 	return 1;
-}
-
-static void drain_all(struct percpu_cache *pc)
-{
-	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
-		struct magazine *m = &pc->mag[i];
-		struct kmem_cache *c = m->count ? kmalloc_cache_index(i) : NULL;
-
-		if (c)
-			flush(c, m, MAG_SIZE);
-	}
 }
 
 void mm_percpu_drain(void)
 {
-	drain_all(&mm_tcache);
+	drain_all(mm_tcache);
 }

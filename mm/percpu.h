@@ -11,33 +11,41 @@
 
 #if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
 
-#define MAG_SIZE 63
+#define MAG_SIZE 64
 
 /*
- * cap is this thread's capacity for the class: 0 until the thread has
- * registered for its exit flush, so the one 'count >= cap' test of the
- * free fast path also sends a thread's first free to the slow path.
- * mag[0] is no class's and keeps cap 0: caches that are not kmalloc's have
- * kmalloc_idx 0, so that same test sends their objects the slow way too.
- * 63 objects make a magazine 512 bytes, an index a shift.
+ * A magazine's count and capacity; its objects are in the thread's
+ * objs[][] (below), so that setting a thread up writes one line of
+ * counts, not a page per eight classes.  cap is 0 until the thread has
+ * its cache, so the one 'count >= cap' test of the free fast path also
+ * sends a thread's first free to the slow path.  mag[0] is no class's and
+ * keeps cap 0: caches that are not kmalloc's have kmalloc_idx 0, so that
+ * same test sends their objects the slow way too.
  */
 struct magazine {
 	unsigned int count;
 	uint16_t cap;
 	uint8_t refilled;		/* refilled since the last flush */
 	uint8_t unused;
-	void *objs[MAG_SIZE];
 };
-static_assert(sizeof(struct magazine) == 8 + MAG_SIZE * sizeof(void *),
-	      "a magazine is its count, its cap and its objects");
 
+/*
+ * A thread's cache: the counts here, then MAG_SIZE object slots per
+ * class (percpu_objs(); 64 slots make a class's array 512 bytes, its
+ * index a shift).  It is taken from the default arena at the thread's
+ * first refill or flush and given back when the thread exits; until then
+ * the thread's pointer names a shared empty one whose caps are all 0, so
+ * the fast paths test nothing more than the counts: a thread that never
+ * allocates costs 8 bytes of TLS, not a magazine per class of zeroed TLS
+ * (glibc clears a module's TLS block for every new thread), and classes a
+ * thread does not use are never touched.
+ */
 struct percpu_cache {
-	struct magazine mag[KMALLOC_NR_CLASSES];
 	uintptr_t key;			/* marks objects in a magazine (checks) */
-	int registered;
-};
+	struct magazine mag[KMALLOC_NR_CLASSES];
+} __attribute__((aligned(64)));
 
-extern __thread struct percpu_cache mm_tcache MM_INTERNAL
+extern __thread struct percpu_cache *mm_tcache MM_INTERNAL
 	__attribute__((tls_model("initial-exec")));
 
 void *percpu_refill(struct kmem_cache *c);
@@ -46,20 +54,27 @@ void percpu_init(void);
 unsigned int percpu_mag_cap(const struct kmem_cache *c);
 unsigned int percpu_mag_refill(const struct kmem_cache *c);
 
-static __always_inline struct magazine *percpu_mag_idx(unsigned int idx)
+static __always_inline struct percpu_cache *percpu_this(void)
 {
-	return &mm_tcache.mag[idx];
+	return mm_tcache;
+}
+
+/* The object slots of class idx, after the counts. */
+static __always_inline void **percpu_objs(struct percpu_cache *pc, unsigned int idx)
+{
+	return (void **)(pc + 1) + (size_t)idx * MAG_SIZE;
 }
 
 static __always_inline struct magazine *percpu_mag(const struct kmem_cache *c)
 {
-	return percpu_mag_idx(c->kmalloc_idx);
+	return &percpu_this()->mag[c->kmalloc_idx];
 }
 
-/* Pop a magazine the caller found not empty. */
-static __always_inline void *percpu_pop(struct magazine *m)
+/* Pop m, magazine idx of pc, which the caller found not empty. */
+static __always_inline void *percpu_pop(struct percpu_cache *pc, struct magazine *m,
+					unsigned int idx)
 {
-	void *obj = m->objs[--m->count];
+	void *obj = percpu_objs(pc, idx)[--m->count];
 
 	if (IS_ENABLED(CONFIG_MM_CHECKS))
 		*(uintptr_t *)obj = 0;		/* the magazine key */
@@ -69,21 +84,25 @@ static __always_inline void *percpu_pop(struct magazine *m)
 /* Pop this thread's magazine; refill (a batch, under the lock) when empty. */
 static inline void *percpu_alloc(struct kmem_cache *c)
 {
-	struct magazine *m = percpu_mag(c);
+	struct percpu_cache *pc = percpu_this();
+	unsigned int idx = c->kmalloc_idx;
+	struct magazine *m = &pc->mag[idx];
 
 	if (unlikely(!m->count))
 		return percpu_refill(c);
-	return percpu_pop(m);
+	return percpu_pop(pc, m, idx);
 }
 
 /*
- * Push onto this thread's magazine if it has room and the cheap checks
- * pass: 1 if taken, 0 to go the slow way (percpu_free()), where any doubt
- * is settled.  Calls nothing, so the fast paths built on it stay leaves.
+ * Push onto magazine idx of pc if it has room and the cheap checks pass:
+ * 1 if taken, 0 to go the slow way (percpu_free()), where any doubt is
+ * settled.  Calls nothing, so the fast paths built on it stay leaves.
  */
-static __always_inline int percpu_free_try(struct magazine *m, struct kmem_cache *c,
-					   struct slab *s, void *obj)
+static __always_inline int percpu_free_try(struct percpu_cache *pc, unsigned int idx,
+					   struct kmem_cache *c, struct slab *s, void *obj)
 {
+	struct magazine *m = &pc->mag[idx];
+
 	if (unlikely(m->count >= m->cap))
 		return 0;
 	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
@@ -92,13 +111,13 @@ static __always_inline int percpu_free_try(struct magazine *m, struct kmem_cache
 		 * no plausible slab free pointer, handed out at some time.
 		 */
 		if (unlikely(!slab_obj_aligned(c, s, obj)) ||
-		    unlikely(*(uintptr_t *)obj == mm_tcache.key) ||
+		    unlikely(*(uintptr_t *)obj == pc->key) ||
 		    unlikely(slab_maybe_free(c, s, obj)) ||
 		    unlikely(slab_obj_fresh(c, s, obj)))
 			return 0;
-		*(uintptr_t *)obj = mm_tcache.key;
+		*(uintptr_t *)obj = pc->key;
 	}
-	m->objs[m->count++] = obj;
+	percpu_objs(pc, idx)[m->count++] = obj;
 	return 1;
 }
 
@@ -108,7 +127,8 @@ static __always_inline int percpu_free_try(struct magazine *m, struct kmem_cache
  */
 static inline int percpu_free(struct kmem_cache *c, struct slab *s, void *obj)
 {
-	return percpu_free_try(percpu_mag(c), c, s, obj) || percpu_free_slow(c, s, obj);
+	return percpu_free_try(percpu_this(), c->kmalloc_idx, c, s, obj) ||
+	       percpu_free_slow(c, s, obj);
 }
 
 #else
@@ -116,7 +136,11 @@ struct magazine {
 	unsigned int count;
 };
 
-static inline struct magazine *percpu_mag_idx(unsigned int idx)
+struct percpu_cache {
+	struct magazine mag[1];
+};
+
+static inline struct percpu_cache *percpu_this(void)
 {
 	return NULL;
 }
@@ -126,7 +150,8 @@ static inline struct magazine *percpu_mag(const struct kmem_cache *c)
 	return NULL;
 }
 
-static inline void *percpu_pop(struct magazine *m)
+static inline void *percpu_pop(struct percpu_cache *pc, struct magazine *m,
+			       unsigned int idx)
 {
 	return NULL;
 }
@@ -136,8 +161,8 @@ static inline void *percpu_alloc(struct kmem_cache *c)
 	return NULL;
 }
 
-static inline int percpu_free_try(struct magazine *m, struct kmem_cache *c,
-				  struct slab *s, void *obj)
+static inline int percpu_free_try(struct percpu_cache *pc, unsigned int idx,
+				  struct kmem_cache *c, struct slab *s, void *obj)
 {
 	return 0;
 }

@@ -1179,6 +1179,65 @@ static void test_magazine_refill_bytes(void **state)
 	assert_heap_works();
 }
 
+/*
+ * A thread's cache is taken from the arena at its first refill or flush,
+ * not before (a thread that never allocates has none: its caps read 0),
+ * and goes back when the thread exits.  A free in a pthread key destructor
+ * that runs after the exit flush takes the locked path instead of making
+ * a cache nobody would give back.
+ */
+struct lifetime {
+	struct kmem_cache *c;
+	pthread_key_t late;
+	unsigned int cap_before, cap_after, cap_late;
+	size_t free_before, free_during;
+};
+
+static void late_destructor(void *arg)
+{
+	struct lifetime *lt = arg;
+
+	kfree(kmalloc(64));
+	lt->cap_late = percpu_mag(lt->c)->cap;
+}
+
+static void *lifetime_thread(void *arg)
+{
+	struct lifetime *lt = arg;
+
+	lt->cap_before = percpu_mag(lt->c)->cap;
+	kfree(kmalloc(64));
+	lt->cap_after = percpu_mag(lt->c)->cap;
+	lt->free_during = mm_arena_free_pages(def());
+	/* Created after the exit key: its destructor runs after the flush. */
+	pthread_setspecific(lt->late, lt);
+	return NULL;
+}
+
+static void test_magazine_lifetime(void **state)
+{
+	struct lifetime lt = { .c = kmalloc_slab(64), .cap_late = ~0u };
+	pthread_t t;
+
+	assert_non_null(lt.c);
+	assert_int_equal(pthread_key_create(&lt.late, late_destructor), 0);
+	/* A slab of the class with free objects, so the thread needs no new one. */
+	kfree(kmalloc(64));
+	settle();
+	kfree(kmalloc(64));
+	lt.free_before = mm_arena_free_pages(def());
+	assert_int_equal(pthread_create(&t, NULL, lifetime_thread, &lt), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(lt.cap_before, 0);
+	assert_true(lt.cap_after >= 8);	/* slow start: 8, doubled at the refill */
+	/* Its cache came from the arena's pages and went back to them. */
+	assert_true(lt.free_during < lt.free_before);
+	assert_int_equal(lt.cap_late, 0);
+	assert_int_equal(mm_arena_free_pages(def()), lt.free_before);
+	pthread_key_delete(lt.late);
+	assert_heap_works();
+}
+
 static void test_magazine_slow_start(void **state)
 {
 	struct slow_start ss = { .c = kmalloc_slab(500) };
@@ -1273,6 +1332,7 @@ int main(void)
 		cmocka_unit_test(test_objects_in_older_regions),
 #if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
 		cmocka_unit_test(test_magazine_slow_start),
+		cmocka_unit_test(test_magazine_lifetime),
 		cmocka_unit_test(test_magazine_refill_bytes),
 #endif
 		cmocka_unit_test(test_nothing_lost),
