@@ -153,6 +153,8 @@ static __hot_inline void *rmqueue(struct mm_arena *a, unsigned int order, unsign
 		expand(a, r, pfn, order, o, rest);
 	*m = PAGE_META(type, order);
 	note_peak(a);
+	if (rest == PT_CLEAN)
+		__arena_check_footprint(a);	/* untouched pages: the footprint grows */
 	return b;
 }
 
@@ -624,7 +626,7 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 	struct mm_region *best_r = NULL;
 	uintptr_t best = 0, pfn, end;
 	size_t best_len = SIZE_MAX;
-	unsigned int budget = RUN_CANDIDATES, best_dirty = 0, type = PT_FREE;
+	unsigned int budget = RUN_CANDIDATES, best_dirty = 0, type = PT_FREE, clean = 0;
 
 	for (unsigned int o = order >= 2 ? order - 2 : 0; o <= order && budget; o++) {
 		for (struct hlist_node *h = a->free_area[o].first; h && budget; h = h->next) {
@@ -659,6 +661,7 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 		uint8_t m = *page_meta(best_r, pfn);
 
 		type = meta_type(m) == PT_CLEAN ? PT_CLEAN : PT_FREE;
+		clean |= type == PT_CLEAN;
 		__del_free_block(a, best_r, pfn);
 		pfn += (uintptr_t)1 << meta_order(m);
 	}
@@ -667,6 +670,8 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 	/* What overshoots lies in the last block unlinked: as clean as it. */
 	__free_range_type(a, best_r, end, pfn, type);
 	note_peak(a);
+	if (clean)
+		__arena_check_footprint(a);
 	return pfn_to_addr(best);
 }
 
