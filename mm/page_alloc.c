@@ -509,7 +509,10 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
  * Best fit among a few candidates: the free blocks of order - 2 (the
  * smallest that a run of more than 2^(order-1) pages must contain whole),
  * order - 1 and order, each grown into its run of free neighbours; the
- * shortest run that holds n pages wins, the lower address on a tie.
+ * run whose first n pages hold the fewest untouched ones wins (with
+ * CONFIG_MM_PREFER_RESIDENT: a run that reuses resident pages beats a
+ * snugger one that would make new pages resident, and the footprint cap
+ * discards fewer), then the shortest, then the lower address.
  * O(RUN_CANDIDATES * MM_MAX_ORDER); no list is walked further.
  * CONFIG_MM_EXACT_RUNS (hosts by default): about 600 bytes of code.
  */
@@ -616,6 +619,29 @@ static size_t free_run(struct mm_region *r, uintptr_t pfn, unsigned int o,
 }
 
 /*
+ * The untouched pages that n pages at s (free blocks) would make resident:
+ * those of its clean blocks (CONFIG_MM_PREFER_RESIDENT) but their first,
+ * which holds the free-list node.  0 without the option: every free page
+ * counts as resident.
+ */
+static size_t window_clean(struct mm_region *r, uintptr_t s, size_t n)
+{
+	size_t clean = 0;
+
+	if (!IS_ENABLED(CONFIG_MM_PREFER_RESIDENT))
+		return 0;
+	for (uintptr_t pfn = s, end = s + n; pfn < end; ) {
+		uint8_t m = *page_meta(r, pfn);
+		uintptr_t next = pfn + ((uintptr_t)1 << meta_order(m));
+
+		if (meta_type(m) == PT_CLEAN)
+			clean += min_t(uintptr_t, next, end) - pfn - 1;
+		pfn = next;
+	}
+	return clean;
+}
+
+/*
  * n pages (2 <= n <= 2^MM_MAX_ORDER) from the best-fitting run of free
  * blocks, as an exact block of pieces 'first', 'rest', ...; lock held.
  * NULL if no candidate's run is long enough.
@@ -625,30 +651,29 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 {
 	struct mm_region *best_r = NULL;
 	uintptr_t best = 0, pfn, end;
-	size_t best_len = SIZE_MAX;
-	unsigned int budget = RUN_CANDIDATES, best_dirty = 0, type = PT_FREE, clean = 0;
+	size_t best_len = SIZE_MAX, best_clean = SIZE_MAX;
+	unsigned int budget = RUN_CANDIDATES, type = PT_FREE, clean = 0;
 
 	for (unsigned int o = order >= 2 ? order - 2 : 0; o <= order && budget; o++) {
 		for (struct hlist_node *h = a->free_area[o].first; h && budget; h = h->next) {
 			struct free_block *b = container_of(h, struct free_block, node);
-			unsigned int dirty = 1;
+			size_t len, clean_pages;
 			uintptr_t s;
-			size_t len;
 
 			budget--;
 			len = free_run(b->region, addr_to_pfn(b), o, best_len, &s);
 			if (len < n)
 				continue;
-			/* Resident pages first (CONFIG_MM_PREFER_RESIDENT), then the fit. */
-			if (IS_ENABLED(CONFIG_MM_PREFER_RESIDENT))
-				dirty = meta_type(*page_meta(b->region, addr_to_pfn(b))) != PT_CLEAN;
-			if (!best_r || dirty > best_dirty ||
-			    (dirty == best_dirty && (len < best_len || (len == best_len && s < best)))) {
+			/* Fewest untouched pages (CONFIG_MM_PREFER_RESIDENT), then the fit. */
+			clean_pages = window_clean(b->region, s, n);
+			if (!best_r || clean_pages < best_clean ||
+			    (clean_pages == best_clean &&
+			     (len < best_len || (len == best_len && s < best)))) {
 				best_r = b->region;
 				best = s;
 				best_len = len;
-				best_dirty = dirty;
-				if (len == n && dirty)
+				best_clean = clean_pages;
+				if (len == n && !clean_pages)
 					budget = 0;	/* a perfect fit */
 			}
 		}
