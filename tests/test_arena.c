@@ -459,6 +459,49 @@ static void footprint_run(struct mm_arena *a, int capped)
 	assert_int_equal(a->diag.error_count, 0);
 }
 
+/*
+ * An alloc/free pair at the edge of untouched memory: the two pages freed
+ * merge into a clean block of 2^MM_MAX_ORDER pages.  Counted resident,
+ * the cap would discard it at every free (a system call, and the page
+ * refaulted); counted clean, the pages keep what was written.
+ */
+static void test_footprint_no_pingpong(void **state)
+{
+	static struct mm_arena a;
+	static struct mm_backend_mmap mb;
+	static char *held[1 << 10];
+	unsigned int n = 0;
+	char *p, *first;
+
+	if (MM_MAX_ORDER < 6 || MM_MAX_ORDER > 11)
+		skip();
+	mm_backend_mmap_init(&mb, 0);
+	assert_int_equal(mm_arena_init(&a, "pingpong", &mb.be, 4 * MM_MAX_BLOCK), 0);
+	/* Use up the blocks beside the region's header: the next is a whole block's. */
+	for (;;) {
+		p = alloc_pages(&a, 1);
+		assert_non_null(p);
+		if (!((uintptr_t)p & (MM_MAX_BLOCK - 1)))
+			break;
+		assert_true(n < ARRAY_SIZE(held));
+		held[n++] = p;
+	}
+	first = p;
+	for (int i = 0; i < 64; i++) {
+		if (i) {
+			p = alloc_pages(&a, 1);
+			assert_ptr_equal(p, first);
+			assert_int_equal(p[PS], 0x6b);	/* not discarded */
+		}
+		p[PS] = 0x6b;
+		free_pages(&a, p, 1);
+	}
+	assert_arena_valid(&a);
+	while (n)
+		free_pages(&a, held[--n], 1);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+}
+
 static void test_footprint_cap(void **state)
 {
 	static struct mm_arena a;
@@ -1239,6 +1282,7 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_FOOTPRINT_CAP)
 		cmocka_unit_test(test_footprint_cap),
+		cmocka_unit_test(test_footprint_no_pingpong),
 #endif
 #endif
 		cmocka_unit_test(test_trim_tail),
