@@ -189,9 +189,10 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
  * places that look (__arena_check_footprint()), and the peak in use is
  * sampled there too: a peak reached on resident pages alone costs no
  * footprint.  The price is the faults of discarded pages used again: on
- * the large workload (bench/workloads.c, LD_PRELOAD) peak RSS went from
- * 20-22 MiB to 16.7 (glibc 17.7) for about 185,000 minor faults instead
- * of 10,000 (glibc: 350,000), 0.11 -> 0.37 s (glibc 0.58 s).
+ * the large workload (bench/workloads.c, LD_PRELOAD, medians of five
+ * interleaved runs) peak RSS went from 21.6 MiB to 16.9 (glibc 17.6) for
+ * about 130,000 minor faults instead of 10,000 (glibc: 350,000), 0.11 ->
+ * 0.24 s (glibc 0.57 s).
  *
  * Only for an arena whose thresholds follow its size (the default),
  * and whose backend can discard.
