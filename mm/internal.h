@@ -136,13 +136,38 @@ void __arena_trim_auto(struct mm_arena *a);
 int __region_regrow(struct mm_arena *a, size_t need, size_t want);
 void __arena_trim_adapt(struct mm_arena *a);
 
+#if IS_ENABLED(CONFIG_MM_FOOTPRINT_CAP)
+void __arena_footprint(struct mm_arena *a);
+
+/*
+ * Pages resident, or presumed so: all but the free ones known clean.
+ * Compared with fp_high (SIZE_MAX when the cap is off) where that count
+ * grows: untouched pages taken, clean buddies merged into dirty ones.
+ */
+static __always_inline void __arena_check_footprint(struct mm_arena *a)
+{
+	if (unlikely(a->nr_pages - a->nr_clean > a->fp_high))
+		__arena_footprint(a);
+}
+#else
+static inline void __arena_check_footprint(struct mm_arena *a)
+{
+}
+#endif
+
 /* After a free, lock held: one comparison (trim_high is SIZE_MAX when off). */
 static __always_inline void __arena_maybe_trim(struct mm_arena *a)
 {
 	if (unlikely(a->nr_free - a->nr_clean > a->trim_high))
 		__arena_trim_auto(a);
+	else
+		__arena_check_footprint(a);
 }
 #else
+static inline void __arena_check_footprint(struct mm_arena *a)
+{
+}
+
 static inline void __arena_maybe_trim(struct mm_arena *a)
 {
 }

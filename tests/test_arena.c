@@ -409,6 +409,121 @@ static void test_prefer_resident(void **state)
 }
 #endif
 
+#if IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_FOOTPRINT_CAP)
+/*
+ * CONFIG_MM_FOOTPRINT_CAP: sixteen blocks of 64 pages are written and
+ * every other one is freed, leaving holes no block of 128 pages fits.
+ * Such blocks then come from untouched pages, and once the pages resident
+ * (or presumed so) pass the peak in use by the slack, the holes are
+ * discarded -- they read zero -- instead of the footprint growing; with
+ * explicit thresholds the cap is off and nothing is discarded.
+ */
+static void footprint_run(struct mm_arena *a, int capped)
+{
+	enum { HOLES = 8, BIG = 6 };
+	const unsigned int o = 6;
+	const size_t big = PS << o;
+	char *v[2 * HOLES], *w[BIG];
+	unsigned int zeroed = 0;
+
+	for (unsigned int i = 0; i < 2 * HOLES; i++) {
+		v[i] = alloc_pages(a, o);
+		assert_non_null(v[i]);
+		memset(v[i], 0x3c, big);
+	}
+	for (unsigned int i = 0; i < 2 * HOLES; i += 2)
+		free_pages(a, v[i], o);
+	for (unsigned int i = 0; i < BIG; i++) {
+		w[i] = alloc_pages(a, o + 1);
+		assert_non_null(w[i]);
+		memset(w[i], 0x5a, 2 * big);
+		/* Never more resident than the bar (SIZE_MAX when off). */
+		assert_true(a->nr_pages - a->nr_clean <= a->fp_high);
+	}
+	/* A discarded hole reads zero past its first page (the list node). */
+	for (unsigned int i = 0; i < 2 * HOLES; i += 2)
+		zeroed += v[i][PS] == 0 && v[i][big - 1] == 0;
+	if (capped) {
+		assert_true(zeroed > 0);
+		assert_true(a->nr_pages - a->nr_clean <= a->fp_peak + a->fp_peak / 16 +
+			    ((size_t)1 << 20) / PS);
+	} else {
+		assert_int_equal(zeroed, 0);
+		assert_true(a->fp_high == SIZE_MAX);
+	}
+	assert_arena_valid(a);
+	for (unsigned int i = 0; i < BIG; i++)
+		free_pages(a, w[i], o + 1);
+	for (unsigned int i = 1; i < 2 * HOLES; i += 2)
+		free_pages(a, v[i], o);
+	assert_int_equal(a->diag.error_count, 0);
+}
+
+/*
+ * An alloc/free pair at the edge of untouched memory: the two pages freed
+ * merge into a clean block of 2^MM_MAX_ORDER pages.  Counted resident,
+ * the cap would discard it at every free (a system call, and the page
+ * refaulted); counted clean, the pages keep what was written.
+ */
+static void test_footprint_no_pingpong(void **state)
+{
+	static struct mm_arena a;
+	static struct mm_backend_mmap mb;
+	static char *held[1 << 10];
+	unsigned int n = 0;
+	char *p, *first;
+
+	if (MM_MAX_ORDER < 6 || MM_MAX_ORDER > 11)
+		skip();
+	mm_backend_mmap_init(&mb, 0);
+	assert_int_equal(mm_arena_init(&a, "pingpong", &mb.be, 4 * MM_MAX_BLOCK), 0);
+	/* Use up the blocks beside the region's header: the next is a whole block's. */
+	for (;;) {
+		p = alloc_pages(&a, 1);
+		assert_non_null(p);
+		if (!((uintptr_t)p & (MM_MAX_BLOCK - 1)))
+			break;
+		assert_true(n < ARRAY_SIZE(held));
+		held[n++] = p;
+	}
+	first = p;
+	for (int i = 0; i < 64; i++) {
+		if (i) {
+			p = alloc_pages(&a, 1);
+			assert_ptr_equal(p, first);
+			assert_int_equal(p[PS], 0x6b);	/* not discarded */
+		}
+		p[PS] = 0x6b;
+		free_pages(&a, p, 1);
+	}
+	assert_arena_valid(&a);
+	while (n)
+		free_pages(&a, held[--n], 1);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+}
+
+static void test_footprint_cap(void **state)
+{
+	static struct mm_arena a;
+	static struct mm_backend_mmap mb;
+
+	if (PS << 7 > MM_MAX_BLOCK || ((size_t)1 << 20) / PS < 2)
+		skip();
+	mm_backend_mmap_init(&mb, 0);
+	/* Default (adaptive) thresholds: the cap is on. */
+	assert_int_equal(mm_arena_init(&a, "footprint", &mb.be, 8 << 20), 0);
+	assert_true(a.fp_high != SIZE_MAX);
+	footprint_run(&a, 1);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+
+	/* Explicit thresholds: the application decides, no cap. */
+	assert_int_equal(mm_arena_init(&a, "footprint", &mb.be, 8 << 20), 0);
+	mm_arena_set_trim(&a, SIZE_MAX / 2, SIZE_MAX / 4);
+	footprint_run(&a, 0);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+}
+#endif
+
 /* ---- Trimming --------------------------------------------------------- */
 
 static void test_trim_tail(void **state)
@@ -1164,6 +1279,10 @@ int main(void)
 		cmocka_unit_test(test_grow_mmap),
 #if IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
 		cmocka_unit_test(test_prefer_resident),
+#endif
+#if IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_FOOTPRINT_CAP)
+		cmocka_unit_test(test_footprint_cap),
+		cmocka_unit_test(test_footprint_no_pingpong),
 #endif
 #endif
 		cmocka_unit_test(test_trim_tail),

@@ -120,6 +120,10 @@ struct mm_arena {
 	size_t trim_peak;		/* most pages the arena has held */
 	int trim_adaptive;		/* thresholds follow the arena's size */
 #endif
+#if IS_ENABLED(CONFIG_MM_FOOTPRINT_CAP)
+	size_t fp_high;			/* resident pages that make a free discard */
+	size_t fp_peak;			/* most pages seen in use (sampled) */
+#endif
 	struct mm_diag diag;
 #if CONFIG_MM_PCP_PAGES > 0
 	unsigned int pcp_count;		/* order-0 pages cached in pcp[] */
