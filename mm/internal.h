@@ -105,6 +105,8 @@ struct mm_region *__check_block(struct mm_arena *a, const void *addr,
 				const char *caller);
 void __free_range_locked(struct mm_arena *a, struct mm_region *r,
 			 uintptr_t pfn, uintptr_t end);
+void __free_range_dirty(struct mm_arena *a, struct mm_region *r,
+			uintptr_t pfn, uintptr_t end, size_t dirty);
 void __free_range_type(struct mm_arena *a, struct mm_region *r,
 		       uintptr_t pfn, uintptr_t end, unsigned int type);
 void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn);
@@ -130,6 +132,41 @@ void __unlink_free_range(struct mm_arena *a, struct mm_region *r,
 void __region_unlink(struct mm_arena *a, struct mm_region *r);
 uintptr_t __free_tail_start(struct mm_arena *a, struct mm_region *r, size_t floor);
 
+/*
+ * A free block's first bytes: its list node, its region, and (with
+ * CONFIG_MM_PREFER_RESIDENT) how many of its pages are presumed resident.
+ * The count is what the footprint cap weighs: one type per block (PT_FREE
+ * or PT_CLEAN) cannot tell a 4 MiB block with one resident MiB from one
+ * that is all resident, and counting such a block whole made the cap
+ * discard -- and the next request re-fault -- a 1 MiB buffer that a
+ * program freed and took again at the edge of fresh memory.  Exact where
+ * blocks merge (the counts add); where one splits, the resident pages are
+ * presumed at its low end, where allocations take their pages.
+ */
+struct free_block {
+	struct hlist_node node;
+	struct mm_region *region;
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	size_t dirty;
+#endif
+};
+
+static_assert(sizeof(struct free_block) <= ((size_t)1 << 7),
+	      "a free block must fit in the smallest page");
+
+/* Free pages presumed resident. */
+static __always_inline size_t arena_free_resident(const struct mm_arena *a)
+{
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	return a->nr_dirty;
+#else
+	return a->nr_free - a->nr_clean;
+#endif
+}
+
+void __free_block_discarded(struct mm_arena *a, struct free_block *b, unsigned int order);
+size_t __free_block_dirty(struct mm_region *r, uintptr_t pfn);
+
 /* Give-back (trim.c), and empty stubs where nothing is ever given back. */
 #if IS_ENABLED(CONFIG_MM_TRIM)
 void __arena_trim_auto(struct mm_arena *a);
@@ -140,13 +177,19 @@ void __arena_trim_adapt(struct mm_arena *a);
 void __arena_footprint(struct mm_arena *a);
 
 /*
- * Pages resident, or presumed so: all but the free ones known clean.
- * Compared with fp_high (SIZE_MAX when the cap is off) where that count
- * grows: untouched pages taken, clean buddies merged into dirty ones.
+ * Pages resident, or presumed so: those in use and the free ones presumed
+ * resident (struct free_block).  Compared with fp_high (SIZE_MAX when the
+ * cap is off) where that count grows: untouched pages taken, and after
+ * frees.
  */
+static __always_inline size_t arena_footprint(const struct mm_arena *a)
+{
+	return a->nr_pages - a->nr_free + arena_free_resident(a);
+}
+
 static __always_inline void __arena_check_footprint(struct mm_arena *a)
 {
-	if (unlikely(a->nr_pages - a->nr_clean > a->fp_high))
+	if (unlikely(arena_footprint(a) > a->fp_high))
 		__arena_footprint(a);
 }
 #else

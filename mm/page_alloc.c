@@ -19,21 +19,32 @@
  */
 #include "internal.h"
 
-struct free_block {
-	struct hlist_node node;
-	struct mm_region *region;
-};
+/* The pages of free block b presumed resident: see struct free_block. */
+static __always_inline size_t fb_dirty(const struct free_block *b, uint8_t meta)
+{
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	return b->dirty;
+#else
+	return meta_type(meta) == PT_CLEAN ? 0 : (size_t)1 << meta_order(meta);
+#endif
+}
 
-static_assert(sizeof(struct free_block) <= ((size_t)1 << 7),
-	      "a free block must fit in the smallest page");
+static __always_inline void fb_set_dirty(struct mm_arena *a, struct free_block *b, size_t n)
+{
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	b->dirty = n;
+	a->nr_dirty += n;
+#endif
+}
 
 static __hot_inline void add_free(struct mm_arena *a, struct mm_region *r,
 				     uintptr_t pfn, unsigned int order,
-				     unsigned int type)
+				     unsigned int type, size_t dirty)
 {
 	struct free_block *b = pfn_to_addr(pfn);
 
 	b->region = r;
+	fb_set_dirty(a, b, dirty);
 	hlist_add_head(&b->node, &a->free_area[order]);
 	a->free_mask |= 1u << order;
 	a->nr_free += (size_t)1 << order;
@@ -49,6 +60,9 @@ static __hot_inline void del_free(struct mm_arena *a, struct free_block *b,
 				     unsigned int order, uint8_t meta)
 {
 	hlist_del(&b->node);
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	a->nr_dirty -= b->dirty;
+#endif
 	if (!a->free_area[order].first)
 		a->free_mask &= ~(1u << order);
 	a->nr_free -= (size_t)1 << order;
@@ -57,6 +71,25 @@ static __hot_inline void del_free(struct mm_arena *a, struct free_block *b,
 #if IS_ENABLED(CONFIG_MM_STATS)
 	a->nr_free_order[order]--;
 #endif
+}
+
+/* The backend dropped b's pages but its first (trim.c): b is clean now. */
+void __free_block_discarded(struct mm_arena *a, struct free_block *b, unsigned int order)
+{
+	uint8_t *m = page_meta(b->region, addr_to_pfn(b));
+
+	*m = PAGE_META(PT_CLEAN, order);
+	a->nr_clean += (size_t)1 << order;
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	a->nr_dirty -= b->dirty - 1;
+	b->dirty = 1;			/* the page the node is in */
+#endif
+}
+
+/* The pages of the free block at pfn presumed resident (trim.c). */
+size_t __free_block_dirty(struct mm_region *r, uintptr_t pfn)
+{
+	return fb_dirty(pfn_to_addr(pfn), *page_meta(r, pfn));
 }
 
 /* Take a free block of exactly 'order' off its list (trim, exact allocs). */
@@ -69,17 +102,53 @@ void __del_free_block(struct mm_arena *a, struct mm_region *r, uintptr_t pfn)
 }
 
 /*
- * Split: the upper half of each step goes back one order down, as clean
- * as the block was (PT_FREE or PT_CLEAN: the halves of a block whose pages
- * were never touched, or were discarded, are so too, but for the page the
- * free-list node is written to).
+ * The block rmqueue() last took, and how many of its pages were presumed
+ * resident: __trim_to_exact() gives back the tail of that very block and
+ * must not count it resident if it was not (nor clean if it was).
+ */
+static __always_inline void note_taken(struct mm_arena *a, uintptr_t pfn, size_t taken)
+{
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	a->taken_pfn = pfn;
+	a->taken = taken;
+#endif
+}
+
+/* The resident pages of the tail [end, ...) of the block taken at head. */
+static __always_inline size_t tail_dirty(struct mm_arena *a, uintptr_t head, uintptr_t end,
+					 size_t tail)
+{
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	if (a->taken_pfn == head)	/* else another rmqueue() came between */
+		return a->taken > end - head ? a->taken - (end - head) : 0;
+#endif
+	return tail;
+}
+
+/* What a free block of 2^order pages, 'dirty' of them resident, is. */
+static __always_inline unsigned int resident_type(size_t dirty, unsigned int order,
+						  unsigned int type)
+{
+	if (IS_ENABLED(CONFIG_MM_PREFER_RESIDENT))
+		return dirty * 32 <= (size_t)1 << order ? PT_CLEAN : PT_FREE;
+	return type;
+}
+
+/*
+ * Split: the upper half of each step goes back one order down.  Of the
+ * 'dirty' resident pages left, the halves take theirs from the low end up
+ * (struct free_block); a half with (almost) none is clean.  Without
+ * CONFIG_MM_PREFER_RESIDENT every half is as clean as the block was.
  */
 static __noinline void expand(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
-			      unsigned int low, unsigned int high, unsigned int type)
+			      unsigned int low, unsigned int high, unsigned int type,
+			      size_t dirty)
 {
-	while (high > low) {
-		high--;
-		add_free(a, r, pfn + ((uintptr_t)1 << high), high, type);
+	for (unsigned int o = low; o < high; o++) {
+		size_t n = (size_t)1 << o, d = min_t(size_t, dirty, n);
+
+		add_free(a, r, pfn + n, o, resident_type(d, o, type), d);
+		dirty -= d;
 	}
 }
 
@@ -136,6 +205,7 @@ static __hot_inline void *rmqueue(struct mm_arena *a, unsigned int order, unsign
 	struct free_block *b;
 	struct mm_region *r;
 	unsigned int o, rest;
+	size_t dirty, taken;
 	uintptr_t pfn;
 	uint8_t *m;
 
@@ -147,13 +217,17 @@ static __hot_inline void *rmqueue(struct mm_arena *a, unsigned int order, unsign
 	pfn = addr_to_pfn(b);
 	m = page_meta(r, pfn);
 	VM_BUG_ON(!meta_is_free(*m) || meta_order(*m) != o || (pfn & (((uintptr_t)1 << o) - 1)));
+	dirty = fb_dirty(b, *m);
 	del_free(a, b, o, *m);
 	rest = meta_type(*m) == PT_CLEAN ? PT_CLEAN : PT_FREE;
+	/* The block taken holds the resident pages first (struct free_block). */
+	taken = min_t(size_t, dirty, (size_t)1 << order);
 	if (unlikely(o > order))
-		expand(a, r, pfn, order, o, rest);
+		expand(a, r, pfn, order, o, rest, dirty - taken);
 	*m = PAGE_META(type, order);
 	note_peak(a);
-	if (rest == PT_CLEAN)
+	note_taken(a, pfn, taken);
+	if (taken < (size_t)1 << order)
 		__arena_check_footprint(a);	/* untouched pages: the footprint grows */
 	return b;
 }
@@ -164,22 +238,20 @@ void *__alloc_pages_locked(struct mm_arena *a, unsigned int order, unsigned int 
 }
 
 /*
- * Free a block, lock held; pfn is a block head of 'order' inside r.  Merge
- * with the buddy while it is a free block of the same order.  'type' is
- * PT_FREE, or PT_CLEAN for pages never touched (a new region's).  What
- * merges with a block of other contents is PT_FREE -- unless
- * (CONFIG_MM_PREFER_RESIDENT) its dirty part is at most 1/32 of it.
- * One type per block cannot be exact: a page freed beside an untouched
- * 4 MiB block, counted resident, would be discarded by the footprint cap
- * at every free of an alloc/free pair at a fresh heap's edge (a system
- * call each); counted clean, it hides 1/32 of the block at most (an
- * eighth hid enough to raise the large workload's peak by 0.4 MiB).
- * Larger dirty parts stay counted, which is what the cap needs to see.
+ * Free a block, lock held; pfn is a block head of 'order' inside r, 'dirty'
+ * of its pages presumed resident (all of a block that was allocated, none
+ * of a new region's).  Merge with the buddy while it is a free block of
+ * the same order.  The resident counts of merged blocks add; with
+ * CONFIG_MM_PREFER_RESIDENT the result is PT_CLEAN while at most 1/32 of
+ * it is resident, so that a page freed beside an untouched 4 MiB block
+ * does not make the allocator prefer that block as resident (an eighth
+ * hid enough to raise the large workload's peak by 0.4 MiB).  Without
+ * the option, what merges with a block of other contents is PT_FREE.
  */
-static __hot_inline void free_type(struct mm_arena *a, struct mm_region *r,
-				      uintptr_t pfn, unsigned int order, unsigned int type)
+static __hot_inline void free_dirty(struct mm_arena *a, struct mm_region *r,
+				       uintptr_t pfn, unsigned int order, size_t dirty)
 {
-	size_t dirty = type == PT_CLEAN ? 0 : (size_t)1 << order;
+	unsigned int type;
 
 	VM_BUG_ON(!region_contains(r, pfn) || (pfn & (((uintptr_t)1 << order) - 1)) ||
 		  pfn + ((uintptr_t)1 << order) > mm_region_end(r));
@@ -193,24 +265,20 @@ static __hot_inline void free_type(struct mm_arena *a, struct mm_region *r,
 		bm = *page_meta(r, buddy);
 		if (!meta_is_free(bm) || meta_order(bm) != order)
 			break;
+		dirty += fb_dirty(pfn_to_addr(buddy), bm);
 		del_free(a, pfn_to_addr(buddy), order, bm);
 		*page_meta(r, buddy) = 0;
-		if (meta_type(bm) != PT_CLEAN)
-			dirty += (size_t)1 << order;
 		pfn &= ~((uintptr_t)1 << order);
 		order++;
 	}
-	if (IS_ENABLED(CONFIG_MM_PREFER_RESIDENT))
-		type = dirty * 32 <= (size_t)1 << order ? PT_CLEAN : PT_FREE;
-	else if (dirty)
-		type = PT_FREE;
-	add_free(a, r, pfn, order, type);
+	type = resident_type(dirty, order, dirty ? PT_FREE : PT_CLEAN);
+	add_free(a, r, pfn, order, type, dirty);
 }
 
 static __hot_inline void free_one(struct mm_arena *a, struct mm_region *r,
 				     uintptr_t pfn, unsigned int order)
 {
-	free_type(a, r, pfn, order, PT_FREE);
+	free_dirty(a, r, pfn, order, (size_t)1 << order);
 }
 
 void __free_pages_locked(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
@@ -483,20 +551,29 @@ static __always_inline unsigned int fit_order(uintptr_t pfn, uintptr_t end)
 
 /*
  * Hand the pages [pfn, end) of region r to the free lists as the largest
- * aligned blocks that fit.  Used for new regions and for the tail of an
- * exact allocation; at most 2 * MM_MAX_ORDER blocks per call for a range
- * inside one maximal block.
+ * aligned blocks that fit, 'dirty' of them presumed resident, from the
+ * low end (struct free_block).  Used for new regions and for the tail of
+ * an exact allocation; at most 2 * MM_MAX_ORDER blocks per call for a
+ * range inside one maximal block.
  */
-void __free_range_type(struct mm_arena *a, struct mm_region *r,
-		       uintptr_t pfn, uintptr_t end, unsigned int type)
+void __free_range_dirty(struct mm_arena *a, struct mm_region *r,
+			uintptr_t pfn, uintptr_t end, size_t dirty)
 {
 	while (pfn < end) {
 		unsigned int o = fit_order(pfn, end);
+		size_t d = min_t(size_t, dirty, (size_t)1 << o);
 
 		*page_meta(r, pfn) = PAGE_META(PT_PAGES, o);
-		free_type(a, r, pfn, o, type);
+		free_dirty(a, r, pfn, o, d);
+		dirty -= d;
 		pfn += (uintptr_t)1 << o;
 	}
+}
+
+void __free_range_type(struct mm_arena *a, struct mm_region *r,
+		       uintptr_t pfn, uintptr_t end, unsigned int type)
+{
+	__free_range_dirty(a, r, pfn, end, type == PT_CLEAN ? 0 : end - pfn);
 }
 
 void __free_range_locked(struct mm_arena *a, struct mm_region *r,
@@ -577,7 +654,8 @@ void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 	struct mm_region *r = region_of(a, head);
 
 	mark_pieces(r, head, end, first, rest);
-	__free_range_locked(a, r, end, head + ((uintptr_t)1 << order));
+	__free_range_dirty(a, r, end, head + ((uintptr_t)1 << order),
+			   tail_dirty(a, head, end, head + ((uintptr_t)1 << order) - end));
 }
 
 /*
@@ -633,9 +711,10 @@ static size_t free_run(struct mm_region *r, uintptr_t pfn, unsigned int o,
 
 /*
  * The untouched pages that n pages at s (free blocks) would make resident:
- * those of its clean blocks (CONFIG_MM_PREFER_RESIDENT) but their first,
- * which holds the free-list node.  0 without the option: every free page
- * counts as resident.
+ * those of each block beyond its resident ones (CONFIG_MM_PREFER_RESIDENT;
+ * presumed at its low end, and at least its first, which holds the
+ * free-list node).  0 without the option: every free page counts as
+ * resident.
  */
 static size_t window_clean(struct mm_region *r, uintptr_t s, size_t n)
 {
@@ -646,9 +725,10 @@ static size_t window_clean(struct mm_region *r, uintptr_t s, size_t n)
 	for (uintptr_t pfn = s, end = s + n; pfn < end; ) {
 		uint8_t m = *page_meta(r, pfn);
 		uintptr_t next = pfn + ((uintptr_t)1 << meta_order(m));
+		size_t part = min_t(uintptr_t, next, end) - pfn;
 
-		if (meta_type(m) == PT_CLEAN)
-			clean += min_t(uintptr_t, next, end) - pfn - 1;
+		/* Its resident pages are presumed at its low end (struct free_block). */
+		clean += part - min_t(size_t, part, max_t(size_t, fb_dirty(pfn_to_addr(pfn), m), 1));
 		pfn = next;
 	}
 	return clean;
@@ -663,9 +743,9 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 		       unsigned int first, unsigned int rest)
 {
 	struct mm_region *best_r = NULL;
-	uintptr_t best = 0, pfn, end;
-	size_t best_len = SIZE_MAX, best_clean = SIZE_MAX;
-	unsigned int budget = RUN_CANDIDATES, type = PT_FREE, clean = 0;
+	uintptr_t best = 0, pfn, end, last = 0;
+	size_t best_len = SIZE_MAX, best_clean = SIZE_MAX, dirty = 0, taken = 0;
+	unsigned int budget = RUN_CANDIDATES;
 
 	for (unsigned int o = order >= 2 ? order - 2 : 0; o <= order && budget; o++) {
 		for (struct hlist_node *h = a->free_area[o].first; h && budget; h = h->next) {
@@ -698,18 +778,20 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 	for (pfn = best, end = best + n; pfn < end; ) {
 		uint8_t m = *page_meta(best_r, pfn);
 
-		type = meta_type(m) == PT_CLEAN ? PT_CLEAN : PT_FREE;
-		clean |= type == PT_CLEAN;
+		last = pfn;
+		dirty = fb_dirty(pfn_to_addr(pfn), m);
 		__del_free_block(a, best_r, pfn);
 		pfn += (uintptr_t)1 << meta_order(m);
+		taken += min_t(size_t, dirty, min_t(uintptr_t, pfn, end) - last);
 	}
 	end = exact_end(end, pfn, rest);
 	mark_pieces(best_r, best, end, first, rest);
-	/* What overshoots lies in the last block unlinked: as clean as it. */
-	__free_range_type(a, best_r, end, pfn, type);
+	/* What overshoots is the last block's end: resident beyond its low part? */
+	dirty = dirty > end - last ? dirty - (end - last) : 0;
+	__free_range_dirty(a, best_r, end, pfn, dirty);
 	note_peak(a);
-	if (clean)
-		__arena_check_footprint(a);
+	if (taken < end - best)
+		__arena_check_footprint(a);	/* untouched pages: the footprint grows */
 	return pfn_to_addr(best);
 }
 

@@ -74,13 +74,12 @@ static size_t discard_free(struct mm_arena *a, size_t keep, size_t min_bytes)
 			uint8_t *m = page_meta(rr, pfn);
 			size_t len = ((size_t)MM_PAGE_SIZE << o) - MM_PAGE_SIZE;
 
-			if (a->nr_free - a->nr_clean <= keep)
+			if (arena_free_resident(a) <= keep)
 				return done;
 			if (meta_type(*m) != PT_FREE || rr->backend != a->backend)
 				continue;
 			if (mm_backend_discard(a->backend, (char *)h + MM_PAGE_SIZE, len) == 0) {
-				*m = PAGE_META(PT_CLEAN, o);
-				a->nr_clean += (size_t)1 << o;
+				__free_block_discarded(a, container_of(h, struct free_block, node), o);
 				done += len;
 			}
 		}
@@ -117,9 +116,11 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
 
 			if (h && meta_is_free(*page_meta(r, h))) {
 				uintptr_t split = cut - (a->nr_free - keep);
+				size_t dirty = __free_block_dirty(r, h);
 
 				__del_free_block(a, r, h);
-				__free_range_locked(a, r, h, split);
+				__free_range_dirty(a, r, h, split,
+						   min_t(size_t, dirty, split - h));
 				cut = split;
 			}
 		}
@@ -180,26 +181,28 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
  * pages for them while the holes wait: its resident set creeps up to
  * the sum of every layout it went through, not the most it had in use
  * (the large workload: 20-23 MiB resident for 14.6 MiB in use at most).
- * Capping the footprint bounds that directly: the pages resident or
- * presumed so (all but the clean free ones) may exceed the most seen in
- * use by a slack, a sixteenth of it and at least 1 MiB; past that,
- * resident free blocks are discarded, the largest first, down to half
- * the slack.  The footprint only grows where untouched pages are taken
- * or a clean buddy merges into a dirty block, so those are the only
- * places that look (__arena_check_footprint()), and the peak in use is
- * sampled there too: a peak reached on resident pages alone costs no
- * footprint.  The price is the faults of discarded pages used again: on
- * the large workload (bench/workloads.c, LD_PRELOAD, medians of five
- * interleaved runs) peak RSS went from 21.6 MiB to 16.9 (glibc 17.6) for
- * about 130,000 minor faults instead of 10,000 (glibc: 350,000), 0.11 ->
- * 0.24 s (glibc 0.57 s).
+ * Capping the footprint bounds that directly: the pages in use and the
+ * free ones presumed resident (struct free_block's counts) may exceed the
+ * most seen in use by a slack, a sixteenth of it and at least 512 KiB;
+ * past that, resident free blocks are discarded, the largest first, down
+ * to half the slack.  The footprint only grows where untouched pages are
+ * taken, so that is where it is looked at (__arena_check_footprint(),
+ * and after frees, which may merge), and the peak in use is sampled there
+ * too: a peak reached on resident pages alone costs no footprint.  The
+ * price is the faults of discarded pages used again: on the large
+ * workload (bench/workloads.c, LD_PRELOAD, medians of five interleaved
+ * runs) peak RSS went from 21.6 MiB to 17.4 (glibc 17.6), 0.11 -> 0.2 s
+ * (glibc 0.57 s).  The counts must be right: one type per block counted
+ * a 4 MiB block holding a freed 1 MiB buffer as 4 MiB resident, and a
+ * program freeing and taking that buffer again paid a discard and 256
+ * faults every time (24 times glibc's time).
  *
  * Only for an arena whose thresholds follow its size (the default),
  * and whose backend can discard.
  */
 static __always_inline size_t fp_slack(struct mm_arena *a)
 {
-	return max_t(size_t, a->fp_peak / 16, (size_t)(1 << 20) >> MM_PAGE_SHIFT);
+	return max_t(size_t, a->fp_peak / 16, (size_t)(1 << 19) >> MM_PAGE_SHIFT);
 }
 
 static void fp_adapt(struct mm_arena *a)
@@ -217,14 +220,14 @@ void __arena_footprint(struct mm_arena *a)
 	if (used > a->fp_peak)
 		a->fp_peak = used;
 	fp_adapt(a);
-	if (a->nr_pages - a->nr_clean <= a->fp_high)
+	if (arena_footprint(a) <= a->fp_high)
 		return;
 	/* Down to the peak and half the slack; blocks of 16 KiB and up. */
 	target = a->fp_peak + fp_slack(a) / 2;
 	discard_free(a, target - used, 16384);
 	/* Nothing left to discard: look again only past a higher bar. */
-	if (a->nr_pages - a->nr_clean > a->fp_high)
-		a->fp_high = a->nr_pages - a->nr_clean + fp_slack(a) / 2;
+	if (arena_footprint(a) > a->fp_high)
+		a->fp_high = arena_footprint(a) + fp_slack(a) / 2;
 }
 #else
 static inline void fp_adapt(struct mm_arena *a)

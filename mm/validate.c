@@ -33,6 +33,9 @@ static unsigned int block_class(uintptr_t pfn, uint8_t m)
 int mm_arena_validate(struct mm_arena *a)
 {
 	size_t free_pages = 0, clean = 0, pages = 0, listed = 0, free_blocks = 0, cached = 0;
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	size_t dirty = 0;
+#endif
 	mm_flags_t flags = arena_lock(a);
 	const char *why = NULL;
 	uintptr_t at = 0;
@@ -93,6 +96,12 @@ int mm_arena_validate(struct mm_arena *a)
 			if (!r || !meta_is_free(*page_meta(r, pfn)) ||
 			    meta_order(*page_meta(r, pfn)) != o)
 				why = "free list entry is not a free block of its order";
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+			else if (container_of(h, struct free_block, node)->dirty > (size_t)1 << o)
+				why = "free block has more resident pages than pages";
+			else
+				dirty += container_of(h, struct free_block, node)->dirty;
+#endif
 		}
 		listed += count;
 #if IS_ENABLED(CONFIG_MM_STATS)
@@ -102,6 +111,10 @@ int mm_arena_validate(struct mm_arena *a)
 	}
 	if (!why && listed != free_blocks)
 		why = "free blocks missing from the lists";
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	if (!why && dirty != a->nr_dirty)
+		why = "resident free page count disagrees with the blocks";
+#endif
 #if CONFIG_MM_PCP_PAGES > 0
 	for (unsigned int i = 0; i < a->pcp_count && !why; i++) {
 		uintptr_t pfn = addr_to_pfn(a->pcp[i]);

@@ -460,12 +460,14 @@ static void footprint_run(struct mm_arena *a, int capped)
 }
 
 /*
- * An alloc/free pair at the edge of untouched memory: the two pages freed
- * merge into a clean block of 2^MM_MAX_ORDER pages.  Counted resident,
- * the cap would discard it at every free (a system call, and the page
- * refaulted); counted clean, the pages keep what was written.
+ * An alloc/free pair at the edge of untouched memory: the pages freed
+ * merge into a block of 2^MM_MAX_ORDER pages, most of it untouched.
+ * Counted resident whole, the block would be discarded by the cap at
+ * every free (a system call, and the pages refaulted at the next use); a
+ * count of its resident pages keeps what was written -- two pages, or a
+ * quarter of the block, as a program taking and freeing a 1 MiB buffer.
  */
-static void test_footprint_no_pingpong(void **state)
+static void pingpong(unsigned int order)
 {
 	static struct mm_arena a;
 	static struct mm_backend_mmap mb;
@@ -473,8 +475,6 @@ static void test_footprint_no_pingpong(void **state)
 	unsigned int n = 0;
 	char *p, *first;
 
-	if (MM_MAX_ORDER < 6 || MM_MAX_ORDER > 11)
-		skip();
 	mm_backend_mmap_init(&mb, 0);
 	assert_int_equal(mm_arena_init(&a, "pingpong", &mb.be, 4 * MM_MAX_BLOCK), 0);
 	/* Use up the blocks beside the region's header: the next is a whole block's. */
@@ -487,19 +487,29 @@ static void test_footprint_no_pingpong(void **state)
 		held[n++] = p;
 	}
 	first = p;
+	free_pages(&a, p, 1);
 	for (int i = 0; i < 64; i++) {
-		if (i) {
-			p = alloc_pages(&a, 1);
-			assert_ptr_equal(p, first);
-			assert_int_equal(p[PS], 0x6b);	/* not discarded */
+		p = alloc_pages(&a, order);
+		assert_ptr_equal(p, first);
+		for (size_t k = 1; k < (size_t)1 << order; k++) {
+			if (i)
+				assert_int_equal(p[k * PS], 0x6b);	/* not discarded */
+			p[k * PS] = 0x6b;
 		}
-		p[PS] = 0x6b;
-		free_pages(&a, p, 1);
+		free_pages(&a, p, order);
 	}
 	assert_arena_valid(&a);
 	while (n)
 		free_pages(&a, held[--n], 1);
 	assert_int_equal(mm_arena_destroy(&a), 0);
+}
+
+static void test_footprint_no_pingpong(void **state)
+{
+	if (MM_MAX_ORDER < 6 || MM_MAX_ORDER > 11)
+		skip();
+	pingpong(1);
+	pingpong(MM_MAX_ORDER - 2);
 }
 
 static void test_footprint_cap(void **state)

@@ -108,6 +108,11 @@ struct mm_arena {
 	uint32_t free_mask;		/* bit k set: free_area[k] not empty */
 	size_t nr_free;			/* free pages */
 	size_t nr_clean;		/* of those, discarded by the backend */
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	size_t nr_dirty;		/* of those, presumed resident (page_alloc.c) */
+	uintptr_t taken_pfn;		/* the block rmqueue() last took */
+	size_t taken;			/* its pages presumed resident */
+#endif
 	size_t nr_pages;		/* pages in all regions */
 	struct mm_region *regions;
 	struct mm_backend *backend;
