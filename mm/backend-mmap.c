@@ -96,6 +96,27 @@ static int mmap_grow_at(struct mm_backend *be, void *addr, size_t len)
 	return 0;
 }
 
+void *mm_backend_mmap_remap(struct mm_backend_mmap *m, void *addr, size_t old_len,
+			    size_t new_len)
+{
+#ifdef MREMAP_MAYMOVE
+	int saved = errno;
+	void *p;
+
+	if (!old_len || !new_len || ((uintptr_t)addr | old_len | new_len) & (MM_PAGE_SIZE - 1))
+		return NULL;
+	p = mremap(addr, old_len, new_len, MREMAP_MAYMOVE);
+	errno = saved;
+	if (p == MAP_FAILED)
+		return NULL;
+	m->be.held += new_len;
+	m->be.held -= old_len;
+	return p;
+#else
+	return NULL;
+#endif
+}
+
 void mm_backend_mmap_init(struct mm_backend_mmap *m, size_t align)
 {
 	if (!align || !is_power_of_2(align) || align < MM_PAGE_SIZE)

@@ -188,13 +188,49 @@ static struct huge_block huge_list = { .next = &huge_list, .prev = &huge_list };
 static struct mm_backend_mmap huge_backend;
 static mm_lock_t huge_lock = MM_LOCK_INIT;
 
+/*
+ * The last direct mapping freed stays mapped -- one, of at most
+ * HUGE_CACHE_MAX bytes -- for the next request it holds without wasting
+ * half of it: a program taking and freeing an 8 MiB buffer in a loop
+ * otherwise mapped, faulted in and unmapped 2048 pages every time, a
+ * hundred times glibc's time (glibc raises its mmap threshold after such
+ * a free and keeps the memory in its heap).  malloc_trim() unmaps it.
+ */
+#define HUGE_CACHE_MAX	((size_t)32 << 20)
+static struct {
+	void *map;
+	size_t len;
+} huge_cache;
+
+/*
+ * Lay a huge block for 'size' bytes aligned to 'head' over the mapping
+ * [map, map + len), lock held: its pointer, or NULL if it does not fit.
+ * The pointer is the first 'head' boundary at least a page in: map + head
+ * when the mapping is aligned to it (a new one is, up to MM_MAX_BLOCK).
+ */
+static void *huge_link(void *map, size_t len, size_t size, size_t head)
+{
+	char *ptr = (char *)ALIGN((uintptr_t)map + MM_PAGE_SIZE, head);
+	struct huge_block *h = (struct huge_block *)ptr - 1;
+
+	if (ptr + size > (char *)map + len || ptr + size < ptr)
+		return NULL;
+	h->map = map;
+	h->map_len = len;
+	h->ptr = ptr;
+	h->next = huge_list.next;
+	h->prev = &huge_list;
+	huge_list.next->prev = h;
+	huge_list.next = h;
+	return ptr;
+}
+
 static void *huge_alloc(size_t size, size_t align)
 {
 	size_t head = max_t(size_t, MM_PAGE_SIZE, align);
 	size_t len, got;
-	struct huge_block *h = NULL;
 	mm_flags_t flags;
-	void *map;
+	void *map, *ptr = NULL;
 
 	if (size > SIZE_MAX / 4 || align > SIZE_MAX / 4)
 		return NULL;
@@ -204,26 +240,18 @@ static void *huge_alloc(size_t size, size_t align)
 		mm_backend_mmap_init(&huge_backend, 0);
 		__mm_fork_lock(&huge_lock);
 	}
-	map = mm_backend_grow(&huge_backend.be, len, len, &got);
-	if (map) {
-		/*
-		 * The first 'align' boundary at least a page in: map + head
-		 * when the mapping is aligned to it (up to MM_MAX_BLOCK), and
-		 * never further than that for larger alignments.
-		 */
-		char *ptr = (char *)ALIGN((uintptr_t)map + MM_PAGE_SIZE, head);
-
-		h = (struct huge_block *)ptr - 1;
-		h->map = map;
-		h->map_len = got;
-		h->ptr = ptr;
-		h->next = huge_list.next;
-		h->prev = &huge_list;
-		huge_list.next->prev = h;
-		huge_list.next = h;
+	if (huge_cache.map && huge_cache.len >= len && huge_cache.len / 2 < len) {
+		ptr = huge_link(huge_cache.map, huge_cache.len, size, head);
+		if (ptr)
+			huge_cache.map = NULL;
+	}
+	if (!ptr) {
+		map = mm_backend_grow(&huge_backend.be, len, len, &got);
+		if (map)
+			ptr = huge_link(map, got, size, head);
 	}
 	mm_unlock(&huge_lock, flags);
-	return h ? h->ptr : NULL;
+	return ptr;
 }
 
 /* The huge block at p, or NULL. */
@@ -242,12 +270,70 @@ static int huge_free(const void *p)
 	struct huge_block *h = huge_find(p);
 
 	if (h) {
+		void *map = h->map;
+		size_t len = h->map_len;
+
 		h->prev->next = h->next;
 		h->next->prev = h->prev;
-		mm_backend_release(&huge_backend.be, h->map, h->map_len);
+		if (len <= HUGE_CACHE_MAX) {	/* kept; the one kept before goes */
+			void *old = huge_cache.map;
+			size_t old_len = huge_cache.len;
+
+			huge_cache.map = map;
+			huge_cache.len = len;
+			map = old;
+			len = old_len;
+		}
+		if (map)
+			mm_backend_release(&huge_backend.be, map, len);
 	}
 	mm_unlock(&huge_lock, flags);
 	return h ? 0 : -1;
+}
+
+/*
+ * The direct mapping at p resized for 'size' bytes, moved by the kernel
+ * if it must be, without a copy (glibc's realloc of a mapped chunk does
+ * the same): the new pointer, or NULL if p is no direct mapping or the
+ * system refuses.
+ */
+static void *huge_resize(const void *p, size_t size)
+{
+	mm_flags_t flags = mm_lock(&huge_lock);
+	struct huge_block *h = huge_find(p);
+	void *ptr = NULL;
+
+	if (h && size <= SIZE_MAX / 4) {
+		size_t off = (size_t)((char *)p - (char *)h->map);
+		size_t len = off + ALIGN(size, MM_PAGE_SIZE);
+		char *map = mm_backend_mmap_remap(&huge_backend, h->map, h->map_len, len);
+
+		if (map) {
+			/* The header moved with the mapping: its neighbours' links did not. */
+			h = (struct huge_block *)(map + off) - 1;
+			h->map = map;
+			h->map_len = len;
+			h->ptr = ptr = map + off;
+			h->prev->next = h;
+			h->next->prev = h;
+		}
+	}
+	mm_unlock(&huge_lock, flags);
+	return ptr;
+}
+
+/* Unmap the direct mapping kept for reuse; its bytes. */
+size_t __kmalloc_trim_huge(void)
+{
+	mm_flags_t flags = mm_lock(&huge_lock);
+	size_t len = huge_cache.map ? huge_cache.len : 0;
+
+	if (len && mm_backend_release(&huge_backend.be, huge_cache.map, len) == 0)
+		huge_cache.map = NULL;
+	else
+		len = 0;
+	mm_unlock(&huge_lock, flags);
+	return len;
 }
 
 /* Unmap what the first 'size' bytes of the block at p do not need. */
@@ -279,7 +365,9 @@ static size_t huge_size(const void *p)
 static void *huge_alloc(size_t size, size_t align) { return NULL; }
 static int huge_free(const void *p) { return -1; }
 static void huge_shrink(const void *p, size_t size) { }
+static void *huge_resize(const void *p, size_t size) { return NULL; }
 static size_t huge_size(const void *p) { return 0; }
+size_t __kmalloc_trim_huge(void) { return 0; }
 #endif
 
 /* ---- Allocation -------------------------------------------------------- */
@@ -591,6 +679,9 @@ void *__krealloc_slow(void *p, size_t new_size)
 	}
 	if (new_size <= old)
 		return krealloc_shrink(mm_default_arena(), p, new_size);
+	/* A direct mapping that stays one grows without a copy. */
+	if (new_size > MM_MAX_BLOCK && old > MM_MAX_BLOCK && (q = huge_resize(p, new_size)))
+		return q;
 	q = kmalloc(new_size);
 	if (!q)
 		return NULL;

@@ -43,6 +43,7 @@ extern MM_INTERNAL struct mm_arena mm_arena_default;
 void *__kmalloc_slow(size_t size);
 void __kfree_slow(const void *p);
 void *__krealloc_slow(void *p, size_t new_size);
+size_t __kmalloc_trim_huge(void);
 
 /* The cache for 1 <= size <= KMALLOC_MAX_CACHE_SIZE, NULL if none (yet). */
 static __always_inline struct kmem_cache *kmalloc_cache(size_t size)

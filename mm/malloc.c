@@ -208,7 +208,7 @@ int MM_NAME(malloc_trim)(size_t pad)
 	if (!a)
 		return 0;
 	mm_percpu_drain();
-	pages = kmem_cache_reap(a);
+	pages = kmem_cache_reap(a) + __kmalloc_trim_huge();
 	return (mm_arena_trim(a, pad) || pages) ? 1 : 0;
 }
 

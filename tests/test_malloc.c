@@ -17,6 +17,7 @@
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "helpers.h"
 
@@ -714,6 +715,55 @@ static void test_huge_direct_mapping(void **state)
 	}
 }
 
+/*
+ * The last direct mapping freed is kept for the next request it holds
+ * without wasting half of it, so a buffer taken and freed in a loop costs
+ * no system call; malloc_trim() unmaps it.  A direct mapping that
+ * realloc() grows keeps its contents (mremap: the kernel may move it).
+ */
+static void test_huge_reuse_and_resize(void **state)
+{
+	unsigned char vec[4], *p, *q;
+
+	if (!HUGE_OK)
+		skip();
+	p = M(malloc)(16 * MiB);
+	assert_non_null(p);
+	memset(p, 7, 16 * MiB);
+	M(free)(p);
+	q = M(malloc)(16 * MiB - 100);
+	assert_ptr_equal(q, p);
+	assert_true(M(malloc_usable_size)(q) >= 16 * MiB - 100);
+	memset(q, 1, 16 * MiB - 100);
+	M(free)(q);
+	/* 5 MiB would leave more than half of it idle: a mapping of its own. */
+	q = M(malloc)(5 * MiB);
+	assert_non_null(q);
+	assert_true(q + 5 * MiB <= p || q >= p + 16 * MiB);
+	M(free)(q);			/* kept now; the 16 MiB one is unmapped */
+	assert_int_equal(mincore(p, PAGE, vec), -1);
+	assert_int_equal(errno, ENOMEM);
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+	assert_int_equal(mincore(q, PAGE, vec), 0);
+	M(malloc_trim)(0);
+	assert_int_equal(mincore(q, PAGE, vec), -1);
+#endif
+
+	/* Growing a direct mapping keeps every byte. */
+	p = M(malloc)(6 * MiB);
+	assert_non_null(p);
+	for (size_t off = 0; off < 6 * MiB; off += PAGE / 2)
+		p[off] = (unsigned char)(off >> 11);
+	q = M(realloc)(p, 20 * MiB);
+	assert_non_null(q);
+	assert_true(M(malloc_usable_size)(q) >= 20 * MiB);
+	for (size_t off = 0; off < 6 * MiB; off += PAGE / 2)
+		assert_int_equal(q[off], (unsigned char)(off >> 11));
+	memset(q + 6 * MiB, 3, 14 * MiB);
+	assert_int_equal(q[20 * MiB - 1], 3);
+	M(free)(q);
+}
+
 /* ---- Statistics and trimming ------------------------------------------- */
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
@@ -995,6 +1045,7 @@ int main(void)
 		cmocka_unit_test(test_valloc_pvalloc),
 #endif
 		cmocka_unit_test(test_huge_direct_mapping),
+		cmocka_unit_test(test_huge_reuse_and_resize),
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		cmocka_unit_test(test_malloc_trim),
 #endif

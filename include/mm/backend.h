@@ -87,6 +87,15 @@ struct mm_backend_mmap {
  */
 void mm_backend_mmap_init(struct mm_backend_mmap *m, size_t align);
 
+/*
+ * Resize a mapping of m's from old_len to new_len bytes (multiples of
+ * MM_PAGE_SIZE), moving it if it must (Linux's mremap(): the kernel moves
+ * the page tables, nothing is copied).  The new address, or NULL where
+ * that is refused or unsupported.
+ */
+void *mm_backend_mmap_remap(struct mm_backend_mmap *m, void *addr, size_t old_len,
+			    size_t new_len);
+
 /* The wrappers every caller uses: they check arguments and keep counters. */
 void *mm_backend_grow(struct mm_backend *be, size_t min, size_t want, size_t *got);
 int mm_backend_release(struct mm_backend *be, void *addr, size_t len);
