@@ -657,6 +657,28 @@ static void *krealloc_shrink(struct mm_arena *a, void *p, size_t size)
 	return p;
 }
 
+/* A large block grown to 'size' bytes in place: 1, or 0 if it must move. */
+static int krealloc_grow_large(struct mm_arena *a, void *p, size_t size)
+{
+	mm_flags_t flags;
+	struct mm_region *r;
+	struct slab *s;
+	unsigned int order;
+	int ok = 0;
+
+	if (size > MM_MAX_BLOCK || kmalloc_class_of(p))
+		return 0;
+	flags = arena_lock(a);
+	if (classify(a, p, &s, &r, &order) == KOBJ_LARGE) {
+		uintptr_t pfn = addr_to_pfn(p);
+
+		ok = __grow_exact(a, r, pfn, large_pages(r, pfn, order),
+				  DIV_ROUND_UP(size, MM_PAGE_SIZE)) == 0;
+	}
+	arena_unlock(a, flags);
+	return ok;
+}
+
 /* Everything __krealloc() does not do inline. */
 void *__krealloc_slow(void *p, size_t new_size)
 {
@@ -679,9 +701,11 @@ void *__krealloc_slow(void *p, size_t new_size)
 	}
 	if (new_size <= old)
 		return krealloc_shrink(mm_default_arena(), p, new_size);
-	/* A direct mapping that stays one grows without a copy. */
+	/* A direct mapping that stays one grows without a copy, a large block in place. */
 	if (new_size > MM_MAX_BLOCK && old > MM_MAX_BLOCK && (q = huge_resize(p, new_size)))
 		return q;
+	if (krealloc_grow_large(mm_default_arena(), p, new_size))
+		return p;
 	q = kmalloc(new_size);
 	if (!q)
 		return NULL;

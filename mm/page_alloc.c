@@ -682,6 +682,49 @@ void __shrink_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head,
 }
 
 /*
+ * Grow kmalloc's exact block of n pages at head to m pages in place, lock
+ * held, if the pages after it are free: 0, or -1 when they are not (the
+ * caller moves the block).  What the last free block holds beyond the new
+ * end goes back.  glibc's realloc() grows into a free neighbour the same
+ * way: a vector that doubles copies nothing while free pages follow it,
+ * and takes no new pages while its old ones wait to be reused.
+ */
+int __grow_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head, size_t n, size_t m)
+{
+	uintptr_t end = head + n, want = head + m, pfn, next, last = end, new_end;
+	size_t dirty = 0, taken = 0;
+
+	if (want > mm_region_end(r))
+		return -1;
+	for (pfn = end; pfn < want; pfn += (uintptr_t)1 << meta_order(*page_meta(r, pfn))) {
+		if (!meta_is_free(*page_meta(r, pfn)))
+			return -1;
+	}
+	/* [head, new_end) is cut into pieces anew: the old heads go. */
+	for (pfn = head; pfn < end; pfn = next) {
+		next = pfn + ((uintptr_t)1 << meta_order(*page_meta(r, pfn)));
+		*page_meta(r, pfn) = 0;
+	}
+	for (pfn = end; pfn < want; pfn = next) {
+		uint8_t mt = *page_meta(r, pfn);
+
+		last = pfn;
+		next = pfn + ((uintptr_t)1 << meta_order(mt));
+		dirty = fb_dirty(pfn_to_addr(pfn), mt);
+		__del_free_block(a, r, pfn);
+		taken += min_t(size_t, dirty, min_t(uintptr_t, next, want) - pfn);
+	}
+	new_end = exact_end(want, pfn, PT_LARGE_CONT);
+	mark_pieces(r, head, new_end, PT_LARGE, PT_LARGE_CONT);
+	/* What overshoots is the last block's end: resident beyond its low part? */
+	__free_range_dirty(a, r, new_end, pfn, dirty > new_end - last ? dirty - (new_end - last) : 0);
+	note_peak(a);
+	if (taken < new_end - end)
+		__arena_check_footprint(a);	/* untouched pages: the footprint grows */
+	return 0;
+}
+
+/*
  * The run of free blocks around the free block [pfn, pfn + 2^o) of r: its
  * first page, and its length, stopping once it is 'enough' long (longer
  * runs are no better fit).

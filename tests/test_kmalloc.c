@@ -510,10 +510,23 @@ static void test_krealloc_in_place(void **state)
 	assert_true(ksize(p) == PS || ksize(p) == 2 * PS);
 	assert_int_equal(mm_arena_free_pages(a), free0 + ks - ksize(p) / PS);
 	assert_arena_valid(a);
-	q = p;
-	p = krealloc(q, 8 * PS + 1);		/* grows: moves */
-	assert_ptr_not_equal(p, q);
+	/* Growing, it takes the free pages after it in place. */
+	free0 = mm_arena_free_pages(a);
+	ks = ksize(p) / PS;
+	q = krealloc(p, 5 * PS);
+	assert_ptr_equal(q, p);
 	assert_true(check_fill(p, 100, 6));
+	assert_int_equal(ksize(p), expected_ksize_at(p, 5 * PS));
+	assert_int_equal(mm_arena_free_pages(a), free0 - (ksize(p) / PS - ks));
+	assert_arena_valid(a);
+	fill(p, 5 * PS, 6);
+	/* Into pages that are not free, it moves. */
+	q = kmalloc(PS);		/* a class: not in the pages after p */
+	p = krealloc(p, MM_MAX_BLOCK);
+	assert_non_null(p);
+	assert_true(check_fill(p, 5 * PS, 6));
+	assert_int_equal(ksize(p), MM_MAX_BLOCK);
+	kfree(q);
 	kfree(p);
 
 	/* A direct mapping the same way: its tail is unmapped. */
@@ -921,6 +934,7 @@ struct model {
 	size_t size;
 	size_t ks;		/* what ksize() must say */
 	uint32_t tag;
+	int large;		/* pages, not a slab object */
 };
 
 /* A log-uniform size in [1, 20000]: mostly small, now and then large. */
@@ -980,6 +994,7 @@ static void test_random_differential(void **state)
 				assert_int_equal(m->p[m->size - 1], 0);
 			}
 			m->ks = expected_ksize_at(m->p, m->size);
+			m->large = m->size > KMALLOC_MAX_CACHE_SIZE;
 			assert_int_equal(ksize(m->p), m->ks);
 			m->tag = (uint32_t)rnd();
 			model_fill(m);
@@ -995,12 +1010,14 @@ static void test_random_differential(void **state)
 			 * The model's rule: a shrink stays; a large block
 			 * gives back the pages it no longer needs (keeping one
 			 * more where the exact end is odd), a direct mapping
-			 * its tail.
+			 * its tail.  Growing, a slab object moves; a large
+			 * block may grow in place (when the pages after it are
+			 * free), a direct mapping too (mremap).
 			 */
-			in_place = n <= m->ks;
+			in_place = n <= m->ks || (m->large && q == m->p);
 			if (in_place) {
 				assert_ptr_equal(q, m->p);
-				if (m->ks > KMALLOC_MAX_CACHE_SIZE) {
+				if (m->large) {
 					size_t e = ALIGN(n, PS);
 
 					assert_true(ksize(q) == e || ksize(q) == e + PS);
@@ -1009,6 +1026,7 @@ static void test_random_differential(void **state)
 			} else {
 				assert_ptr_not_equal(q, m->p);
 				m->ks = expected_ksize_at(q, n);
+				m->large = n > KMALLOC_MAX_CACHE_SIZE;
 			}
 			assert_int_equal(ksize(q), m->ks);
 			m->p = q;
