@@ -584,17 +584,81 @@ static void test_thread_exit_returns_memory(void **state)
 	assert_arena_valid(mm_default_arena());
 }
 
+/*
+ * A thread's first allocation sets up its cache and registers it with
+ * pthread_setspecific(), which for a key of index 32 or more allocates
+ * the thread's second-level key array with calloc() -- that is, with mm.
+ * That nested calloc() must not set up a second cache (and a third...):
+ * it recursed until the stack overflowed.  The key is ours only if no
+ * allocation came before the program's own 40 keys, so this runs in a
+ * fresh process: the test program again, with MANY_KEYS_ARG (main()).
+ */
+#define MANY_KEYS_ARG	"--many-keys-child"
+
+static void *many_keys_thread(void *arg)
+{
+	void *p = malloc(100);
+
+	free(p);
+	return p ? arg : NULL;
+}
+
+static int many_keys_child(void)
+{
+	pthread_key_t k;
+	pthread_t t;
+	void *p, *ret = NULL;
+
+	for (int i = 0; i < 40; i++) {
+		if (pthread_key_create(&k, NULL))
+			return 2;
+	}
+	p = malloc(100);	/* the first allocation: mm's key comes after ours */
+	if (!p)
+		return 3;
+	free(p);
+	if (pthread_create(&t, NULL, many_keys_thread, &k) || pthread_join(t, &ret) || !ret)
+		return 4;
+	return 0;
+}
+
+static void test_first_malloc_after_many_keys(void **state)
+{
+	char self[4096], *args[] = { self, MANY_KEYS_ARG, NULL };
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int status = -1;
+	pid_t pid;
+
+	assert_true(n > 0);
+	self[n] = '\0';		/* the program itself, also under valgrind */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		execv(self, args);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));		/* not killed by SIGSEGV */
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* argv[1], if given, is a CMocka test-name filter ("test_fork*"). */
 int main(int argc, char **argv)
 {
-	const char *env = getenv("MM_TEST_SCALE");
+	const char *env;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_malloc_is_mm),
 		cmocka_unit_test(test_stress_cross_thread),
 		cmocka_unit_test(test_fork_while_allocating),
 		cmocka_unit_test(test_thread_exit_returns_memory),
+		cmocka_unit_test(test_first_malloc_after_many_keys),
 	};
 
+	/* Before anything allocates: see test_first_malloc_after_many_keys(). */
+	if (argc > 1 && strcmp(argv[1], MANY_KEYS_ARG) == 0)
+		return many_keys_child();
+	env = getenv("MM_TEST_SCALE");
 	if (env && strtod(env, NULL) >= 1)
 		scale = strtod(env, NULL);
 	pthread_attr_init(&attr);
