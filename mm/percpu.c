@@ -155,11 +155,20 @@ static __noinline struct percpu_cache *percpu_setup(void)
 
 		pc->mag[i].cap = c ? min_t(unsigned int, c->mag_cap, MAG_START) : 0;
 	}
+	/*
+	 * Published first: for a key of index 32 or more, glibc's
+	 * pthread_setspecific() callocs the thread's second-level key
+	 * array, and that allocation must find this cache, not make
+	 * another (which would register itself the same way, and so on
+	 * until the stack overflows).
+	 */
+	mm_tcache = pc;
 	if (pthread_setspecific(exit_key, pc)) {
+		drain_all(pc);
+		mm_tcache = &percpu_none;
 		kfree(pc);
 		return NULL;
 	}
-	mm_tcache = pc;
 	return pc;
 }
 
