@@ -1256,6 +1256,69 @@ static void test_magazine_lifetime(void **state)
 	assert_heap_works();
 }
 
+/*
+ * A thread whose first call is a free sets its cache up then; when the
+ * heap is full that fails, and the free takes the locked path.  It must
+ * not be an allocation failure: no OOM count, and no call of the OOM
+ * hook -- which may well free memory itself, from inside free(), and
+ * each of its frees would fail and call the hook again.
+ */
+struct free_at_oom {
+	void *obj;
+	unsigned int hook_calls;
+};
+
+static int free_at_oom_hook(struct mm_arena *a, size_t bytes, void *ctx)
+{
+	((struct free_at_oom *)ctx)->hook_calls++;
+	return 0;
+}
+
+static void *free_at_oom_thread(void *arg)
+{
+	struct free_at_oom *f = arg;
+
+	kfree(f->obj);
+	return NULL;
+}
+
+static void test_free_at_oom_is_no_failure(void **state)
+{
+	struct mm_arena *a = def();
+	struct free_at_oom f = { 0 };
+	void *list = NULL;
+	unsigned long oom0;
+	struct mm_diag d;
+	pthread_t t;
+
+	mm_arena_diag(a, &d);
+	mm_arena_set_limit(a, d.capacity);	/* no growth from here */
+	list = exhaust(list, 4 * PS);
+	list = exhaust(list, PS);
+	list = exhaust(list, 100);
+	list = exhaust(list, 20);
+	f.obj = list;				/* a 20-byte object */
+	list = *(void **)list;
+	oom0 = diag().oom_count;
+	mm_arena_set_oom_hook(a, free_at_oom_hook, &f);
+	assert_int_equal(pthread_create(&t, NULL, free_at_oom_thread, &f), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	mm_arena_set_oom_hook(a, NULL, NULL);
+	oom0 = diag().oom_count - oom0;
+
+	while (list) {
+		void *next = *(void **)list;
+
+		kfree(list);
+		list = next;
+	}
+	mm_arena_set_limit(a, 0);
+	assert_int_equal(f.hook_calls, 0);
+	assert_int_equal(oom0, 0);
+	assert_arena_valid(a);
+	assert_heap_works();
+}
+
 static void test_magazine_slow_start(void **state)
 {
 	struct slow_start ss = { .c = kmalloc_slab(500) };
@@ -1352,6 +1415,7 @@ int main(void)
 		cmocka_unit_test(test_magazine_slow_start),
 		cmocka_unit_test(test_magazine_lifetime),
 		cmocka_unit_test(test_magazine_refill_bytes),
+		cmocka_unit_test(test_free_at_oom_is_no_failure),
 #endif
 		cmocka_unit_test(test_nothing_lost),
 	};
