@@ -868,6 +868,37 @@ void *__alloc_exact(struct mm_arena *a, size_t n, unsigned int align_order,
 	return p;
 }
 
+/*
+ * The same for kmalloc's pieces, alignment a page, from the free lists or
+ * by growing the arena, but without the slow path's reclaim and OOM hook
+ * and without counting a failure: for a thread's cache (percpu.c), which
+ * a free() may set up.  A free is no request that can fail, and an OOM
+ * hook called from one may well free memory itself.
+ */
+void *__alloc_exact_nowait(struct mm_arena *a, size_t n)
+{
+	unsigned int order = fls((unsigned int)(n - 1));
+	mm_flags_t flags;
+	void *p = NULL;
+
+	if (order > MM_MAX_ORDER)
+		return NULL;
+	flags = arena_lock(a);
+	if (IS_ENABLED(CONFIG_MM_EXACT_RUNS) && n > 1)
+		p = alloc_run(a, n, order, PT_LARGE, PT_LARGE_CONT);
+	if (!p) {
+		p = rmqueue(a, order, PT_LARGE);
+		if (!p && __pcp_drain(a, UINT32_MAX))
+			p = rmqueue(a, order, PT_LARGE);
+		if (!p && __arena_grow(a, order) == 0)
+			p = rmqueue(a, order, PT_LARGE);
+		if (p && n < ((size_t)1 << order))
+			__trim_to_exact(a, p, n, order, PT_LARGE, PT_LARGE_CONT);
+	}
+	arena_unlock(a, flags);
+	return p;
+}
+
 void *alloc_pages_exact(struct mm_arena *a, size_t size)
 {
 	size_t n = DIV_ROUND_UP(size, MM_PAGE_SIZE);

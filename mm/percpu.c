@@ -142,9 +142,10 @@ static __noinline struct percpu_cache *percpu_setup(void)
 	 * A large kmalloc block, called for directly since a class may be
 	 * that big: the best-fitting run of free pages, which needs no
 	 * aligned block (alloc_pages_exact() would split one of 8 pages).
+	 * Quietly: a free() may get here, and must not fail or call the
+	 * OOM hook when the heap is full (it takes the locked path then).
 	 */
-	pc = __alloc_exact(mm_default_arena(), DIV_ROUND_UP(PERCPU_BYTES, MM_PAGE_SIZE), 0,
-			   PT_LARGE, PT_LARGE_CONT);
+	pc = __alloc_exact_nowait(mm_default_arena(), DIV_ROUND_UP(PERCPU_BYTES, MM_PAGE_SIZE));
 	if (!pc)
 		return NULL;
 	/* The counts only: a class's slots are written when it is used. */
