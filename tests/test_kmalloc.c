@@ -12,6 +12,7 @@
  * and reaping empty slabs both times), with nothing else allocating in
  * between; that is exact in every configuration.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1319,6 +1320,87 @@ static void test_free_at_oom_is_no_failure(void **state)
 	assert_heap_works();
 }
 
+/*
+ * free() preserves errno (malloc.c), also when it sets the thread's
+ * cache up and that grows the arena: here a region whose tail was given
+ * back cannot grow in place (another mapping sits after it), the attempt
+ * fails with EEXIST, and a new region is mapped instead.
+ */
+struct free_errno {
+	void *obj;
+	int err;
+};
+
+static void *free_errno_thread(void *arg)
+{
+	struct free_errno *f = arg;
+
+	mm_arena_set_limit(def(), 0);	/* here: pthread_create() allocates */
+	errno = 1234;
+	kfree(f->obj);
+	f->err = errno;
+	return NULL;
+}
+
+static void test_first_free_keeps_errno(void **state)
+{
+	enum { MAX_BLOCKERS = 16 };
+	struct mm_arena *a = def();
+	struct free_errno f = { 0 };
+	void *list = NULL, *blocker[MAX_BLOCKERS];
+	unsigned int nb = 0, regrowable = 0;
+	struct mm_diag d;
+	pthread_t t;
+
+	if (!IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP) || !IS_ENABLED(CONFIG_MM_TRIM))
+		skip();
+	f.obj = kmalloc(20);
+	assert_non_null(f.obj);
+	settle();
+	mm_arena_trim(a, 0);		/* region tails back to the system */
+	for (struct mm_region *r = a->regions; r && nb < MAX_BLOCKERS; r = r->next) {
+		uintptr_t base = addr_to_pfn(r);
+		size_t cap = (((r->start_pfn - base) << MM_PAGE_SHIFT) - sizeof(*r)) /
+			     MM_META_BYTES - r->nr_pages;
+		void *end = pfn_to_addr(mm_region_end(r));
+		void *m;
+
+		if (r->backend != a->backend || r->no_regrow || cap < 16)
+			continue;
+		m = mmap(end, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0);
+		if (m == MAP_FAILED)
+			continue;
+		blocker[nb++] = m;
+		regrowable += m == end;
+	}
+	if (!regrowable) {
+		while (nb)
+			munmap(blocker[--nb], PS);
+		skip();
+	}
+	mm_arena_diag(a, &d);
+	mm_arena_set_limit(a, d.capacity);	/* full, with no growth... */
+	list = exhaust(list, 4 * PS);
+	list = exhaust(list, PS);
+	list = exhaust(list, 100);
+	list = exhaust(list, 20);		/* ...until the thread's first free */
+	assert_int_equal(pthread_create(&t, NULL, free_errno_thread, &f), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+
+	while (list) {
+		void *next = *(void **)list;
+
+		kfree(list);
+		list = next;
+	}
+	while (nb)
+		munmap(blocker[--nb], PS);
+	assert_int_equal(f.err, 1234);
+	assert_arena_valid(a);
+	assert_heap_works();
+}
+
 static void test_magazine_slow_start(void **state)
 {
 	struct slow_start ss = { .c = kmalloc_slab(500) };
@@ -1416,6 +1498,7 @@ int main(void)
 		cmocka_unit_test(test_magazine_lifetime),
 		cmocka_unit_test(test_magazine_refill_bytes),
 		cmocka_unit_test(test_free_at_oom_is_no_failure),
+		cmocka_unit_test(test_first_free_keeps_errno),
 #endif
 		cmocka_unit_test(test_nothing_lost),
 	};
