@@ -23,6 +23,7 @@
  * that finds the key looks for the object in the magazine.  Objects whose
  * slab free pointer looks valid take the locked path, which checks the slab.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include "percpu.h"
@@ -133,6 +134,7 @@ static void thread_exit(void *arg)
 static __noinline struct percpu_cache *percpu_setup(void)
 {
 	struct percpu_cache *pc = mm_tcache;
+	int saved;
 
 	if (pc != &percpu_none)
 		return pc == &percpu_gone ? NULL : pc;
@@ -145,7 +147,14 @@ static __noinline struct percpu_cache *percpu_setup(void)
 	 * Quietly: a free() may get here, and must not fail or call the
 	 * OOM hook when the heap is full (it takes the locked path then).
 	 */
+	saved = errno;
 	pc = __alloc_exact_nowait(mm_default_arena(), DIV_ROUND_UP(PERCPU_BYTES, MM_PAGE_SIZE));
+	/*
+	 * free() gets here too, and must leave errno as it found it: a
+	 * growing arena's system calls may fail on the way to success (a
+	 * region that cannot grow in place: EEXIST).
+	 */
+	errno = saved;
 	if (!pc)
 		return NULL;
 	/* The counts only: a class's slots are written when it is used. */
@@ -168,6 +177,7 @@ static __noinline struct percpu_cache *percpu_setup(void)
 		drain_all(pc);
 		mm_tcache = &percpu_none;
 		kfree(pc);
+		errno = saved;
 		return NULL;
 	}
 	return pc;
