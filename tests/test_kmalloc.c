@@ -1401,6 +1401,24 @@ static void test_first_free_keeps_errno(void **state)
 	assert_heap_works();
 }
 
+/*
+ * Every class refills its magazines with a few objects at least
+ * (MAG_START / 2 = 4): the smallest class too, whose 2 KiB of objects
+ * (256 of 8 bytes, CONFIG_MM_KMALLOC_SHIFT_LOW=3) do not fit the byte
+ * the refill count is kept in -- it wrapped to 0, and every kmalloc(8)
+ * of a thread with an empty magazine took the arena lock.
+ */
+static void test_magazine_refill_every_class(void **state)
+{
+	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
+		struct kmem_cache *c = kmalloc_cache_index(i);
+
+		if (!c)
+			continue;
+		assert_true(c->mag_refill >= 4);
+	}
+}
+
 static void test_magazine_slow_start(void **state)
 {
 	struct slow_start ss = { .c = kmalloc_slab(500) };
@@ -1497,6 +1515,7 @@ int main(void)
 		cmocka_unit_test(test_magazine_slow_start),
 		cmocka_unit_test(test_magazine_lifetime),
 		cmocka_unit_test(test_magazine_refill_bytes),
+		cmocka_unit_test(test_magazine_refill_every_class),
 		cmocka_unit_test(test_free_at_oom_is_no_failure),
 		cmocka_unit_test(test_first_free_keeps_errno),
 #endif
