@@ -203,7 +203,8 @@ unsigned int percpu_mag_refill(const struct kmem_cache *c)
 {
 	unsigned int n = MAG_REFILL_BYTES / c->size;
 
-	return n < MAG_START / 2 ? MAG_START / 2 : n;
+	/* At most a magazine: it is kept in a byte (256 objects of 8 bytes wrapped to 0). */
+	return n < MAG_START / 2 ? MAG_START / 2 : n > MAG_SIZE ? MAG_SIZE : n;
 }
 
 void percpu_init(void)
