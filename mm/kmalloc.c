@@ -189,6 +189,17 @@ static struct mm_backend_mmap huge_backend;
 static mm_lock_t huge_lock = MM_LOCK_INIT;
 
 /*
+ * fork() holds huge_lock across the call (arena.c) from before any thread
+ * can take it: registered at the first direct mapping, it was unprotected
+ * until then, and a fork while another thread held it for malloc_trim()
+ * or a bad free left the child a lock that nobody would release.
+ */
+__attribute__((constructor)) static void huge_lock_register(void)
+{
+	__mm_fork_lock(&huge_lock);
+}
+
+/*
  * The last direct mapping freed stays mapped -- one, of at most
  * HUGE_CACHE_MAX bytes -- for the next request it holds without wasting
  * half of it: a program taking and freeing an 8 MiB buffer in a loop
@@ -236,10 +247,8 @@ static void *huge_alloc(size_t size, size_t align)
 		return NULL;
 	len = ALIGN(size, MM_PAGE_SIZE) + head;
 	flags = mm_lock(&huge_lock);
-	if (!huge_backend.be.grow) {
+	if (!huge_backend.be.grow)
 		mm_backend_mmap_init(&huge_backend, 0);
-		__mm_fork_lock(&huge_lock);
-	}
 	if (huge_cache.map && huge_cache.len >= len && huge_cache.len / 2 < len) {
 		ptr = huge_link(huge_cache.map, huge_cache.len, size, head);
 		if (ptr)
