@@ -560,6 +560,36 @@ static void *exhaust(void *list, size_t size)
 }
 
 /*
+ * Stop the default arena's growth and take every page and every object
+ * of the 100- and 20-byte classes (the last taken, a 20-byte object,
+ * first in the list): kmalloc of those sizes fails from here.
+ */
+static void *fill_heap(void)
+{
+	struct mm_diag d;
+	void *list = NULL;
+
+	mm_arena_diag(def(), &d);
+	mm_arena_set_limit(def(), d.capacity);
+	list = exhaust(list, 4 * PS);
+	list = exhaust(list, PS);
+	list = exhaust(list, 100);
+	return exhaust(list, 20);
+}
+
+/* Give back what fill_heap() took, and let the arena grow again. */
+static void unfill_heap(void *list)
+{
+	while (list) {
+		void *next = *(void **)list;
+
+		kfree(list);
+		list = next;
+	}
+	mm_arena_set_limit(def(), 0);
+}
+
+/*
  * A shrink never fails: with no page and no object of the smaller class
  * left, the block stays where it is -- a large one still gives its tail
  * back in place -- and nothing is lost.
@@ -568,18 +598,12 @@ static void test_krealloc_shrink_never_fails(void **state)
 {
 	struct mm_arena *a = def();
 	unsigned char *obj = kmalloc(2000), *large = kmalloc(6 * PS);
-	void *list = NULL;
 	size_t free0, got;
-	struct mm_diag d;
+	void *list;
 
 	fill(obj, 2000, 8);
 	fill(large, 6 * PS, 9);
-	mm_arena_diag(a, &d);
-	mm_arena_set_limit(a, d.capacity);	/* no growth from here */
-	list = exhaust(list, 4 * PS);
-	list = exhaust(list, PS);
-	list = exhaust(list, 20);
-	list = exhaust(list, 100);
+	list = fill_heap();
 	assert_null(kmalloc(20));
 	assert_null(kmalloc(100));
 
@@ -592,14 +616,7 @@ static void test_krealloc_shrink_never_fails(void **state)
 	assert_true(got == PS || got == 2 * PS);	/* 2 only where 1 would end on an odd page */
 	assert_true(mm_arena_free_pages(a) >= free0 + 6 * PS / PS - got / PS);
 	assert_arena_valid(a);
-
-	while (list) {
-		void *next = *(void **)list;
-
-		kfree(list);
-		list = next;
-	}
-	mm_arena_set_limit(a, 0);
+	unfill_heap(list);
 	kfree(obj);
 	kfree(large);
 	assert_arena_valid(a);
@@ -1287,17 +1304,11 @@ static void test_free_at_oom_is_no_failure(void **state)
 {
 	struct mm_arena *a = def();
 	struct free_at_oom f = { 0 };
-	void *list = NULL;
 	unsigned long oom0;
-	struct mm_diag d;
 	pthread_t t;
+	void *list;
 
-	mm_arena_diag(a, &d);
-	mm_arena_set_limit(a, d.capacity);	/* no growth from here */
-	list = exhaust(list, 4 * PS);
-	list = exhaust(list, PS);
-	list = exhaust(list, 100);
-	list = exhaust(list, 20);
+	list = fill_heap();
 	f.obj = list;				/* a 20-byte object */
 	list = *(void **)list;
 	oom0 = diag().oom_count;
@@ -1306,14 +1317,7 @@ static void test_free_at_oom_is_no_failure(void **state)
 	assert_int_equal(pthread_join(t, NULL), 0);
 	mm_arena_set_oom_hook(a, NULL, NULL);
 	oom0 = diag().oom_count - oom0;
-
-	while (list) {
-		void *next = *(void **)list;
-
-		kfree(list);
-		list = next;
-	}
-	mm_arena_set_limit(a, 0);
+	unfill_heap(list);
 	assert_int_equal(f.hook_calls, 0);
 	assert_int_equal(oom0, 0);
 	assert_arena_valid(a);
@@ -1347,9 +1351,8 @@ static void test_first_free_keeps_errno(void **state)
 	enum { MAX_BLOCKERS = 16 };
 	struct mm_arena *a = def();
 	struct free_errno f = { 0 };
-	void *list = NULL, *blocker[MAX_BLOCKERS];
+	void *list, *blocker[MAX_BLOCKERS];
 	unsigned int nb = 0, regrowable = 0;
-	struct mm_diag d;
 	pthread_t t;
 
 	if (!IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP) || !IS_ENABLED(CONFIG_MM_TRIM))
@@ -1379,21 +1382,10 @@ static void test_first_free_keeps_errno(void **state)
 			munmap(blocker[--nb], PS);
 		skip();
 	}
-	mm_arena_diag(a, &d);
-	mm_arena_set_limit(a, d.capacity);	/* full, with no growth... */
-	list = exhaust(list, 4 * PS);
-	list = exhaust(list, PS);
-	list = exhaust(list, 100);
-	list = exhaust(list, 20);		/* ...until the thread's first free */
+	list = fill_heap();		/* full, with no growth until the thread's first free */
 	assert_int_equal(pthread_create(&t, NULL, free_errno_thread, &f), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
-
-	while (list) {
-		void *next = *(void **)list;
-
-		kfree(list);
-		list = next;
-	}
+	unfill_heap(list);
 	while (nb)
 		munmap(blocker[--nb], PS);
 	assert_int_equal(f.err, 1234);
