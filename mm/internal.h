@@ -125,9 +125,7 @@ void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 void *__alloc_exact(struct mm_arena *a, size_t n, unsigned int align_order,
 		    unsigned int first, unsigned int rest);
 void *__alloc_exact_nowait(struct mm_arena *a, size_t n);
-void __shrink_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head,
-		    size_t n, size_t m);
-int __grow_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head, size_t n, size_t m);
+int __resize_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head, size_t n, size_t m);
 int __arena_grow(struct mm_arena *a, unsigned int order);
 void __unlink_free_range(struct mm_arena *a, struct mm_region *r,
 			 uintptr_t pfn, uintptr_t end);

@@ -345,22 +345,6 @@ size_t __kmalloc_trim_huge(void)
 	return len;
 }
 
-/* Unmap what the first 'size' bytes of the block at p do not need. */
-static void huge_shrink(const void *p, size_t size)
-{
-	mm_flags_t flags = mm_lock(&huge_lock);
-	struct huge_block *h = huge_find(p);
-
-	if (h) {
-		char *end = (char *)h->map + h->map_len;
-		char *keep = (char *)ALIGN((uintptr_t)p + size, MM_PAGE_SIZE);
-
-		if (keep < end && mm_backend_release(&huge_backend.be, keep, end - keep) == 0)
-			h->map_len = keep - (char *)h->map;
-	}
-	mm_unlock(&huge_lock, flags);
-}
-
 static size_t huge_size(const void *p)
 {
 	mm_flags_t flags = mm_lock(&huge_lock);
@@ -373,7 +357,6 @@ static size_t huge_size(const void *p)
 #else
 static void *huge_alloc(size_t size, size_t align) { return NULL; }
 static int huge_free(const void *p) { return -1; }
-static void huge_shrink(const void *p, size_t size) { }
 static void *huge_resize(const void *p, size_t size) { return NULL; }
 static size_t huge_size(const void *p) { return 0; }
 size_t __kmalloc_trim_huge(void) { return 0; }
@@ -636,38 +619,10 @@ size_t ksize(const void *p)
 }
 
 /*
- * A shrink keeps the pointer, as C and glibc promise for a block that
- * still fits, and never fails; what it can give back, it gives back in
- * place: a large block its tail pages (glibc splits a chunk the same way),
- * a direct mapping its tail.  A slab object cannot be cut.
+ * A large block at p resized in place for 'size' bytes (__resize_exact()):
+ * 1, or 0 if p is no large block or it cannot grow where it is.
  */
-static void *krealloc_shrink(struct mm_arena *a, void *p, size_t size)
-{
-	mm_flags_t flags;
-	struct mm_region *r;
-	struct slab *s;
-	unsigned int order;
-	enum kobj_kind kind;
-
-	if (kmalloc_class_of(p))
-		return p;
-	flags = arena_lock(a);
-	kind = classify(a, p, &s, &r, &order);
-	if (kind == KOBJ_LARGE) {
-		uintptr_t pfn = addr_to_pfn(p);
-
-		__shrink_exact(a, r, pfn, large_pages(r, pfn, order),
-			       DIV_ROUND_UP(size, MM_PAGE_SIZE));
-		__arena_maybe_trim(a);
-	}
-	arena_unlock(a, flags);
-	if (kind == KOBJ_HUGE)
-		huge_shrink(p, size);
-	return p;
-}
-
-/* A large block grown to 'size' bytes in place: 1, or 0 if it must move. */
-static int krealloc_grow_large(struct mm_arena *a, void *p, size_t size)
+static int resize_large(struct mm_arena *a, void *p, size_t size)
 {
 	mm_flags_t flags;
 	struct mm_region *r;
@@ -681,8 +636,9 @@ static int krealloc_grow_large(struct mm_arena *a, void *p, size_t size)
 	if (classify(a, p, &s, &r, &order) == KOBJ_LARGE) {
 		uintptr_t pfn = addr_to_pfn(p);
 
-		ok = __grow_exact(a, r, pfn, large_pages(r, pfn, order),
-				  DIV_ROUND_UP(size, MM_PAGE_SIZE)) == 0;
+		ok = __resize_exact(a, r, pfn, large_pages(r, pfn, order),
+				    DIV_ROUND_UP(size, MM_PAGE_SIZE)) == 0;
+		__arena_maybe_trim(a);
 	}
 	arena_unlock(a, flags);
 	return ok;
@@ -708,12 +664,21 @@ void *__krealloc_slow(void *p, size_t new_size)
 			report_bad_kfree(a, p);
 		return NULL;
 	}
-	if (new_size <= old)
-		return krealloc_shrink(mm_default_arena(), p, new_size);
-	/* A direct mapping that stays one grows without a copy, a large block in place. */
+	/*
+	 * A shrink keeps the pointer, as C and glibc promise for a block that
+	 * still fits, and never fails; a large block gives its tail pages
+	 * back in place, a direct mapping its tail (a slab object cannot be
+	 * cut).  Growing, a large block takes the free pages after it, a
+	 * direct mapping that stays one is moved without a copy.
+	 */
+	if (new_size <= old) {
+		if (!resize_large(mm_default_arena(), p, new_size) && !kmalloc_class_of(p))
+			huge_resize(p, new_size);
+		return p;
+	}
 	if (new_size > MM_MAX_BLOCK && old > MM_MAX_BLOCK && (q = huge_resize(p, new_size)))
 		return q;
-	if (krealloc_grow_large(mm_default_arena(), p, new_size))
+	if (resize_large(mm_default_arena(), p, new_size))
 		return p;
 	q = kmalloc(new_size);
 	if (!q)

@@ -659,65 +659,50 @@ void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 }
 
 /*
- * Give back all but the first m pages of kmalloc's exact block of n pages
- * at head (krealloc's in-place shrink), lock held: what stays is re-cut
- * into pieces as if it had been allocated that size, the rest goes to the
- * free lists and merges with its free neighbours.
+ * Resize kmalloc's exact block of n pages at head to m pages in place,
+ * lock held (krealloc): 0, or -1 when it grows and the pages after it are
+ * not free blocks (the caller moves it).  The block is re-cut into pieces
+ * as if it had been allocated that size.  A shrink gives its tail back,
+ * as glibc splits a chunk; growth takes the free blocks after it and gives
+ * back what the last one holds beyond the new end, as glibc grows into a
+ * free neighbour: a vector that doubles copies nothing while free pages
+ * follow it, and takes no new pages while its old ones wait.
  */
-void __shrink_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head,
-		    size_t n, size_t m)
+int __resize_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head, size_t n, size_t m)
 {
-	uintptr_t end = exact_end(head + m, head + n, PT_LARGE_CONT);
-
-	if (end >= head + n)
-		return;
-	/* The old pieces that start in the tail stop being block heads. */
-	for (uintptr_t pfn = head, next; pfn < head + n; pfn = next) {
-		next = pfn + ((uintptr_t)1 << meta_order(*page_meta(r, pfn)));
-		if (pfn >= end)
-			*page_meta(r, pfn) = 0;
-	}
-	mark_pieces(r, head, end, PT_LARGE, PT_LARGE_CONT);
-	__free_range_locked(a, r, end, head + n);
-}
-
-/*
- * Grow kmalloc's exact block of n pages at head to m pages in place, lock
- * held, if the pages after it are free: 0, or -1 when they are not (the
- * caller moves the block).  What the last free block holds beyond the new
- * end goes back.  glibc's realloc() grows into a free neighbour the same
- * way: a vector that doubles copies nothing while free pages follow it,
- * and takes no new pages while its old ones wait to be reused.
- */
-int __grow_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head, size_t n, size_t m)
-{
-	uintptr_t end = head + n, want = head + m, pfn, next, last = end, new_end;
+	uintptr_t end = head + n, avail, pfn, next, last = end, new_end;
 	size_t dirty = 0, taken = 0;
 
-	if (want > mm_region_end(r))
-		return -1;
-	for (pfn = end; pfn < want; pfn += (uintptr_t)1 << meta_order(*page_meta(r, pfn))) {
-		if (!meta_is_free(*page_meta(r, pfn)))
+	/* Growing: up to head + m, free blocks only; avail is where the last ends. */
+	for (avail = end; avail < head + m; avail = next) {
+		if (avail >= mm_region_end(r) || !meta_is_free(*page_meta(r, avail)))
 			return -1;
+		next = avail + ((uintptr_t)1 << meta_order(*page_meta(r, avail)));
 	}
+	new_end = exact_end(head + m, avail, PT_LARGE_CONT);
+	if (new_end == end)
+		return 0;
 	/* [head, new_end) is cut into pieces anew: the old heads go. */
 	for (pfn = head; pfn < end; pfn = next) {
 		next = pfn + ((uintptr_t)1 << meta_order(*page_meta(r, pfn)));
 		*page_meta(r, pfn) = 0;
 	}
-	for (pfn = end; pfn < want; pfn = next) {
+	for (pfn = end; pfn < avail; pfn = next) {
 		uint8_t mt = *page_meta(r, pfn);
 
 		last = pfn;
 		next = pfn + ((uintptr_t)1 << meta_order(mt));
 		dirty = fb_dirty(pfn_to_addr(pfn), mt);
 		__del_free_block(a, r, pfn);
-		taken += min_t(size_t, dirty, min_t(uintptr_t, next, want) - pfn);
+		taken += min_t(size_t, dirty, min_t(uintptr_t, next, new_end) - pfn);
 	}
-	new_end = exact_end(want, pfn, PT_LARGE_CONT);
 	mark_pieces(r, head, new_end, PT_LARGE, PT_LARGE_CONT);
+	if (new_end < end) {
+		__free_range_locked(a, r, new_end, end);	/* a tail that was in use */
+		return 0;
+	}
 	/* What overshoots is the last block's end: resident beyond its low part? */
-	__free_range_dirty(a, r, new_end, pfn, dirty > new_end - last ? dirty - (new_end - last) : 0);
+	__free_range_dirty(a, r, new_end, avail, dirty > new_end - last ? dirty - (new_end - last) : 0);
 	note_peak(a);
 	if (taken < new_end - end)
 		__arena_check_footprint(a);	/* untouched pages: the footprint grows */

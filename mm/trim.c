@@ -201,7 +201,7 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
  * what it holds, and round after round its freed blocks are discarded
  * and faulted in again (1 MiB: eight times the time without the cap,
  * still a quarter of glibc's, whose trim threshold does the same); grown
- * with realloc(), it grows in place (__grow_exact()).  Sparing recently
+ * with realloc(), it grows in place (__resize_exact()).  Sparing recently
  * freed blocks instead cost the large workload 1.3 MiB.
  *
  * Only for an arena whose thresholds follow its size (the default),
