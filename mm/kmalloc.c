@@ -47,7 +47,23 @@
  * and [2] is 192 when those classes exist; the fine classes follow
  * SHIFT_HIGH (slab.h).
  */
-struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
+#if IS_ENABLED(CONFIG_MM_HEAP)
+/*
+ * What kmalloc_caches[KMALLOC_HEAP_CLASS] names: a cache of no objects,
+ * never used for allocation, whose magazines have capacity 0 (heap.h).
+ */
+static struct kmem_cache kmalloc_heap_cache = {
+	.name = "kmalloc-heap",
+	.slab_mask = ~(uintptr_t)0,
+	.kmalloc_idx = KMALLOC_HEAP_CLASS,
+};
+#endif
+
+struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES + 1] = {
+#if IS_ENABLED(CONFIG_MM_HEAP)
+	[KMALLOC_HEAP_CLASS] = &kmalloc_heap_cache,
+#endif
+};
 uint8_t kmalloc_size_index[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> class */
 /* (size - 1) / 128 -> class, size > 192; one byte where the fine classes are off */
 uint8_t kmalloc_size_index_hi[IS_ENABLED(CONFIG_MM_KMALLOC_FINE) ? KMALLOC_MAX_CACHE_SIZE >> 7 : 1];
@@ -133,7 +149,8 @@ static __noinline int kmalloc_init(void)
 		for (unsigned int i = 1; i < KMALLOC_NR_CLASSES && ok; i++) {
 			size_t size = class_size(i), align;
 
-			if (!size)
+			/* No cache for a class of the heap's sizes: see heap.c. */
+			if (!size || heap_serves(size))
 				continue;
 			/* Natural alignment for powers of two, 32/64 for 96/192. */
 			align = size & -size;
@@ -171,7 +188,7 @@ struct kmem_cache *kmalloc_slab(size_t size)
 		return NULL;
 	if (unlikely(!__atomic_load_n(&kmalloc_ready, __ATOMIC_ACQUIRE)) && !kmalloc_init())
 		return NULL;
-	return kmalloc_cache(size ? size : 1);
+	return kmalloc_cache(size ? size : 1);	/* NULL where the heap serves */
 }
 
 /* ---- Direct mappings beyond the largest buddy block ------------------- */
@@ -393,11 +410,16 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 	return p;
 }
 
-/* Everything but a class whose cache exists: first use, 0, large sizes. */
+/* Everything but a class whose cache exists: first use, 0, heap and large sizes. */
 void *__kmalloc_slow(size_t size)
 {
 	struct kmem_cache *c;
 
+	if (heap_serves(size)) {
+		struct mm_arena *a = mm_default_arena();
+
+		return a ? heap_alloc(a, size, 0) : NULL;
+	}
 	if (size > KMALLOC_MAX_CACHE_SIZE)
 		return kmalloc_large(size, 0);
 	c = kmalloc_slab(size);		/* sets everything up on first use */
@@ -435,6 +457,14 @@ void *kmalloc_aligned(size_t size, size_t align)
 		c = kmalloc_slab(need);
 		if (c)
 			return kmem_cache_alloc(c);
+	}
+	/* Where the heap has taken the class, the heap cuts an aligned block. */
+	if (IS_ENABLED(CONFIG_MM_HEAP) && size <= HEAP_MAX && align < MM_PAGE_SIZE) {
+		struct mm_arena *a = mm_default_arena();
+		void *p = a ? heap_alloc(a, size ? size : 1, align) : NULL;
+
+		if (p)
+			return p;
 	}
 	return kmalloc_large(size, align);
 }
@@ -478,13 +508,14 @@ static void free_large_locked(struct mm_arena *a, struct mm_region *r, uintptr_t
 	__arena_maybe_trim(a);
 }
 
-enum kobj_kind { KOBJ_BAD, KOBJ_SLAB, KOBJ_LARGE, KOBJ_HUGE };
+enum kobj_kind { KOBJ_BAD, KOBJ_SLAB, KOBJ_LARGE, KOBJ_HUGE, KOBJ_HEAP };
 
 /*
  * What p is, from the page metadata of the default arena: an object of a
- * slab (*slab set), a large block (*order set), a direct mapping, or
- * nothing we handed out.  Lock held, or p a live object of a slab (whose
- * metadata cannot change under it).
+ * slab (*slab set), a large block (*order set), a block of the heap (which
+ * the heap checks), a direct mapping, or nothing we handed out.  Lock
+ * held, or p a live object of a slab (whose metadata cannot change under
+ * it).
  */
 static __hot_inline enum kobj_kind classify(struct mm_arena *a, const void *p,
 					       struct slab **slab, struct mm_region **region,
@@ -496,13 +527,15 @@ static __hot_inline enum kobj_kind classify(struct mm_arena *a, const void *p,
 
 	if (unlikely(!r))
 		return KOBJ_HUGE;
+	*region = r;
+	if (page_in_heap(r, pfn))
+		return KOBJ_HEAP;
 	m = *page_meta(r, pfn);
 	head = pfn;
 	if (unlikely(!m)) {
 		head = block_head(r, pfn);
 		m = head ? *page_meta(r, head) : 0;
 	}
-	*region = r;
 	*order = meta_order(m);
 	if (likely(meta_type(m) == PT_SLAB)) {
 		*slab = pfn_to_addr(head);
@@ -541,6 +574,13 @@ void __kfree_slow(const void *p)
 	a = mm_default_arena();
 	if (unlikely(!a))
 		return;
+	/* A heap block in one of the newest regions: straight to the heap. */
+	if (IS_ENABLED(CONFIG_MM_HEAP) && kmalloc_class_of(p) == KMALLOC_HEAP_CLASS) {
+		flags = arena_lock(a);
+		__heap_free_locked(a, (void *)p);
+		arena_unlock(a, flags);
+		return;
+	}
 	/* A kmalloc object into this thread's cache, without the lock. */
 	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE) &&
 	    classify(a, p, &s, &r, &order) == KOBJ_SLAB &&
@@ -554,6 +594,9 @@ void __kfree_slow(const void *p)
 		break;
 	case KOBJ_LARGE:
 		free_large_locked(a, r, addr_to_pfn(p), order);
+		break;
+	case KOBJ_HEAP:
+		__heap_free_locked(a, (void *)p);
 		break;
 	case KOBJ_HUGE:
 		arena_unlock(a, flags);
@@ -583,7 +626,7 @@ size_t ksize(const void *p)
 	size_t n = 0;
 
 	/* A kmalloc object by its class byte: no call, no lock. */
-	if (likely(k)) {
+	if (likely(k) && k != KMALLOC_HEAP_CLASS) {
 		struct kmem_cache *c = kmalloc_caches[k];
 
 		return slab_obj_aligned(c, obj_to_slab(c, p), p) ? c->object_size : 0;
@@ -607,6 +650,9 @@ size_t ksize(const void *p)
 		break;
 	case KOBJ_LARGE:
 		n = large_pages(r, addr_to_pfn(p), order) << MM_PAGE_SHIFT;
+		break;
+	case KOBJ_HEAP:
+		n = heap_usable_size(p);
 		break;
 	case KOBJ_HUGE:
 		arena_unlock(a, flags);
@@ -644,6 +690,28 @@ static int resize_large(struct mm_arena *a, void *p, size_t size)
 	return ok;
 }
 
+/*
+ * A heap block resized: in place if it can be (a shrink always can), else
+ * moved -- all under one lock but the move; NULL for a bad pointer.
+ */
+static void *krealloc_heap(struct mm_arena *a, void *p, size_t size)
+{
+	mm_flags_t flags = arena_lock(a);
+	int done = __heap_resize_locked(a, p, size);
+	size_t old = done == 0 ? heap_usable_size(p) : 0;
+	void *q;
+
+	arena_unlock(a, flags);
+	if (done)
+		return done > 0 ? p : NULL;
+	q = kmalloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, min_t(size_t, old, size));
+	kfree(p);
+	return q;
+}
+
 /* Everything __krealloc() does not do inline. */
 void *__krealloc_slow(void *p, size_t new_size)
 {
@@ -655,6 +723,14 @@ void *__krealloc_slow(void *p, size_t new_size)
 	if (!new_size) {
 		kfree(p);
 		return NULL;
+	}
+	if (IS_ENABLED(CONFIG_MM_HEAP)) {
+		struct mm_arena *a = mm_default_arena();
+		struct mm_region *r = a ? region_of(a, addr_to_pfn(p)) : NULL;
+
+		/* Any region's: kmalloc_class_of() looks at the newest few. */
+		if (r && page_in_heap(r, addr_to_pfn(p)))
+			return krealloc_heap(a, p, new_size);
 	}
 	old = ksize(p);
 	if (!old) {

@@ -26,6 +26,7 @@
 #else /* !CONFIG_MM_TINY */
 
 #include "percpu.h"
+#include "heap.h"
 
 /* kmalloc.c's tables: 0 / NULL until kmalloc_init() has run. */
 /*
@@ -37,7 +38,8 @@
 
 extern MM_INTERNAL uint8_t kmalloc_size_index[];
 extern MM_INTERNAL uint8_t kmalloc_size_index_hi[];
-extern MM_INTERNAL struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
+/* One more than the classes: KMALLOC_HEAP_CLASS (heap.h). */
+extern MM_INTERNAL struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES + 1];
 extern MM_INTERNAL struct mm_arena mm_arena_default;
 
 void *__kmalloc_slow(size_t size);
@@ -185,8 +187,12 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 			return;
 		return slow(p);
 	} else {
-		mm_flags_t flags = arena_lock(c->arena);
+		mm_flags_t flags;
 
+		/* No magazine to turn a heap block away: the class says it. */
+		if (IS_ENABLED(CONFIG_MM_HEAP) && unlikely(k == KMALLOC_HEAP_CLASS))
+			return slow(p);
+		flags = arena_lock(c->arena);
 		if (slab_free_ok(c, s, p, "kfree"))
 			slab_free_fast(c, s, (void *)p);
 		arena_unlock(c->arena, flags);

@@ -42,7 +42,8 @@ struct magazine {
  */
 struct percpu_cache {
 	uintptr_t key;			/* marks objects in a magazine (checks) */
-	struct magazine mag[KMALLOC_NR_CLASSES];
+	/* And one for the heap's class byte (heap.h), always of capacity 0. */
+	struct magazine mag[KMALLOC_NR_CLASSES + 1];
 } __attribute__((aligned(64)));
 
 extern __thread struct percpu_cache *mm_tcache MM_INTERNAL

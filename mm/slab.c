@@ -33,6 +33,7 @@
  */
 #include <string.h>
 #include "slab.h"
+#include "heap.h"
 #include "slabinfo.h"
 
 /* Descriptors come from a cache of their own, on the default arena. */
@@ -512,7 +513,7 @@ static size_t reclaim_locked(struct mm_arena *a)
 
 	list_for_each_entry(c, &a->caches, list)
 		pages += shrink_locked(c);
-	return pages;
+	return pages + __heap_reclaim_locked(a);
 }
 
 size_t kmem_cache_reap(struct mm_arena *a)

@@ -5,18 +5,31 @@
  * debugging, never called by the allocator itself.
  */
 #include "internal.h"
+#include "heap.h"
 #if IS_ENABLED(CONFIG_MM_PAGE_CLASS)
-#include "slab.h"
+
+/* Is the block at pfn a heap span?  Its head page says so, its others must agree. */
+static int is_span(struct mm_region *r, uintptr_t pfn, uint8_t m)
+{
+	return meta_type(m) == PT_LARGE && page_in_heap(r, pfn);
+}
 
 /* What every page of the block at pfn must carry in its class byte. */
-static unsigned int block_class(uintptr_t pfn, uint8_t m)
+static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m)
 {
+	if (is_span(r, pfn, m))
+		return KMALLOC_HEAP_CLASS;
 	if (meta_type(m) != PT_SLAB)
 		return 0;
 	return ((struct slab *)pfn_to_addr(pfn))->cache->kmalloc_idx;
 }
 #else
-static unsigned int block_class(uintptr_t pfn, uint8_t m)
+static int is_span(struct mm_region *r, uintptr_t pfn, uint8_t m)
+{
+	return 0;
+}
+
+static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m)
 {
 	return 0;
 }
@@ -33,6 +46,7 @@ static unsigned int block_class(uintptr_t pfn, uint8_t m)
 int mm_arena_validate(struct mm_arena *a)
 {
 	size_t free_pages = 0, clean = 0, pages = 0, listed = 0, free_blocks = 0, cached = 0;
+	size_t heap_free = 0;
 #if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
 	size_t dirty = 0;
 #endif
@@ -62,9 +76,11 @@ int mm_arena_validate(struct mm_arena *a)
 					why = "head byte inside a block";
 			}
 			for (uintptr_t i = 0; IS_ENABLED(CONFIG_MM_PAGE_CLASS) && i < n && !why; i++) {
-				if (*page_class(r, pfn + i) != block_class(pfn, m))
+				if (*page_class(r, pfn + i) != block_class(r, pfn, m))
 					why = "class byte disagrees with its block";
 			}
+			if (!why && is_span(r, pfn, m))
+				__heap_validate_span(a, r, pfn, &heap_free, &why);
 			if (!why && meta_type(m) == PT_PCP)
 				cached++;
 			if (!why && meta_is_free(m)) {
@@ -111,6 +127,8 @@ int mm_arena_validate(struct mm_arena *a)
 	}
 	if (!why && listed != free_blocks)
 		why = "free blocks missing from the lists";
+	if (!why)
+		__heap_validate_lists(a, heap_free, &why);
 #if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
 	if (!why && dirty != a->nr_dirty)
 		why = "resident free page count disagrees with the blocks";

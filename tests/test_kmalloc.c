@@ -19,8 +19,19 @@
 #include <sys/mman.h>
 #include "helpers.h"
 #include "../mm/percpu.h"	/* white-box: the fresh index, a thread's magazines */
+#include "../mm/heap.h"		/* white-box: which sizes the heap serves */
 
 #define PS MM_PAGE_SIZE
+
+/*
+ * Whole pages start above the classes and the heap: a test of page blocks
+ * adds its page counts to LB, 0 where the heap ends with the classes.
+ */
+#if IS_ENABLED(CONFIG_MM_HEAP)
+#define LB	(HEAP_MAX > KMALLOC_MAX_CACHE_SIZE ? ALIGN(HEAP_MAX, PS) : 0)
+#else
+#define LB	((size_t)0)
+#endif
 
 
 static struct mm_arena *def(void)
@@ -92,9 +103,38 @@ static size_t expected_class(size_t size)
 	return best;
 }
 
+/*
+ * A heap block's usable bytes for 'size': its block (the payload and an
+ * 8-byte header, to 16 bytes, 32 at least) less the header.  A block may
+ * be 16 bytes bigger, where cutting it would leave less than a block.
+ */
+static size_t heap_usable(size_t size)
+{
+	size_t n = ALIGN(size + 8, 16);
+
+	return (n < 32 ? 32 : n) - 8;
+}
+
+/* Is ksize k right for a heap block holding 'size' bytes? */
+static int heap_ksize_ok(size_t k, size_t size)
+{
+	return k == heap_usable(size) || k == heap_usable(size) + 16;
+}
+
+/* Whole pages: above the classes and the heap. */
+static int is_large(size_t size)
+{
+	return size > KMALLOC_MAX_CACHE_SIZE && !heap_serves(size);
+}
+
+/* The largest size a slab serves: the heap takes over above it. */
+#define SLAB_MAX_SIZE	(IS_ENABLED(CONFIG_MM_HEAP) ? HEAP_MIN : KMALLOC_MAX_CACHE_SIZE)
+
 /* What ksize() must say for a live block of 'size' bytes. */
 static size_t expected_ksize(size_t size)
 {
+	if (heap_serves(size))
+		return heap_usable(size);
 	if (size <= KMALLOC_MAX_CACHE_SIZE)
 		return expected_class(size);
 	if (size <= MM_MAX_BLOCK)
@@ -112,7 +152,9 @@ static size_t expected_ksize_at(const void *p, size_t size)
 {
 	size_t e = expected_ksize(size);
 
-	if (size > KMALLOC_MAX_CACHE_SIZE && size <= MM_MAX_BLOCK &&
+	if (heap_serves(size))
+		return ksize(p) == e + 16 ? e + 16 : e;
+	if (is_large(size) && size <= MM_MAX_BLOCK &&
 	    ((addr_to_pfn(p) + e / PS) & 1) && ksize(p) == e + PS)
 		return e + PS;
 	return e;
@@ -187,7 +229,10 @@ static void test_class_boundaries(void **state)
 			print_message("kmalloc(%zu): ksize %zu, expected %zu\n", sz, ksize(p),
 				      expected_ksize_at(p, sz));
 		assert_int_equal(ksize(p), expected_ksize_at(p, sz));
-		if (sz <= KMALLOC_MAX_CACHE_SIZE) {
+		if (heap_serves(sz)) {
+			assert_null(c);		/* no class cache where the heap serves */
+			assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0);
+		} else if (sz <= KMALLOC_MAX_CACHE_SIZE) {
 			struct kmem_cache_info i;
 			char name[32];
 			size_t cls = expected_class(sz);
@@ -230,14 +275,16 @@ static void test_class_boundaries(void **state)
 			const size_t *w = is_fine ? fine[k] : coarse[k];
 			void *p = kmalloc(w[0]);
 
-			assert_int_equal(ksize(p), w[1]);
+			assert_int_equal(ksize(p), heap_serves(w[0]) ? expected_ksize_at(p, w[0]) : w[1]);
 			kfree(p);
 		}
 
 		for (size_t k = 0; k < ARRAY_SIZE(want); k++) {
 			void *p = kmalloc(want[k][0]);
 
-			assert_int_equal(ksize(p), want[k][1] > KMALLOC_MAX_CACHE_SIZE ?
+			assert_int_equal(ksize(p), heap_serves(want[k][0]) ?
+					 expected_ksize_at(p, want[k][0]) :
+					 want[k][1] > KMALLOC_MAX_CACHE_SIZE ?
 					 expected_ksize_at(p, want[k][1]) : want[k][1]);
 			kfree(p);
 		}
@@ -262,14 +309,15 @@ static void test_large_exact(void **state)
 	kfree(q);
 	mm_percpu_drain();
 	free0 = mm_arena_free_pages(a);
-	p = kmalloc(5 * PS);
+	p = kmalloc(LB + 5 * PS);
 	assert_non_null(p);
 	/* 5 pages, or 6 where a fifth page would end on an odd one. */
-	assert_int_equal(ksize(p), expected_ksize_at(p, 5 * PS));
+	assert_int_equal(ksize(p), expected_ksize_at(p, LB + 5 * PS));
 	assert_int_equal(mm_arena_free_pages(a), free0 - ksize(p) / PS);
-	/* Its first piece: 4 pages, or fewer if a run of free pages served it. */
-	assert_true(mm_page_order(a, p) >= 0 && mm_page_order(a, p) <= 2);
-	memset(p, 0x3e, 5 * PS);
+	/* Its first piece: 4 pages (LB + 4), or fewer if a run of free pages served it. */
+	assert_true(mm_page_order(a, p) >= 0 &&
+		    (size_t)1 << mm_page_order(a, p) <= LB / PS + 4);
+	memset(p, 0x3e, LB + 5 * PS);
 	capture_start();
 	mm_page_map(a);
 	capture_stop();
@@ -282,14 +330,14 @@ static void test_large_exact(void **state)
 		unsigned long e0 = a->diag.error_count;
 
 		capture_start();
-		kfree(p + 4 * PS);
+		kfree(p + LB + 4 * PS);
 		capture_stop();
 		assert_int_equal(a->diag.error_count, e0 + 1);
 		if (IS_ENABLED(CONFIG_MM_REPORTS))
 			assert_true(captured("BUG kfree"));
 		assert_int_equal(mm_arena_free_pages(a), free0 - ksize(p) / PS);
 	}
-	assert_int_equal((unsigned char)p[5 * PS - 1], 0x3e);
+	assert_int_equal((unsigned char)p[LB + 5 * PS - 1], 0x3e);
 	kfree(p);
 	assert_int_equal(mm_arena_free_pages(a), free0);
 	assert_arena_valid(a);
@@ -313,9 +361,12 @@ static void test_class_alignment(void **state)
 			size_t sz = j % 2 ? cls : cls - cls / 4 + 1;
 			size_t natural = expected_class(sz) & -expected_class(sz);
 
+			/* The heap's blocks are 16-aligned, no more. */
+			if (heap_serves(sz))
+				natural = 16;
 			p[j] = kmalloc(sz);
 			assert_non_null(p[j]);
-			assert_int_equal(ksize(p[j]), expected_class(sz));
+			assert_int_equal(ksize(p[j]), expected_ksize_at(p[j], sz));
 			if ((uintptr_t)p[j] % natural)
 				print_message("class %zu size %zu: %p\n", cls, sz, p[j]);
 			assert_int_equal((uintptr_t)p[j] % natural, 0);
@@ -364,6 +415,8 @@ static void test_slabinfo_default_arena(void **state)
 	for (unsigned int i = CONFIG_MM_KMALLOC_SHIFT_LOW; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
 		char name[32];
 
+		if (heap_serves((size_t)1 << i))
+			continue;		/* the heap's sizes: no cache */
 		if (i < 10)
 			snprintf(name, sizeof(name), "\nkmalloc-%u ", 1u << i);
 		else
@@ -376,8 +429,9 @@ static void test_slabinfo_default_arena(void **state)
 	}
 	if (IS_ENABLED(CONFIG_MM_KMALLOC_FINE)) {
 		assert_non_null(strstr(text, "\nkmalloc-384 "));
-		assert_non_null(strstr(text, "\nkmalloc-640 "));
-		assert_non_null(strstr(text, "\nkmalloc-896 "));
+		/* Classes the heap serves have no cache. */
+		assert_int_equal(strstr(text, "\nkmalloc-640 ") == NULL, heap_serves(640));
+		assert_int_equal(strstr(text, "\nkmalloc-896 ") == NULL, heap_serves(896));
 	}
 	line = strstr(text, "\nkmalloc-256 ");
 	assert_int_equal(sscanf(line, " kmalloc-256 %lu", &act0), 1);
@@ -492,16 +546,16 @@ static void test_krealloc_in_place(void **state)
 	 * A large block is exact in pages (4 + 1 here, not 8); a shrink keeps
 	 * the pointer and gives the pages it no longer needs back in place.
 	 */
-	p = kmalloc(5 * PS);
-	assert_int_equal(ksize(p), expected_ksize_at(p, 5 * PS));
-	fill(p, 5 * PS, 6);
-	assert_ptr_equal(krealloc(p, 5 * PS), p);
+	p = kmalloc(LB + 5 * PS);
+	assert_int_equal(ksize(p), expected_ksize_at(p, LB + 5 * PS));
+	fill(p, LB + 5 * PS, 6);
+	assert_ptr_equal(krealloc(p, LB + 5 * PS), p);
 	mm_percpu_drain();
 	free0 = mm_arena_free_pages(a);
 	ks = ksize(p) / PS;
-	assert_ptr_equal(krealloc(p, 2 * PS + 1), p);
-	assert_true(check_fill(p, 2 * PS + 1, 6));
-	assert_int_equal(ksize(p), expected_ksize_at(p, 3 * PS));
+	assert_ptr_equal(krealloc(p, LB + 2 * PS + 1), p);
+	assert_true(check_fill(p, LB + 2 * PS + 1, 6));
+	assert_int_equal(ksize(p), expected_ksize_at(p, LB + 3 * PS));
 	assert_int_equal(mm_arena_free_pages(a), free0 + ks - ksize(p) / PS);
 	assert_arena_valid(a);
 	free0 = mm_arena_free_pages(a);
@@ -514,18 +568,18 @@ static void test_krealloc_in_place(void **state)
 	/* Growing, it takes the free pages after it in place. */
 	free0 = mm_arena_free_pages(a);
 	ks = ksize(p) / PS;
-	q = krealloc(p, 5 * PS);
+	q = krealloc(p, LB + 5 * PS);
 	assert_ptr_equal(q, p);
 	assert_true(check_fill(p, 100, 6));
-	assert_int_equal(ksize(p), expected_ksize_at(p, 5 * PS));
+	assert_int_equal(ksize(p), expected_ksize_at(p, LB + 5 * PS));
 	assert_int_equal(mm_arena_free_pages(a), free0 - (ksize(p) / PS - ks));
 	assert_arena_valid(a);
-	fill(p, 5 * PS, 6);
+	fill(p, LB + 5 * PS, 6);
 	/* Into pages that are not free, it moves. */
 	q = kmalloc(PS);		/* a class: not in the pages after p */
 	p = krealloc(p, MM_MAX_BLOCK);
 	assert_non_null(p);
-	assert_true(check_fill(p, 5 * PS, 6));
+	assert_true(check_fill(p, LB + 5 * PS, 6));
 	assert_int_equal(ksize(p), MM_MAX_BLOCK);
 	kfree(q);
 	kfree(p);
@@ -597,12 +651,12 @@ static void unfill_heap(void *list)
 static void test_krealloc_shrink_never_fails(void **state)
 {
 	struct mm_arena *a = def();
-	unsigned char *obj = kmalloc(2000), *large = kmalloc(6 * PS);
+	unsigned char *obj = kmalloc(2000), *large = kmalloc(LB + 6 * PS);
 	size_t free0, got;
 	void *list;
 
 	fill(obj, 2000, 8);
-	fill(large, 6 * PS, 9);
+	fill(large, LB + 6 * PS, 9);
 	list = fill_heap();
 	assert_null(kmalloc(20));
 	assert_null(kmalloc(100));
@@ -614,7 +668,7 @@ static void test_krealloc_shrink_never_fails(void **state)
 	assert_true(check_fill(large, 100, 9));
 	got = ksize(large);
 	assert_true(got == PS || got == 2 * PS);	/* 2 only where 1 would end on an odd page */
-	assert_true(mm_arena_free_pages(a) >= free0 + 6 * PS / PS - got / PS);
+	assert_true(mm_arena_free_pages(a) >= free0 + (LB + 6 * PS) / PS - got / PS);
 	assert_arena_valid(a);
 	unfill_heap(list);
 	kfree(obj);
@@ -633,8 +687,8 @@ static void test_ksize(void **state)
 	kfree(p);
 	assert_int_equal(ksize(NULL), 0);
 	assert_int_equal(ksize(&on_stack), 0);
-	p = kmalloc(3 * PS);	/* 2 + 1 pages; 4 only where a third would end on an odd page */
-	assert_int_equal(ksize(p), expected_ksize_at(p, 3 * PS));
+	p = kmalloc(LB + 3 * PS);	/* 2 + 1 pages; 4 only where a third would end on an odd page */
+	assert_int_equal(ksize(p), expected_ksize_at(p, LB + 3 * PS));
 	kfree(p);
 }
 
@@ -704,7 +758,8 @@ static void test_kfree_garbage(void **state)
 {
 	long on_stack[8];
 	unsigned long e0;
-	char *p = kmalloc(100), *big = kmalloc(40000), *huge = kmalloc(MM_MAX_BLOCK + 1);
+	char *p = kmalloc(100), *big = kmalloc(LB + 40000), *huge = kmalloc(MM_MAX_BLOCK + 1);
+	char *med = kmalloc(3000);
 	void *page = __get_free_page();
 
 	assert_non_null(p);
@@ -743,6 +798,26 @@ static void test_kfree_garbage(void **state)
 	kfree(big + 8);
 	check_report(def(), e0, "kfree", "not the start of a kmalloc block");
 
+	/* The middle of a heap block, and past its end. */
+	if (heap_serves(3000)) {
+		static const size_t off[] = { 16, 8, 1, 2048, 2992 };
+
+		memset(med, 0x5a, 3000);
+		for (size_t k = 0; k < ARRAY_SIZE(off); k++) {
+			e0 = diag().error_count;
+			capture_start();
+			kfree(med + off[k]);
+			check_report(def(), e0, "kfree", "not the start of a kmalloc block");
+			assert_int_equal(ksize(med + off[k]), 0);
+		}
+		e0 = diag().error_count;
+		capture_start();
+		assert_null(krealloc(med + 16, 100));
+		check_report(def(), e0, "kfree", NULL);
+		for (int i = 0; i < 3000; i++)
+			assert_int_equal((unsigned char)med[i], 0x5a);
+	}
+
 	/* The middle of a direct mapping. */
 	e0 = diag().error_count;
 	capture_start();
@@ -778,12 +853,13 @@ static void test_kfree_garbage(void **state)
 	/* Nothing was freed: all of it intact and freeable. */
 	for (int i = 0; i < 100; i++)
 		assert_int_equal((unsigned char)p[i], 0x12);
-	assert_int_equal(ksize(big), expected_ksize_at(big, 40000));
+	assert_int_equal(ksize(big), expected_ksize_at(big, LB + 40000));
 	assert_heap_works();
 	e0 = diag().error_count;
 	free_page(page);
 	kfree(p);
 	kfree(big);
+	kfree(med);
 	kfree(huge);
 	assert_int_equal(diag().error_count, e0);
 	assert_heap_works();
@@ -874,7 +950,7 @@ static void test_double_kfree(void **state)
 static void test_kfree_never_handed_out(void **state)
 {
 	enum { MAX = 64 };
-	struct kmem_cache *c = kmalloc_slab(KMALLOC_MAX_CACHE_SIZE);
+	struct kmem_cache *c = kmalloc_slab(SLAB_MAX_SIZE);
 	void *keep[MAX], *more[MAX];
 	unsigned int n = 0, m;
 	unsigned long e0;
@@ -884,7 +960,7 @@ static void test_kfree_never_handed_out(void **state)
 	assert_true(c->objs >= 2);
 	/* Until the class's active slab has an object it never handed out. */
 	while (n < MAX / 2) {
-		keep[n++] = kmalloc(KMALLOC_MAX_CACHE_SIZE);
+		keep[n++] = kmalloc(SLAB_MAX_SIZE);
 		if (c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs)
 			break;
 	}
@@ -901,7 +977,7 @@ static void test_kfree_never_handed_out(void **state)
 	check_report(def(), e0, "Object already free", "never handed out");
 	/* Handed out once, when its turn comes, never twice. */
 	for (m = 0; m < MAX / 2; m++) {
-		more[m] = kmalloc(KMALLOC_MAX_CACHE_SIZE);
+		more[m] = kmalloc(SLAB_MAX_SIZE);
 		assert_non_null(more[m]);
 		for (unsigned int j = 0; j < m; j++)
 			assert_ptr_not_equal(more[j], more[m]);
@@ -953,6 +1029,7 @@ struct model {
 	size_t ks;		/* what ksize() must say */
 	uint32_t tag;
 	int large;		/* pages, not a slab object */
+	int heap;		/* a heap block: cut and grown in place */
 };
 
 /* A log-uniform size in [1, 20000]: mostly small, now and then large. */
@@ -1012,7 +1089,8 @@ static void test_random_differential(void **state)
 				assert_int_equal(m->p[m->size - 1], 0);
 			}
 			m->ks = expected_ksize_at(m->p, m->size);
-			m->large = m->size > KMALLOC_MAX_CACHE_SIZE;
+			m->large = is_large(m->size);
+			m->heap = heap_serves(m->size);
 			assert_int_equal(ksize(m->p), m->ks);
 			m->tag = (uint32_t)rnd();
 			model_fill(m);
@@ -1028,14 +1106,19 @@ static void test_random_differential(void **state)
 			 * The model's rule: a shrink stays; a large block
 			 * gives back the pages it no longer needs (keeping one
 			 * more where the exact end is odd), a direct mapping
-			 * its tail.  Growing, a slab object moves; a large
-			 * block may grow in place (when the pages after it are
-			 * free), a direct mapping too (mremap).
+			 * its tail, a heap block its tail bytes.  Growing, a
+			 * slab object moves; a large block may grow in place
+			 * (when the pages after it are free), a direct mapping
+			 * too (mremap), a heap block into a free block after
+			 * it.  A heap block stays one however small it gets.
 			 */
-			in_place = n <= m->ks || (m->large && q == m->p);
+			in_place = n <= m->ks || ((m->large || m->heap) && q == m->p);
 			if (in_place) {
 				assert_ptr_equal(q, m->p);
-				if (m->large) {
+				if (m->heap) {
+					assert_true(heap_ksize_ok(ksize(q), n));
+					m->ks = ksize(q);
+				} else if (m->large) {
 					size_t e = ALIGN(n, PS);
 
 					assert_true(ksize(q) == e || ksize(q) == e + PS);
@@ -1044,7 +1127,8 @@ static void test_random_differential(void **state)
 			} else {
 				assert_ptr_not_equal(q, m->p);
 				m->ks = expected_ksize_at(q, n);
-				m->large = n > KMALLOC_MAX_CACHE_SIZE;
+				m->large = is_large(n);
+				m->heap = heap_serves(n);
 			}
 			assert_int_equal(ksize(q), m->ks);
 			m->p = q;
@@ -1118,6 +1202,16 @@ static void test_objects_in_older_regions(void **state)
 
 		assert_non_null(r);
 		assert_ptr_not_equal(r, a->regions);	/* not the newest region */
+		if (heap_serves(sizes[k])) {
+			/* A heap block: cut and grown back where it is. */
+			assert_int_equal(ksize(obj[k]), expected_ksize_at(obj[k], sizes[k]));
+			assert_ptr_equal(krealloc(obj[k], sizes[k] / 2 + 1), obj[k]);
+			assert_true(heap_ksize_ok(ksize(obj[k]), sizes[k] / 2 + 1));
+			assert_ptr_equal(krealloc(obj[k], sizes[k]), obj[k]);
+			assert_true(heap_ksize_ok(ksize(obj[k]), sizes[k]));
+			kfree(obj[k]);
+			continue;
+		}
 		assert_int_equal(ksize(obj[k]), cls);
 		assert_ptr_equal(krealloc(obj[k], cls / 2 + 1), obj[k]);
 		assert_ptr_equal(krealloc(obj[k], cls), obj[k]);
