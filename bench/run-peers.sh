@@ -15,8 +15,9 @@
 #   ROUNDS=7        rounds (a full run takes about 2-3 minutes on 2 cores)
 #   SCALE=1         work per workload (iterations; the rss workload's live set)
 #   WORKLOADS="churn64 mixed large prodcons larson rss"
-#   WHATIF=1        also run libmm.so built with MM_TRIM_THRESHOLD_KB=65536
-#                   (0: only the release configuration as it is)
+#   LEAN=1          also run libmm.so built from host_lean_defconfig (the
+#                   heap serves everything above 512 bytes; 0: only the
+#                   release configuration)
 #   CALLGRIND=1     also count instructions of malloc(64)+free under callgrind
 #                   for every allocator (0: skip)
 # Results: build/bench-results/peers.md (table), peers-raw.txt (every run).
@@ -26,7 +27,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-7}
 SCALE=${SCALE:-1}
 WORKLOADS=${WORKLOADS:-"churn64 mixed large prodcons larson rss"}
-WHATIF=${WHATIF:-1}
+LEAN=${LEAN:-1}
 CALLGRIND=${CALLGRIND:-1}
 . bench/common.sh
 
@@ -34,11 +35,9 @@ CALLGRIND=${CALLGRIND:-1}
 mk release host_release_defconfig >/dev/null
 mk release -j"$JOBS" bench-bins
 BIN=build/bench-release/bench/workloads
-if [ "$WHATIF" = 1 ]; then
-	mk trim64 host_release_defconfig >/dev/null
-	kconfig-tweak --file build/bench-trim64/.config --set-val MM_TRIM_THRESHOLD_KB 65536
-	mk trim64 olddefconfig
-	mk trim64 -j"$JOBS" all
+if [ "$LEAN" = 1 ]; then
+	mk lean host_lean_defconfig >/dev/null
+	mk lean -j"$JOBS" all
 fi
 
 # ---- The allocators --------------------------------------------------------
@@ -66,7 +65,7 @@ add_alloc jemalloc "$(find_lib libjemalloc.so.2 libjemalloc.so || true)"
 add_alloc mimalloc "$(find_lib libmimalloc.so.2 libmimalloc.so || true)"
 add_alloc tcmalloc "$(find_lib libtcmalloc_minimal.so.4 libtcmalloc_minimal.so || true)"
 add_alloc mm "$PWD/build/bench-release/libmm.so"
-[ "$WHATIF" = 1 ] && add_alloc mm_trim64 "$PWD/build/bench-trim64/libmm.so"
+[ "$LEAN" = 1 ] && add_alloc mm_lean "$PWD/build/bench-lean/libmm.so"
 NALLOC=$(echo $ALLOCS | wc -w)
 
 # ---- Interleaved rounds ----------------------------------------------------
@@ -138,7 +137,7 @@ END {
 	na = split(allocs, A, " "); nw = split(workloads, W, " ")
 	while ((getline line < cgfile) > 0) { split(line, f, " "); cg[f[1]] = f[2] }
 	title["glibc"] = "glibc"; title["jemalloc"] = "jemalloc"; title["mimalloc"] = "mimalloc"
-	title["tcmalloc"] = "tcmalloc"; title["mm"] = "**mm**"; title["mm_trim64"] = "mm, trim 64 MiB (what-if)"
+	title["tcmalloc"] = "tcmalloc"; title["mm"] = "**mm**"; title["mm_lean"] = "mm lean"
 
 	for (t = 1; t <= 3; t++) {
 		if (t == 1) print "Wall time / glibc (median over " rounds " interleaved rounds; < 1 is faster)\n"

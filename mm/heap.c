@@ -111,6 +111,7 @@ static struct heap {
 	uint32_t sl_map[FL_COUNT];
 	struct heap_block *lists[FL_COUNT][SL_COUNT];
 	struct list_head spans;
+	size_t free_bytes;		/* in free blocks: mallinfo2()'s */
 	unsigned long nr_spans, nr_empty;
 	struct mm_arena *arena;		/* the default arena, once it has a span */
 } heap = { .spans = LIST_HEAD_INIT(heap.spans) };
@@ -255,12 +256,14 @@ static void list_insert(struct heap_block *b, size_t size)
 	heap.lists[fl][sl] = b;
 	heap.sl_map[fl] |= 1u << sl;
 	heap.fl_map |= 1u << fl;
+	heap.free_bytes += size;
 }
 
 static void list_remove(struct heap_block *b, size_t size)
 {
 	unsigned int fl, sl;
 
+	heap.free_bytes -= size;
 	if (b->next)
 		b->next->prev = b->prev;
 	if (b->prev) {
@@ -589,6 +592,12 @@ int __heap_resize_locked(struct mm_arena *a, void *p, size_t size)
 	return 1;
 }
 
+/* Bytes in the heap's free blocks of arena a, lock held. */
+size_t __heap_free_bytes(struct mm_arena *a)
+{
+	return a == heap.arena ? heap.free_bytes : 0;
+}
+
 /* ---- Reclaim ----------------------------------------------------------- */
 
 /* Give back every empty span: pages freed. */
@@ -684,7 +693,7 @@ int __heap_validate_span(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
 /* Every listed block is free and where its size says; their number. */
 int __heap_validate_lists(struct mm_arena *a, size_t free_blocks, const char **why)
 {
-	size_t listed = 0, empty = 0;
+	size_t listed = 0, listed_bytes = 0, empty = 0;
 	struct heap_span *s;
 
 	if (a != heap.arena) {
@@ -711,6 +720,7 @@ int __heap_validate_lists(struct mm_arena *a, size_t free_blocks, const char **w
 				}
 				prev = b;
 				listed++;
+				listed_bytes += block_size(b);
 			}
 		}
 	}
@@ -721,6 +731,10 @@ int __heap_validate_lists(struct mm_arena *a, size_t free_blocks, const char **w
 	}
 	if (listed != free_blocks) {
 		*why = "heap lists and spans count different free blocks";
+		return -1;
+	}
+	if (listed_bytes != heap.free_bytes) {
+		*why = "heap's count of free bytes is wrong";
 		return -1;
 	}
 	if (empty != heap.nr_empty || empty > 1) {

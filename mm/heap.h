@@ -35,6 +35,7 @@ void __heap_free_locked(struct mm_arena *a, void *p);
 int __heap_resize_locked(struct mm_arena *a, void *p, size_t size);
 size_t heap_usable_size(const void *p);
 size_t __heap_reclaim_locked(struct mm_arena *a);
+size_t __heap_free_bytes(struct mm_arena *a);
 int __heap_validate_span(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
 			 size_t *free_blocks, const char **why);
 int __heap_validate_lists(struct mm_arena *a, size_t free_blocks, const char **why);
@@ -67,6 +68,11 @@ static inline size_t heap_usable_size(const void *p)
 }
 
 static inline size_t __heap_reclaim_locked(struct mm_arena *a)
+{
+	return 0;
+}
+
+static inline size_t __heap_free_bytes(struct mm_arena *a)
 {
 	return 0;
 }

@@ -217,18 +217,24 @@ mallinfo2_t MM_NAME(mallinfo2)(void)
 	mallinfo2_t mi;
 	struct mm_diag d;
 	struct mm_arena *a = mm_default_arena();
+	mm_flags_t flags;
+	size_t heap_free;
 
 	memset(&mi, 0, sizeof(mi));
 	if (!a)
 		return mi;
 	mm_arena_diag(a, &d);
+	/* The heap's spans are pages in use; their free blocks are not. */
+	flags = arena_lock(a);
+	heap_free = __heap_free_bytes(a);
+	arena_unlock(a, flags);
 	mi.arena = d.capacity;
 	mi.ordblks = 0;
 	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
 		mi.ordblks += mm_arena_nr_free_order(a, o);
 	mi.usmblks = d.peak_allocated;
-	mi.uordblks = d.allocated;
-	mi.fordblks = d.capacity - d.allocated;
+	mi.uordblks = d.allocated - heap_free;
+	mi.fordblks = d.capacity - d.allocated + heap_free;
 	return mi;
 }
 

@@ -40,8 +40,9 @@ static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m)
  * interior pages are 0, every free block is on the list of its order and
  * every list entry is a free block, no two free buddies are left unmerged,
  * the counters agree with what is there, kfree()'s shortcut to the
- * newest region (a->first) is the list's head, and every page's class byte
- * names its slab's kmalloc class, or is 0.
+ * newest region (a->first) is the list's head, every page's class byte
+ * names its slab's kmalloc class, the heap's class on a heap span, or is
+ * 0 -- and inside every heap span, the heap's own invariants (heap.c).
  */
 int mm_arena_validate(struct mm_arena *a)
 {

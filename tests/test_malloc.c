@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "helpers.h"
+#include "../mm/heap.h"	/* white-box: which sizes the heap serves */
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
 #define M(x) mm_##x
@@ -814,6 +815,18 @@ static void test_mallinfo2(void **state)
 	after = M(mallinfo2)();
 	assert_true(after.uordblks < during.uordblks);
 	assert_int_equal(after.fordblks, after.arena - after.uordblks);
+	/* A heap block counts its own bytes, not its span's pages. */
+	if (heap_serves(3000)) {
+		before = M(mallinfo2)();
+		p = M(malloc)(3000);
+		during = M(mallinfo2)();
+		assert_true(during.uordblks >= before.uordblks + 3000);
+		assert_true(during.uordblks <= before.uordblks + 3000 + 32);
+		assert_int_equal(during.fordblks, during.arena - during.uordblks);
+		M(free)(p);
+		after = M(mallinfo2)();
+		assert_int_equal(after.uordblks, before.uordblks);
+	}
 }
 #endif
 
