@@ -566,9 +566,10 @@ int __heap_resize_locked(struct mm_arena *a, void *p, size_t size)
 
 	if (!block_check(a, b, p))
 		return -1;
-	if (size > HEAP_MAX)
-		return 0;
 	have = block_size(b);
+	/* Beyond the heap's sizes it moves, unless the block holds it already. */
+	if (size > HEAP_MAX && size > have - sizeof(size_t))
+		return 0;
 	need = size_for(size);
 	if (need > have) {
 		n = block_next(b);
