@@ -207,6 +207,21 @@ static __maybe_unused size_t nr_starts(const struct heap_span *s)
 		bits += (size_t)__builtin_popcountl(s->starts[i]);
 	return bits;
 }
+
+/*
+ * The block holding b, which is no block's start: the last start before
+ * it.  There is one, the span's first block, which always starts one.
+ */
+static struct heap_block *block_holding(const struct heap_block *b)
+{
+	struct heap_span *s = span_of(b);
+	size_t i = start_bit(b), w = i / BITS_PER_LONG;
+	unsigned long bits = s->starts[w] & ((1UL << (i % BITS_PER_LONG)) - 1);
+
+	while (!bits)
+		bits = s->starts[--w];
+	return (struct heap_block *)((char *)s + (w * BITS_PER_LONG + ilog2(bits)) * GRANULE);
+}
 #else
 static __always_inline void mark_start(struct heap_block *b)
 {
@@ -224,6 +239,11 @@ static __always_inline int is_start(const struct heap_block *b)
 static __maybe_unused size_t nr_starts(const struct heap_span *s)
 {
 	return 0;
+}
+
+static __always_inline struct heap_block *block_holding(const struct heap_block *b)
+{
+	return (struct heap_block *)b;
 }
 #endif
 
@@ -465,7 +485,9 @@ void *heap_alloc(struct mm_arena *a, size_t size, size_t align)
  * is.  With the start bitmap, exactly; without, its size must stay inside
  * the span and the block after must agree that b is in use.  A block
  * merged into the one before it was marked free then, so that a second
- * free of it says what it is.
+ * free of it says what it is.  With the bitmap that mark counts only
+ * inside a free block: inside a block in use the word is the caller's
+ * data, and a pointer there is no block's start whatever the data is.
  */
 static const char *block_bad(struct heap_block *b, const void *p)
 {
@@ -475,10 +497,10 @@ static const char *block_bad(struct heap_block *b, const void *p)
 
 	if ((uintptr_t)p % GRANULE || off >= SPAN_AREA)
 		return not_start;
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && !is_start(b))
+		return block_holding(b)->head & b->head & HB_FREE ? "already free" : not_start;
 	if (b->head & HB_FREE)
 		return "already free";
-	if (!is_start(b))
-		return not_start;
 	size = block_size(b);
 	if (size < BLOCK_MIN || size > SPAN_AREA - off || (block_next(b)->head & HB_PREV_FREE))
 		return not_start;
@@ -569,9 +591,10 @@ int __heap_resize_locked(struct mm_arena *a, void *p, size_t size)
 
 	if (!block_check(a, b, p))
 		return -1;
-	if (size > HEAP_MAX)
-		return 0;
 	have = block_size(b);
+	/* Beyond the heap's sizes it moves, unless the block holds it already. */
+	if (size > HEAP_MAX && size > have - sizeof(size_t))
+		return 0;
 	need = size_for(size);
 	if (need > have) {
 		n = block_next(b);
