@@ -460,7 +460,9 @@ void *heap_alloc(struct mm_arena *a, size_t size, size_t align)
 	mm_flags_t flags;
 	void *p;
 
-	if (size > HEAP_MAX || align > HEAP_MAX)
+	/* What even a new span could not hold goes elsewhere (whole pages). */
+	if (size > HEAP_MAX || align > HEAP_MAX ||
+	    need + (align > GRANULE ? align + BLOCK_MIN : 0) > SPAN_AREA)
 		return NULL;
 	flags = arena_lock(a);
 	while (!(p = alloc_locked(need, align))) {
@@ -645,6 +647,12 @@ size_t __heap_reclaim_locked(struct mm_arena *a)
 /* ---- Validation (CONFIG_MM_VALIDATE) ----------------------------------- */
 
 #if IS_ENABLED(CONFIG_MM_VALIDATE)
+/* More free blocks than the spans can hold: a list that loops. */
+static size_t list_bound(void)
+{
+	return heap.nr_spans * (SPAN_AREA / BLOCK_MIN);
+}
+
 /*
  * The span at pfn: blocks tile it up to the last header, each free one is
  * on the list its size maps to and has no free neighbour, the flags and
@@ -656,7 +664,7 @@ int __heap_validate_span(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
 {
 	struct heap_span *s = pfn_to_addr(pfn);
 	struct heap_block *b = span_first(s), *end = span_end(s);
-	size_t prev = 0, starts = 0;
+	size_t prev = 0, starts = 0, n;
 	int prev_free = 0;
 
 	for (uintptr_t i = 0; i < ((uintptr_t)1 << SPAN_ORDER); i++) {
@@ -689,9 +697,10 @@ int __heap_validate_span(struct mm_arena *a, struct mm_region *r, uintptr_t pfn,
 				return -1;
 			}
 			mapping(size, &fl, &sl);
-			for (l = heap.lists[fl][sl]; l && l != b; l = l->next)
-				;
-			if (!l) {
+			/* Bounded: a corrupt list may loop. */
+			for (l = heap.lists[fl][sl], n = 0; l && l != b && n < list_bound(); l = l->next)
+				n++;
+			if (l != b) {
 				*why = "free heap block not on its list";
 				return -1;
 			}
@@ -742,8 +751,11 @@ int __heap_validate_lists(struct mm_arena *a, size_t free_blocks, const char **w
 					return -1;
 				}
 				prev = b;
-				listed++;
 				listed_bytes += block_size(b);
+				if (++listed > list_bound()) {
+					*why = "heap list loops";
+					return -1;
+				}
 			}
 		}
 	}
