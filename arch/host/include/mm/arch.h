@@ -31,6 +31,22 @@ static __always_inline void arch_unlock(arch_lock_t *l, unsigned long flags)
 	pthread_mutex_unlock(l);
 }
 
+/*
+ * The mutex itself, one thread or many: for the fork handlers (mm_lock_raw()).
+ * The flags say "taken".
+ */
+static __always_inline unsigned long arch_lock_raw(arch_lock_t *l)
+{
+	pthread_mutex_lock(l);
+	return 1;
+}
+
+static __always_inline void arch_unlock_raw(arch_lock_t *l, unsigned long flags)
+{
+	pthread_mutex_unlock(l);
+}
+#define arch_lock_raw arch_lock_raw
+
 #elif IS_ENABLED(CONFIG_MM_LOCK_SPIN)
 #include <sched.h>
 
