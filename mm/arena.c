@@ -311,6 +311,12 @@ static int default_state;		/* 0 not yet, 1 ready, -1 failed */
  * Arenas are found on mm_arenas; other layers' locks (kmalloc's direct
  * mappings) are registered with __mm_fork_lock().  Those are taken first:
  * no path holds an arena lock while taking one of them.
+ *
+ * The mutexes themselves (mm_lock_raw()), not mm_lock(), which skips them
+ * while the process is single-threaded: a mutex taken here is released in
+ * the parent and reset in the child, and none of the three steps may
+ * depend on what the thread count says at that moment (glibc may count the
+ * child of a threaded parent as single-threaded again).
  */
 static mm_lock_t *fork_locks[4];
 static mm_flags_t fork_flags, fork_lock_flags[4];
@@ -329,17 +335,17 @@ void __mm_fork_lock(mm_lock_t *lock)
 static void fork_prepare(void)
 {
 	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
-		fork_lock_flags[i] = mm_lock(fork_locks[i]);
+		fork_lock_flags[i] = mm_lock_raw(fork_locks[i]);
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
-		fork_flags = arena_lock(a);
+		fork_flags = mm_lock_raw(&a->lock);
 }
 
 static void fork_parent(void)
 {
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
-		arena_unlock(a, fork_flags);
+		mm_unlock_raw(&a->lock, fork_flags);
 	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
-		mm_unlock(fork_locks[i], fork_lock_flags[i]);
+		mm_unlock_raw(fork_locks[i], fork_lock_flags[i]);
 }
 
 static void fork_child(void)

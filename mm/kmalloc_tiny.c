@@ -24,18 +24,20 @@ static_assert(CONFIG_MM_KMALLOC_SHIFT_LOW >= 3, "a free object holds a pointer")
 /*
  * fork() in a threaded host program: the arena lock is held across it, so
  * the child never inherits a lock another thread held mid-update.  (MCU
- * locks mask interrupts; there is no fork to survive.)
+ * locks mask interrupts; there is no fork to survive.)  The mutex itself,
+ * not arena_lock(), which skips it while the process is single-threaded:
+ * see arena.c's fork handlers.
  */
 static mm_flags_t fork_flags;
 
 static void fork_prepare(void)
 {
-	fork_flags = arena_lock(&mm_arena_default);
+	fork_flags = mm_lock_raw(&mm_arena_default.lock);
 }
 
 static void fork_parent(void)
 {
-	arena_unlock(&mm_arena_default, fork_flags);
+	mm_unlock_raw(&mm_arena_default.lock, fork_flags);
 }
 
 static void fork_child(void)

@@ -16,7 +16,10 @@
  * because (1) regions are published with a release store and never unmapped
  * in a build with any locking (trim.c keeps an empty region's header), so
  * walking the region list cannot fault, and (2) the metadata of the object
- * being freed cannot change while it is allocated.
+ * being freed cannot change while it is allocated.  What the arena lock
+ * orders for these readers it orders between threads: while the process
+ * has one, the host skips the mutex (arch_lock()), and the first
+ * pthread_create() is a full barrier before any other thread reads.
  *
  * Double frees into a magazine are caught as glibc's tcache catches them: an
  * object in a magazine carries the thread's key in its first word; a free

@@ -34,4 +34,26 @@ static __always_inline void mm_unlock(mm_lock_t *lock, mm_flags_t flags)
 	arch_unlock(lock, flags);
 }
 
+/*
+ * The lock itself, even where mm_lock() would skip it (the host's mutex
+ * while the process is single-threaded): for the fork handlers, whose
+ * mutexes are taken in the parent, released there and reset in the child,
+ * none of it depending on what the thread count says at the time.
+ * mm_unlock() undoes mm_lock_raw() as well.
+ */
+#ifndef arch_lock_raw
+#define arch_lock_raw	arch_lock
+#define arch_unlock_raw	arch_unlock
+#endif
+
+static __always_inline mm_flags_t mm_lock_raw(mm_lock_t *lock)
+{
+	return arch_lock_raw(lock);
+}
+
+static __always_inline void mm_unlock_raw(mm_lock_t *lock, mm_flags_t flags)
+{
+	arch_unlock_raw(lock, flags);
+}
+
 #endif /* MM_LOCK_H */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Host (Linux userspace): lock hooks.  The pthread mutex is the safe
- * default; the spinlock spins on a relaxed load (test-and-test-and-set) and
- * yields the CPU so a preempted holder can finish.
+ * default, skipped while the process has a single thread; the spinlock
+ * spins on a relaxed load (test-and-test-and-set) and yields the CPU so a
+ * preempted holder can finish.
  */
 #ifndef MM_ARCH_H
 #define MM_ARCH_H
@@ -12,6 +13,37 @@
 #if IS_ENABLED(CONFIG_MM_LOCK_PTHREAD)
 #include <pthread.h>
 
+/*
+ * CONFIG_MM_LOCK_SINGLE_THREAD_ELIDE: while the process has one thread
+ * there is nobody to exclude, and the mutex is two atomic operations for
+ * nothing on every locked path (glibc's malloc skips its own the same way,
+ * SINGLE_THREAD_P).  glibc >= 2.32 says so in __libc_single_threaded: set
+ * while the process has only ever had one thread, cleared by
+ * pthread_create() before the new thread exists.  musl, newlib and older
+ * glibc have no such variable: there the mutex is always taken.
+ *
+ * The decision is taken at lock time and travels to the unlock in the
+ * flags (1: the mutex was taken), so a lock and its unlock always agree
+ * even if a thread were created in between.  It cannot be, in fact: the
+ * only thread would have to create it while it holds the allocator's lock.
+ *
+ * What the lock orders between threads -- the page metadata percpu.c's
+ * lock-free kfree reads, what the next holder of the lock finds -- has no
+ * other thread to be ordered with while there is one.  pthread_create()
+ * is a full barrier between what the only thread wrote and what the new
+ * one reads, and the mutex is taken from then on.
+ */
+#if IS_ENABLED(CONFIG_MM_LOCK_SINGLE_THREAD_ELIDE) && defined(__GLIBC__) && \
+	defined(__GLIBC_PREREQ)
+#if __GLIBC_PREREQ(2, 32)
+#include <sys/single_threaded.h>
+#define ARCH_LOCK_ELIDES	1
+#endif
+#endif
+#ifndef ARCH_LOCK_ELIDES
+#define ARCH_LOCK_ELIDES	0
+#endif
+
 typedef pthread_mutex_t arch_lock_t;
 #define ARCH_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
 
@@ -20,16 +52,45 @@ static __always_inline void arch_lock_init(arch_lock_t *l)
 	pthread_mutex_init(l, NULL);
 }
 
+/* 1 if nothing but this thread can take the lock now. */
+static __always_inline int arch_single_threaded(void)
+{
+#if ARCH_LOCK_ELIDES
+	return __libc_single_threaded != 0;
+#else
+	return 0;
+#endif
+}
+
 static __always_inline unsigned long arch_lock(arch_lock_t *l)
 {
+	if (arch_single_threaded())
+		return 0;
 	pthread_mutex_lock(l);
-	return 0;
+	return 1;
 }
 
 static __always_inline void arch_unlock(arch_lock_t *l, unsigned long flags)
 {
+	if (!ARCH_LOCK_ELIDES || flags)
+		pthread_mutex_unlock(l);
+}
+
+/*
+ * The mutex itself, one thread or many: for the fork handlers (mm_lock_raw()).
+ * The flags say "taken", as arch_lock()'s do.
+ */
+static __always_inline unsigned long arch_lock_raw(arch_lock_t *l)
+{
+	pthread_mutex_lock(l);
+	return 1;
+}
+
+static __always_inline void arch_unlock_raw(arch_lock_t *l, unsigned long flags)
+{
 	pthread_mutex_unlock(l);
 }
+#define arch_lock_raw arch_lock_raw
 
 #elif IS_ENABLED(CONFIG_MM_LOCK_SPIN)
 #include <sched.h>

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The host mutex and the process's thread count
+ * (CONFIG_MM_LOCK_SINGLE_THREAD_ELIDE, arch/host/include/mm/arch.h):
+ *
+ *  - one thread: mm_lock() leaves the mutex free and says so in its flags,
+ *    and so do the allocator's own locked paths -- an arena's backend grows
+ *    with the arena lock held, and a backend that tries the mutex from
+ *    there finds it free (the buddy slow path and the slab slow path);
+ *  - a fork from the single-threaded process: the child starts two
+ *    threads that allocate, and exits;
+ *  - a lock taken while there is one thread is released as it was taken,
+ *    though a thread started in between holds the mutex by then;
+ *  - with a second thread alive the mutex is taken, in mm_lock() and on
+ *    the allocator's paths alike;
+ *  - a fork while threads allocate: the child, with one thread again
+ *    (whether or not glibc counts it so), starts two threads that
+ *    allocate, and exits instead of hanging on a mutex the fork left held.
+ *
+ * Built without elision (other C libraries, glibc before 2.32, the option
+ * off), the same tests check that the mutex is always taken.
+ *
+ * The tests run in this order in one process: the first two need it to
+ * have had no thread yet.  MM_TEST_SCALE=N divides the operation counts by
+ * N (valgrind).  Threads call nothing of CMocka's: they count errors, and
+ * the main thread asserts on the counts.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "helpers.h"
+#if ARCH_LOCK_ELIDES
+#include <sys/single_threaded.h>
+#endif
+
+static double scale = 1.0;	/* divisor */
+
+static long scaled(long n)
+{
+	long v = (long)(n / scale);
+
+	return v < 1 ? 1 : v;
+}
+
+/* 1 if the mutex is held by somebody (this thread included). */
+static int mutex_held(mm_lock_t *l)
+{
+	int r = pthread_mutex_trylock(l);
+
+	if (r == 0)
+		pthread_mutex_unlock(l);
+	return r == EBUSY;
+}
+
+/* What the allocator does with its locks while the process has one thread. */
+static int elides(void)
+{
+#if ARCH_LOCK_ELIDES
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+static void assert_single_threaded(void)
+{
+#if ARCH_LOCK_ELIDES
+	if (!__libc_single_threaded)
+		fail_msg("the process has had a thread already: run the tests in order");
+#endif
+}
+
+/* ---- A backend that looks at the arena lock it is called under --------- */
+
+#if !IS_ENABLED(CONFIG_MM_TINY)
+struct probe {
+	struct mm_backend be;		/* first: the arena's backend pointer */
+	struct test_static inner;
+	struct mm_arena arena;
+	unsigned int calls, held;	/* grow() calls, with the mutex held */
+};
+
+static void *probe_grow(struct mm_backend *be, size_t min, size_t want, size_t *got)
+{
+	struct probe *p = (struct probe *)be;
+
+	p->calls++;
+	p->held += mutex_held(&p->arena.lock);
+	return mm_backend_grow(&p->inner.be.be, min, want, got);
+}
+
+static int probe_release(struct mm_backend *be, void *addr, size_t len)
+{
+	return mm_backend_release(&((struct probe *)be)->inner.be.be, addr, len);
+}
+
+static void probe_init(struct probe *p)
+{
+	memset(p, 0, sizeof(*p));
+	test_static_init(&p->inner, 512);
+	p->be.name = "probe";
+	p->be.grow = probe_grow;
+	p->be.release = probe_release;
+	assert_int_equal(mm_arena_init(&p->arena, "probe", &p->be, 0), 0);
+}
+
+static void probe_fini(struct probe *p)
+{
+	int ret = mm_arena_destroy(&p->arena);
+
+	test_static_fini(&p->inner);
+	assert_int_equal(ret, 0);
+}
+
+/*
+ * Allocate from empty arenas, so that the backend grows under the lock:
+ * pages (the buddy slow path), then a slab object (the slab slow path).
+ * Each grows once; 'held' says whether the mutex was held then.  The
+ * arenas are gone before anything is asserted: one left on the list of
+ * arenas would be locked by every later fork.
+ */
+static void check_locked_paths(int held)
+{
+	static struct probe p;
+	unsigned int calls[2], nheld[2];
+	struct kmem_cache *c;
+	void *obj;
+	int ok[2];
+
+	probe_init(&p);
+	obj = alloc_pages(&p.arena, 2);
+	ok[0] = obj != NULL;
+	calls[0] = p.calls;
+	nheld[0] = p.held;
+	if (obj)
+		free_pages(&p.arena, obj, 2);
+	probe_fini(&p);
+
+	probe_init(&p);
+	c = kmem_cache_create_arena(&p.arena, "probe", 200, 0, 0, NULL);
+	obj = c ? kmem_cache_alloc(c) : NULL;
+	ok[1] = obj != NULL;
+	calls[1] = p.calls;
+	nheld[1] = p.held;
+	if (obj)
+		kmem_cache_free(c, obj);
+	if (c)
+		kmem_cache_destroy(c);
+	probe_fini(&p);
+
+	for (int i = 0; i < 2; i++) {
+		assert_true(ok[i]);
+		assert_int_equal(calls[i], 1);
+		assert_int_equal(nheld[i], held);
+	}
+}
+#else
+static void check_locked_paths(int held)
+{
+	/* The tiny core has one arena, and no hook runs under its lock. */
+}
+#endif
+
+/* ---- Threads ------------------------------------------------------------ */
+
+/* A thread that takes 'lock' (if any), says so, and waits to be let go. */
+struct parked {
+	pthread_t thread;
+	mm_lock_t *lock;
+	mm_flags_t flags;
+	sem_t ready, go;
+};
+
+static void *parked_main(void *arg)
+{
+	struct parked *p = arg;
+
+	if (p->lock)
+		p->flags = mm_lock(p->lock);
+	sem_post(&p->ready);
+	while (sem_wait(&p->go) && errno == EINTR)
+		;
+	if (p->lock)
+		mm_unlock(p->lock, p->flags);
+	return NULL;
+}
+
+static void park(struct parked *p, mm_lock_t *lock)
+{
+	p->lock = lock;
+	p->flags = 0;
+	assert_int_equal(sem_init(&p->ready, 0, 0), 0);
+	assert_int_equal(sem_init(&p->go, 0, 0), 0);
+	assert_int_equal(pthread_create(&p->thread, NULL, parked_main, p), 0);
+	while (sem_wait(&p->ready) && errno == EINTR)
+		;
+}
+
+static void unpark(struct parked *p)
+{
+	sem_post(&p->go);
+	assert_int_equal(pthread_join(p->thread, NULL), 0);
+	sem_destroy(&p->ready);
+	sem_destroy(&p->go);
+}
+
+/*
+ * Allocate and free through every lock the allocator has: small objects
+ * (magazines, their refills and flushes, the slab slow path), large blocks
+ * (the buddy allocator), direct mappings (kmalloc's own lock).  Each block
+ * carries its size in its first and last byte; a wrong one, or a small
+ * request refused, counts as an error.
+ */
+#define LIVE 64
+
+struct churn {
+	pthread_t thread;
+	long ops;			/* < 0: until 'stop' */
+	uint64_t seed;
+	unsigned long errors;
+};
+
+static int stop;
+
+static size_t churn_size(uint64_t *s)
+{
+	uint64_t r = xorshift64s(s);
+
+	switch (r % 64) {
+	case 0:
+		return MM_MAX_BLOCK + (r >> 40) % MM_MAX_BLOCK;	/* direct mapping */
+	case 1 ... 4:
+		return 16384 + (r >> 32) % (256 * 1024);	/* large block */
+	default:
+		return 1 + (r >> 32) % 1024;
+	}
+}
+
+static void *churn_main(void *arg)
+{
+	struct churn *c = arg;
+	unsigned char *live[LIVE] = { 0 };
+	size_t len[LIVE] = { 0 };
+
+	for (long i = 0; c->ops < 0 ? !__atomic_load_n(&stop, __ATOMIC_RELAXED) : i < c->ops; i++) {
+		unsigned int k = (unsigned int)(xorshift64s(&c->seed) % LIVE);
+
+		if (live[k]) {
+			if (live[k][0] != (unsigned char)len[k] ||
+			    live[k][len[k] - 1] != (unsigned char)len[k])
+				c->errors++;
+			kfree(live[k]);
+			live[k] = NULL;
+			continue;
+		}
+		len[k] = churn_size(&c->seed);
+		live[k] = kmalloc(len[k]);
+		if (!live[k]) {
+			c->errors += len[k] <= 1024;	/* big ones may not fit (tiny) */
+			continue;
+		}
+		live[k][0] = live[k][len[k] - 1] = (unsigned char)len[k];
+	}
+	for (unsigned int k = 0; k < LIVE; k++)
+		kfree(live[k]);
+	return NULL;
+}
+
+static int churn_start(struct churn *c, long ops, uint64_t seed)
+{
+	c->ops = ops;
+	c->seed = seed;
+	c->errors = 0;
+	return pthread_create(&c->thread, NULL, churn_main, c);
+}
+
+/* ---- fork ---------------------------------------------------------------- */
+
+#define CHILD_OPS	20000
+#define CHILD_TIMEOUT	60	/* seconds: a hung child, not a slow one */
+
+/*
+ * The child: allocate on its own, then from two threads at once.  Exit
+ * status 0, or what went wrong.
+ */
+static int child_main(void)
+{
+	struct churn c[2];
+	unsigned long errors = 0;
+	void *p = kmalloc(100);
+
+	if (!p)
+		return 2;
+	kfree(p);
+	for (int i = 0; i < 2; i++) {
+		if (churn_start(&c[i], scaled(CHILD_OPS), 0x9e3779b97f4a7c15ull * (i + 7)))
+			return 3;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (pthread_join(c[i].thread, NULL))
+			return 4;
+		errors += c[i].errors;
+	}
+	return errors ? 5 : 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Fork, and wait for the child with a timeout: killed if it hangs. */
+static void fork_child_threads(void)
+{
+	double deadline = now() + CHILD_TIMEOUT;
+	int status = 0;
+	pid_t pid = fork(), r;
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_main());
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && now() < deadline)
+		usleep(1000);
+	if (r == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("child %d hung for %d s (a lock left held across fork?)",
+			 (int)pid, CHILD_TIMEOUT);
+	}
+	assert_int_equal(r, pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("child: status %#x (%s %d)", status,
+			 WIFSIGNALED(status) ? "signal" : "exit",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+/* ---- Tests --------------------------------------------------------------- */
+
+static void test_single_thread_skips_mutex(void **state)
+{
+	mm_lock_t l = MM_LOCK_INIT;
+	mm_flags_t flags;
+	void *p;
+
+	assert_single_threaded();
+	flags = mm_lock(&l);
+	assert_int_equal(flags != 0, !elides());
+	assert_int_equal(mutex_held(&l), !elides());
+	mm_unlock(&l, flags);
+	assert_false(mutex_held(&l));
+
+	/* The default arena's lock (kmalloc sets the arena up). */
+	p = kmalloc(100);
+	assert_non_null(p);
+	flags = mm_lock(&mm_default_arena()->lock);
+	assert_int_equal(mutex_held(&mm_default_arena()->lock), !elides());
+	mm_unlock(&mm_default_arena()->lock, flags);
+	kfree(p);
+
+	check_locked_paths(!elides());
+	assert_single_threaded();
+}
+
+static void test_fork_single_child_threads(void **state)
+{
+	assert_single_threaded();
+	for (int i = 0; i < 2; i++)
+		fork_child_threads();
+	assert_single_threaded();
+	assert_false(mutex_held(&mm_default_arena()->lock));
+}
+
+static void test_unlock_follows_lock_flags(void **state)
+{
+	static mm_lock_t l = MM_LOCK_INIT;
+	static struct parked t;		/* it outlives a failed assert */
+	mm_flags_t flags;
+
+	assert_single_threaded();
+	if (!elides())
+		skip();		/* the mutex is taken: the thread would wait */
+	flags = mm_lock(&l);
+	assert_int_equal(flags, 0);
+	/* A thread starts and takes the lock for real: the mutex is its. */
+	park(&t, &l);
+	assert_int_not_equal(t.flags, 0);
+	assert_true(mutex_held(&l));
+	/* Our unlock skips the mutex, as our lock did: still the thread's. */
+	mm_unlock(&l, flags);
+	assert_true(mutex_held(&l));
+	unpark(&t);
+	assert_false(mutex_held(&l));
+}
+
+static void test_threads_take_mutex(void **state)
+{
+	mm_lock_t l = MM_LOCK_INIT;
+	static struct parked t;		/* it outlives a failed assert */
+	mm_flags_t flags;
+
+	park(&t, NULL);		/* alive: two threads now */
+	flags = mm_lock(&l);
+	assert_int_not_equal(flags, 0);
+	assert_true(mutex_held(&l));
+	mm_unlock(&l, flags);
+	assert_false(mutex_held(&l));
+	check_locked_paths(1);
+	unpark(&t);
+}
+
+static void test_fork_threaded_child_threads(void **state)
+{
+	enum { WORKERS = 2 };
+	static struct churn w[WORKERS];	/* they outlive a failed assert */
+	unsigned long errors = 0;
+	int forks = (int)scaled(8) < 2 ? 2 : (int)scaled(8);
+
+	__atomic_store_n(&stop, 0, __ATOMIC_RELAXED);
+	for (int i = 0; i < WORKERS; i++)
+		assert_int_equal(churn_start(&w[i], -1, 0x2545f4914f6cdd1dull * (i + 1)), 0);
+	for (int i = 0; i < forks; i++) {
+		/* Let the workers get going between forks. */
+		usleep(2000);
+		fork_child_threads();
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < WORKERS; i++) {
+		assert_int_equal(pthread_join(w[i].thread, NULL), 0);
+		errors += w[i].errors;
+	}
+	assert_int_equal(errors, 0);
+}
+
+/* argv[1], if given, is a CMocka test-name filter ("test_fork*"). */
+int main(int argc, char **argv)
+{
+	const char *env = getenv("MM_TEST_SCALE");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_single_thread_skips_mutex),
+		cmocka_unit_test(test_fork_single_child_threads),
+		cmocka_unit_test(test_unlock_follows_lock_flags),
+		cmocka_unit_test(test_threads_take_mutex),
+		cmocka_unit_test(test_fork_threaded_child_threads),
+	};
+
+	if (env && strtod(env, NULL) >= 1)
+		scale = strtod(env, NULL);
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
