@@ -168,7 +168,13 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 
 	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS)) {
 		k = kmalloc_class_of(p);
-		if (unlikely(!k))
+		/*
+		 * A heap block's class byte is past the classes: its
+		 * magazine of capacity 0 turns it away below, and without
+		 * magazines one comparison takes it with 0 (no class).
+		 */
+		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE) || !IS_ENABLED(CONFIG_MM_HEAP) ?
+		    unlikely(!k) : unlikely(k - 1 >= KMALLOC_HEAP_CLASS - 1))
 			return slow(p);
 		c = kmalloc_caches[k];
 		s = obj_to_slab(c, p);
@@ -187,12 +193,8 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 			return;
 		return slow(p);
 	} else {
-		mm_flags_t flags;
+		mm_flags_t flags = arena_lock(c->arena);
 
-		/* No magazine to turn a heap block away: the class says it. */
-		if (IS_ENABLED(CONFIG_MM_HEAP) && unlikely(k == KMALLOC_HEAP_CLASS))
-			return slow(p);
-		flags = arena_lock(c->arena);
 		if (slab_free_ok(c, s, p, "kfree"))
 			slab_free_fast(c, s, (void *)p);
 		arena_unlock(c->arena, flags);
