@@ -615,23 +615,16 @@ void kfree(const void *p)
 	kfree_fast(p, __kfree_slow);
 }
 
-size_t ksize(const void *p)
+/* Everything ksize() does not do inline: out of line, so that it stays a leaf. */
+static __noinline size_t ksize_slow(const void *p)
 {
-	unsigned int k = kmalloc_class_of(p);	/* 0 for NULL */
-	struct mm_arena *a;
+	struct mm_arena *a = mm_default_arena();
 	struct mm_region *r;
 	struct slab *s;
 	unsigned int order;
 	mm_flags_t flags;
 	size_t n = 0;
 
-	/* A kmalloc object by its class byte: no call, no lock. */
-	if (likely(k) && k != KMALLOC_HEAP_CLASS) {
-		struct kmem_cache *c = kmalloc_caches[k];
-
-		return slab_obj_aligned(c, obj_to_slab(c, p), p) ? c->object_size : 0;
-	}
-	a = mm_default_arena();
 	if (!p || !a)
 		return 0;
 	/*
@@ -662,6 +655,26 @@ size_t ksize(const void *p)
 	}
 	arena_unlock(a, flags);
 	return n;
+}
+
+size_t ksize(const void *p)
+{
+	unsigned int k = kmalloc_class_of(p);	/* 0 for NULL */
+
+	/*
+	 * A kmalloc object by its class byte: no call, no lock.  The heap's
+	 * class names a cache of no objects, so a heap block is no object
+	 * of it and goes the slow way.
+	 */
+	if (likely(k)) {
+		struct kmem_cache *c = kmalloc_caches[k];
+
+		if (likely(slab_obj_aligned(c, obj_to_slab(c, p), p)))
+			return c->object_size;
+		if (!IS_ENABLED(CONFIG_MM_HEAP) || k != KMALLOC_HEAP_CLASS)
+			return 0;
+	}
+	return ksize_slow(p);
 }
 
 /*
@@ -715,6 +728,7 @@ static void *krealloc_heap(struct mm_arena *a, void *p, size_t size)
 /* Everything __krealloc() does not do inline. */
 void *__krealloc_slow(void *p, size_t new_size)
 {
+	unsigned int k;
 	size_t old;
 	void *q;
 
@@ -724,12 +738,20 @@ void *__krealloc_slow(void *p, size_t new_size)
 		kfree(p);
 		return NULL;
 	}
+	/*
+	 * The class byte: a slab object's class, the heap's, or 0 for
+	 * anything else -- and for any object of a region older than the
+	 * few kmalloc_class_of() looks at, where the heap is asked apart.
+	 */
+	k = kmalloc_class_of(p);
 	if (IS_ENABLED(CONFIG_MM_HEAP)) {
-		struct mm_arena *a = mm_default_arena();
-		struct mm_region *r = a ? region_of(a, addr_to_pfn(p)) : NULL;
+		struct mm_arena *a;
+		struct mm_region *r;
 
-		/* Any region's: kmalloc_class_of() looks at the newest few. */
-		if (r && page_in_heap(r, addr_to_pfn(p)))
+		if (k == KMALLOC_HEAP_CLASS)
+			return krealloc_heap(mm_default_arena(), p, new_size);
+		if (!k && (a = mm_default_arena()) != NULL &&
+		    (r = region_of(a, addr_to_pfn(p))) != NULL && page_in_heap(r, addr_to_pfn(p)))
 			return krealloc_heap(a, p, new_size);
 	}
 	old = ksize(p);
@@ -748,13 +770,13 @@ void *__krealloc_slow(void *p, size_t new_size)
 	 * direct mapping that stays one is moved without a copy.
 	 */
 	if (new_size <= old) {
-		if (!resize_large(mm_default_arena(), p, new_size) && !kmalloc_class_of(p))
+		if (!k && !resize_large(mm_default_arena(), p, new_size))
 			huge_resize(p, new_size);
 		return p;
 	}
 	if (new_size > MM_MAX_BLOCK && old > MM_MAX_BLOCK && (q = huge_resize(p, new_size)))
 		return q;
-	if (resize_large(mm_default_arena(), p, new_size))
+	if (!k && resize_large(mm_default_arena(), p, new_size))
 		return p;
 	q = kmalloc(new_size);
 	if (!q)
