@@ -454,6 +454,22 @@ static void *alloc_locked(size_t size, size_t align)
 	return take_block(b, size, off);
 }
 
+/*
+ * A new span, lock held: from the free lists, or after growing the arena
+ * or reclaiming empty slabs and spans, as a slab refill does -- but never
+ * the OOM hook: a request that finds no span is served in whole pages by
+ * kmalloc's ordinary path, which calls it if those fail too.
+ */
+static struct heap_span *span_new(struct mm_arena *a)
+{
+	struct heap_span *s = __alloc_pages_locked(a, SPAN_ORDER, PT_LARGE);
+
+	if (!s && (__arena_grow(a, SPAN_ORDER) == 0 || (a->reclaim && a->reclaim(a))))
+		s = __alloc_pages_locked(a, SPAN_ORDER, PT_LARGE);
+	return s;
+}
+
+/* 'size' bytes aligned to 'align', or NULL: the caller falls back to pages. */
 void *heap_alloc(struct mm_arena *a, size_t size, size_t align)
 {
 	size_t need = size_for(size);
@@ -466,12 +482,8 @@ void *heap_alloc(struct mm_arena *a, size_t size, size_t align)
 		return NULL;
 	flags = arena_lock(a);
 	while (!(p = alloc_locked(need, align))) {
-		struct heap_span *s;
+		struct heap_span *s = span_new(a);
 
-		/* The slow path may grow, reclaim or call the OOM hook: unlocked. */
-		arena_unlock(a, flags);
-		s = __alloc_pages_type(a, SPAN_ORDER, PT_LARGE);
-		flags = arena_lock(a);
 		if (!s)
 			break;
 		span_add(a, s);

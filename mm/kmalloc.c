@@ -417,8 +417,10 @@ void *__kmalloc_slow(size_t size)
 
 	if (heap_serves(size)) {
 		struct mm_arena *a = mm_default_arena();
+		void *p = a ? heap_alloc(a, size, 0) : NULL;
 
-		return a ? heap_alloc(a, size, 0) : NULL;
+		/* No span to be had: pages, if there are any. */
+		return p ? p : kmalloc_large(size, 0);
 	}
 	if (size > KMALLOC_MAX_CACHE_SIZE)
 		return kmalloc_large(size, 0);

@@ -1379,6 +1379,72 @@ static void test_random_differential(void **state)
 	assert_int_equal(settle(), before);
 }
 
+/* Chain blocks of 2^order pages taken until there are none; the list. */
+static void *take_pages(void *list, unsigned int order)
+{
+	void *p;
+
+	while ((p = alloc_pages(def(), order)) != NULL) {
+		*(void **)p = list;
+		list = p;
+	}
+	return list;
+}
+
+static void give_pages(void *list, unsigned int order)
+{
+	while (list) {
+		void *next = *(void **)list;
+
+		free_pages(def(), list, order);
+		list = next;
+	}
+}
+
+/*
+ * With no room for a new span, a request of the heap's sizes is served in
+ * whole pages -- not failed, and no failure counted.
+ */
+static void test_no_span_falls_back_to_pages(void **state)
+{
+	size_t before = settle();
+	unsigned long oom0;
+	void *reserve = alloc_pages(def(), 4);	/* 16 pages: one HEAP_MAX block */
+	void *taken[MM_MAX_ORDER + 1], *heap = NULL, *p;
+	struct mm_diag d;
+
+	assert_non_null(reserve);
+	mm_arena_diag(def(), &d);
+	mm_arena_set_limit(def(), d.capacity);
+	for (int o = MM_MAX_ORDER; o >= 0; o--)
+		taken[o] = take_pages(NULL, (unsigned int)o);
+	/* Whatever room the spans have left, taken too. */
+	while ((p = kmalloc(HEAP_MAX)) != NULL) {
+		*(void **)p = heap;
+		heap = p;
+	}
+	/* 16 pages free: too few for a span, enough for the request. */
+	free_pages(def(), reserve, 4);
+	oom0 = diag().oom_count;
+	p = kmalloc(HEAP_MAX);
+	assert_non_null(p);
+	assert_int_equal(ksize(p), HEAP_MAX);	/* whole pages, not a heap block */
+	memset(p, 0x3c, HEAP_MAX);
+	assert_int_equal(diag().oom_count, oom0);
+	assert_arena_valid(def());
+	kfree(p);
+	while (heap) {
+		p = *(void **)heap;
+		kfree(heap);
+		heap = p;
+	}
+	for (int o = 0; o <= MM_MAX_ORDER; o++)
+		give_pages(taken[o], (unsigned int)o);
+	mm_arena_set_limit(def(), 0);
+	assert_int_equal(settle(), before);
+	assert_arena_valid(def());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1393,6 +1459,7 @@ int main(void)
 		cmocka_unit_test(test_bad_pointers),
 #endif
 		cmocka_unit_test(test_spans),
+		cmocka_unit_test(test_no_span_falls_back_to_pages),
 #if IS_ENABLED(CONFIG_MM_VALIDATE)
 		cmocka_unit_test(test_validate_sees_corruption),
 #endif
