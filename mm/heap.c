@@ -86,13 +86,19 @@ struct heap_span {
 	unsigned long starts[MAP_LONGS];
 };
 
-/* The first block, after the header; the last header, 16 bytes from the end. */
-#define SPAN_FIRST	ALIGN(sizeof(struct heap_span) + 8, GRANULE)
+/*
+ * The first block, after the header: its prev_size word is never read (no
+ * block before it), but it is a word the header must not own, and the
+ * block must be 16-aligned so its payload is.  The last header sits 16
+ * bytes from the end.
+ */
+#define SPAN_FIRST	ALIGN(sizeof(struct heap_span) + sizeof(size_t), GRANULE)
 #define SPAN_AREA	(SPAN_BYTES - SPAN_FIRST - HEAD_BYTES)
 
 static_assert(HEAP_MAX + BLOCK_MIN <= SPAN_AREA, "the largest heap block must fit a span");
 static_assert(SPAN_ORDER <= MM_MAX_ORDER, "a span is a buddy block");
 static_assert(HEAP_MIN >= 2 * GRANULE, "below the heap, slabs");
+static_assert(HEAP_MIN < HEAP_MAX, "CONFIG_MM_HEAP_MIN must be below CONFIG_MM_HEAP_MAX_KB");
 
 /*
  * TLSF's index: sizes below SMALL (256) in 16 lists of 16 bytes (fl 0),
@@ -375,10 +381,10 @@ static void span_release(struct mm_arena *a, struct heap_span *s)
 	heap.nr_empty--;
 	span_set_class(r, pfn, 0);
 	__free_pages_locked(a, r, pfn, SPAN_ORDER);
-	__arena_maybe_trim(a);
 }
 
-static __always_inline int span_is_empty(struct heap_block *b, size_t size)
+/* A free block of the whole area: no two free blocks are neighbours. */
+static __always_inline int span_is_empty(size_t size)
 {
 	return size == SPAN_AREA;
 }
@@ -464,6 +470,9 @@ static struct heap_span *span_new(struct mm_arena *a)
 {
 	struct heap_span *s = __alloc_pages_locked(a, SPAN_ORDER, PT_LARGE);
 
+	/* Single pages parked in the page cache may make up a span. */
+	if (!s && __pcp_drain(a, UINT32_MAX))
+		s = __alloc_pages_locked(a, SPAN_ORDER, PT_LARGE);
 	if (!s && (__arena_grow(a, SPAN_ORDER) == 0 || (a->reclaim && a->reclaim(a))))
 		s = __alloc_pages_locked(a, SPAN_ORDER, PT_LARGE);
 	return s;
@@ -561,11 +570,13 @@ static void release_block(struct mm_arena *a, struct heap_block *b, size_t size)
 		b = p;
 	}
 	block_set_free(b, size);
-	if (span_is_empty(b, size)) {
+	if (span_is_empty(size)) {
 		if (heap.nr_empty) {
 			heap.nr_empty++;
 			list_insert(b, size);
 			span_release(a, span_of(b));
+			/* Here, not in span_release(): reclaim's callers trim after their retry. */
+			__arena_maybe_trim(a);
 			return;
 		}
 		heap.nr_empty++;

@@ -130,6 +130,20 @@ static unsigned int class_for(size_t size)
 	return best;
 }
 
+/* The largest class below 'size' bytes (0 if none): a class holds (floor, size]. */
+static size_t class_floor(size_t size)
+{
+	size_t best = 0;
+
+	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
+		size_t cs = class_size(i);
+
+		if (cs < size && cs > best)
+			best = cs;
+	}
+	return best;
+}
+
 static __noinline int kmalloc_init(void)
 {
 	static mm_lock_t init_lock = MM_LOCK_INIT;
@@ -149,8 +163,12 @@ static __noinline int kmalloc_init(void)
 		for (unsigned int i = 1; i < KMALLOC_NR_CLASSES && ok; i++) {
 			size_t size = class_size(i), align;
 
-			/* No cache for a class of the heap's sizes: see heap.c. */
-			if (!size || heap_serves(size))
+			/*
+			 * No cache for a class whose every size the heap
+			 * serves (heap.c); one that straddles CONFIG_MM_HEAP_MIN
+			 * keeps its cache and serves its sizes itself.
+			 */
+			if (!size || (heap_serves(size) && heap_serves(class_floor(size) + 1)))
 				continue;
 			/* Natural alignment for powers of two, 32/64 for 96/192. */
 			align = size & -size;
@@ -413,27 +431,28 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 /* Everything but a class whose cache exists: first use, 0, heap and large sizes. */
 void *__kmalloc_slow(size_t size)
 {
-	struct kmem_cache *c;
+	/* Sets everything up on first use; NULL for the heap's classes. */
+	struct kmem_cache *c = kmalloc_slab(size);
 
+	if (likely(c)) {
+		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+			void *p = percpu_alloc(c);	/* refills an empty magazine */
+
+			if (likely(p))
+				return p;
+		}
+		return kmem_cache_alloc(c);
+	}
 	if (heap_serves(size)) {
 		struct mm_arena *a = mm_default_arena();
 		void *p = a ? heap_alloc(a, size, 0) : NULL;
 
 		/* No span to be had: pages, if there are any. */
-		return p ? p : kmalloc_large(size, 0);
-	}
-	if (size > KMALLOC_MAX_CACHE_SIZE)
-		return kmalloc_large(size, 0);
-	c = kmalloc_slab(size);		/* sets everything up on first use */
-	if (unlikely(!c))
-		return kmalloc_large(size, 0);	/* a class with no slab cache */
-	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
-		void *p = percpu_alloc(c);	/* refills an empty magazine */
-
-		if (likely(p))
+		if (p)
 			return p;
 	}
-	return kmem_cache_alloc(c);
+	/* Large, a class no slab suits, or no span. */
+	return kmalloc_large(size, 0);
 }
 
 void *kmalloc(size_t size)
@@ -576,7 +595,10 @@ void __kfree_slow(const void *p)
 	a = mm_default_arena();
 	if (unlikely(!a))
 		return;
-	/* A heap block in one of the newest regions: straight to the heap. */
+	/*
+	 * A heap block has no magazine to go to: the lock, without first
+	 * looking for a slab (the class byte of the newest regions says it).
+	 */
 	if (IS_ENABLED(CONFIG_MM_HEAP) && kmalloc_class_of(p) == KMALLOC_HEAP_CLASS) {
 		flags = arena_lock(a);
 		__heap_free_locked(a, (void *)p);

@@ -173,7 +173,7 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 		 * magazine of capacity 0 turns it away below, and without
 		 * magazines one comparison takes it with 0 (no class).
 		 */
-		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE) || !IS_ENABLED(CONFIG_MM_HEAP) ?
+		if ((IS_ENABLED(CONFIG_MM_PERCPU_CACHE) || !IS_ENABLED(CONFIG_MM_HEAP)) ?
 		    unlikely(!k) : unlikely(k - 1 >= KMALLOC_HEAP_CLASS - 1))
 			return slow(p);
 		c = kmalloc_caches[k];

@@ -215,26 +215,29 @@ int MM_NAME(malloc_trim)(size_t pad)
 mallinfo2_t MM_NAME(mallinfo2)(void)
 {
 	mallinfo2_t mi;
-	struct mm_diag d;
 	struct mm_arena *a = mm_default_arena();
+	size_t allocated, heap_free;
 	mm_flags_t flags;
-	size_t heap_free;
 
 	memset(&mi, 0, sizeof(mi));
 	if (!a)
 		return mi;
-	mm_arena_diag(a, &d);
-	/* The heap's spans are pages in use; their free blocks are not. */
+	/*
+	 * One snapshot: the heap's spans are pages in use, their free blocks
+	 * are not, and a span added between two looks would make the
+	 * difference wrap.
+	 */
 	flags = arena_lock(a);
+	mi.arena = a->nr_pages << MM_PAGE_SHIFT;
+	allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT;
 	heap_free = __heap_free_bytes(a);
+	if (IS_ENABLED(CONFIG_MM_STATS))
+		mi.usmblks = a->diag.peak_allocated;
 	arena_unlock(a, flags);
-	mi.arena = d.capacity;
-	mi.ordblks = 0;
 	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
 		mi.ordblks += mm_arena_nr_free_order(a, o);
-	mi.usmblks = d.peak_allocated;
-	mi.uordblks = d.allocated - heap_free;
-	mi.fordblks = d.capacity - d.allocated + heap_free;
+	mi.uordblks = allocated - heap_free;
+	mi.fordblks = mi.arena - mi.uordblks;
 	return mi;
 }
 

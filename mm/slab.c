@@ -521,6 +521,8 @@ size_t kmem_cache_reap(struct mm_arena *a)
 	mm_flags_t flags = arena_lock(a);
 	size_t pages = reclaim_locked(a);
 
+	/* As kmem_cache_shrink(): the hook itself leaves that to its callers. */
+	__arena_maybe_trim(a);
 	arena_unlock(a, flags);
 	return pages;
 }

@@ -47,7 +47,7 @@ static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m)
 int mm_arena_validate(struct mm_arena *a)
 {
 	size_t free_pages = 0, clean = 0, pages = 0, listed = 0, free_blocks = 0, cached = 0;
-	size_t heap_free = 0;
+	size_t heap_free_blocks = 0;
 #if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
 	size_t dirty = 0;
 #endif
@@ -81,7 +81,7 @@ int mm_arena_validate(struct mm_arena *a)
 					why = "class byte disagrees with its block";
 			}
 			if (!why && is_span(r, pfn, m))
-				__heap_validate_span(a, r, pfn, &heap_free, &why);
+				__heap_validate_span(a, r, pfn, &heap_free_blocks, &why);
 			if (!why && meta_type(m) == PT_PCP)
 				cached++;
 			if (!why && meta_is_free(m)) {
@@ -129,7 +129,7 @@ int mm_arena_validate(struct mm_arena *a)
 	if (!why && listed != free_blocks)
 		why = "free blocks missing from the lists";
 	if (!why)
-		__heap_validate_lists(a, heap_free, &why);
+		__heap_validate_lists(a, heap_free_blocks, &why);
 #if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
 	if (!why && dirty != a->nr_dirty)
 		why = "resident free page count disagrees with the blocks";
