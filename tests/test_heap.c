@@ -36,7 +36,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "helpers.h"
+#include "kmalloc_helpers.h"
 #include "../mm/heap.h"		/* white-box: which sizes the heap serves */
 
 #if !IS_ENABLED(CONFIG_MM_HEAP)
@@ -70,30 +70,6 @@ static long scaled(long n)
 	return v < 1 ? 1 : v;
 }
 
-static struct mm_arena *def(void)
-{
-	struct mm_arena *a = mm_default_arena();
-
-	assert_non_null(a);
-	return a;
-}
-
-static struct mm_diag diag(void)
-{
-	struct mm_diag d;
-
-	mm_arena_diag(def(), &d);
-	return d;
-}
-
-/* Every empty slab and the heap's kept span back to the buddy allocator. */
-static size_t settle(void)
-{
-	mm_percpu_drain();
-	kmem_cache_reap(def());
-	return diag().allocated;
-}
-
 static uint64_t rng_state = 0x13198a2e03707344ULL;
 
 static uint64_t rnd(void)
@@ -102,23 +78,6 @@ static uint64_t rnd(void)
 }
 
 /* ---- What the heap promises ----------------------------------------------- */
-
-/*
- * A heap block's usable bytes for 'size': its block (the payload and an
- * 8-byte header, to 16 bytes, 32 at least) less the header.  A block may
- * be 16 bytes bigger, where cutting it would leave less than a block.
- */
-static size_t heap_usable(size_t size)
-{
-	size_t n = ALIGN(size + 8, 16);
-
-	return (n < 32 ? 32 : n) - 8;
-}
-
-static int heap_ksize_ok(size_t k, size_t size)
-{
-	return k == heap_usable(size) || k == heap_usable(size) + 16;
-}
 
 /* The bytes of the live heap block at p: its payload and its header. */
 static size_t blk(const void *p)
@@ -146,34 +105,6 @@ static size_t head_size(void *p)
 static void *after(void *p, size_t bytes)
 {
 	return (char *)p + bytes;
-}
-
-/* The kmalloc class of 'size' from the Kconfig alone (test_kmalloc.c's rule). */
-static size_t expected_class(size_t size)
-{
-	size_t best = SIZE_MAX;
-
-	if (!size)
-		size = 1;
-	for (unsigned int i = CONFIG_MM_KMALLOC_SHIFT_LOW; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
-		if (((size_t)1 << i) >= size) {
-			best = (size_t)1 << i;
-			break;
-		}
-	}
-#if IS_ENABLED(CONFIG_MM_KMALLOC_96_192)
-	if (CONFIG_MM_KMALLOC_SHIFT_LOW <= 6 && size <= 96 && size > 64 && 96 < best)
-		best = 96;
-	if (CONFIG_MM_KMALLOC_SHIFT_LOW <= 7 && size <= 192 && size > 128 && 192 < best)
-		best = 192;
-#endif
-#if IS_ENABLED(CONFIG_MM_KMALLOC_FINE)
-	for (size_t p2 = 64; p2 < KMALLOC_MAX_CACHE_SIZE; p2 *= 2)
-		for (size_t q = 7; q >= 5; q--)
-			if (size > p2 && size <= q * p2 / 4)
-				best = q * p2 / 4;
-#endif
-	return best;
 }
 
 enum kind { K_SLAB, K_HEAP, K_LARGE };

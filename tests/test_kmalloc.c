@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include "helpers.h"
+#include "kmalloc_helpers.h"
 #include "../mm/percpu.h"	/* white-box: the fresh index, a thread's magazines */
 #include "../mm/heap.h"		/* white-box: which sizes the heap serves */
 
@@ -34,30 +34,6 @@
 #endif
 
 
-static struct mm_arena *def(void)
-{
-	struct mm_arena *a = mm_default_arena();
-
-	assert_non_null(a);
-	return a;
-}
-
-static struct mm_diag diag(void)
-{
-	struct mm_diag d;
-
-	mm_arena_diag(def(), &d);
-	return d;
-}
-
-/* Every empty slab of the default arena back to the buddy allocator. */
-static size_t settle(void)
-{
-	mm_percpu_drain();
-	kmem_cache_reap(def());
-	return diag().allocated;
-}
-
 /* This file's own deterministic sequence (xorshift64s, helpers.h). */
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 
@@ -72,53 +48,6 @@ static size_t opaque(size_t x)
 	volatile size_t v = x;
 
 	return v;
-}
-
-/* The class kmalloc must pick for 'size', from the Kconfig alone. */
-static size_t expected_class(size_t size)
-{
-	size_t best = SIZE_MAX;
-
-	if (!size)
-		size = 1;
-	for (unsigned int i = CONFIG_MM_KMALLOC_SHIFT_LOW; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
-		if (((size_t)1 << i) >= size) {
-			best = (size_t)1 << i;
-			break;
-		}
-	}
-#if IS_ENABLED(CONFIG_MM_KMALLOC_96_192)
-	if (CONFIG_MM_KMALLOC_SHIFT_LOW <= 6 && size <= 96 && size > 64 && 96 < best)
-		best = 96;
-	if (CONFIG_MM_KMALLOC_SHIFT_LOW <= 7 && size <= 192 && size > 128 && 192 < best)
-		best = 192;
-#endif
-#if IS_ENABLED(CONFIG_MM_KMALLOC_FINE)
-	/* 5/4, 6/4 and 7/4 of every power of two from 64. */
-	for (size_t p2 = 64; p2 < KMALLOC_MAX_CACHE_SIZE; p2 *= 2)
-		for (size_t q = 7; q >= 5; q--)
-			if (size > p2 && size <= q * p2 / 4)
-				best = q * p2 / 4;
-#endif
-	return best;
-}
-
-/*
- * A heap block's usable bytes for 'size': its block (the payload and an
- * 8-byte header, to 16 bytes, 32 at least) less the header.  A block may
- * be 16 bytes bigger, where cutting it would leave less than a block.
- */
-static size_t heap_usable(size_t size)
-{
-	size_t n = ALIGN(size + 8, 16);
-
-	return (n < 32 ? 32 : n) - 8;
-}
-
-/* Is ksize k right for a heap block holding 'size' bytes? */
-static int heap_ksize_ok(size_t k, size_t size)
-{
-	return k == heap_usable(size) || k == heap_usable(size) + 16;
 }
 
 /* Whole pages: above the classes and the heap. */

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the tests of kmalloc and of its heap share (full core only): the
+ * default arena, its figures, "settle" before a nothing-lost comparison,
+ * and the heap's rule for usable sizes.
+ */
+#ifndef MM_TEST_KMALLOC_HELPERS_H
+#define MM_TEST_KMALLOC_HELPERS_H
+
+#include "helpers.h"
+
+static inline struct mm_arena *def(void)
+{
+	struct mm_arena *a = mm_default_arena();
+
+	assert_non_null(a);
+	return a;
+}
+
+static inline struct mm_diag diag(void)
+{
+	struct mm_diag d;
+
+	mm_arena_diag(def(), &d);
+	return d;
+}
+
+/*
+ * Every empty slab and the heap's kept span back to the buddy allocator,
+ * this thread's magazines first; the pages then in use.
+ */
+static inline size_t settle(void)
+{
+	mm_percpu_drain();
+	kmem_cache_reap(def());
+	return diag().allocated;
+}
+
+/*
+ * A heap block's usable bytes for 'size': its block (the payload and an
+ * 8-byte header, to 16 bytes, 32 at least) less the header.  A block may
+ * be 16 bytes bigger, where cutting it would leave less than a block.
+ */
+static inline size_t heap_usable(size_t size)
+{
+	size_t n = ALIGN(size + 8, 16);
+
+	return (n < 32 ? 32 : n) - 8;
+}
+
+/* Is ksize k right for a heap block holding 'size' bytes? */
+static inline int heap_ksize_ok(size_t k, size_t size)
+{
+	return k == heap_usable(size) || k == heap_usable(size) + 16;
+}
+
+/* The class kmalloc must pick for 'size', from the Kconfig alone. */
+static inline size_t expected_class(size_t size)
+{
+	size_t best = SIZE_MAX;
+
+	if (!size)
+		size = 1;
+	for (unsigned int i = CONFIG_MM_KMALLOC_SHIFT_LOW; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
+		if (((size_t)1 << i) >= size) {
+			best = (size_t)1 << i;
+			break;
+		}
+	}
+#if IS_ENABLED(CONFIG_MM_KMALLOC_96_192)
+	if (CONFIG_MM_KMALLOC_SHIFT_LOW <= 6 && size <= 96 && size > 64 && 96 < best)
+		best = 96;
+	if (CONFIG_MM_KMALLOC_SHIFT_LOW <= 7 && size <= 192 && size > 128 && 192 < best)
+		best = 192;
+#endif
+#if IS_ENABLED(CONFIG_MM_KMALLOC_FINE)
+	/* 5/4, 6/4 and 7/4 of every power of two from 64. */
+	for (size_t p2 = 64; p2 < KMALLOC_MAX_CACHE_SIZE; p2 *= 2)
+		for (size_t q = 7; q >= 5; q--)
+			if (size > p2 && size <= q * p2 / 4)
+				best = q * p2 / 4;
+#endif
+	return best;
+}
+
+#endif /* MM_TEST_KMALLOC_HELPERS_H */
