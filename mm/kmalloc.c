@@ -727,6 +727,18 @@ static int resize_large(struct mm_arena *a, void *p, size_t size)
 	return ok;
 }
 
+/* p, of 'old' usable bytes, moved to a new block of 'size'; NULL leaves it be. */
+static void *krealloc_move(void *p, size_t old, size_t size)
+{
+	void *q = kmalloc(size);
+
+	if (!q)
+		return NULL;
+	memcpy(q, p, min_t(size_t, old, size));
+	kfree(p);
+	return q;
+}
+
 /*
  * A heap block resized: in place if it can be (a shrink always can), else
  * moved -- all under one lock but the move; NULL for a bad pointer.
@@ -736,17 +748,11 @@ static void *krealloc_heap(struct mm_arena *a, void *p, size_t size)
 	mm_flags_t flags = arena_lock(a);
 	int done = __heap_resize_locked(a, p, size);
 	size_t old = done == 0 ? heap_usable_size(p) : 0;
-	void *q;
 
 	arena_unlock(a, flags);
 	if (done)
 		return done > 0 ? p : NULL;
-	q = kmalloc(size);
-	if (!q)
-		return NULL;
-	memcpy(q, p, min_t(size_t, old, size));
-	kfree(p);
-	return q;
+	return krealloc_move(p, old, size);
 }
 
 /* Everything __krealloc() does not do inline. */
@@ -802,12 +808,7 @@ void *__krealloc_slow(void *p, size_t new_size)
 		return q;
 	if (!k && resize_large(mm_default_arena(), p, new_size))
 		return p;
-	q = kmalloc(new_size);
-	if (!q)
-		return NULL;
-	memcpy(q, p, min_t(size_t, old, new_size));
-	kfree(p);
-	return q;
+	return krealloc_move(p, old, new_size);
 }
 
 void *krealloc(void *p, size_t new_size)
