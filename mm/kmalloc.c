@@ -22,6 +22,14 @@
  * are not naturally aligned (16 bytes at least); kmalloc_aligned() uses
  * the powers of two only.
  *
+ * With CONFIG_MM_HEAP (hosts), the classes above CONFIG_MM_HEAP_MIN get no
+ * cache: their sizes, and larger ones up to CONFIG_MM_HEAP_MAX_KB, are
+ * blocks of the heap (heap.c), exact to 16 bytes, merged when freed and
+ * cut in place by krealloc() -- what a slab cannot do with an object whose
+ * pointer must stay.  The heap's spans carry a class byte of their own, so
+ * the inline paths below tell a heap block from a slab object as cheaply
+ * as before, and the slow paths send it to the heap.
+ *
  * Larger requests take exactly the pages asked for -- or one more, rather
  * than leave a single free page behind (page_alloc.c, exact_end()) --
  * from the best-fitting run of free pages or from a buddy block cut down
