@@ -42,8 +42,17 @@
  *
  * A span that empties stays, one at a time, for the next request, and is
  * given back at the next one or by the reclaim hook (malloc_trim()).
- * Everything here runs with the arena lock held but heap_alloc(), which
- * takes it.
+ * Where no span can be had, heap_alloc() fails quietly and kmalloc serves
+ * the request in whole pages.  Everything here runs with the arena lock
+ * held but heap_alloc(), which takes it.
+ *
+ * The price is speed: every allocation and free takes the lock (skipped
+ * while a process has one thread) and touches two or three other blocks
+ * -- list neighbours, the block merged with -- where a slab object is a
+ * pointer swap in the thread's magazine.  Magazines of class-sized blocks
+ * in front were tried: they won back half the time and gave back most of
+ * the memory (the rounding, and parked blocks that cannot merge).  Hence
+ * CONFIG_MM_HEAP_MIN: 512 bytes for memory, 4 KiB for speed.
  *
  * With CONFIG_MM_CHECKS every span keeps a bitmap with a bit per 16 bytes,
  * set where a block starts: a free of anything that is not a block's
