@@ -243,6 +243,7 @@ mallinfo2_t MM_NAME(mallinfo2)(void)
 
 void MM_NAME(malloc_stats)(void)
 {
+	mallinfo2_t mi = MM_NAME(mallinfo2)();	/* in use: the heap's free blocks are not */
 	struct mm_arena *a = mm_default_arena();
 	struct mm_diag d;
 
@@ -252,7 +253,7 @@ void MM_NAME(malloc_stats)(void)
 	mm_printf("Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
 		  "Total (incl. mmap):\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
 		  "max mmap regions = %10lu\nmax mmap bytes   = %10zu\n",
-		  d.capacity, d.allocated, d.capacity, d.allocated, d.nr_regions,
+		  mi.arena, mi.uordblks, mi.arena, mi.uordblks, d.nr_regions,
 		  d.peak_allocated);
 }
 #endif
