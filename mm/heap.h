@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kmalloc's heap (CONFIG_MM_HEAP): what kmalloc.c, percpu.c and validate.c
- * call, and empty stubs without the option.  heap.c says how it works.
+ * kmalloc's heap (CONFIG_MM_HEAP): what kmalloc.c, slab.c (reclaim),
+ * malloc.c (mallinfo2) and validate.c call, and empty stubs without the
+ * option.  heap.c says how it works.
  */
 #ifndef MM_HEAP_H
 #define MM_HEAP_H
@@ -29,7 +30,7 @@ static __always_inline int heap_serves(size_t size)
 	return size - HEAP_MIN - 1 < HEAP_MAX - HEAP_MIN;
 }
 
-/* Lock held by the caller for the __ ones; the others take it. */
+/* heap_alloc() takes the arena lock; everything else wants it held. */
 void *heap_alloc(struct mm_arena *a, size_t size, size_t align);
 void __heap_free_locked(struct mm_arena *a, void *p);
 int __heap_resize_locked(struct mm_arena *a, void *p, size_t size);
