@@ -801,13 +801,18 @@ void *__krealloc_slow(void *p, size_t new_size)
 		return NULL;
 	}
 	/*
-	 * A shrink keeps the pointer, as C and glibc promise for a block that
-	 * still fits, and never fails; a large block gives its tail pages
-	 * back in place, a direct mapping its tail (a slab object cannot be
-	 * cut).  Growing, a large block takes the free pages after it, a
-	 * direct mapping that stays one is moved without a copy.
+	 * A shrink keeps the pointer for a block that still fits, and never
+	 * fails: a large block gives its tail pages back in place, a direct
+	 * mapping its tail; a slab object, which cannot be cut, moves to a
+	 * smaller class when it would keep twice what is asked
+	 * (krealloc_shrinks_away()) and there is room.  Growing, a large block
+	 * takes the free pages after it, a direct mapping that stays one is
+	 * moved without a copy.
 	 */
 	if (new_size <= old) {
+		if (k && krealloc_shrinks_away(old, new_size) &&
+		    (q = krealloc_move(p, new_size, new_size)) != NULL)
+			return q;
 		if (!k && !resize_large(mm_default_arena(), p, new_size))
 			huge_resize(p, new_size);
 		return p;

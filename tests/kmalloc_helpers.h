@@ -54,6 +54,15 @@ static inline int heap_ksize_ok(size_t k, size_t size)
 	return k == heap_usable(size) || k == heap_usable(size) + 16;
 }
 
+/*
+ * Does a slab object of ks bytes shrunk to n move to a smaller class?  The
+ * rule the tests hold kmalloc to: from 256 bytes, when n is at most half.
+ */
+static inline int slab_shrink_moves(size_t ks, size_t n)
+{
+	return ks >= 256 && n <= ks / 2;
+}
+
 /* The class kmalloc must pick for 'size', from the Kconfig alone. */
 static inline size_t expected_class(size_t size)
 {

@@ -1171,7 +1171,7 @@ static void model_alloc(struct model *m, size_t n, unsigned int how)
 /*
  * krealloc to n, by the model's rules: a block that n fits stays where it
  * is (a slab object as it was, a heap block cut to n, a large block to
- * n's pages); growing, a heap block may take the free block after it (up
+ * n's pages) -- but a slab object halved moves to its class; growing, a heap block may take the free block after it (up
  * to the heap's largest size), a large block the pages after it, a slab
  * object moves -- and a heap block that moves is freed where it was.
  */
@@ -1180,7 +1180,7 @@ static void model_realloc(struct model *m, size_t n)
 	unsigned char *old = m->p, *q = krealloc(m->p, n);
 
 	assert_non_null(q);
-	if (n <= m->ks || q == old) {
+	if ((n <= m->ks && !(m->kind == K_SLAB && slab_shrink_moves(m->ks, n))) || q == old) {
 		if (q != old)
 			print_message("krealloc(%zu-byte block, %zu) moved\n", m->ks, n);
 		assert_ptr_equal(q, old);

@@ -461,7 +461,7 @@ static void test_krealloc_in_place(void **state)
 	fill(p, 200, 5);
 	assert_ptr_equal(krealloc(p, 201), p);
 	assert_ptr_equal(krealloc(p, ks), p);
-	assert_ptr_equal(krealloc(p, 1), p);	/* a shrink never moves */
+	assert_ptr_equal(krealloc(p, 1), p);	/* below 256 bytes a shrink never moves */
 	assert_true(check_fill(p, 1, 5));
 	assert_int_equal(ksize(p), ks);
 	assert_ptr_equal(krealloc(p, ks), p);
@@ -527,6 +527,40 @@ static void test_krealloc_in_place(void **state)
 	if (IS_ENABLED(CONFIG_MM_BACKEND_MMAP))
 		assert_int_equal(ksize(p), PS);
 	kfree(p);
+	assert_arena_valid(def());
+}
+
+/*
+ * A slab object of 256 bytes or more that realloc() halves moves to the
+ * smaller class (its contents with it); a shrink to more than half stays.
+ * Every class from 256 to the heap or the largest class is tried.
+ */
+static void test_krealloc_shrink_moves_to_smaller_class(void **state)
+{
+	size_t top = KMALLOC_MAX_CACHE_SIZE, tried = 0;
+
+	if (IS_ENABLED(CONFIG_MM_HEAP) && CONFIG_MM_HEAP_MIN < top)
+		top = CONFIG_MM_HEAP_MIN;
+	for (size_t n = 256; n <= top; n = expected_class(n) + 1) {
+		size_t ks = expected_class(n);
+		unsigned char *p = kmalloc(ks), *q;
+
+		if (ks > top)
+			break;
+		assert_non_null(p);
+		assert_int_equal(ksize(p), ks);
+		fill(p, ks, 6);
+		assert_ptr_equal(krealloc(p, ks / 2 + 1), p);
+		assert_int_equal(ksize(p), ks);
+		q = krealloc(p, ks / 2);
+		assert_non_null(q);
+		assert_ptr_not_equal(q, p);
+		assert_true(ksize(q) >= ks / 2 && ksize(q) < ks);
+		assert_true(check_fill(q, ks / 2, 6));
+		kfree(q);
+		tried++;
+	}
+	assert_true(tried >= 2);
 	assert_arena_valid(def());
 }
 
@@ -1032,7 +1066,8 @@ static void test_random_differential(void **state)
 			q = krealloc(m->p, n);
 			assert_non_null(q);
 			/*
-			 * The model's rule: a shrink stays; a large block
+			 * The model's rule: a shrink stays, but a slab
+			 * object halved moves to its class; a large block
 			 * gives back the pages it no longer needs (keeping one
 			 * more where the exact end is odd), a direct mapping
 			 * its tail, a heap block its tail bytes.  Growing, a
@@ -1041,7 +1076,8 @@ static void test_random_differential(void **state)
 			 * too (mremap), a heap block into a free block after
 			 * it.  A heap block stays one however small it gets.
 			 */
-			in_place = n <= m->ks || ((m->large || m->heap) && q == m->p);
+			in_place = (n <= m->ks && (m->large || m->heap || !slab_shrink_moves(m->ks, n))) ||
+				   ((m->large || m->heap) && q == m->p);
 			if (in_place) {
 				assert_ptr_equal(q, m->p);
 				if (m->heap) {
@@ -1511,6 +1547,7 @@ int main(void)
 		cmocka_unit_test(test_zeroing_and_arrays),
 		cmocka_unit_test(test_krealloc_across_everything),
 		cmocka_unit_test(test_krealloc_in_place),
+		cmocka_unit_test(test_krealloc_shrink_moves_to_smaller_class),
 		cmocka_unit_test(test_krealloc_shrink_never_fails),
 		cmocka_unit_test(test_ksize),
 		cmocka_unit_test(test_kmalloc_aligned),

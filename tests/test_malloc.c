@@ -456,6 +456,37 @@ static void test_realloc_in_place_when_it_fits(void **state)
 	}
 }
 
+/*
+ * A shrink to a quarter gives back what the block no longer needs, however
+ * the block is kept: a slab object moves to a smaller class, a heap block
+ * or a run of pages is cut in place.  Kept whole, a realloc()ed buffer
+ * would hold the most it ever needed.
+ */
+static void test_realloc_shrink_gives_memory_back(void **state)
+{
+	static const size_t sizes[] = { 300, 700, 1500, 3000, 5000, 40000, 200000 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t n = sizes[i];
+		unsigned char *p, *q;
+
+		if (!testable(n))
+			continue;
+		p = M(malloc)(n);
+		assert_non_null(p);
+		fill(p, n, 12);
+		q = M(realloc)(p, n / 4);
+		assert_non_null(q);
+		assert_true(filled(q, n / 4, 12));
+		assert_true(M(malloc_usable_size)(q) >= n / 4);
+		if (M(malloc_usable_size)(q) > n / 2)
+			print_message("realloc(%zu -> %zu) kept %zu usable\n", n, n / 4,
+				      M(malloc_usable_size)(q));
+		assert_true(M(malloc_usable_size)(q) <= n / 2);
+		M(free)(q);
+	}
+}
+
 static void test_realloc_failure_keeps_block(void **state)
 {
 	static const size_t sizes[] = { 10, 5000, 100000, 5 * MiB };
@@ -1064,6 +1095,7 @@ int main(void)
 		cmocka_unit_test(test_calloc_overflow),
 		cmocka_unit_test(test_realloc_keeps_contents),
 		cmocka_unit_test(test_realloc_in_place_when_it_fits),
+		cmocka_unit_test(test_realloc_shrink_gives_memory_back),
 		cmocka_unit_test(test_realloc_failure_keeps_block),
 		cmocka_unit_test(test_realloc_zero_and_null),
 		cmocka_unit_test(test_reallocarray),
