@@ -5,11 +5,12 @@
  *
  * Size classes cost memory three ways that grow with the object size: a
  * request rounds up to its class (9% with quarter steps), a slab's free
- * slots serve its class only, and a block that realloc() shrank keeps the
- * class it had, since C wants the pointer kept and an object cannot be
- * cut.  Below a few hundred bytes these are a few bytes an object and the
- * speed of a slab is worth them; above, a program with mixed sizes kept
- * 1.4 times glibc's peak RSS, most of it in those three.  glibc's chunks
+ * slots serve its class only, and a block that realloc() shrank keeps its
+ * class until it is halved (krealloc()), since an object cannot be cut.
+ * Below a few hundred bytes these are a few bytes an object and the speed
+ * of a slab is worth them; above, a program with mixed sizes keeps 1.2
+ * times glibc's peak RSS (1.4 while a shrunk object kept its class for
+ * good), most of it in those three.  glibc's chunks
  * waste none of it: a block is as big as asked (to 16 bytes), a free one
  * merges with its free neighbours into one that any size can use, and a
  * shrink cuts the tail off.  This file does the same for kmalloc.

@@ -9,8 +9,9 @@
  * Semantics follow C17, POSIX and glibc: every block of at least
  * alignof(max_align_t) bytes is aligned to it; malloc(0) returns a unique
  * pointer; failures return NULL with errno = ENOMEM; calloc() checks n * size
- * for overflow; realloc() leaves the old block intact when it fails and
- * frees it for size 0 (returning NULL, as glibc does); posix_memalign()
+ * for overflow; realloc() keeps the pointer while the block still fits
+ * (krealloc()), leaves the old block intact when it fails and frees it for
+ * size 0 (returning NULL, as glibc does); posix_memalign()
  * returns EINVAL for an alignment that is not a power-of-two multiple of
  * sizeof(void *).
  */

@@ -151,6 +151,14 @@ static inline __malloc __alloc_size(1, 2) void *kcalloc(size_t n, size_t size)
 	return __builtin_mul_overflow(n, size, &bytes) ? NULL : kzalloc(bytes);
 }
 
+/*
+ * Resize, keeping the contents: the same pointer while the block still fits
+ * -- a growth within ksize(), a shrink of a large or heap block (its tail
+ * is given back), a shrink of a slab object to more than half its class --
+ * else a new block.  A slab object of 256 bytes or more shrunk to half or
+ * less moves to its smaller class when there is room, so that a buffer
+ * shrunk does not hold its largest size for good.  A shrink never fails.
+ */
 void *krealloc(void *p, size_t new_size) __alloc_size(2);
 void kfree(const void *p);
 
