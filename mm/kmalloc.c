@@ -748,6 +748,23 @@ static void *krealloc_move(void *p, size_t old, size_t size)
 }
 
 /*
+ * A slab object moved to a block for 'size' from 'alloc' (__krealloc()):
+ * NULL if a growth finds no block, the object as it was; a shrink that
+ * finds none keeps the object, as a shrink never fails.
+ */
+void *__krealloc_move_obj(const struct kmem_cache *c, void *p, size_t size,
+			  void *(*alloc)(size_t))
+{
+	void *q = alloc(size);
+
+	if (unlikely(!q))
+		return size < c->object_size ? p : NULL;
+	memcpy(q, p, min_t(size_t, size, c->object_size));
+	kfree_fast(p, __kfree_slow);
+	return q;
+}
+
+/*
  * A heap block resized: in place if it can be (a shrink always can), else
  * moved -- all under one lock but the move; NULL for a bad pointer.
  */
@@ -826,5 +843,5 @@ void *__krealloc_slow(void *p, size_t new_size)
 
 void *krealloc(void *p, size_t new_size)
 {
-	return krealloc_fast(p, new_size, __krealloc_slow);
+	return krealloc_fast(p, new_size, __krealloc_slow, kmalloc);
 }

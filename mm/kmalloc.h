@@ -21,7 +21,7 @@
 #define __krealloc_slow(p, size)	krealloc(p, size)
 #define kmalloc_fast(size, slow)	slow(size)
 #define kfree_fast(p, slow)		slow(p)
-#define krealloc_fast(p, size, slow)	slow(p, size)
+#define krealloc_fast(p, size, slow, alloc)	slow(p, size)
 
 #else /* !CONFIG_MM_TINY */
 
@@ -218,26 +218,35 @@ static __always_inline int krealloc_shrinks_away(size_t usable, size_t size)
 	return usable >= KREALLOC_SHRINK_MIN && size <= usable / 2;
 }
 
+void *__krealloc_move_obj(const struct kmem_cache *c, void *p, size_t size,
+			  void *(*alloc)(size_t));
+
 /*
- * realloc's common case: an object of a kmalloc slab that the new size
- * still fits (krealloc_shrinks_away()) stays where it is, found from its
+ * realloc's common cases, for an object of a kmalloc slab found from its
  * page's class byte alone (CONFIG_MM_PAGE_CLASS), so neither ksize() nor
- * the arena is asked.  With CONFIG_MM_CHECKS the pointer must also be an
- * object's start.  Everything else (NULL, size 0, growth past the class,
- * a shrink to a smaller class, large blocks, bad pointers) tail-calls
- * 'slow'.
+ * the arena is asked: a new size it still fits (krealloc_shrinks_away())
+ * keeps it where it is; any other (not 0) moves it to a block from
+ * 'alloc' (kmalloc, or malloc which sets errno) without going through
+ * the slow path's questions again.  With CONFIG_MM_CHECKS the pointer
+ * must be an object's start to stay, and it must be one to move in every
+ * build, as ksize() would ask.  Everything else (NULL, size 0, heap and
+ * large blocks, bad pointers) tail-calls 'slow'.
  */
-static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *, size_t))
+static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *, size_t),
+				     void *(*alloc)(size_t))
 {
 	unsigned int k = kmalloc_class_of(p);
 
-	if (likely(k)) {
+	if (likely(k) && !(IS_ENABLED(CONFIG_MM_HEAP) && k == KMALLOC_HEAP_CLASS)) {
 		struct kmem_cache *c = kmalloc_caches[k];
 
 		if (likely(size - 1 < c->object_size) &&
-		    likely(!krealloc_shrinks_away(c->object_size, size)) &&
-		    (!IS_ENABLED(CONFIG_MM_CHECKS) || slab_obj_aligned(c, obj_to_slab(c, p), p)))
-			return p;
+		    likely(!krealloc_shrinks_away(c->object_size, size))) {
+			if (!IS_ENABLED(CONFIG_MM_CHECKS) || slab_obj_aligned(c, obj_to_slab(c, p), p))
+				return p;
+		} else if (likely(size) && likely(slab_obj_aligned(c, obj_to_slab(c, p), p))) {
+			return __krealloc_move_obj(c, p, size, alloc);
+		}
 	}
 	return slow(p, size);
 }
@@ -250,11 +259,11 @@ static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *,
 #if IS_ENABLED(CONFIG_OPT_SIZE)
 #define kmalloc_fast(size, slow)	slow(size)
 #define kfree_fast(p, slow)		slow(p)
-#define krealloc_fast(p, size, slow)	slow(p, size)
+#define krealloc_fast(p, size, slow, alloc)	slow(p, size)
 #else
 #define kmalloc_fast(size, slow)	__kmalloc(size, slow)
 #define kfree_fast(p, slow)		__kfree(p, slow)
-#define krealloc_fast(p, size, slow)	__krealloc(p, size, slow)
+#define krealloc_fast(p, size, slow, alloc)	__krealloc(p, size, slow, alloc)
 #endif
 
 #endif /* !CONFIG_MM_TINY */

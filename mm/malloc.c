@@ -124,7 +124,7 @@ static __noinline void *realloc_slow(void *p, size_t size)
 /* A block that still fits stays put without a call (kmalloc.h). */
 void *MM_NAME(realloc)(void *p, size_t size)
 {
-	return krealloc_fast(p, size, realloc_slow);
+	return krealloc_fast(p, size, realloc_slow, MM_NAME(malloc));
 }
 
 void *MM_NAME(reallocarray)(void *p, size_t n, size_t size)
