@@ -827,11 +827,16 @@ void *__krealloc_slow(void *p, size_t new_size)
 	 * moved without a copy.
 	 */
 	if (new_size <= old) {
-		if (k && krealloc_shrinks_away(old, new_size) &&
+		if (!k && resize_large(mm_default_arena(), p, new_size))
+			return p;
+		if (!k && huge_size(p)) {
+			huge_resize(p, new_size);
+			return p;
+		}
+		/* A slab object (k is 0 for one without CONFIG_MM_PAGE_CLASS). */
+		if (krealloc_shrinks_away(old, new_size) &&
 		    (q = krealloc_move(p, new_size, new_size)) != NULL)
 			return q;
-		if (!k && !resize_large(mm_default_arena(), p, new_size))
-			huge_resize(p, new_size);
 		return p;
 	}
 	if (new_size > MM_MAX_BLOCK && old > MM_MAX_BLOCK && (q = huge_resize(p, new_size)))

@@ -12,6 +12,24 @@
 
 #include <mm/compiler.h>
 
+/*
+ * Does a block of 'usable' bytes that cannot be cut (a slab object; any
+ * block of the tiny core) shrunk to 'size' move to a smaller one?  Only
+ * when that gives back half of it, and only from KREALLOC_SHRINK_MIN
+ * bytes.  A block kept for a much smaller size holds its whole class: a
+ * program that reallocs buffers down and up at random ratchets every block
+ * up to the largest size it ever had, and on bench/'s mixed workload that
+ * was 1.1 MiB, a fifth of the peak RSS.  Half is mimalloc's rule: a block
+ * at most twice the size still fits.  (Heap blocks and runs of pages are
+ * cut in place instead.)
+ */
+#define KREALLOC_SHRINK_MIN	256
+
+static __always_inline int krealloc_shrinks_away(size_t usable, size_t size)
+{
+	return usable >= KREALLOC_SHRINK_MIN && size <= usable / 2;
+}
+
 #if IS_ENABLED(CONFIG_MM_TINY)
 #include "tiny.h"
 
@@ -203,23 +221,6 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 			slab_free_fast(c, s, (void *)p);
 		arena_unlock(c->arena, flags);
 	}
-}
-
-/*
- * Does a slab object of 'usable' bytes shrunk to 'size' move to a smaller
- * class?  Only when that gives back half of it, and only from the classes
- * of KREALLOC_SHRINK_MIN bytes and more.  A slab object cannot be cut the
- * way a heap block or a run of pages is, so a block kept for a much smaller
- * size holds its whole class: a program that reallocs buffers down and up
- * at random ratchets every block up to the largest size it ever had, and
- * on bench/'s mixed workload that was 40% more peak RSS.  Half is
- * mimalloc's rule: a block at least twice the size still fits.
- */
-#define KREALLOC_SHRINK_MIN	256
-
-static __always_inline int krealloc_shrinks_away(size_t usable, size_t size)
-{
-	return usable >= KREALLOC_SHRINK_MIN && size <= usable / 2;
 }
 
 void *__krealloc_move_obj(const struct kmem_cache *c, void *p, size_t size,

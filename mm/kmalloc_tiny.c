@@ -14,7 +14,7 @@
  * own size: kmalloc_aligned() is kmalloc() of max(size, align).
  */
 #include <string.h>
-#include "tiny.h"
+#include "kmalloc.h"	/* krealloc_shrinks_away(); tiny.h */
 
 static_assert(CONFIG_MM_KMALLOC_SHIFT_LOW >= 3, "a free object holds a pointer");
 
@@ -157,17 +157,23 @@ size_t ksize(const void *p)
 	return kmalloc_put(p, 0);
 }
 
-/* The same block while it still fits, as realloc() must. */
+/*
+ * The same block while it still fits -- not twice over, where a smaller
+ * block gives the rest back (krealloc_shrinks_away()) -- and a shrink
+ * never fails.
+ */
 void *krealloc(void *p, size_t size)
 {
 	size_t old = ksize(p);
 	void *q;
 
-	if (old && size <= old)
+	if (old && size <= old && !krealloc_shrinks_away(old, size))
 		return p;
 	q = kmalloc(size);
-	if (q && p) {
-		memcpy(q, p, old);
+	if (!q)
+		return size <= old ? p : NULL;
+	if (p) {
+		memcpy(q, p, size < old ? size : old);
 		kfree(p);
 	}
 	return q;

@@ -539,8 +539,10 @@ static void test_krealloc_shrink_moves_to_smaller_class(void **state)
 {
 	size_t top = KMALLOC_MAX_CACHE_SIZE, tried = 0;
 
-	if (IS_ENABLED(CONFIG_MM_HEAP) && CONFIG_MM_HEAP_MIN < top)
+#if IS_ENABLED(CONFIG_MM_HEAP)
+	if (CONFIG_MM_HEAP_MIN < top)
 		top = CONFIG_MM_HEAP_MIN;
+#endif
 	for (size_t n = 256; n <= top; n = expected_class(n) + 1) {
 		size_t ks = expected_class(n);
 		unsigned char *p = kmalloc(ks), *q;
