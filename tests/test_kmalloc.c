@@ -138,6 +138,24 @@ static int check_fill(const void *p, size_t n, uint32_t seed)
 
 /* ---- Classes -------------------------------------------------------------- */
 
+/* Every size up to the largest class maps to the class the Kconfig says (both tables). */
+static void test_every_size_finds_its_class(void **state)
+{
+	for (size_t sz = 1; sz <= KMALLOC_MAX_CACHE_SIZE; sz++) {
+		struct kmem_cache *c = kmalloc_slab(sz);
+
+		if (heap_serves(sz)) {
+			assert_null(c);
+			continue;
+		}
+		assert_non_null(c);
+		if (kmem_cache_size(c) != expected_class(sz))
+			print_message("size %zu: class %u, expected %zu\n", sz,
+				      kmem_cache_size(c), expected_class(sz));
+		assert_int_equal(kmem_cache_size(c), expected_class(sz));
+	}
+}
+
 static void test_class_boundaries(void **state)
 {
 	const size_t sizes[] = {
@@ -1542,6 +1560,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_class_boundaries),
+		cmocka_unit_test(test_every_size_finds_its_class),
 		cmocka_unit_test(test_large_exact),
 		cmocka_unit_test(test_class_alignment),
 		cmocka_unit_test(test_kmalloc_zero),
