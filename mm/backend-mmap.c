@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <sys/mman.h>
-#include <unistd.h>
 #include "internal.h"
 
 #if IS_ENABLED(CONFIG_MM_MMAP_NORESERVE)
@@ -29,9 +28,15 @@ static void *map_aligned(size_t len, size_t align)
 	/*
 	 * mmap() aligns to the MMU page only, which may be smaller than
 	 * MM_PAGE_SIZE (Kconfig allows up to 64 KiB pages on a 4 KiB host):
-	 * the slack must cover align minus the smaller of the two.
+	 * the slack must cover align minus the smaller of the two.  No Linux
+	 * MMU page is smaller than 4 KiB, so that bound stands in for
+	 * sysconf(_SC_PAGESIZE): at worst a little more address space is
+	 * mapped and unmapped again, where sysconf() -- its code and its
+	 * jump table, in pages of the C library nothing else may touch --
+	 * cost a preloaded process up to 64 KiB of resident file pages (the
+	 * kernel maps up to 16 cached pages around each fault).
 	 */
-	size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
+	size_t mmu = 4096;
 	size_t span = len + align - (mmu < MM_PAGE_SIZE ? mmu : MM_PAGE_SIZE);
 	uintptr_t p, start;
 
