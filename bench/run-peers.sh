@@ -20,6 +20,14 @@
 #                   release configuration)
 #   CALLGRIND=1     also count instructions of malloc(64)+free under callgrind
 #                   for every allocator (0: skip)
+#   ASLR=0          run the workloads without address space randomisation
+#                   (setarch -R, where it works; 1: as the system does).  How
+#                   many pages of the C library a run makes resident depends
+#                   on where ASLR puts it -- the kernel maps up to 16 cached
+#                   file pages around each fault, in windows aligned in the
+#                   address space -- which moved the peak RSS of the 2 MiB
+#                   workloads by 100-150 KiB from run to run; without it the
+#                   same run gives the same peak.
 # Results: build/bench-results/peers.md (table), peers-raw.txt (every run).
 set -eu
 cd "$(dirname "$0")/.."
@@ -29,7 +37,19 @@ SCALE=${SCALE:-1}
 WORKLOADS=${WORKLOADS:-"churn64 mixed large prodcons larson rss"}
 LEAN=${LEAN:-1}
 CALLGRIND=${CALLGRIND:-1}
+ASLR=${ASLR:-0}
 . bench/common.sh
+
+NORAND=
+if [ "$ASLR" = 0 ]; then
+	if setarch -R true 2>/dev/null; then
+		NORAND="setarch -R"
+	elif setarch "$(uname -m)" -R true 2>/dev/null; then
+		NORAND="setarch $(uname -m) -R"
+	else
+		echo "run-peers: setarch -R does not work here; ASLR stays on" >&2
+	fi
+fi
 
 # ---- Build: libmm.so (release) and the workloads program -----------------
 mk release host_release_defconfig >/dev/null
@@ -84,7 +104,7 @@ while [ "$r" -lt "$ROUNDS" ]; do
 	for w in $WORKLOADS; do
 		for a in $order; do
 			eval "lib=\$lib_$a"
-			if line=$(LD_PRELOAD=$lib timeout 300 "$BIN" "$w" "$SCALE" 2>"$RES/peers-stderr.txt"); then
+			if line=$(LD_PRELOAD=$lib timeout 300 $NORAND "$BIN" "$w" "$SCALE" 2>"$RES/peers-stderr.txt"); then
 				echo "$r $a $line" >> "$RAW"
 			else
 				echo "run-peers: $a failed on $w (round $r):" >&2
@@ -121,7 +141,7 @@ fi
 
 # ---- The tables ------------------------------------------------------------
 awk -v allocs="$ALLOCS" -v workloads="$WORKLOADS" -v rounds="$ROUNDS" \
-    -v load0="$load0" -v load1="$load1" -v cgfile="$CG" '
+    -v load0="$load0" -v load1="$load1" -v cgfile="$CG" -v norand="${NORAND:-no}" '
 function median(arr, n,    i, j, t, b) {
 	for (i = 1; i <= n; i++) b[i] = arr[i]
 	for (i = 2; i <= n; i++) { t = b[i]; for (j = i - 1; j >= 1 && b[j] > t; j--) b[j + 1] = b[j]; b[j + 1] = t }
@@ -197,5 +217,6 @@ END {
 		printf "\n"
 	}
 	print "\nLoad average before / after the timed runs: " load0 " / " load1
+	print "Address space randomisation turned off by: " norand
 }' "$RAW" | tee "$RES/peers.md"
 echo "run-peers: $(($(date +%s) - start)) s in all; raw results in $RAW" >&2

@@ -13,8 +13,9 @@
 #include <mm/compiler.h>
 
 /*
- * Does a block of 'usable' bytes that cannot be cut (a slab object; any
- * block of the tiny core) shrunk to 'size' move to a smaller one?  Only
+ * Does a slab object of 'usable' bytes shrunk to 'size' move to a
+ * smaller class?  (The tiny core keeps every shrink in place: see its
+ * krealloc().)  Only
  * when that gives back half of it, and only from KREALLOC_SHRINK_MIN
  * bytes.  A block kept for a much smaller size holds its whole class: a
  * program that reallocs buffers down and up at random ratchets every block

@@ -157,7 +157,9 @@ static inline __malloc __alloc_size(1, 2) void *kcalloc(size_t n, size_t size)
  * is given back), a shrink of a slab object to more than half its class --
  * else a new block.  A slab object of 256 bytes or more shrunk to half or
  * less moves to its smaller class when there is room, so that a buffer
- * shrunk does not hold its largest size for good.  A shrink never fails.
+ * shrunk does not hold its largest size for good (not in the tiny core,
+ * CONFIG_MM_TINY, which keeps its code under 2 KiB).  A shrink never
+ * fails.
  */
 void *krealloc(void *p, size_t new_size) __alloc_size(2);
 void kfree(const void *p);
