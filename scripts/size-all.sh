@@ -9,10 +9,24 @@
 #   static RAM     .data + .bss of the library, the static heap array excluded
 #   heap           bytes of heap (the static array, or "linker" for a region
 #                  from the linker script)
-# Environment: O (default build/size).
+# Environment: O (default build/size); CHECK=1 makes the exit status say
+# whether every configuration keeps the README's budgets below (sizes are
+# deterministic, unlike times, so they may fail a check).
 set -u
 cd "$(dirname "$0")/.."
 O=${O:-build/size}
+CHECK=${CHECK:-0}
+over=0
+
+# config, library .text limit (bytes, - for none), static RAM limit
+budget() {
+	case $1 in
+	cortex_m4_min) echo 2048 128 ;;
+	cortex_m4) echo 4096 128 ;;
+	cortex_m0plus|cortex_m4_debug) echo - 128 ;;
+	*) echo - - ;;
+	esac
+}
 
 printf "%-16s %-22s %9s %12s %10s %8s\n" config target "lib .text" "linked flash" "static RAM" heap
 for cfg in configs/*_defconfig; do
@@ -41,4 +55,14 @@ for cfg in configs/*_defconfig; do
 	linked=$(make -s O="$o" KCONFIG_CONFIG="$o/.config" footprint 2>/dev/null |
 		 awk '/^linked from libmm/ { print $6 }')
 	printf "%-16s %-22s %9s %12s %10s %8s\n" "$name" "$target $opt" "$text" "${linked:-?}" "$ram" "$heapname"
+	set -- $(budget "$name")
+	if [ "$1" != - ] && [ "$text" -gt "$1" ]; then
+		echo "size-all: $name: library .text $text bytes, over its budget of $1" >&2
+		over=1
+	fi
+	if [ "$2" != - ] && [ "$ram" -gt "$2" ]; then
+		echo "size-all: $name: static RAM $ram bytes, over its budget of $2" >&2
+		over=1
+	fi
 done
+[ "$CHECK" = 0 ] || [ "$over" = 0 ]
