@@ -47,7 +47,7 @@ static void fork_child(void)
 
 static void register_atfork(void)
 {
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	arch_atfork(fork_prepare, fork_parent, fork_child);
 }
 #else
 static inline void register_atfork(void)

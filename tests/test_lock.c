@@ -15,7 +15,12 @@
  *    the allocator's paths alike;
  *  - a fork while threads allocate: the child, with one thread again
  *    (whether or not glibc counts it so), starts two threads that
- *    allocate, and exits instead of hanging on a mutex the fork left held.
+ *    allocate, and exits instead of hanging on a mutex the fork left held;
+ *  - the fork handlers (arch/host/fork.c) are registered only once there
+ *    are two threads, after a handler of "another library" registered at
+ *    the start of main(); that one allocates in all three of its
+ *    handlers, and the forks above must neither hang in the parent nor in
+ *    the child although ours, registered later, take the locks first.
  *
  * Built without elision (other C libraries, glibc before 2.32, the option
  * off), the same tests check that the mutex is always taken.
@@ -342,6 +347,51 @@ static void fork_child_threads(void)
 			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
+/*
+ * Another library's fork handlers, registered before any of ours: each
+ * allocates and frees, as some do (the forking thread, in the child too).
+ */
+static unsigned long other_runs[3], other_fails;
+
+static void other_handler(int which)
+{
+	/* A small object may come from the thread's magazine; pages take the arena lock. */
+	void *p = kmalloc(200), *q = kmalloc(3 * MM_PAGE_SIZE);
+
+	if (!p || !q)
+		other_fails++;
+	kfree(p);
+	kfree(q);
+	other_runs[which]++;
+}
+
+static void other_prepare(void)
+{
+	other_handler(0);
+}
+
+static void other_parent(void)
+{
+	other_handler(1);
+}
+
+static void other_child(void)
+{
+	other_handler(2);
+	if (other_fails)
+		_exit(3);
+}
+
+/* Ours registered (1), or not yet (0): arch/host/fork.c. */
+static int fork_handlers_registered(void)
+{
+#if ARCH_LOCK_ELIDES
+	return __atomic_load_n(&__mm_fork_state, __ATOMIC_ACQUIRE) == ARCH_FORK_READY;
+#else
+	return 1;
+#endif
+}
+
 /* ---- Tests --------------------------------------------------------------- */
 
 static void test_single_thread_skips_mutex(void **state)
@@ -367,6 +417,8 @@ static void test_single_thread_skips_mutex(void **state)
 
 	check_locked_paths(!elides());
 	assert_single_threaded();
+	/* Nothing registered while there is one thread to fork. */
+	assert_int_equal(fork_handlers_registered(), !elides());
 }
 
 static void test_fork_single_child_threads(void **state)
@@ -412,6 +464,7 @@ static void test_threads_take_mutex(void **state)
 	assert_true(mutex_held(&l));
 	mm_unlock(&l, flags);
 	assert_false(mutex_held(&l));
+	assert_true(fork_handlers_registered());
 	check_locked_paths(1);
 	unpark(&t);
 }
@@ -422,7 +475,10 @@ static void test_fork_threaded_child_threads(void **state)
 	static struct churn w[WORKERS];	/* they outlive a failed assert */
 	unsigned long errors = 0;
 	int forks = (int)scaled(8) < 2 ? 2 : (int)scaled(8);
+	unsigned long runs0 = other_runs[0];
 
+	/* A prepare handler waiting on our locks would hang the parent. */
+	alarm(120);
 	__atomic_store_n(&stop, 0, __ATOMIC_RELAXED);
 	for (int i = 0; i < WORKERS; i++)
 		assert_int_equal(churn_start(&w[i], -1, 0x2545f4914f6cdd1dull * (i + 1)), 0);
@@ -436,7 +492,12 @@ static void test_fork_threaded_child_threads(void **state)
 		assert_int_equal(pthread_join(w[i].thread, NULL), 0);
 		errors += w[i].errors;
 	}
+	alarm(0);
 	assert_int_equal(errors, 0);
+	/* The other library's handlers ran at every fork, and allocated. */
+	assert_int_equal(other_runs[0] - runs0, (unsigned long)forks);
+	assert_int_equal(other_runs[1], other_runs[0]);
+	assert_int_equal(other_fails, 0);
 }
 
 /* argv[1], if given, is a CMocka test-name filter ("test_fork*"). */
@@ -453,6 +514,8 @@ int main(int argc, char **argv)
 
 	if (env && strtod(env, NULL) >= 1)
 		scale = strtod(env, NULL);
+	/* Before anything of ours: "another library" loaded first. */
+	pthread_atfork(other_prepare, other_parent, other_child);
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
