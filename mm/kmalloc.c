@@ -748,17 +748,19 @@ static void *krealloc_move(void *p, size_t old, size_t size)
 }
 
 /*
- * A slab object moved to a block for 'size' from 'alloc' (__krealloc()):
- * NULL if a growth finds no block, the object as it was; a shrink that
- * finds none keeps the object, as a shrink never fails.
+ * A slab object moved to a block for 'size' (__krealloc()): from 'alloc'
+ * to grow, NULL if there is none, the object as it was; from kmalloc to
+ * shrink, which keeps the object if there is none -- a shrink never fails,
+ * and must not leave errno set as malloc()'s failure does.
  */
 void *__krealloc_move_obj(const struct kmem_cache *c, void *p, size_t size,
 			  void *(*alloc)(size_t))
 {
-	void *q = alloc(size);
+	int shrink = size < c->object_size;
+	void *q = shrink ? kmalloc(size) : alloc(size);
 
 	if (unlikely(!q))
-		return size < c->object_size ? p : NULL;
+		return shrink ? p : NULL;
 	memcpy(q, p, min_t(size_t, size, c->object_size));
 	kfree_fast(p, __kfree_slow);
 	return q;

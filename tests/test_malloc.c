@@ -493,6 +493,64 @@ static void test_realloc_shrink_gives_memory_back(void **state)
 	}
 }
 
+/* Take blocks of 'size' until kmalloc fails; chained through their first word. */
+static void *take_all(void *list, size_t size)
+{
+	void *p;
+
+	while ((p = kmalloc(size)) != NULL) {
+		*(void **)p = list;
+		list = p;
+	}
+	return list;
+}
+
+/*
+ * A shrink with no smaller block to be had keeps the block and succeeds,
+ * with errno as it was: the move to the smaller class that it tries must
+ * not leave malloc()'s ENOMEM behind.  Every page and the two target
+ * classes are taken first, the arena kept from growing.
+ */
+static void test_realloc_shrink_under_oom(void **state)
+{
+	static const size_t sizes[][2] = { { 400, 100 }, { 3000, 20 } };
+	unsigned char *p[2];
+	struct mm_diag d __maybe_unused;
+	void *list = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		p[i] = M(malloc)(sizes[i][0]);
+		assert_non_null(p[i]);
+		fill(p[i], sizes[i][0], 9 + i);
+	}
+	/* The tiny core's one region cannot grow anyway. */
+#if !IS_ENABLED(CONFIG_MM_TINY)
+	mm_arena_diag(mm_default_arena(), &d);
+	mm_arena_set_limit(mm_default_arena(), d.capacity);
+#endif
+	list = take_all(list, 4 * MM_PAGE_SIZE);
+	list = take_all(list, MM_PAGE_SIZE);
+	list = take_all(list, 100);
+	list = take_all(list, 20);
+	for (int i = 0; i < 2; i++) {
+		errno = 0;
+		assert_ptr_equal(M(realloc)(p[i], sizes[i][1]), p[i]);
+		assert_int_equal(errno, 0);
+		assert_true(filled(p[i], sizes[i][1], 9 + i));
+	}
+	while (list) {
+		void *next = *(void **)list;
+
+		kfree(list);
+		list = next;
+	}
+#if !IS_ENABLED(CONFIG_MM_TINY)
+	mm_arena_set_limit(mm_default_arena(), 0);
+#endif
+	for (int i = 0; i < 2; i++)
+		M(free)(p[i]);
+}
+
 static void test_realloc_failure_keeps_block(void **state)
 {
 	static const size_t sizes[] = { 10, 5000, 100000, 5 * MiB };
@@ -1102,6 +1160,7 @@ int main(void)
 		cmocka_unit_test(test_realloc_keeps_contents),
 		cmocka_unit_test(test_realloc_in_place_when_it_fits),
 		cmocka_unit_test(test_realloc_shrink_gives_memory_back),
+		cmocka_unit_test(test_realloc_shrink_under_oom),
 		cmocka_unit_test(test_realloc_failure_keeps_block),
 		cmocka_unit_test(test_realloc_zero_and_null),
 		cmocka_unit_test(test_reallocarray),
