@@ -23,8 +23,12 @@
  *
  * Double frees into a magazine are caught as glibc's tcache catches them: an
  * object in a magazine carries the thread's key in its first word; a free
- * that finds the key looks for the object in the magazine.  Objects whose
- * slab free pointer looks valid take the locked path, which checks the slab.
+ * that finds a key looks for the object in the magazine -- that thread's,
+ * found on the list of live caches, where glibc looks in its own only (an
+ * object freed by one thread and again by another went into both their
+ * magazines, and two threads were later handed the same block).  Objects
+ * whose slab free pointer looks valid take the locked path, which checks
+ * the slab.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -86,6 +90,38 @@ __thread struct percpu_cache *mm_tcache __attribute__((tls_model("initial-exec")
 static pthread_key_t exit_key;
 static int exit_key_ok;
 
+/* Every thread's cache while it lives (checks): the keys' owners. */
+static struct percpu_cache *live_caches;
+static mm_lock_t live_lock = MM_LOCK_INIT;
+
+static void live_add(struct percpu_cache *pc)
+{
+	mm_flags_t flags;
+
+	if (!IS_ENABLED(CONFIG_MM_CHECKS))
+		return;
+	flags = mm_lock(&live_lock);
+	pc->next_live = live_caches;
+	live_caches = pc;
+	mm_unlock(&live_lock, flags);
+}
+
+static void live_del(struct percpu_cache *pc)
+{
+	mm_flags_t flags;
+
+	if (!IS_ENABLED(CONFIG_MM_CHECKS))
+		return;
+	flags = mm_lock(&live_lock);
+	for (struct percpu_cache **q = &live_caches; *q; q = &(*q)->next_live) {
+		if (*q == pc) {
+			*q = pc->next_live;
+			break;
+		}
+	}
+	mm_unlock(&live_lock, flags);
+}
+
 /* Move n objects from magazine idx back to their slabs: one lock for all. */
 static void flush(struct kmem_cache *c, struct percpu_cache *pc, unsigned int idx,
 		  unsigned int n)
@@ -124,6 +160,7 @@ static void thread_exit(void *arg)
 {
 	struct percpu_cache *pc = arg;
 
+	live_del(pc);
 	drain_all(pc);
 	mm_tcache = &percpu_gone;
 	kfree(pc);
@@ -162,7 +199,7 @@ static __noinline struct percpu_cache *percpu_setup(void)
 		return NULL;
 	/* The counts only: a class's slots are written when it is used. */
 	memset(pc, 0, sizeof(*pc));
-	pc->key = (uintptr_t)pc ^ 0x6d6d2d6d61672aULL;
+	pc->key = (uintptr_t)pc ^ PERCPU_KEY_SALT;
 	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
 		struct kmem_cache *c = kmalloc_cache_index(i);
 
@@ -183,6 +220,7 @@ static __noinline struct percpu_cache *percpu_setup(void)
 		errno = saved;
 		return NULL;
 	}
+	live_add(pc);
 	return pc;
 }
 
@@ -214,6 +252,8 @@ void percpu_init(void)
 {
 	if (pthread_key_create(&exit_key, thread_exit) == 0)
 		exit_key_ok = 1;
+	if (IS_ENABLED(CONFIG_MM_CHECKS))
+		__mm_fork_lock(&live_lock);	/* held across fork(), reset in the child */
 }
 
 /* The magazine is empty: half fill it (MAG_REFILL_BYTES) under the lock, then pop. */
@@ -245,15 +285,49 @@ void *percpu_refill(struct kmem_cache *c)
 	return m->count ? percpu_pop(pc, m, idx) : NULL;
 }
 
+/*
+ * Is obj in magazine idx of pc?  pc may be another thread's, which pushes
+ * and pops meanwhile: its slots are read, never written, and an object
+ * that is there is found unless that thread takes it out first.
+ */
 static __cold int in_magazine(struct percpu_cache *pc, unsigned int idx, const void *obj)
 {
 	void **objs = percpu_objs(pc, idx);
+	unsigned int n = __atomic_load_n(&pc->mag[idx].count, __ATOMIC_RELAXED);
 
-	for (unsigned int i = 0; i < pc->mag[idx].count; i++) {
-		if (objs[i] == obj)
+	for (unsigned int i = 0; i < n && i < MAG_SIZE; i++) {
+		if (__atomic_load_n(&objs[i], __ATOMIC_RELAXED) == obj)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * obj's first word is key-like (percpu_key_like()): the thread whose cache
+ * it names holds obj in its magazine, if that cache is a live one.  NULL
+ * if not; this thread's cache, or another's (looked at under live_lock,
+ * which its thread's exit takes before giving the cache back).
+ */
+static __cold const char *magazine_holding(struct percpu_cache *pc, unsigned int idx,
+					   const void *obj)
+{
+	struct percpu_cache *owner = (struct percpu_cache *)(*(const uintptr_t *)obj ^
+							     PERCPU_KEY_SALT);
+	const char *who = NULL;
+	mm_flags_t flags;
+
+	if (pc && owner == pc)
+		return in_magazine(pc, idx, obj) ? "this thread's" : NULL;
+	flags = mm_lock(&live_lock);
+	for (struct percpu_cache *q = live_caches; q; q = q->next_live) {
+		if (q == owner) {
+			if (in_magazine(q, idx, obj))
+				who = "another thread's";
+			break;
+		}
+	}
+	mm_unlock(&live_lock, flags);
+	return who;
 }
 
 /*
@@ -266,19 +340,24 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 	struct percpu_cache *pc = percpu_setup();
 	unsigned int idx = c->kmalloc_idx;
 	struct magazine *m;
+	const char *who;
 
-	if (unlikely(!pc))
-		return 0;
-	m = &pc->mag[idx];
 	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
 		/* Not an object start: the locked path reports it. */
 		if (unlikely(!slab_obj_aligned(c, s, obj)))
 			return 0;
-		if (unlikely(*(uintptr_t *)obj == pc->key) && in_magazine(pc, idx, obj)) {
+		/* In a magazine: this thread's, or (an exited thread's too) another's. */
+		if (unlikely(percpu_key_like(*(uintptr_t *)obj)) &&
+		    (who = magazine_holding(pc, idx, obj)) != NULL) {
 			mm_report_bug(c->arena, c->name, "Object already free");
-			mm_printf("INFO: kfree of %p: object is in this thread's cache\n", obj);
+			mm_printf("INFO: kfree of %p: object is in %s cache\n", obj, who);
 			return 1;
 		}
+	}
+	if (unlikely(!pc))
+		return 0;
+	m = &pc->mag[idx];
+	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
 		/*
 		 * Its first word looks like a slab free pointer, or it was
 		 * never handed out: the slab's checks settle it.

@@ -42,9 +42,25 @@ struct magazine {
  */
 struct percpu_cache {
 	uintptr_t key;			/* marks objects in a magazine (checks) */
+	struct percpu_cache *next_live;	/* every thread's, for the checks */
 	/* And one for the heap's class byte (heap.h), always of capacity 0. */
 	struct magazine mag[KMALLOC_NR_CLASSES + 1];
 } __attribute__((aligned(64)));
+
+/*
+ * With CONFIG_MM_CHECKS an object in a magazine carries its thread's key
+ * in its first word: the cache's address, salted.  A word that unsalts to
+ * a cache's alignment may be any thread's key, and a free that finds one
+ * goes the slow way to look for the object in that thread's magazine
+ * (percpu.c): a double free is caught whichever thread's magazine holds
+ * the object.  Aligned pointers and small numbers never look like a key.
+ */
+#define PERCPU_KEY_SALT	((uintptr_t)0x6d6d2d6d61672aULL)
+
+static __always_inline int percpu_key_like(uintptr_t word)
+{
+	return ((word ^ PERCPU_KEY_SALT) & (__alignof__(struct percpu_cache) - 1)) == 0;
+}
 
 extern __thread struct percpu_cache *mm_tcache MM_INTERNAL
 	__attribute__((tls_model("initial-exec")));
@@ -108,11 +124,11 @@ static __always_inline int percpu_free_try(struct percpu_cache *pc, unsigned int
 		return 0;
 	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
 		/*
-		 * An object start, not marked as in this thread's magazine,
+		 * An object start, not marked as in a thread's magazine,
 		 * no plausible slab free pointer, handed out at some time.
 		 */
 		if (unlikely(!slab_obj_aligned(c, s, obj)) ||
-		    unlikely(*(uintptr_t *)obj == pc->key) ||
+		    unlikely(percpu_key_like(*(uintptr_t *)obj)) ||
 		    unlikely(slab_maybe_free(c, s, obj)) ||
 		    unlikely(slab_obj_fresh(c, s, obj)))
 			return 0;

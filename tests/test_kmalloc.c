@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -973,6 +974,73 @@ static void test_kfree_never_handed_out(void **state)
 	assert_heap_works();
 }
 #endif
+
+/*
+ * A double free across threads: one thread frees an object into its own
+ * magazine and waits; the main thread frees it again.  The object's key
+ * names the other thread's cache, where it is found: reported, not taken
+ * into a second magazine -- from which two threads would later be handed
+ * the same block.  Each object comes back once after the thread exits.
+ */
+struct xfree {
+	pthread_t thread;
+	sem_t freed, done;
+	void *p;
+	size_t size;
+};
+
+static void *xfree_thread(void *arg)
+{
+	struct xfree *x = arg;
+
+	x->p = kmalloc(x->size);
+	kfree(x->p);			/* into this thread's magazine */
+	sem_post(&x->freed);
+	sem_wait(&x->done);		/* alive, magazine full, until told */
+	return NULL;
+}
+
+static void test_double_kfree_other_thread(void **state)
+{
+	static const size_t sizes[] = { 16, 300, 2000 };
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		static struct xfree x;		/* the thread outlives a failed assert */
+		unsigned long e0;
+		void *q[4];
+
+		x.size = sizes[k];
+		assert_int_equal(sem_init(&x.freed, 0, 0), 0);
+		assert_int_equal(sem_init(&x.done, 0, 0), 0);
+		assert_int_equal(pthread_create(&x.thread, NULL, xfree_thread, &x), 0);
+		sem_wait(&x.freed);
+		if (heap_serves(x.size) || !kmalloc_slab(x.size)) {
+			/* No magazine for it: the heap's own checks (test_heap.c). */
+			sem_post(&x.done);
+			pthread_join(x.thread, NULL);
+			continue;
+		}
+		e0 = diag().error_count;
+		capture_start();
+		kfree(x.p);
+		/* Without magazines the slab finds it free. */
+		check_report(def(), e0, "Object already free",
+			     IS_ENABLED(CONFIG_MM_PERCPU_CACHE) ? "another thread's cache" : NULL);
+		sem_post(&x.done);
+		assert_int_equal(pthread_join(x.thread, NULL), 0);
+		for (int j = 0; j < 4; j++) {
+			q[j] = kmalloc(x.size);
+			assert_non_null(q[j]);
+			for (int m = 0; m < j; m++)
+				assert_ptr_not_equal(q[m], q[j]);
+		}
+		for (int j = 0; j < 4; j++)
+			kfree(q[j]);
+		sem_destroy(&x.freed);
+		sem_destroy(&x.done);
+	}
+	assert_arena_valid(def());
+}
 #endif /* CONFIG_MM_CHECKS */
 
 static void test_impossible_sizes(void **state)
@@ -1576,6 +1644,7 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_double_kfree),
+		cmocka_unit_test(test_double_kfree_other_thread),
 #if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 		cmocka_unit_test(test_kfree_never_handed_out),
 #endif
