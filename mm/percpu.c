@@ -160,8 +160,9 @@ static void thread_exit(void *arg)
 {
 	struct percpu_cache *pc = arg;
 
-	live_del(pc);
+	/* Drained first: until then its objects' keys must find the cache. */
 	drain_all(pc);
+	live_del(pc);
 	mm_tcache = &percpu_gone;
 	kfree(pc);
 }
