@@ -231,9 +231,10 @@ void *__krealloc_move_obj(const struct kmem_cache *c, void *p, size_t size,
  * realloc's common cases, for an object of a kmalloc slab found from its
  * page's class byte alone (CONFIG_MM_PAGE_CLASS), so neither ksize() nor
  * the arena is asked: a new size it still fits (krealloc_shrinks_away())
- * keeps it where it is; any other (not 0) moves it to a block from
- * 'alloc' (kmalloc, or malloc which sets errno) without going through
- * the slow path's questions again.  With CONFIG_MM_CHECKS the pointer
+ * keeps it where it is; any other (not 0) moves it without going
+ * through the slow path's questions again (__krealloc_move_obj(): to
+ * grow, a block from 'alloc', kmalloc or malloc which sets errno; to
+ * shrink, from kmalloc).  With CONFIG_MM_CHECKS the pointer
  * must be an object's start to stay, and it must be one to move in every
  * build, as ksize() would ask.  Everything else (NULL, size 0, heap and
  * large blocks, bad pointers) tail-calls 'slow'.
