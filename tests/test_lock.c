@@ -8,7 +8,8 @@
  *    with the arena lock held, and a backend that tries the mutex from
  *    there finds it free (the buddy slow path and the slab slow path);
  *  - a fork from the single-threaded process: the child starts two
- *    threads that allocate, and exits;
+ *    threads that allocate, and exits; another child starts four and
+ *    forks grandchildren that allocate while its threads start;
  *  - a lock taken while there is one thread is released as it was taken,
  *    though a thread started in between holds the mutex by then;
  *  - with a second thread alive the mutex is taken, in mm_lock() and on
@@ -16,16 +17,16 @@
  *  - a fork while threads allocate: the child, with one thread again
  *    (whether or not glibc counts it so), starts two threads that
  *    allocate, and exits instead of hanging on a mutex the fork left held;
- *  - the fork handlers (arch/host/fork.c) are registered only once there
- *    are two threads, after a handler of "another library" registered at
- *    the start of main(); that one allocates in all three of its
- *    handlers, and the forks above must neither hang in the parent nor in
- *    the child although ours, registered later, take the locks first.
+ *  - a handler of "another library", registered at the start of main()
+ *    before the allocator is set up, allocates in all three of its hooks:
+ *    the forks above must neither hang in the parent nor in the child
+ *    although ours (arch/host/fork.c), registered later, take the locks
+ *    first.
  *
  * Built without elision (other C libraries, glibc before 2.32, the option
  * off), the same tests check that the mutex is always taken.
  *
- * The tests run in this order in one process: the first two need it to
+ * The tests run in this order in one process: the first three need it to
  * have had no thread yet.  MM_TEST_SCALE=N divides the operation counts by
  * N (valgrind).  Threads call nothing of CMocka's: they count errors, and
  * the main thread asserts on the counts.
@@ -322,29 +323,91 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Fork, and wait for the child with a timeout: killed if it hangs. */
-static void fork_child_threads(void)
+/*
+ * Wait for child pid: its exit status, 128 + a signal, or -1 if it hung
+ * past CHILD_TIMEOUT (then it is killed).  Calls nothing of CMocka's, so
+ * that a child may wait for its own children.
+ */
+static int wait_child(pid_t pid)
 {
 	double deadline = now() + CHILD_TIMEOUT;
 	int status = 0;
-	pid_t pid = fork(), r;
+	pid_t r;
 
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(child_main());
 	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && now() < deadline)
 		usleep(1000);
 	if (r == 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
+		return -1;
+	}
+	if (r != pid)
+		return -2;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Fork, run body in the child, and wait for it with a timeout. */
+static void fork_and_check(int (*body)(void))
+{
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(body());
+	st = wait_child(pid);
+	if (st == -1)
 		fail_msg("child %d hung for %d s (a lock left held across fork?)",
 			 (int)pid, CHILD_TIMEOUT);
+	if (st != 0)
+		fail_msg("child %d: status %d", (int)pid, st);
+}
+
+static void fork_child_threads(void)
+{
+	fork_and_check(child_main);
+}
+
+/* A grandchild: the allocator works, pages (the arena lock) included. */
+static int grandchild_main(void)
+{
+	void *p = kmalloc(100), *q = kmalloc(3 * MM_PAGE_SIZE);
+
+	kfree(p);
+	kfree(q);
+	return p && q ? 0 : 6;
+}
+
+/*
+ * A child of a process that never had a thread: its threads start and
+ * take their first locks while it forks grandchildren that allocate.
+ */
+static int threads_start_main(void)
+{
+	enum { THREADS = 4, GRANDCHILDREN = 6 };
+	struct churn c[THREADS];
+	unsigned long errors = 0;
+	int bad = 0;
+
+	for (int i = 0; i < THREADS; i++) {
+		if (churn_start(&c[i], scaled(4000), 0x9e3779b97f4a7c15ull * (i + 3)))
+			return 3;
 	}
-	assert_int_equal(r, pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("child: status %#x (%s %d)", status,
-			 WIFSIGNALED(status) ? "signal" : "exit",
-			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	for (int i = 0; i < GRANDCHILDREN; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return 7;
+		if (pid == 0)
+			_exit(grandchild_main());
+		bad |= wait_child(pid) != 0;
+	}
+	for (int i = 0; i < THREADS; i++) {
+		if (pthread_join(c[i].thread, NULL))
+			return 4;
+		errors += c[i].errors;
+	}
+	return bad ? 8 : errors ? 5 : 0;
 }
 
 /*
@@ -382,14 +445,10 @@ static void other_child(void)
 		_exit(3);
 }
 
-/* Ours registered (1), or not yet (0): arch/host/fork.c. */
+/* Ours registered, and no fork under way (arch/host/fork.c). */
 static int fork_handlers_registered(void)
 {
-#if ARCH_LOCK_ELIDES
 	return __atomic_load_n(&__mm_fork_state, __ATOMIC_ACQUIRE) == ARCH_FORK_READY;
-#else
-	return 1;
-#endif
 }
 
 /* ---- Tests --------------------------------------------------------------- */
@@ -417,8 +476,8 @@ static void test_single_thread_skips_mutex(void **state)
 
 	check_locked_paths(!elides());
 	assert_single_threaded();
-	/* Nothing registered while there is one thread to fork. */
-	assert_int_equal(fork_handlers_registered(), !elides());
+	/* Registered when the default arena was set up. */
+	assert_true(fork_handlers_registered());
 }
 
 static void test_fork_single_child_threads(void **state)
@@ -428,6 +487,14 @@ static void test_fork_single_child_threads(void **state)
 		fork_child_threads();
 	assert_single_threaded();
 	assert_false(mutex_held(&mm_default_arena()->lock));
+}
+
+static void test_fork_while_threads_start(void **state)
+{
+	assert_single_threaded();
+	for (int i = 0; i < (int)scaled(10) + 2; i++)
+		fork_and_check(threads_start_main);
+	assert_single_threaded();
 }
 
 static void test_unlock_follows_lock_flags(void **state)
@@ -507,6 +574,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_thread_skips_mutex),
 		cmocka_unit_test(test_fork_single_child_threads),
+		cmocka_unit_test(test_fork_while_threads_start),
 		cmocka_unit_test(test_unlock_follows_lock_flags),
 		cmocka_unit_test(test_threads_take_mutex),
 		cmocka_unit_test(test_fork_threaded_child_threads),

@@ -64,28 +64,23 @@ static __always_inline int arch_single_threaded(void)
 
 /*
  * fork() handlers: a core hands them over at setup (arch/host/fork.c).
- * With the elision they are registered by the first lock taken once the
- * process has two threads; __mm_fork_state is ARCH_FORK_READY from then on
- * but while a fork holds the locks, and the test costs a load the mutex
- * path can spare.
+ * __mm_fork_state is ARCH_FORK_READY from then on but while a fork holds
+ * the locks, when the forking thread itself takes none; the test costs a
+ * load the mutex path can spare.
  */
 void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
-#if ARCH_LOCK_ELIDES
 #define ARCH_FORK_READY	1
 MM_BEGIN_DECLS
 extern int __mm_fork_state;
 unsigned long __mm_fork_lock_slow(arch_lock_t *l);
 MM_END_DECLS
-#endif
 
 static __always_inline unsigned long arch_lock(arch_lock_t *l)
 {
 	if (arch_single_threaded())
 		return 0;
-#if ARCH_LOCK_ELIDES
 	if (unlikely(__atomic_load_n(&__mm_fork_state, __ATOMIC_ACQUIRE) != ARCH_FORK_READY))
 		return __mm_fork_lock_slow(l);
-#endif
 	pthread_mutex_lock(l);
 	return 1;
 }
