@@ -59,8 +59,9 @@ void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void
 	core_prepare = prepare;
 	core_parent = parent;
 	core_child = child;
-	if (pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
-		__atomic_store_n(&__mm_fork_state, FORK_READY, __ATOMIC_RELEASE);
+	/* Before: a fork in another thread may run the handlers at once. */
+	__atomic_store_n(&__mm_fork_state, FORK_READY, __ATOMIC_RELEASE);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* arch_lock(), while the state is not FORK_READY. */
