@@ -735,33 +735,21 @@ static int resize_large(struct mm_arena *a, void *p, size_t size)
 	return ok;
 }
 
-/* p, of 'old' usable bytes, moved to a new block of 'size'; NULL leaves it be. */
-static void *krealloc_move(void *p, size_t old, size_t size)
-{
-	void *q = kmalloc(size);
-
-	if (!q)
-		return NULL;
-	memcpy(q, p, min_t(size_t, old, size));
-	kfree(p);
-	return q;
-}
-
 /*
- * A slab object moved to a block for 'size' (__krealloc()): from 'alloc'
- * to grow, NULL if there is none, the object as it was; from kmalloc to
- * shrink, which keeps the object if there is none -- a shrink never fails,
- * and must not leave errno set as malloc()'s failure does.
+ * p, of 'old' usable bytes, moved to a new block for 'size': from 'alloc'
+ * to grow, NULL if there is none, p as it was; from kmalloc to shrink,
+ * which keeps p if there is none -- a shrink never fails, and must not
+ * leave errno set as malloc()'s failure does.  __krealloc() calls it for
+ * a slab object, the slow path for everything that moves.
  */
-void *__krealloc_move_obj(const struct kmem_cache *c, void *p, size_t size,
-			  void *(*alloc)(size_t))
+void *__krealloc_move(void *p, size_t old, size_t size, void *(*alloc)(size_t))
 {
-	int shrink = size < c->object_size;
+	int shrink = size < old;
 	void *q = shrink ? kmalloc(size) : alloc(size);
 
 	if (unlikely(!q))
 		return shrink ? p : NULL;
-	memcpy(q, p, min_t(size_t, size, c->object_size));
+	memcpy(q, p, min_t(size_t, size, old));
 	kfree_fast(p, __kfree_slow);
 	return q;
 }
@@ -779,7 +767,7 @@ static void *krealloc_heap(struct mm_arena *a, void *p, size_t size)
 	arena_unlock(a, flags);
 	if (done)
 		return done > 0 ? p : NULL;
-	return krealloc_move(p, old, size);
+	return __krealloc_move(p, old, size, kmalloc);
 }
 
 /* Everything __krealloc() does not do inline. */
@@ -836,16 +824,14 @@ void *__krealloc_slow(void *p, size_t new_size)
 			return p;
 		}
 		/* A slab object (k is 0 for one without CONFIG_MM_PAGE_CLASS). */
-		if (krealloc_shrinks_away(old, new_size) &&
-		    (q = krealloc_move(p, new_size, new_size)) != NULL)
-			return q;
-		return p;
+		return krealloc_shrinks_away(old, new_size) ?
+		       __krealloc_move(p, old, new_size, kmalloc) : p;
 	}
 	if (new_size > MM_MAX_BLOCK && old > MM_MAX_BLOCK && (q = huge_resize(p, new_size)))
 		return q;
 	if (!k && resize_large(mm_default_arena(), p, new_size))
 		return p;
-	return krealloc_move(p, old, new_size);
+	return __krealloc_move(p, old, new_size, kmalloc);
 }
 
 void *krealloc(void *p, size_t new_size)
