@@ -65,8 +65,10 @@ trap 'rm -rf "$WORK"' EXIT
 
 # Run a command with mm preloaded.  ld.so only warns when it cannot load
 # the library, so its stderr is checked for that by the callers (bad_ld).
+# A command that hangs (a deadlock under mm) is killed after PRELOAD_TIMEOUT
+# seconds and fails its check, rather than holding CI to its own limit.
 pre() {
-	LD_PRELOAD=$LIB "$@"
+	timeout -k 10 "${PRELOAD_TIMEOUT:-600}" env LD_PRELOAD="$LIB" "$@"
 }
 
 bad_ld() {
