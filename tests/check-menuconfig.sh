@@ -25,8 +25,12 @@ tmux send-keys -t "$S" Down Down Enter
 wait_for '\[\*\] Text reports' || fail "submenu did not open"
 tmux send-keys -t "$S" n
 wait_for '\[ \] Text reports' || fail "option did not toggle"
+# Esc Esc leaves the submenu; the second pair must reach mconf once it is
+# back in the main menu: lxdialog's on_key_esc() reads the key after an
+# Esc and throws away all other pending input, so two pairs that arrive
+# before mconf reads the first (a loaded machine) cancel each other.
 tmux send-keys -t "$S" Escape Escape
-sleep 0.5
+wait_for 'Library helpers  --->' || fail "submenu did not close"
 tmux send-keys -t "$S" Escape Escape
 wait_for 'save your new configuration' || fail "no save prompt"
 tmux send-keys -t "$S" Enter
