@@ -207,6 +207,25 @@ static void check_guard(void *p, uint32_t seed)
 	assert_true(check_fill(p, ksize(p), seed));
 }
 
+/*
+ * Blocks z and d fence the blocks a test works on, filled from seed and
+ * seed + 1: whatever merges, cuts or moves between them must leave their
+ * contents intact -- checked, last, before they are freed.
+ */
+static void fence_set(void *z, void *d, uint32_t seed)
+{
+	guard(z, seed);
+	guard(d, seed + 1);
+}
+
+static void fence_check_free(void *z, void *d, uint32_t seed)
+{
+	check_guard(z, seed);
+	check_guard(d, seed + 1);
+	kfree(z);
+	kfree(d);
+}
+
 /* After bad input: the heap is intact and keeps working, blocks merge. */
 static void assert_heap_works(void)
 {
@@ -242,8 +261,7 @@ static void test_merge_both_sides(void **state)
 
 	heap_run(r, sizes, 5);
 	z = r[0], a = r[1], b = r[2], c = r[3], d = r[4];
-	guard(z, 1);
-	guard(d, 2);
+	fence_set(z, d, 1);
 	ba = blk(a), bb = blk(b), bc = blk(c), all = ba + bb + bc;
 	fill(a, ksize(a), 3);
 	fill(b, ksize(b), 4);
@@ -278,11 +296,8 @@ static void test_merge_both_sides(void **state)
 	assert_int_equal(ksize(q), all - 8);
 	assert_int_equal(*head_of(d) & HB_PREV_FREE, 0);
 	fill(q, all - 8, 6);
-	check_guard(z, 1);
-	check_guard(d, 2);
 	kfree(q);
-	kfree(z);
-	kfree(d);
+	fence_check_free(z, d, 1);
 	assert_arena_valid(def());
 	assert_int_equal(settle(), before);
 }
@@ -302,8 +317,7 @@ static void test_merge_before_and_after(void **state)
 
 		heap_run(r, sizes, 4);
 		z = r[0], a = r[1], b = r[2], d = r[3];
-		guard(z, 7);
-		guard(d, 8);
+		fence_set(z, d, 7);
 		ba = blk(a), bb = blk(b);
 		if (order == 0) {
 			/* With the block before. */
@@ -328,15 +342,12 @@ static void test_merge_before_and_after(void **state)
 		assert_ptr_equal(q, a);
 		assert_int_equal(ksize(q), ba + bb - 8);
 		fill(q, ba + bb - 8, 9);
-		check_guard(z, 7);
-		check_guard(d, 8);
 		/* Freed between two blocks in use: it merges with neither. */
 		kfree(q);
 		assert_int_equal(head_size(a), ba + bb);
 		assert_int_equal(*head_of(z) & HB_FREE, 0);
 		assert_int_equal(*head_of(d) & HB_FREE, 0);
-		kfree(z);
-		kfree(d);
+		fence_check_free(z, d, 7);
 		assert_arena_valid(def());
 	}
 	assert_int_equal(settle(), before);
@@ -353,8 +364,7 @@ static void test_realloc_shrink_cuts(void **state)
 
 	heap_run(r, sizes, 3);
 	z = r[0], a = r[1], d = r[2];
-	guard(z, 11);
-	guard(d, 12);
+	fence_set(z, d, 11);
 	old = blk(a);
 	fill(a, ksize(a), 13);
 
@@ -403,11 +413,8 @@ static void test_realloc_shrink_cuts(void **state)
 	assert_ptr_equal(krealloc(a, big), a);
 	assert_true(heap_ksize_ok(ksize(a), big));
 	assert_true(check_fill(a, 1, 13));
-	check_guard(z, 11);
-	check_guard(d, 12);
 	kfree(a);
-	kfree(z);
-	kfree(d);
+	fence_check_free(z, d, 11);
 	assert_arena_valid(def());
 	assert_int_equal(settle(), before);
 }
@@ -454,8 +461,7 @@ static void test_realloc_grow(void **state)
 
 	heap_run(r, sizes, 4);
 	z = r[0], a = r[1], f = r[2], d = r[3];
-	guard(z, 21);
-	guard(d, 22);
+	fence_set(z, d, 21);
 	ba = blk(a), bf = blk(f);
 	fill(a, ksize(a), 23);
 	kfree(f);
@@ -526,10 +532,7 @@ static void test_realloc_grow(void **state)
 	assert_int_equal(ksize(q), 0);
 	kfree(t);
 
-	check_guard(z, 21);
-	check_guard(d, 22);
-	kfree(z);
-	kfree(d);
+	fence_check_free(z, d, 21);
 	assert_arena_valid(def());
 	assert_int_equal(settle(), before);
 }
@@ -628,8 +631,7 @@ static void test_double_free(void **state)
 
 		heap_run(r, sizes, 4);
 		z = r[0], a = r[1], b = r[2], d = r[3];
-		guard(z, 31);
-		guard(d, 32);
+		fence_set(z, d, 31);
 		fill(a, ksize(a), 33);
 		fill(b, ksize(b), 34);
 		switch (how) {
@@ -678,10 +680,7 @@ static void test_double_free(void **state)
 			kfree(a);
 			break;
 		}
-		check_guard(z, 31);
-		check_guard(d, 32);
-		kfree(z);
-		kfree(d);
+		fence_check_free(z, d, 31);
 		assert_heap_works();
 	}
 	assert_int_equal(settle(), before);
