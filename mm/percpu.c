@@ -28,7 +28,10 @@
  * object freed by one thread and again by another went into both their
  * magazines, and two threads were later handed the same block).  Objects
  * whose slab free pointer looks valid take the locked path, which checks
- * the slab.
+ * the slab.  Without the checks, CONFIG_MM_FREE_MARK's mark (slab.h) does
+ * the key's work for one compare per free: it names no thread, so a
+ * marked object is looked for in every live thread's magazine, then on
+ * its slab.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -90,7 +93,12 @@ __thread struct percpu_cache *mm_tcache __attribute__((tls_model("initial-exec")
 static pthread_key_t exit_key;
 static int exit_key_ok;
 
-/* Every thread's cache while it lives (checks): the keys' owners. */
+/*
+ * Every thread's cache while it lives, where a double free is looked for:
+ * the keys' owners (checks), or every magazine that might hold a marked
+ * object (CONFIG_MM_FREE_MARK).
+ */
+#define PERCPU_LIVE	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
 static struct percpu_cache *live_caches;
 static mm_lock_t live_lock = MM_LOCK_INIT;
 
@@ -98,7 +106,7 @@ static void live_add(struct percpu_cache *pc)
 {
 	mm_flags_t flags;
 
-	if (!IS_ENABLED(CONFIG_MM_CHECKS))
+	if (!PERCPU_LIVE)
 		return;
 	flags = mm_lock(&live_lock);
 	pc->next_live = live_caches;
@@ -110,7 +118,7 @@ static void live_del(struct percpu_cache *pc)
 {
 	mm_flags_t flags;
 
-	if (!IS_ENABLED(CONFIG_MM_CHECKS))
+	if (!PERCPU_LIVE)
 		return;
 	flags = mm_lock(&live_lock);
 	for (struct percpu_cache **q = &live_caches; *q; q = &(*q)->next_live) {
@@ -253,7 +261,7 @@ void percpu_init(void)
 {
 	if (pthread_key_create(&exit_key, thread_exit) == 0)
 		exit_key_ok = 1;
-	if (IS_ENABLED(CONFIG_MM_CHECKS))
+	if (PERCPU_LIVE)
 		__mm_fork_lock(&live_lock);	/* held across fork(), reset in the child */
 }
 
@@ -304,28 +312,34 @@ static __cold int in_magazine(struct percpu_cache *pc, unsigned int idx, const v
 }
 
 /*
- * obj's first word is key-like (percpu_key_like()): the thread whose cache
- * it names holds obj in its magazine, if that cache is a live one.  NULL
- * if not; this thread's cache, or another's (looked at under live_lock,
- * which its thread's exit takes before giving the cache back).
+ * obj's first word is key-like (percpu_key_like()), or it carries the free
+ * mark: which thread's magazine holds obj?  With the checks the key names
+ * the thread, if its cache is a live one; a mark names none, so every live
+ * cache is looked at, this thread's first.  NULL if none; else this
+ * thread's cache or another's (looked at under live_lock, which its
+ * thread's exit takes before giving the cache back).
  */
 static __cold const char *magazine_holding(struct percpu_cache *pc, unsigned int idx,
 					   const void *obj)
 {
-	struct percpu_cache *owner = (struct percpu_cache *)(*(const uintptr_t *)obj ^
-							     PERCPU_KEY_SALT);
+	struct percpu_cache *owner = NULL;
 	const char *who = NULL;
 	mm_flags_t flags;
 
+	if (IS_ENABLED(CONFIG_MM_CHECKS))
+		owner = (struct percpu_cache *)(*(const uintptr_t *)obj ^ PERCPU_KEY_SALT);
+	if (pc && (!owner || owner == pc) && in_magazine(pc, idx, obj))
+		return "this thread's";
 	if (pc && owner == pc)
-		return in_magazine(pc, idx, obj) ? "this thread's" : NULL;
+		return NULL;
 	flags = mm_lock(&live_lock);
 	for (struct percpu_cache *q = live_caches; q; q = q->next_live) {
-		if (q == owner) {
-			if (in_magazine(q, idx, obj))
-				who = "another thread's";
+		if (owner ? q != owner : q == pc)
+			continue;
+		if (in_magazine(q, idx, obj))
+			who = "another thread's";
+		if (who || owner)
 			break;
-		}
 	}
 	mm_unlock(&live_lock, flags);
 	return who;
@@ -343,12 +357,13 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 	struct magazine *m;
 	const char *who;
 
-	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+	if (PERCPU_LIVE) {
 		/* Not an object start: the locked path reports it. */
 		if (unlikely(!slab_obj_aligned(c, s, obj)))
 			return 0;
 		/* In a magazine: this thread's, or (an exited thread's too) another's. */
-		if (unlikely(percpu_key_like(*(uintptr_t *)obj)) &&
+		if ((IS_ENABLED(CONFIG_MM_CHECKS) ? unlikely(percpu_key_like(*(uintptr_t *)obj)) :
+		     unlikely(*mag_obj_mark(obj) == mm_free_mark)) &&
 		    (who = magazine_holding(pc, idx, obj)) != NULL) {
 			mm_report_bug(c->arena, c->name, "Object already free");
 			mm_printf("INFO: kfree of %p: object is in %s cache\n", obj, who);
@@ -358,10 +373,11 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 	if (unlikely(!pc))
 		return 0;
 	m = &pc->mag[idx];
-	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+	if (PERCPU_LIVE) {
 		/*
-		 * Its first word looks like a slab free pointer, or it was
-		 * never handed out: the slab's checks settle it.
+		 * Its first word looks like a slab free pointer (or it has
+		 * the mark), or it was never handed out: the slab's checks
+		 * settle it.
 		 */
 		if (unlikely(slab_maybe_free(c, s, obj)) || unlikely(slab_obj_fresh(c, s, obj)))
 			return 0;
@@ -383,6 +399,8 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 	}
 	if (IS_ENABLED(CONFIG_MM_CHECKS))
 		*(uintptr_t *)obj = pc->key;
+	if (IS_ENABLED(CONFIG_MM_FREE_MARK))
+		*mag_obj_mark(obj) = mm_free_mark;
 	percpu_objs(pc, idx)[m->count++] = obj;
 	return 1;
 }

@@ -42,7 +42,7 @@ struct magazine {
  */
 struct percpu_cache {
 	uintptr_t key;			/* marks objects in a magazine (checks) */
-	struct percpu_cache *next_live;	/* every thread's, for the checks */
+	struct percpu_cache *next_live;	/* every thread's, for the checks or marks */
 	/* And one for the heap's class byte (heap.h), always of capacity 0. */
 	struct magazine mag[KMALLOC_NR_CLASSES + 1];
 } __attribute__((aligned(64)));
@@ -87,6 +87,21 @@ static __always_inline struct magazine *percpu_mag(const struct kmem_cache *c)
 	return &percpu_this()->mag[c->kmalloc_idx];
 }
 
+/*
+ * CONFIG_MM_FREE_MARK (slab.h): a kmalloc object, which has no constructor,
+ * keeps its free pointer in its first word and its mark in the second.
+ * Every class is aligned to its smallest power-of-two factor, 16 bytes at
+ * least from 16 on: a pointer that is not cannot be an object's start.
+ */
+#define MAG_OBJ_ALIGN	(KMALLOC_MIN_SIZE < 16 ? KMALLOC_MIN_SIZE : 16)
+static_assert(!IS_ENABLED(CONFIG_MM_FREE_MARK) || KMALLOC_MIN_SIZE >= 2 * sizeof(void *),
+	      "a kmalloc object holds its free pointer and its mark");
+
+static __always_inline uintptr_t *mag_obj_mark(void *obj)
+{
+	return (uintptr_t *)obj + 1;
+}
+
 /* Pop m, magazine idx of pc, which the caller found not empty. */
 static __always_inline void *percpu_pop(struct percpu_cache *pc, struct magazine *m,
 					unsigned int idx)
@@ -95,6 +110,8 @@ static __always_inline void *percpu_pop(struct percpu_cache *pc, struct magazine
 
 	if (IS_ENABLED(CONFIG_MM_CHECKS))
 		*(uintptr_t *)obj = 0;		/* the magazine key */
+	if (IS_ENABLED(CONFIG_MM_FREE_MARK))
+		*mag_obj_mark(obj) = 0;
 	return obj;
 }
 
@@ -133,6 +150,12 @@ static __always_inline int percpu_free_try(struct percpu_cache *pc, unsigned int
 		    unlikely(slab_obj_fresh(c, s, obj)))
 			return 0;
 		*(uintptr_t *)obj = pc->key;
+	} else if (IS_ENABLED(CONFIG_MM_FREE_MARK)) {
+		/* Aligned as objects are, and not marked free already. */
+		if (unlikely((uintptr_t)obj & (MAG_OBJ_ALIGN - 1)) ||
+		    unlikely(*mag_obj_mark(obj) == mm_free_mark))
+			return 0;
+		*mag_obj_mark(obj) = mm_free_mark;
 	}
 	percpu_objs(pc, idx)[m->count++] = obj;
 	return 1;

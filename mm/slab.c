@@ -22,6 +22,16 @@
  * slab's free list, so it costs nothing until it happens.  Allocation clears
  * the slot so a live object never carries a stale encoding.
  *
+ * Without the checks (the release configurations) CONFIG_MM_FREE_MARK still
+ * catches the double free, the misuse that corrupts a heap most often: a
+ * free object carries a mark in the word after its free pointer, as
+ * glibc's tcache entries carry their key, set wherever an object becomes
+ * free and cleared wherever it is handed out.  A free that finds the mark
+ * is confirmed on the free list (and by percpu.c in the magazines) before
+ * it is reported; the locked paths also make the checks above.  A cache
+ * whose objects have no room for the pointer and the mark grows its
+ * stride to two words.
+ *
  * The slab size is the smallest buddy order whose unusable part (header
  * and tail) is at most 1/32 of the slab for objects up to a quarter page,
  * 1/8 for larger ones -- else the least wasteful order.  The header takes
@@ -38,6 +48,29 @@
 
 /* Descriptors come from a cache of their own, on the default arena. */
 static struct kmem_cache kmem_cache_boot;
+
+#if IS_ENABLED(CONFIG_MM_FREE_MARK)
+uintptr_t mm_free_mark;
+
+/*
+ * Set before the first cache exists, so before any object is freed; every
+ * caller computes the same value, so a race writes it twice.  It follows
+ * the address layout (ASLR on hosts) rather than being a constant that a
+ * program's data could hold by design; odd, so no aligned pointer is it.
+ */
+static void free_mark_init(void)
+{
+	uintptr_t x = (uintptr_t)&kmem_cache_boot * (uintptr_t)0x9e3779b97f4a7c15ULL;
+
+	if (!__atomic_load_n(&mm_free_mark, __ATOMIC_RELAXED))
+		__atomic_store_n(&mm_free_mark, (x ^ (x >> 29) ^ 0x6d6d2d66UL) | 1,
+				 __ATOMIC_RELAXED);
+}
+#else
+static inline void free_mark_init(void)
+{
+}
+#endif
 
 static inline void *slab_first_obj(const struct kmem_cache *c, struct slab *s)
 {
@@ -93,6 +126,7 @@ static void *slab_thread(struct kmem_cache *c, struct slab *s, unsigned int from
 		if (c->ctor)
 			c->ctor(obj);
 		set_freepointer(c, obj, i + 1 < to ? obj + c->size : NULL);
+		obj_set_free(c, obj);
 	}
 	return from < to ? head : NULL;
 }
@@ -292,6 +326,7 @@ unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n
 		void *obj = slab_alloc_fast(c);
 
 		if (obj) {
+			obj_set_free(c, obj);	/* free still, in a magazine */
 			objs[got++] = obj;
 		} else if (s && slab_lazy(c) && slab_fresh(c, s) < c->objs) {
 			unsigned int i = slab_fresh(c, s), end = min_t(unsigned int, c->objs,
@@ -411,7 +446,7 @@ static int freelist_contains(struct kmem_cache *c, struct slab *s, const void *o
 	return 0;
 }
 
-#if IS_ENABLED(CONFIG_MM_CHECKS)
+#if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 /*
  * obj is not in a slab of c.  Name its real owner, found from obj's own page
  * (a slab of another size does not start at obj & c->slab_mask).
@@ -438,7 +473,8 @@ static __cold void report_foreign(struct kmem_cache *c, const void *obj, const c
  * confirmation of a double free: the page metadata says whether the pointer
  * is in a slab at all, the slab header names the cache, the offset must be
  * a multiple of the object size, and a plausible free pointer in the object
- * sends us to look for it on the free list.
+ * (with CONFIG_MM_FREE_MARK, the mark) sends us to look for it on the free
+ * list.  CONFIG_MM_FREE_MARK makes them on the locked paths only.
  */
 int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 		      const char *caller)
@@ -470,7 +506,7 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 	}
 	return 0;
 }
-#endif /* CONFIG_MM_CHECKS */
+#endif /* CONFIG_MM_CHECKS || CONFIG_MM_FREE_MARK */
 
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
@@ -556,6 +592,8 @@ static int calculate_sizes(struct kmem_cache *c)
 		c->offset = (unsigned int)size;
 		size += sizeof(void *);
 	}
+	if (IS_ENABLED(CONFIG_MM_FREE_MARK))	/* the mark, after the pointer */
+		size = max_t(size_t, size, c->offset + 2 * sizeof(void *));
 	size = ALIGN(size, c->align);
 	c->size = (unsigned int)size;
 	c->first = (unsigned int)ALIGN(sizeof(struct slab), c->align);
@@ -591,6 +629,7 @@ static struct kmem_cache *cache_init(struct kmem_cache *c, struct mm_arena *a,
 				     unsigned int flags, kmem_ctor_t ctor)
 {
 	memset(c, 0, sizeof(*c));
+	free_mark_init();
 	if (!size || size > MM_MAX_BLOCK || (align & (align - 1)) || align > MM_MAX_BLOCK)
 		return NULL;
 	if (!align)

@@ -138,6 +138,42 @@ void *__slab_alloc_locked(struct kmem_cache *c);
 unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n);
 
 /*
+ * CONFIG_MM_FREE_MARK: a free object carries mm_free_mark in the word after
+ * its free pointer -- on a slab's free list and in a magazine alike -- and
+ * a live one never does: it is cleared where an object is handed out.  A
+ * free that finds the mark is probably a double free, which the free
+ * lists and magazines confirm (slab.c, percpu.c).  The mark is odd, so no
+ * aligned pointer a program stores there looks like it.
+ */
+#if IS_ENABLED(CONFIG_MM_FREE_MARK)
+extern uintptr_t mm_free_mark MM_INTERNAL;
+#else
+#define mm_free_mark ((uintptr_t)0)
+#endif
+
+static __always_inline uintptr_t *obj_mark(const struct kmem_cache *c, void *obj)
+{
+	return (uintptr_t *)((uintptr_t)obj + c->offset + sizeof(void *));
+}
+
+static __always_inline void obj_set_free(const struct kmem_cache *c, void *obj)
+{
+	if (IS_ENABLED(CONFIG_MM_FREE_MARK))
+		*obj_mark(c, obj) = mm_free_mark;
+}
+
+static __always_inline void obj_set_live(const struct kmem_cache *c, void *obj)
+{
+	if (IS_ENABLED(CONFIG_MM_FREE_MARK))
+		*obj_mark(c, obj) = 0;
+}
+
+static __always_inline int obj_marked_free(const struct kmem_cache *c, const void *obj)
+{
+	return IS_ENABLED(CONFIG_MM_FREE_MARK) && *obj_mark(c, (void *)obj) == mm_free_mark;
+}
+
+/*
  * The fast paths, inline for slab.c, kmalloc.c and percpu.c; lock held.
  * With CONFIG_MM_CHECKS free pointers are stored as (next ^ cache random ^
  * slot address), see slab.c.
@@ -173,15 +209,19 @@ static __always_inline int in_slab_objects(const struct kmem_cache *c, struct sl
 }
 
 /*
- * Does obj's free-pointer slot hold what a free object's would (NULL or an
- * object of the slab, once decoded)?  Then obj is probably free already --
- * a double free -- which its slab's free list confirms (checks only).
+ * Does obj look free -- its mark, or with CONFIG_MM_CHECKS a free-pointer
+ * slot that holds what a free object's would (NULL or an object of the
+ * slab, once decoded)?  Then obj is probably free already, a double free,
+ * which its slab's free list confirms.
  */
 static __always_inline int slab_maybe_free(const struct kmem_cache *c,
 					   const struct slab *s, void *obj)
 {
-	void *fp = get_freepointer(c, obj);
+	void *fp;
 
+	if (!IS_ENABLED(CONFIG_MM_CHECKS))
+		return obj_marked_free(c, obj);
+	fp = get_freepointer(c, obj);
 	return !fp || in_slab_objects(c, (struct slab *)s, fp);
 }
 
@@ -207,6 +247,7 @@ static __hot_inline void *slab_alloc_fast(struct kmem_cache *c)
 		/* A live object never carries a stale encoded pointer. */
 		*(uintptr_t *)((uintptr_t)obj + c->offset) = 0;
 	}
+	obj_set_live(c, obj);
 	VM_BUG_ON(obj_to_slab(c, obj) != c->cpu_slab);
 	c->cpu_freelist = next;
 	return obj;
@@ -222,6 +263,7 @@ static __hot_inline void slab_free_fast(struct kmem_cache *c, struct slab *s, vo
 {
 	unsigned int inuse;
 
+	obj_set_free(c, obj);
 	if (likely(s == c->cpu_slab)) {
 		set_freepointer(c, obj, c->cpu_freelist);
 		c->cpu_freelist = obj;
@@ -235,11 +277,12 @@ static __hot_inline void slab_free_fast(struct kmem_cache *c, struct slab *s, vo
 		__slab_free_slow(c, s);
 }
 /*
- * CONFIG_MM_CHECKS: may obj be freed into c?  Reports foreign pointers,
- * objects of another cache, pointers into an object and double frees, and
- * says no; lock held.  Without checks, always yes and no code.
+ * CONFIG_MM_CHECKS or CONFIG_MM_FREE_MARK: may obj be freed into c?  Reports
+ * foreign pointers, objects of another cache, pointers into an object and
+ * double frees, and says no; lock held.  Without either, always yes and no
+ * code.
  */
-#if IS_ENABLED(CONFIG_MM_CHECKS)
+#if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 		      const char *caller);
 

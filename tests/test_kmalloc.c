@@ -732,11 +732,14 @@ static void test_kmalloc_aligned(void **state)
 /* ---- Bad input -------------------------------------------------------------- */
 
 /*
- * Bad frees that only CONFIG_MM_CHECKS catches: without it (the release
- * configuration) they corrupt the heap by design, so these tests exist only
- * where the checks do.
+ * Bad frees that CONFIG_MM_CHECKS catches, and without it CONFIG_MM_FREE_MARK
+ * (the release configurations) but for a pointer into a slab object that
+ * is aligned as objects are, which goes into a magazine unchecked.  With
+ * neither they corrupt the heap by design, so these tests exist only where
+ * one of them does.
  */
-#if IS_ENABLED(CONFIG_MM_CHECKS)
+#define FREES_CHECKED	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
+#if FREES_CHECKED
 static void test_kfree_garbage(void **state)
 {
 	long on_stack[8];
@@ -762,10 +765,12 @@ static void test_kfree_garbage(void **state)
 	check_report(def(), e0, "kfree", NULL);
 
 	/* The middle of a slab object. */
-	e0 = diag().error_count;
-	capture_start();
-	kfree(p + 16);
-	check_report(def(), e0, "middle of an object", NULL);
+	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+		e0 = diag().error_count;
+		capture_start();
+		kfree(p + 16);
+		check_report(def(), e0, "middle of an object", NULL);
+	}
 	e0 = diag().error_count;
 	capture_start();
 	kfree(p + 1);
@@ -924,7 +929,7 @@ static void test_double_kfree(void **state)
 	assert_heap_works();
 }
 
-#if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 /*
  * kfree() of an object of a kmalloc slab that was never handed out (beyond
  * the slab's fresh index): reported, and kept out of the per-thread cache,
@@ -1041,7 +1046,7 @@ static void test_double_kfree_other_thread(void **state)
 	}
 	assert_arena_valid(def());
 }
-#endif /* CONFIG_MM_CHECKS */
+#endif /* FREES_CHECKED */
 
 static void test_impossible_sizes(void **state)
 {
@@ -1639,10 +1644,8 @@ int main(void)
 		cmocka_unit_test(test_krealloc_shrink_never_fails),
 		cmocka_unit_test(test_ksize),
 		cmocka_unit_test(test_kmalloc_aligned),
-#if IS_ENABLED(CONFIG_MM_CHECKS)
+#if FREES_CHECKED
 		cmocka_unit_test(test_kfree_garbage),
-#endif
-#if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_double_kfree),
 		cmocka_unit_test(test_double_kfree_other_thread),
 #if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)

@@ -1093,6 +1093,56 @@ static int churn_in_thread(unsigned int seed, int ops)
 	return j.errors;
 }
 
+#if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
+/*
+ * free() twice is reported and ignored wherever frees are checked -- the
+ * release configurations too (CONFIG_MM_FREE_MARK) -- whether the block
+ * waits in this thread's magazine or is back in its slab, is a heap block,
+ * pages or a direct mapping; and it is never handed out twice afterwards.
+ */
+static void test_double_free_reported(void **state)
+{
+	static const size_t sizes[] = { 0, 24, 100, 1000, 3000, 6000, 100 * KiB, BIG + 1 };
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t n = sizes[k];
+		char *p, *q, *keep, *again[4];
+		unsigned long e0;
+
+		if (n > BIG && !HUGE_OK)
+			continue;
+		p = M(malloc)(n);
+		q = M(malloc)(n);
+		keep = M(malloc)(n);	/* so that p and q do not merge away */
+		assert_non_null(p);
+		assert_non_null(q);
+		assert_non_null(keep);
+		M(free)(p);
+		e0 = arena()->diag.error_count;
+		capture_start();
+		M(free)(p);
+		check_report(arena(), e0, "free", NULL);
+		/* Back in its slab, or wherever a freed block goes. */
+		M(free)(q);
+		settle();
+		e0 = arena()->diag.error_count;
+		capture_start();
+		M(free)(q);
+		check_report(arena(), e0, "free", NULL);
+		for (int i = 0; i < 4; i++) {
+			again[i] = M(malloc)(n);
+			assert_non_null(again[i]);
+			assert_ptr_not_equal(again[i], keep);
+			for (int j = 0; j < i; j++)
+				assert_ptr_not_equal(again[i], again[j]);
+		}
+		for (int i = 0; i < 4; i++)
+			M(free)(again[i]);
+		M(free)(keep);
+	}
+}
+#endif
+
 static void test_nothing_lost(void **state)
 {
 	struct mm_arena *a = arena();
@@ -1180,6 +1230,9 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		cmocka_unit_test(test_malloc_stats),
+#endif
+#if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
+		cmocka_unit_test(test_double_free_reported),
 #endif
 		cmocka_unit_test(test_nothing_lost),
 	};

@@ -395,17 +395,19 @@ static void test_ctor_state_kept_across_free(void **state)
 }
 
 /* Without a constructor the free pointer may sit in the object: no promise,
- * but the object must be as big as asked and aligned. */
+ * but the object must be as big as asked and aligned.  The free mark takes
+ * a second word (CONFIG_MM_FREE_MARK). */
 static void test_no_ctor_layout(void **state)
 {
 	static struct parena p;
 	struct mm_arena *a = parena_init(&p, 64, SIZE_MAX);
 	struct kmem_cache *c = kmem_cache_create_arena(a, "tiny", 1, 0, 0, NULL);
 	struct kmem_cache_info i = info_of(c);
+	size_t stride = (IS_ENABLED(CONFIG_MM_FREE_MARK) ? 2 : 1) * sizeof(void *);
 
 	assert_int_equal(i.object_size, 1);
-	assert_int_equal(i.size, sizeof(void *));
-	assert_true(i.objs_per_slab >= (PS - 64) / sizeof(void *));
+	assert_int_equal(i.size, stride);
+	assert_true(i.objs_per_slab >= (PS - 64) / stride);
 	assert_int_equal(kmem_cache_destroy(c), 0);
 	parena_fini(&p);
 }
@@ -994,11 +996,13 @@ static __maybe_unused void assert_still_works(struct mm_arena *a, struct kmem_ca
 }
 
 /*
- * Bad frees that only CONFIG_MM_CHECKS catches: without it (the release
- * configuration) they corrupt the heap by design, so these tests exist only
- * where the checks do.
+ * Bad frees that CONFIG_MM_CHECKS catches, and without it CONFIG_MM_FREE_MARK
+ * (the release configurations: kmem_cache_free() makes the same checks
+ * under the lock).  With neither they corrupt the heap by design, so these
+ * tests exist only where one of them does.
  */
-#if IS_ENABLED(CONFIG_MM_CHECKS)
+#define FREES_CHECKED	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
+#if FREES_CHECKED
 static void test_free_into_wrong_cache(void **state)
 {
 	static struct parena p;
@@ -1187,7 +1191,7 @@ static void test_double_free(void **state)
 	parena_fini(&p);
 }
 
-#endif /* CONFIG_MM_CHECKS */
+#endif /* FREES_CHECKED */
 
 /* ---- Nothing lost -------------------------------------------------------- */
 
@@ -1448,7 +1452,7 @@ static void test_bulk_alloc(void **state)
 	parena_fini(&p);
 }
 
-#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+#if FREES_CHECKED && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 /*
  * An object beyond the bump index was never handed out: freeing it is
  * reported like a double free and changes nothing -- it is not handed out
@@ -1561,19 +1565,13 @@ int main(void)
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 		cmocka_unit_test(test_lazy_slab_touches_one_page),
 #endif
-#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+#if FREES_CHECKED && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 		cmocka_unit_test(test_free_never_handed_out),
 #endif
-#if IS_ENABLED(CONFIG_MM_CHECKS)
+#if FREES_CHECKED
 		cmocka_unit_test(test_free_into_wrong_cache),
-#endif
-#if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_free_middle_of_object),
-#endif
-#if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_free_foreign_pointer),
-#endif
-#if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_double_free),
 #endif
 		cmocka_unit_test(test_nothing_lost_random),
