@@ -104,6 +104,7 @@ step "code size and RAM budgets (README)" env O=build/check CHECK=1 scripts/size
 [ -x scripts/check-riscv-link.sh ] && step "RISC-V: links without a C library, runs in QEMU" scripts/check-riscv-link.sh
 [ -x scripts/check-firmware.sh ] && step "firmware in QEMU (mps2-an386)" scripts/check-firmware.sh
 [ -x tests/run-preload.sh ] && step "real programs under LD_PRELOAD" tests/run-preload.sh build/check/host/libmm.so
+[ -x tests/run-preload.sh ] && step "real programs under LD_PRELOAD (release)" tests/run-preload.sh build/check/host_release/libmm.so
 [ -x scripts/check-install.sh ] && step "make install + pkg-config" scripts/check-install.sh
 
 echo

@@ -23,6 +23,8 @@
 #                   the expected one
 #   sort            sort a 600k-line file in memory and with temporary
 #                   files, in parallel: cmp against sort without mm
+#   mm-reports      none of the above made mm report a bad free (mm reports
+#                   and carries on, so a false alarm would pass otherwise)
 #
 # Prints "PASS name" / "FAIL name (why)" per program ("SKIP name (why)" if a
 # program is missing) and ends with "N passed, M failed"; exits non-zero if
@@ -421,6 +423,15 @@ EOF
 	else
 		pass sort
 	fi
+fi
+
+# ---- mm-reports ----------------------------------------------------------
+
+reports=$(grep -h '^BUG [^ ]* (mm): ' "$WORK"/*.err "$WORK"/*.out 2>/dev/null | head -3)
+if [ -n "$reports" ]; then
+	fail mm-reports "$reports"
+else
+	pass mm-reports
 fi
 
 finish
