@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <valgrind/callgrind.h>
+#include "gen.h"
 
 static double scale = 1.0;
 
@@ -33,29 +34,6 @@ static void die(const char *why)
 {
 	fprintf(stderr, "workloads: %s\n", why);
 	exit(1);
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
-/*
- * Log-uniform in [lo, hi) for powers of two lo < hi: as many 8-16 B
- * requests as 2-4 KiB ones, uniform inside each octave.
- */
-static size_t rnd_size(uint64_t *s, size_t lo, size_t hi)
-{
-	uint64_t r = rnd(s);
-	unsigned int octaves = 63 - __builtin_clzll(hi / lo);
-	size_t base = lo << (r % octaves);
-
-	return base + (r >> 8) % base;
 }
 
 static long iters(long n)
@@ -160,10 +138,10 @@ static size_t w_churn64(void)
 
 static size_t w_mixed(void)
 {
-	enum { K = 4096 };
+	enum { K = MIXED_SLOTS };
 	static struct blk slot[K];
-	uint64_t s = 2;
-	long n = iters(6000000);
+	uint64_t s = MIXED_SEED;
+	long n = iters(MIXED_OPS);
 	size_t live = 0, peak = 0;
 
 	for (long i = 0; i < n; i++) {
