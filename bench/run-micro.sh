@@ -1,15 +1,19 @@
 #!/bin/sh
 # bench/run-micro.sh [case...]: instruction counts of the hot paths.
 #
-# Builds bench/micro in three configurations, each in its own directory
+# Builds bench/micro in five configurations, each in its own directory
 # with its own KCONFIG_CONFIG, runs it under callgrind and prints a
 # markdown table of instructions per alloc+free pair:
 #
 #   nolock    configs/host_release_defconfig tweaked with kconfig-tweak:
-#             MM_LOCK_NONE, no MM_PERCPU_CACHE, MM_MALLOC_PREFIXED
-#             (the single-thread figure the targets are set for)
+#             MM_LOCK_NONE, no MM_PERCPU_CACHE, MM_MALLOC_PREFIXED, no
+#             MM_FREE_MARK (the bare single-thread paths the targets are
+#             set for)
+#   nolock-mark  the same with MM_FREE_MARK, as release has it: what the
+#             double-free mark costs the locked paths
 #   release   configs/host_release_defconfig as is: pthread lock,
-#             per-thread magazines, no checks, no statistics
+#             per-thread magazines, the free mark instead of the checks,
+#             no statistics
 #   spin      the same with MM_LOCK_SPIN instead of the pthread mutex
 #   default   configs/host_defconfig: checks and statistics on
 #
@@ -25,20 +29,26 @@ command -v valgrind >/dev/null 2>&1 && test -f /usr/include/valgrind/callgrind.h
 	scripts/install-deps.sh bench
 command -v kconfig-tweak >/dev/null 2>&1 || scripts/install-deps.sh config
 
-CONFIGS=${CONFIGS:-"nolock release spin default"}
+CONFIGS=${CONFIGS:-"nolock nolock-mark release spin default"}
 . bench/common.sh
 
 # configure NAME: (re)create build/bench-NAME/.config
 configure() {
 	o=build/bench-$1
 	case $1 in
-	nolock)
+	nolock|nolock-mark)
 		mk "$1" host_release_defconfig >/dev/null
 		kconfig-tweak --file "$o/.config" \
 			--disable MM_LOCK_PTHREAD --enable MM_LOCK_NONE \
 			--disable MM_PERCPU_CACHE \
 			--disable MM_MALLOC_LIBC --enable MM_MALLOC_PREFIXED
+		[ "$1" = nolock ] && kconfig-tweak --file "$o/.config" --disable MM_FREE_MARK
 		mk "$1" olddefconfig
+		if [ "$1" = nolock ]; then
+			! grep -q '^CONFIG_MM_FREE_MARK=y' "$o/.config"
+		else
+			grep -q '^CONFIG_MM_FREE_MARK=y' "$o/.config"
+		fi || { echo "run-micro: MM_FREE_MARK did not stick in $o/.config" >&2; exit 1; }
 		for opt in MM_LOCK_NONE MM_MALLOC_PREFIXED; do
 			grep -q "^CONFIG_$opt=y" "$o/.config" ||
 				{ echo "run-micro: CONFIG_$opt did not stick in $o/.config" >&2; exit 1; }

@@ -621,7 +621,7 @@ void __kfree_slow(const void *p)
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {
 	case KOBJ_SLAB:
-		if (slab_free_ok(s->cache, s, p, "kfree"))
+		if (slab_free_checked(s->cache, s, p, "kfree"))
 			slab_free_fast(s->cache, s, (void *)p);
 		break;
 	case KOBJ_LARGE:

@@ -216,8 +216,11 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 			return;
 		return slow(p);
 	} else {
-		mm_flags_t flags = arena_lock(c->arena);
+		mm_flags_t flags;
 
+		if (slab_free_suspect(c, p))
+			return slow(p);
+		flags = arena_lock(c->arena);
 		if (slab_free_ok(c, s, p, "kfree"))
 			slab_free_fast(c, s, (void *)p);
 		arena_unlock(c->arena, flags);

@@ -28,9 +28,10 @@
  * glibc's tcache entries carry their key, set wherever an object becomes
  * free and cleared wherever it is handed out.  A free that finds the mark
  * is confirmed on the free list (and by percpu.c in the magazines) before
- * it is reported; the locked paths also make the checks above.  A cache
- * whose objects have no room for the pointer and the mark grows its
- * stride to two words.
+ * it is reported.  Such a free, and one of a pointer not aligned as the
+ * cache's objects are, goes through the checks above (slab_free_suspect());
+ * the others pay the two tests only.  A cache whose objects have no room
+ * for the pointer and the mark grows its stride to two words.
  *
  * The slab size is the smallest buddy order whose unusable part (header
  * and tail) is at most 1/32 of the slab for objects up to a quarter page,
@@ -508,6 +509,17 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 }
 #endif /* CONFIG_MM_CHECKS || CONFIG_MM_FREE_MARK */
 
+/* A free slab_free_suspect() picked out: every check first. */
+static __noinline void kmem_cache_free_checked(struct kmem_cache *c, void *obj)
+{
+	struct slab *s = obj_to_slab(c, obj);
+	mm_flags_t flags = arena_lock(c->arena);
+
+	if (slab_free_checked(c, s, obj, "kmem_cache_free"))
+		slab_free_fast(c, s, obj);
+	arena_unlock(c->arena, flags);
+}
+
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
 	struct slab *s;
@@ -515,6 +527,8 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 
 	if (unlikely(!obj))
 		return;
+	if (slab_free_suspect(c, obj))
+		return kmem_cache_free_checked(c, obj);
 	s = obj_to_slab(c, obj);
 	flags = arena_lock(c->arena);
 	if (slab_free_ok(c, s, obj, "kmem_cache_free"))

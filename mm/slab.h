@@ -277,26 +277,45 @@ static __hot_inline void slab_free_fast(struct kmem_cache *c, struct slab *s, vo
 		__slab_free_slow(c, s);
 }
 /*
- * CONFIG_MM_CHECKS or CONFIG_MM_FREE_MARK: may obj be freed into c?  Reports
- * foreign pointers, objects of another cache, pointers into an object and
- * double frees, and says no; lock held.  Without either, always yes and no
- * code.
+ * May obj be freed into c?  Reports foreign pointers, objects of another
+ * cache, pointers into an object and double frees, and says no; lock held.
+ * slab_free_ok() on every free with CONFIG_MM_CHECKS; slab_free_checked()
+ * with CONFIG_MM_FREE_MARK too, for the frees slab_free_suspect() picks
+ * out.  With neither option, always yes and no code.
  */
 #if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 		      const char *caller);
 
-static __always_inline int slab_free_ok(struct kmem_cache *c, struct slab *s,
-					const void *obj, const char *caller)
+static __always_inline int slab_free_checked(struct kmem_cache *c, struct slab *s,
+					     const void *obj, const char *caller)
 {
 	return likely(__slab_check_free(c, s, obj, caller) == 0);
 }
 #else
-static __always_inline int slab_free_ok(struct kmem_cache *c, struct slab *s,
-					const void *obj, const char *caller)
+static __always_inline int slab_free_checked(struct kmem_cache *c, struct slab *s,
+					     const void *obj, const char *caller)
 {
 	return 1;
 }
 #endif
+
+static __always_inline int slab_free_ok(struct kmem_cache *c, struct slab *s,
+					const void *obj, const char *caller)
+{
+	return !IS_ENABLED(CONFIG_MM_CHECKS) || slab_free_checked(c, s, obj, caller);
+}
+
+/*
+ * CONFIG_MM_FREE_MARK without the checks: is obj not aligned as c's
+ * objects are, or marked free?  Then the caller frees it out of line, the
+ * checked way; every other free costs these two tests and stays a leaf.
+ */
+static __always_inline int slab_free_suspect(const struct kmem_cache *c, const void *obj)
+{
+	if (!IS_ENABLED(CONFIG_MM_FREE_MARK))
+		return 0;
+	return unlikely((uintptr_t)obj & (c->align - 1)) || unlikely(obj_marked_free(c, obj));
+}
 
 #endif /* MM_SLAB_INTERNAL_H */

@@ -996,13 +996,13 @@ static __maybe_unused void assert_still_works(struct mm_arena *a, struct kmem_ca
 }
 
 /*
- * Bad frees that CONFIG_MM_CHECKS catches, and without it CONFIG_MM_FREE_MARK
- * (the release configurations: kmem_cache_free() makes the same checks
- * under the lock).  With neither they corrupt the heap by design, so these
- * tests exist only where one of them does.
+ * Bad frees that CONFIG_MM_CHECKS catches; without it (the release
+ * configurations) they corrupt the heap by design, so these tests exist
+ * only where the checks do -- but for the double free, which
+ * CONFIG_MM_FREE_MARK catches too.
  */
 #define FREES_CHECKED	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
-#if FREES_CHECKED
+#if IS_ENABLED(CONFIG_MM_CHECKS)
 static void test_free_into_wrong_cache(void **state)
 {
 	static struct parena p;
@@ -1121,6 +1121,9 @@ static void test_free_foreign_pointer(void **state)
 	parena_fini(&p);
 }
 
+#endif /* CONFIG_MM_CHECKS */
+
+#if FREES_CHECKED
 static void test_double_free(void **state)
 {
 	static struct parena p;
@@ -1452,7 +1455,7 @@ static void test_bulk_alloc(void **state)
 	parena_fini(&p);
 }
 
-#if FREES_CHECKED && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 /*
  * An object beyond the bump index was never handed out: freeing it is
  * reported like a double free and changes nothing -- it is not handed out
@@ -1565,13 +1568,15 @@ int main(void)
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 		cmocka_unit_test(test_lazy_slab_touches_one_page),
 #endif
-#if FREES_CHECKED && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 		cmocka_unit_test(test_free_never_handed_out),
 #endif
-#if FREES_CHECKED
+#if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_free_into_wrong_cache),
 		cmocka_unit_test(test_free_middle_of_object),
 		cmocka_unit_test(test_free_foreign_pointer),
+#endif
+#if FREES_CHECKED
 		cmocka_unit_test(test_double_free),
 #endif
 		cmocka_unit_test(test_nothing_lost_random),
