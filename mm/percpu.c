@@ -29,9 +29,9 @@
  * magazines, and two threads were later handed the same block).  Objects
  * whose slab free pointer looks valid take the locked path, which checks
  * the slab.  Without the checks, CONFIG_MM_FREE_MARK's mark (slab.h) does
- * the key's work for one compare per free: it names no thread, so a
- * marked object is looked for in every live thread's magazine, then on
- * its slab.
+ * the key's work for a compare and a store per free: it names no thread,
+ * so a marked object is looked for in every live thread's magazine, then
+ * on its slab.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -89,13 +89,14 @@ static __always_inline struct magazine *percpu_mag(const struct kmem_cache *c)
 
 /*
  * CONFIG_MM_FREE_MARK (slab.h): a kmalloc object, which has no constructor,
- * keeps its free pointer in its first word and its mark in the second.
- * Every class is aligned to its smallest power-of-two factor, 16 bytes at
- * least from 16 on: a pointer that is not cannot be an object's start.
+ * keeps its free pointer in its first word and its mark in the second (a
+ * class of one word gets a stride of two: calculate_sizes()).  Every class
+ * is aligned to its smallest power-of-two factor, 16 bytes at least from
+ * 16 on: a pointer that is not cannot be an object's start.  The test is
+ * that common factor, not the class's own alignment, which would cost a
+ * load from the class's cache descriptor on every free.
  */
 #define MAG_OBJ_ALIGN	(KMALLOC_MIN_SIZE < 16 ? KMALLOC_MIN_SIZE : 16)
-static_assert(!IS_ENABLED(CONFIG_MM_FREE_MARK) || KMALLOC_MIN_SIZE >= 2 * sizeof(void *),
-	      "a kmalloc object holds its free pointer and its mark");
 
 static __always_inline uintptr_t *mag_obj_mark(void *obj)
 {
@@ -151,7 +152,7 @@ static __always_inline int percpu_free_try(struct percpu_cache *pc, unsigned int
 			return 0;
 		*(uintptr_t *)obj = pc->key;
 	} else if (IS_ENABLED(CONFIG_MM_FREE_MARK)) {
-		/* Aligned as objects are, and not marked free already. */
+		/* 16-byte aligned at least, and not marked free already. */
 		if (unlikely((uintptr_t)obj & (MAG_OBJ_ALIGN - 1)) ||
 		    unlikely(*mag_obj_mark(obj) == mm_free_mark))
 			return 0;

@@ -138,12 +138,15 @@ void *__slab_alloc_locked(struct kmem_cache *c);
 unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n);
 
 /*
- * CONFIG_MM_FREE_MARK: a free object carries mm_free_mark in the word after
- * its free pointer -- on a slab's free list and in a magazine alike -- and
- * a live one never does: it is cleared where an object is handed out.  A
- * free that finds the mark is probably a double free, which the free
- * lists and magazines confirm (slab.c, percpu.c).  The mark is odd, so no
- * aligned pointer a program stores there looks like it.
+ * CONFIG_MM_FREE_MARK: an object that was handed out and freed carries
+ * mm_free_mark in the word after its free pointer -- on a slab's free list
+ * and in a magazine alike -- and a live one never does: it is cleared where
+ * an object is handed out.  (An object a magazine took fresh from its slab,
+ * never written, has none: a free of it is a free of an object never
+ * handed out, which only CONFIG_MM_CHECKS catches.)  A free that finds the
+ * mark is probably a double free, which the free lists and magazines
+ * confirm (slab.c, percpu.c).  The mark is odd, so no aligned pointer a
+ * program stores there looks like it.
  */
 #if IS_ENABLED(CONFIG_MM_FREE_MARK)
 extern uintptr_t mm_free_mark MM_INTERNAL;
@@ -307,9 +310,10 @@ static __always_inline int slab_free_ok(struct kmem_cache *c, struct slab *s,
 }
 
 /*
- * CONFIG_MM_FREE_MARK without the checks: is obj not aligned as c's
- * objects are, or marked free?  Then the caller frees it out of line, the
- * checked way; every other free costs these two tests and stays a leaf.
+ * CONFIG_MM_FREE_MARK without the checks, on the locked paths: is obj not
+ * aligned as c's objects are, or marked free?  Then the caller frees it
+ * out of line, the checked way; every other free costs these two tests
+ * and stays a leaf.  (The magazines test 16-byte alignment: percpu.h.)
  */
 static __always_inline int slab_free_suspect(const struct kmem_cache *c, const void *obj)
 {

@@ -733,8 +733,8 @@ static void test_kmalloc_aligned(void **state)
 
 /*
  * Bad frees that CONFIG_MM_CHECKS catches, and without it CONFIG_MM_FREE_MARK
- * (the release configurations) but for a pointer into a slab object that
- * is aligned as objects are, which goes into a magazine unchecked.  With
+ * (the release configurations) but for a pointer into a slab object at a
+ * 16-byte-aligned offset, which goes into a magazine unchecked.  With
  * neither they corrupt the heap by design, so these tests exist only where
  * one of them does.
  */
@@ -1045,6 +1045,71 @@ static void test_double_kfree_other_thread(void **state)
 		sem_destroy(&x.done);
 	}
 	assert_arena_valid(def());
+}
+/*
+ * Objects that went back to their slab and came into a magazine again with
+ * a refill are still known to be free: the refill marks them.
+ */
+static void test_double_kfree_after_refill(void **state)
+{
+	static const size_t sizes[] = { 16, 64, 300, 2000 };
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		void *o[4], *r;
+
+		if (heap_serves(sizes[k]) || !kmalloc_slab(sizes[k]))
+			continue;
+		for (int i = 0; i < 4; i++)
+			o[i] = kmalloc(sizes[k]);
+		for (int i = 0; i < 3; i++)
+			kfree(o[i]);
+		mm_percpu_drain();		/* back to the slab */
+		r = kmalloc(sizes[k]);		/* a refill takes them again */
+		for (int i = 0; i < 3; i++) {
+			unsigned long e0 = diag().error_count;
+
+			if (o[i] == r)
+				continue;
+			capture_start();
+			kfree(o[i]);
+			check_report(def(), e0, "Object already free", NULL);
+		}
+		kfree(r);
+		kfree(o[3]);
+	}
+	assert_heap_works();
+}
+
+/*
+ * Enough frees to overflow a magazine, so that some are pushed by its slow
+ * path and some flushed to their slab, each freed again: every second free
+ * is reported, and none is taken.
+ */
+static void test_double_kfree_many(void **state)
+{
+	enum { N = 300 };
+	static void *o[N];
+	unsigned long e0;
+
+	mm_percpu_drain();
+	for (int i = 0; i < N; i++)
+		o[i] = kmalloc(64);
+	for (int i = 0; i < N; i++)
+		kfree(o[i]);
+	e0 = diag().error_count;
+	capture_start();
+	for (int i = 0; i < N; i++)
+		kfree(o[i]);
+	capture_stop();
+	assert_int_equal(diag().error_count, e0 + N);
+	for (int i = 0; i < N; i++) {
+		o[i] = kmalloc(64);
+		for (int j = 0; j < i; j++)
+			assert_ptr_not_equal(o[i], o[j]);
+	}
+	for (int i = 0; i < N; i++)
+		kfree(o[i]);
+	assert_heap_works();
 }
 #endif /* FREES_CHECKED */
 
@@ -1648,6 +1713,8 @@ int main(void)
 		cmocka_unit_test(test_kfree_garbage),
 		cmocka_unit_test(test_double_kfree),
 		cmocka_unit_test(test_double_kfree_other_thread),
+		cmocka_unit_test(test_double_kfree_after_refill),
+		cmocka_unit_test(test_double_kfree_many),
 #if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 		cmocka_unit_test(test_kfree_never_handed_out),
 #endif
