@@ -5,8 +5,9 @@
 #
 #  1. unit tests of every host configuration in configs/, each in its own
 #     build directory (build/check/<name>)
-#  2. the same tests once more under AddressSanitizer + UBSan
-#  3. and under Valgrind memcheck
+#  2. the same tests once more under AddressSanitizer + UBSan (host, sbrk,
+#     tiny and release: the checks, the tiny core, the free mark)
+#  3. and under Valgrind memcheck (host, static, tiny, release)
 #  4. the build system: a second 'make' does nothing, a changed option
 #     rebuilds only what reads it
 #  5. every cross configuration builds warning-free and keeps the README's
@@ -91,6 +92,8 @@ step "Valgrind: host (libc facade)" valgrind_tests vg-host host_defconfig
 step "Valgrind: host_static" valgrind_tests vg-static host_static_defconfig
 step "ASan+UBSan: host_tiny" sanitized asan-tiny host_tiny_defconfig "$SAN"
 step "Valgrind: host_tiny" valgrind_tests vg-tiny host_tiny_defconfig
+step "ASan+UBSan: host_release (free mark)" sanitized asan-release host_release_defconfig "$SAN"
+step "Valgrind: host_release (free mark)" valgrind_tests vg-release host_release_defconfig
 
 step "build system" tests/check-build.sh
 step "menuconfig in a terminal" tests/check-menuconfig.sh
