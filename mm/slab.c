@@ -475,7 +475,8 @@ static __cold void report_foreign(struct kmem_cache *c, const void *obj, const c
  * is in a slab at all, the slab header names the cache, the offset must be
  * a multiple of the object size, and a plausible free pointer in the object
  * (with CONFIG_MM_FREE_MARK, the mark) sends us to look for it on the free
- * list.  CONFIG_MM_FREE_MARK makes them on the locked paths only.
+ * list.  With CONFIG_MM_FREE_MARK alone they are made for the frees
+ * slab_free_suspect() picks out and on kfree()'s slow path only.
  */
 int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 		      const char *caller)
