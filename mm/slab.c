@@ -324,10 +324,9 @@ unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n
 
 	while (got < n) {
 		struct slab *s = c->cpu_slab;
-		void *obj = slab_alloc_fast(c);
+		void *obj = slab_pop(c);	/* free still, marked, in a magazine */
 
 		if (obj) {
-			obj_set_free(c, obj);	/* free still, in a magazine */
 			objs[got++] = obj;
 		} else if (s && slab_lazy(c) && slab_fresh(c, s) < c->objs) {
 			unsigned int i = slab_fresh(c, s), end = min_t(unsigned int, c->objs,

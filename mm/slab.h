@@ -236,23 +236,33 @@ void __slab_free_slow(struct kmem_cache *c, struct slab *s);
  * Pop the cache's free list -- the active slab's free objects, as SLUB's
  * per-CPU freelist -- or NULL when it is empty: __slab_alloc_slow() then
  * retires the slab and activates another.  No slab counter is touched.
+ * The object is left as it was on the list: still free, for a magazine
+ * (__slab_alloc_bulk()); slab_alloc_fast() hands it out.
  */
-static __hot_inline void *slab_alloc_fast(struct kmem_cache *c)
+static __hot_inline void *slab_pop(struct kmem_cache *c)
 {
 	void *obj = c->cpu_freelist, *next;
 
 	if (unlikely(!obj))
 		return NULL;
 	next = get_freepointer(c, obj);
-	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
-		if (unlikely(next && !in_slab_objects(c, c->cpu_slab, next)))
-			next = __slab_bad_freepointer(c, c->cpu_slab, obj, next);
-		/* A live object never carries a stale encoded pointer. */
-		*(uintptr_t *)((uintptr_t)obj + c->offset) = 0;
-	}
-	obj_set_live(c, obj);
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && unlikely(next && !in_slab_objects(c, c->cpu_slab, next)))
+		next = __slab_bad_freepointer(c, c->cpu_slab, obj, next);
 	VM_BUG_ON(obj_to_slab(c, obj) != c->cpu_slab);
 	c->cpu_freelist = next;
+	return obj;
+}
+
+static __hot_inline void *slab_alloc_fast(struct kmem_cache *c)
+{
+	void *obj = slab_pop(c);
+
+	if (unlikely(!obj))
+		return NULL;
+	/* A live object never carries a stale encoded pointer, nor the mark. */
+	if (IS_ENABLED(CONFIG_MM_CHECKS))
+		*(uintptr_t *)((uintptr_t)obj + c->offset) = 0;
+	obj_set_live(c, obj);
 	return obj;
 }
 
