@@ -770,6 +770,49 @@ static void *krealloc_heap(struct mm_arena *a, void *p, size_t size)
 	return __krealloc_move(p, old, size, kmalloc);
 }
 
+/*
+ * krealloc() of p, a slab object of class k (0: ask the page metadata), if
+ * it looks free: is it, in a magazine or on its slab's free list?  Then it
+ * is reported (a use after free: keeping it would hand out an object that
+ * another allocation gets too, moving it would free it twice) and
+ * krealloc() fails.
+ */
+static __cold int krealloc_of_free(void *p, unsigned int k)
+{
+	struct mm_arena *a = mm_default_arena();
+	struct kmem_cache *c;
+	struct mm_region *r;
+	struct slab *s;
+	unsigned int order;
+	const char *who;
+	mm_flags_t flags;
+	int on_slab;
+
+	if (k) {
+		c = kmalloc_caches[k];
+	} else {
+		if (!a || classify(a, p, &s, &r, &order) != KOBJ_SLAB || !s->cache->kmalloc_idx)
+			return 0;
+		c = s->cache;
+	}
+	if (!kobj_looks_free(c, p))
+		return 0;
+	who = percpu_holding(c, p);
+	if (!who) {
+		flags = arena_lock(c->arena);
+		on_slab = __slab_freelist_contains(c, obj_to_slab(c, p), p);
+		arena_unlock(c->arena, flags);
+		if (!on_slab)
+			return 0;
+	}
+	mm_report_bug(c->arena, c->name, "Object already free");
+	if (who)
+		mm_printf("INFO: krealloc of %p: object is in %s cache\n", p, who);
+	else
+		mm_printf("INFO: krealloc of %p: object is on its slab's free list\n", p);
+	return 1;
+}
+
 /* Everything __krealloc() does not do inline. */
 void *__krealloc_slow(void *p, size_t new_size)
 {
@@ -807,6 +850,9 @@ void *__krealloc_slow(void *p, size_t new_size)
 			report_bad_kfree(a, p);
 		return NULL;
 	}
+	/* A slab object that is free already. */
+	if (old <= KMALLOC_MAX_CACHE_SIZE && krealloc_of_free(p, k))
+		return NULL;
 	/*
 	 * A shrink keeps the pointer for a block that still fits, and never
 	 * fails: a large block gives its tail pages back in place, a direct

@@ -230,6 +230,19 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 void *__krealloc_move(void *p, size_t old, size_t size, void *(*alloc)(size_t));
 
 /*
+ * Does slab object p of c look free -- a magazine key or a plausible free
+ * pointer in it with CONFIG_MM_CHECKS, the mark with CONFIG_MM_FREE_MARK?
+ * realloc() must neither hand back nor copy a freed object: it sends one
+ * that looks free the slow way, where its magazines and slab say if it is.
+ */
+static __always_inline int kobj_looks_free(const struct kmem_cache *c, void *p)
+{
+	if (IS_ENABLED(CONFIG_MM_CHECKS))
+		return percpu_key_like(*(uintptr_t *)p) || slab_maybe_free(c, obj_to_slab(c, p), p);
+	return obj_marked_free(c, p);
+}
+
+/*
  * realloc's common cases, for an object of a kmalloc slab found from its
  * page's class byte alone (CONFIG_MM_PAGE_CLASS), so neither ksize() nor
  * the arena is asked: a new size it still fits (krealloc_shrinks_away())
@@ -237,9 +250,11 @@ void *__krealloc_move(void *p, size_t old, size_t size, void *(*alloc)(size_t));
  * through the slow path's questions again (__krealloc_move(): to grow, a
  * block from 'alloc', kmalloc or malloc which sets errno; to shrink, from
  * kmalloc).  With CONFIG_MM_CHECKS the pointer
- * must be an object's start to stay, and it must be one to move in every
- * build, as ksize() would ask.  Everything else (NULL, size 0, heap and
- * large blocks, bad pointers) tail-calls 'slow'.
+ * must be an object's start to stay (with CONFIG_MM_FREE_MARK aligned as
+ * one), and it must be one to move in every build, as ksize() would ask;
+ * and it must not look free (kobj_looks_free()).  Everything else (NULL,
+ * size 0, heap and large blocks, bad pointers, freed objects) tail-calls
+ * 'slow'.
  */
 static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *, size_t),
 				     void *(*alloc)(size_t))
@@ -251,9 +266,12 @@ static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *,
 
 		if (likely(size - 1 < c->object_size) &&
 		    likely(!krealloc_shrinks_away(c->object_size, size))) {
-			if (!IS_ENABLED(CONFIG_MM_CHECKS) || slab_obj_aligned(c, obj_to_slab(c, p), p))
+			if ((IS_ENABLED(CONFIG_MM_CHECKS) ? slab_obj_aligned(c, obj_to_slab(c, p), p) :
+			     !IS_ENABLED(CONFIG_MM_FREE_MARK) || !((uintptr_t)p & (c->align - 1))) &&
+			    likely(!kobj_looks_free(c, p)))
 				return p;
-		} else if (likely(size) && likely(slab_obj_aligned(c, obj_to_slab(c, p), p))) {
+		} else if (likely(size) && likely(slab_obj_aligned(c, obj_to_slab(c, p), p)) &&
+			   likely(!kobj_looks_free(c, p))) {
 			return __krealloc_move(p, c->object_size, size, alloc);
 		}
 	}

@@ -346,6 +346,16 @@ static __cold const char *magazine_holding(struct percpu_cache *pc, unsigned int
 }
 
 /*
+ * Which thread's magazine holds obj, if one does: "this thread's",
+ * "another thread's" or NULL.  For krealloc(), asked of an object that
+ * looks free (kobj_looks_free()).
+ */
+const char *percpu_holding(struct kmem_cache *c, const void *obj)
+{
+	return magazine_holding(percpu_this(), c->kmalloc_idx, obj);
+}
+
+/*
  * Take obj into this thread's magazine, the checks first when they are on;
  * a full magazine flushes half.  0 when the caller must free it the locked
  * way instead (its checks then run in full).

@@ -67,6 +67,7 @@ extern __thread struct percpu_cache *mm_tcache MM_INTERNAL
 
 void *percpu_refill(struct kmem_cache *c);
 int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj);
+const char *percpu_holding(struct kmem_cache *c, const void *obj);
 void percpu_init(void);
 unsigned int percpu_mag_cap(const struct kmem_cache *c);
 unsigned int percpu_mag_refill(const struct kmem_cache *c);
@@ -225,6 +226,16 @@ static inline unsigned int percpu_mag_cap(const struct kmem_cache *c)
 static inline unsigned int percpu_mag_refill(const struct kmem_cache *c)
 {
 	return 0;
+}
+
+static inline int percpu_key_like(uintptr_t word)
+{
+	return 0;
+}
+
+static inline const char *percpu_holding(struct kmem_cache *c, const void *obj)
+{
+	return NULL;
 }
 #endif
 

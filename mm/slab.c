@@ -431,8 +431,8 @@ void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj)
 	slab_free_fast(c, s, obj);
 }
 
-/* Is obj on s's free list (the cache's, when s is the active slab)? */
-static int freelist_contains(struct kmem_cache *c, struct slab *s, const void *obj)
+/* Is obj on s's free list (the cache's, when s is the active slab)?  Lock held. */
+int __slab_freelist_contains(struct kmem_cache *c, struct slab *s, const void *obj)
 {
 	unsigned int n = 0;
 	void *head = s == c->cpu_slab ? c->cpu_freelist : s->freelist;
@@ -500,7 +500,7 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 			  (void *)s);
 		return -1;
 	}
-	if (unlikely(slab_maybe_free(c, s, (void *)obj) && freelist_contains(c, s, obj))) {
+	if (unlikely(slab_maybe_free(c, s, (void *)obj) && __slab_freelist_contains(c, s, obj))) {
 		mm_report_bug(a, c->name, "Object already free");
 		mm_printf("INFO: %s of %p: object %p in slab %p\n", caller, obj, obj, (void *)s);
 		return -1;
@@ -738,7 +738,7 @@ static unsigned long report_live(struct kmem_cache *c, struct slab *s, unsigned 
 	char *obj = slab_first_obj(c, s);
 
 	for (unsigned int i = 0; i < slab_fresh(c, s); i++, obj += c->size) {
-		if (freelist_contains(c, s, obj))
+		if (__slab_freelist_contains(c, s, obj))
 			continue;
 		if (shown < 16)
 			mm_printf("INFO: Object %p @offset=%u\n", (void *)obj,

@@ -1047,6 +1047,51 @@ static void test_double_kfree_other_thread(void **state)
 	assert_arena_valid(def());
 }
 /*
+ * krealloc() of a freed object -- in this thread's magazine, or back in its
+ * slab -- is reported and fails, whether the size would keep it in place
+ * or move it: it neither hands the object out while it is free nor frees
+ * it a second time; and it is handed out once afterwards.
+ */
+static void test_krealloc_of_freed_object(void **state)
+{
+	static const size_t sizes[] = { 16, 100, 1000, 3000 };
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t n = sizes[k];
+		const size_t to[] = { n, n * 4 };
+		char *p, *keep, *again[4];
+
+		if (heap_serves(n) || !kmalloc_slab(n))
+			continue;
+		p = kmalloc(n);
+		keep = kmalloc(n);
+		kfree(p);
+		for (int drained = 0; drained < 2; drained++) {
+			if (drained)
+				mm_percpu_drain();	/* back in its slab */
+			for (size_t t = 0; t < ARRAY_SIZE(to); t++) {
+				unsigned long e0 = diag().error_count;
+
+				capture_start();
+				assert_null(krealloc(p, to[t]));
+				check_report(def(), e0, "Object already free", "krealloc");
+			}
+		}
+		for (int i = 0; i < 4; i++) {
+			again[i] = kmalloc(n);
+			assert_non_null(again[i]);
+			assert_ptr_not_equal(again[i], keep);
+			for (int j = 0; j < i; j++)
+				assert_ptr_not_equal(again[i], again[j]);
+		}
+		for (int i = 0; i < 4; i++)
+			kfree(again[i]);
+		kfree(keep);
+	}
+	assert_heap_works();
+}
+
+/*
  * Objects that went back to their slab and came into a magazine again with
  * a refill are still known to be free: the refill marks them.
  */
@@ -1714,6 +1759,7 @@ int main(void)
 		cmocka_unit_test(test_double_kfree),
 		cmocka_unit_test(test_double_kfree_other_thread),
 		cmocka_unit_test(test_double_kfree_after_refill),
+		cmocka_unit_test(test_krealloc_of_freed_object),
 		cmocka_unit_test(test_double_kfree_many),
 #if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 		cmocka_unit_test(test_kfree_never_handed_out),

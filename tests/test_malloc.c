@@ -1141,6 +1141,47 @@ static void test_double_free_reported(void **state)
 		M(free)(keep);
 	}
 }
+
+#if !IS_ENABLED(CONFIG_MM_TINY)
+/*
+ * realloc() of a freed block is reported and fails with ENOMEM, keeping
+ * or moving alike, wherever frees are checked (but in the tiny core, whose
+ * realloc() is ksize(), kmalloc() and kfree()): it neither hands the block
+ * out while it is free nor frees it a second time.
+ */
+static void test_realloc_of_freed_block(void **state)
+{
+	static const size_t sizes[] = { 24, 100, 1000, 3000, 6000 };
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t n = sizes[k];
+		char *p = M(malloc)(n), *keep = M(malloc)(n), *a, *b;
+		unsigned long e0;
+
+		assert_non_null(p);
+		assert_non_null(keep);
+		M(free)(p);
+		e0 = arena()->diag.error_count;
+		capture_start();
+		errno = 0;
+		assert_null(M(realloc)(p, n));
+		assert_int_equal(errno, ENOMEM);
+		check_report(arena(), e0, "free", NULL);
+		e0 = arena()->diag.error_count;
+		capture_start();
+		assert_null(M(realloc)(p, 4 * n));
+		check_report(arena(), e0, "free", NULL);
+		a = M(malloc)(n);
+		b = M(malloc)(n);
+		assert_ptr_not_equal(a, b);
+		assert_ptr_not_equal(a, keep);
+		assert_ptr_not_equal(b, keep);
+		M(free)(a);
+		M(free)(b);
+		M(free)(keep);
+	}
+}
+#endif /* !CONFIG_MM_TINY */
 #endif
 
 static void test_nothing_lost(void **state)
@@ -1233,6 +1274,9 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 		cmocka_unit_test(test_double_free_reported),
+#if !IS_ENABLED(CONFIG_MM_TINY)
+		cmocka_unit_test(test_realloc_of_freed_block),
+#endif
 #endif
 		cmocka_unit_test(test_nothing_lost),
 	};
