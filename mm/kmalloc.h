@@ -243,16 +243,28 @@ static __always_inline int kobj_looks_free(const struct kmem_cache *c, void *p)
 }
 
 /*
+ * May realloc() keep p, a pointer into a slab of c, where it is?  Not if it
+ * looks free.  With the checks it must be an object's start; with the mark
+ * alone the free path's test (slab_free_suspect(): aligned as an object,
+ * not marked) is the whole of it.
+ */
+static __always_inline int krealloc_may_keep(const struct kmem_cache *c, void *p)
+{
+	if (IS_ENABLED(CONFIG_MM_CHECKS))
+		return slab_obj_aligned(c, obj_to_slab(c, p), p) && !kobj_looks_free(c, p);
+	return !slab_free_suspect(c, p);
+}
+
+/*
  * realloc's common cases, for an object of a kmalloc slab found from its
  * page's class byte alone (CONFIG_MM_PAGE_CLASS), so neither ksize() nor
  * the arena is asked: a new size it still fits (krealloc_shrinks_away())
  * keeps it where it is; any other (not 0) moves it without going
  * through the slow path's questions again (__krealloc_move(): to grow, a
  * block from 'alloc', kmalloc or malloc which sets errno; to shrink, from
- * kmalloc).  With CONFIG_MM_CHECKS the pointer
- * must be an object's start to stay (with CONFIG_MM_FREE_MARK aligned as
- * one), and it must be one to move in every build, as ksize() would ask;
- * and it must not look free (kobj_looks_free()).  Everything else (NULL,
+ * kmalloc).  To stay it must pass krealloc_may_keep(); to move it must be
+ * an object's start in every build, as ksize() would ask, and not look
+ * free (kobj_looks_free()).  Everything else (NULL,
  * size 0, heap and large blocks, bad pointers, freed objects) tail-calls
  * 'slow'.
  */
@@ -266,9 +278,7 @@ static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *,
 
 		if (likely(size - 1 < c->object_size) &&
 		    likely(!krealloc_shrinks_away(c->object_size, size))) {
-			if ((IS_ENABLED(CONFIG_MM_CHECKS) ? slab_obj_aligned(c, obj_to_slab(c, p), p) :
-			     !IS_ENABLED(CONFIG_MM_FREE_MARK) || !((uintptr_t)p & (c->align - 1))) &&
-			    likely(!kobj_looks_free(c, p)))
+			if (likely(krealloc_may_keep(c, p)))
 				return p;
 		} else if (likely(size) && likely(slab_obj_aligned(c, obj_to_slab(c, p), p)) &&
 			   likely(!kobj_looks_free(c, p))) {
