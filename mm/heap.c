@@ -65,8 +65,6 @@
 #include <string.h>
 #include "heap.h"
 
-#define BITS_PER_LONG	(8 * sizeof(unsigned long))
-
 #define HB_FREE		((size_t)1)
 #define HB_PREV_FREE	((size_t)2)
 #define HB_BITS		((size_t)15)

@@ -665,12 +665,12 @@ static __noinline size_t ksize_slow(const void *p)
 	 * same), and realloc() asks on every call.
 	 */
 	if (likely(classify(a, p, &s, &r, &order) == KOBJ_SLAB))
-		return slab_obj_aligned(s->cache, s, p) ? s->cache->object_size : 0;
+		return slab_is_obj_start(s->cache, p) ? s->cache->object_size : 0;
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {
 	case KOBJ_SLAB:
 		/* Not an object's start: a bad pointer, 0 as documented. */
-		if (slab_obj_aligned(s->cache, s, p))
+		if (slab_is_obj_start(s->cache, p))
 			n = s->cache->object_size;
 		break;
 	case KOBJ_LARGE:
@@ -701,7 +701,7 @@ size_t ksize(const void *p)
 	if (likely(k)) {
 		struct kmem_cache *c = kmalloc_caches[k];
 
-		if (likely(slab_obj_aligned(c, obj_to_slab(c, p), p)))
+		if (likely(slab_is_obj_start(c, p)))
 			return c->object_size;
 		if (!IS_ENABLED(CONFIG_MM_HEAP) || k != KMALLOC_HEAP_CLASS)
 			return 0;

@@ -245,13 +245,13 @@ static __always_inline int kobj_looks_free(const struct kmem_cache *c, void *p)
 /*
  * May realloc() keep p, a pointer into a slab of c, where it is?  Not if it
  * looks free.  With the checks it must be an object's start; with the mark
- * alone the free path's test (slab_free_suspect(): aligned as an object,
+ * alone the free path's test (slab_free_suspect(): an object's start,
  * not marked) is the whole of it.
  */
 static __always_inline int krealloc_may_keep(const struct kmem_cache *c, void *p)
 {
 	if (IS_ENABLED(CONFIG_MM_CHECKS))
-		return slab_obj_aligned(c, obj_to_slab(c, p), p) && !kobj_looks_free(c, p);
+		return slab_is_obj_start(c, p) && !kobj_looks_free(c, p);
 	return !slab_free_suspect(c, p);
 }
 
@@ -280,7 +280,7 @@ static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *,
 		    likely(!krealloc_shrinks_away(c->object_size, size))) {
 			if (likely(krealloc_may_keep(c, p)))
 				return p;
-		} else if (likely(size) && likely(slab_obj_aligned(c, obj_to_slab(c, p), p)) &&
+		} else if (likely(size) && likely(slab_is_obj_start(c, p)) &&
 			   likely(!kobj_looks_free(c, p))) {
 			return __krealloc_move(p, c->object_size, size, alloc);
 		}

@@ -369,7 +369,7 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 
 	if (PERCPU_LIVE) {
 		/* Not an object start: the locked path reports it. */
-		if (unlikely(!slab_obj_aligned(c, s, obj)))
+		if (unlikely(!slab_is_obj_start(c, obj)))
 			return 0;
 		/* In a magazine: this thread's, or (an exited thread's too) another's. */
 		if ((IS_ENABLED(CONFIG_MM_CHECKS) ? unlikely(percpu_key_like(*(uintptr_t *)obj)) :

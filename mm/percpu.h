@@ -91,13 +91,8 @@ static __always_inline struct magazine *percpu_mag(const struct kmem_cache *c)
 /*
  * CONFIG_MM_FREE_MARK (slab.h): a kmalloc object, which has no constructor,
  * keeps its free pointer in its first word and its mark in the second (a
- * class of one word gets a stride of two: calculate_sizes()).  Every class
- * is aligned to its smallest power-of-two factor, 16 bytes at least from
- * 16 on: a pointer that is not cannot be an object's start.  The test is
- * that common factor, not the class's own alignment, which would cost a
- * load from the class's cache descriptor on every free.
+ * class of one word gets a stride of two: calculate_sizes()).
  */
-#define MAG_OBJ_ALIGN	(KMALLOC_MIN_SIZE < 16 ? KMALLOC_MIN_SIZE : 16)
 
 static __always_inline uintptr_t *mag_obj_mark(void *obj)
 {
@@ -146,15 +141,15 @@ static __always_inline int percpu_free_try(struct percpu_cache *pc, unsigned int
 		 * An object start, not marked as in a thread's magazine,
 		 * no plausible slab free pointer, handed out at some time.
 		 */
-		if (unlikely(!slab_obj_aligned(c, s, obj)) ||
+		if (unlikely(!slab_is_obj_start(c, obj)) ||
 		    unlikely(percpu_key_like(*(uintptr_t *)obj)) ||
 		    unlikely(slab_maybe_free(c, s, obj)) ||
 		    unlikely(slab_obj_fresh(c, s, obj)))
 			return 0;
 		*(uintptr_t *)obj = pc->key;
 	} else if (IS_ENABLED(CONFIG_MM_FREE_MARK)) {
-		/* 16-byte aligned at least, and not marked free already. */
-		if (unlikely((uintptr_t)obj & (MAG_OBJ_ALIGN - 1)) ||
+		/* An object's start, and not marked free already. */
+		if (unlikely(!slab_is_obj_start(c, obj)) ||
 		    unlikely(*mag_obj_mark(obj) == mm_free_mark))
 			return 0;
 		*mag_obj_mark(obj) = mm_free_mark;

@@ -28,9 +28,9 @@
  * glibc's tcache entries carry their key, set wherever an object becomes
  * free and cleared wherever it is handed out.  A free that finds the mark
  * is confirmed on the free list (and by percpu.c in the magazines) before
- * it is reported.  Such a free, and one of a pointer not aligned as the
- * cache's objects are, goes through the checks above (slab_free_suspect());
- * the others pay the two tests only.  A cache whose objects have no room
+ * it is reported.  Such a free, and one of a pointer that is no object's
+ * start (slab_is_obj_start(): a multiply and a compare), goes through the
+ * checks above (slab_free_suspect()); the others pay the two tests only.  A cache whose objects have no room
  * for the pointer and the mark grows its stride to two words.
  *
  * The slab size is the smallest buddy order whose unusable part (header
@@ -489,7 +489,7 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 		report_foreign(c, obj, caller);
 		return -1;
 	}
-	if (unlikely(!slab_obj_aligned(c, s, obj))) {
+	if (unlikely(!slab_is_obj_start(c, obj))) {
 		mm_report_bug(a, c->name, "%s: %p points into the middle of an object",
 			      caller, obj);
 		return -1;
@@ -595,6 +595,7 @@ static int calculate_sizes(struct kmem_cache *c)
 	int strict = c->flags & SLAB_KMALLOC;
 	unsigned int max_order = strict ? min_t(unsigned int, CONFIG_MM_SLAB_MAX_ORDER,
 						MM_MAX_ORDER) : MM_MAX_ORDER;
+	unsigned int k, bits;
 	int best = -1;
 
 	if (size < sizeof(void *))
@@ -633,8 +634,12 @@ static int calculate_sizes(struct kmem_cache *c)
 	c->order = (uint8_t)best;
 	c->objs = (unsigned int)(((MM_PAGE_SIZE << best) - c->first) / size);
 	c->slab_mask = ~(uintptr_t)((MM_PAGE_SIZE << best) - 1);
-	/* ceil(2^32 / size) without a 64-bit division (libgcc on 32-bit MCUs). */
-	c->reciprocal = size > 1 ? 0xffffffffu / (uint32_t)size + 1 : 0xffffffffu;
+	/* size = odd << k, slabs of 2^n bytes: see slab_is_obj_start(). */
+	k = __ffs(size);
+	bits = MM_PAGE_SHIFT + (unsigned int)best;
+	c->obj_shift = k + BITS_PER_LONG - bits;
+	c->obj_inv = inverse_odd(size >> k) << (BITS_PER_LONG - bits);
+	c->obj_first_inv = c->first * c->obj_inv;
 	return 0;
 }
 

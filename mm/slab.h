@@ -28,14 +28,16 @@ struct kmem_cache {
 	uintptr_t slab_mask;		/* ~(slab bytes - 1) */
 	unsigned int offset;		/* free pointer, from the object's start */
 	unsigned int objs;		/* objects per slab */
+	unsigned int first;		/* offset of the first object */
+	unsigned int obj_shift;		/* for slab_is_obj_start() */
+	unsigned long obj_inv;
+	unsigned long obj_first_inv;	/* first * obj_inv */
 	uintptr_t random;		/* free pointer obfuscation (CONFIG_MM_CHECKS) */
 	struct mm_arena *arena;
 
 	unsigned int size;		/* stride between objects */
 	unsigned int object_size;	/* what the user asked for */
-	unsigned int first;		/* offset of the first object */
 	unsigned int align;
-	uint32_t reciprocal;		/* 2^32 / size rounded up, for index checks */
 	uint8_t order;			/* a slab is 2^order pages */
 	uint8_t flags;
 	uint8_t kmalloc_idx;		/* kmalloc class index, 0: not a kmalloc cache */
@@ -57,20 +59,22 @@ static __always_inline struct slab *obj_to_slab(const struct kmem_cache *c, cons
 }
 
 /*
- * Is obj the start of an object of s?  One multiply by the reciprocal of
- * the size; the exact division only to confirm a miss.
+ * Is obj, a pointer into a slab of c, an object's start?  Without a
+ * division, and without reading the slab: the exact-division test of
+ * Granlund and Montgomery.  Say size = odd << k and slabs are 2^n bytes,
+ * aligned to their size.  Shifted left by BITS - n, obj - first keeps
+ * only its offset from the slab's first object: the slab's address drops
+ * out.  An offset of q objects, q * odd << k, times the inverse of odd is
+ * q << k; rotated right by k (k + BITS - n, with the shift) it is q.
+ * Every other offset -- in the header, inside an object, in the tail --
+ * comes out with bits far above objs.  The shift is folded into obj_inv
+ * and first * obj_inv kept, so it is one multiply, one subtraction, one
+ * rotation and one compare: cheap enough for the magazines' free path.
  */
-static __always_inline int slab_obj_aligned(const struct kmem_cache *c,
-					    const struct slab *s, const void *obj)
+static __always_inline int slab_is_obj_start(const struct kmem_cache *c, const void *obj)
 {
-	uintptr_t off = (uintptr_t)obj - ((uintptr_t)s + c->first);
-	uintptr_t idx = (uintptr_t)(((uint64_t)off * c->reciprocal) >> 32);
-
-	if (unlikely(off >= (uintptr_t)c->objs * c->size))
-		return 0;
-	return idx * c->size == off || off % c->size == 0;
+	return ror_long((uintptr_t)obj * c->obj_inv - c->obj_first_inv, c->obj_shift) < c->objs;
 }
-
 
 /*
  * CONFIG_MM_SLAB_LAZY: the objects of a slab from index s->fresh on were
@@ -322,15 +326,16 @@ static __always_inline int slab_free_ok(struct kmem_cache *c, struct slab *s,
 
 /*
  * CONFIG_MM_FREE_MARK without the checks, on the locked paths: is obj not
- * aligned as c's objects are, or marked free?  Then the caller frees it
- * out of line, the checked way; every other free costs these two tests
- * and stays a leaf.  (The magazines test 16-byte alignment: percpu.h.)
+ * an object's start, or marked free?  Then the caller frees it out of
+ * line, the checked way; every other free costs these two tests and stays
+ * a leaf.  (The magazines make the same two: percpu.h.)
  */
 static __always_inline int slab_free_suspect(const struct kmem_cache *c, const void *obj)
 {
 	if (!IS_ENABLED(CONFIG_MM_FREE_MARK))
 		return 0;
-	return unlikely((uintptr_t)obj & (c->align - 1)) || unlikely(obj_marked_free(c, obj));
+	return unlikely(!slab_is_obj_start(c, obj)) ||
+	       unlikely(obj_marked_free(c, obj));
 }
 
 #endif /* MM_SLAB_INTERNAL_H */

@@ -733,10 +733,8 @@ static void test_kmalloc_aligned(void **state)
 
 /*
  * Bad frees that CONFIG_MM_CHECKS catches, and without it CONFIG_MM_FREE_MARK
- * (the release configurations) but for a pointer into a slab object at a
- * 16-byte-aligned offset, which goes into a magazine unchecked.  With
- * neither they corrupt the heap by design, so these tests exist only where
- * one of them does.
+ * (the release configurations).  With neither they corrupt the heap by
+ * design, so these tests exist only where one of them does.
  */
 #define FREES_CHECKED	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
 #if FREES_CHECKED
@@ -764,17 +762,30 @@ static void test_kfree_garbage(void **state)
 	kfree((void *)(uintptr_t)0x1008);
 	check_report(def(), e0, "kfree", NULL);
 
-	/* The middle of a slab object. */
-	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+	/* The middle of a slab object, at any offset. */
+	for (size_t off = 1; off < 100; off += off < 16 ? 1 : 16) {
 		e0 = diag().error_count;
 		capture_start();
-		kfree(p + 16);
+		kfree(p + off);
 		check_report(def(), e0, "middle of an object", NULL);
+		assert_int_equal((unsigned char)p[off], 0x12);
 	}
-	e0 = diag().error_count;
-	capture_start();
-	kfree(p + 1);
-	check_report(def(), e0, "middle of an object", NULL);
+	/* Its slab's header, and where the slab's last object ends. */
+	{
+		struct kmem_cache *c = kmalloc_slab(100);
+		char *slab = (char *)obj_to_slab(c, p);
+		char *bad[] = { slab, slab + 16, slab + c->first - 16,
+				slab + c->first + (size_t)c->objs * c->size };
+
+		for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
+			if (bad[k] - slab >= (PS << c->order) || bad[k] < slab)
+				continue;	/* no tail, or no room in the header */
+			e0 = diag().error_count;
+			capture_start();
+			kfree(bad[k]);
+			check_report(def(), e0, "kfree", NULL);
+		}
+	}
 
 	/* The middle of a buddy block. */
 	e0 = diag().error_count;
@@ -829,10 +840,13 @@ static void test_kfree_garbage(void **state)
 	capture_start();
 	assert_null(krealloc(on_stack, 50));
 	check_report(def(), e0, "kfree", NULL);
-	e0 = diag().error_count;
-	capture_start();
-	assert_null(krealloc(p + 16, 500));
-	check_report(def(), e0, "kfree", NULL);
+	for (size_t k = 0; k < 2; k++) {
+		/* Kept where it is, moved. */
+		e0 = diag().error_count;
+		capture_start();
+		assert_null(krealloc(p + 16, k ? 500 : 50));
+		check_report(def(), e0, "kfree", NULL);
+	}
 	e0 = diag().error_count;
 	capture_start();
 	assert_null(krealloc(big + PS, 50000));

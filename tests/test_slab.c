@@ -488,6 +488,60 @@ static void test_hwcache_align(void **state)
 	parena_fini(&p);
 }
 
+/*
+ * slab_is_obj_start(), the object-start test of every free without the
+ * checks, against the arithmetic it replaces, at every byte of a slab (and
+ * a few past either end), for sizes and alignments that give every slab
+ * order, odd and even strides and headers of every length.
+ */
+static void check_obj_start_test(struct mm_arena *a, size_t size, size_t align)
+{
+	struct kmem_cache *c = kmem_cache_create_arena(a, "starts", size, align, 0, NULL);
+	void *x;
+	uintptr_t base, bytes;
+
+	assert_non_null(c);
+	x = kmem_cache_alloc(c);
+	assert_non_null(x);
+	bytes = (uintptr_t)PS << c->order;
+	base = (uintptr_t)x & ~(bytes - 1);
+	assert_true(slab_is_obj_start(c, x));
+	for (uintptr_t off = 0; off < bytes; off++) {
+		int want = off >= c->first && (off - c->first) % c->size == 0 &&
+			   (off - c->first) / c->size < c->objs;
+
+		if (slab_is_obj_start(c, (void *)(base + off)) != want)
+			fail_msg("size %zu align %zu (stride %u, first %u, %u objects, order %u): "
+				 "offset %zu says %d", size, align, c->size, c->first, c->objs,
+				 c->order, (size_t)off, !want);
+	}
+	/* The same offsets in the next slab of the same size and alignment. */
+	assert_true(slab_is_obj_start(c, (void *)(base + bytes + c->first)));
+	assert_false(slab_is_obj_start(c, (void *)(base + bytes + c->first - sizeof(void *))));
+	assert_true(slab_is_obj_start(c, (void *)(base - bytes + c->first +
+						 (c->objs - 1) * c->size)));
+	kmem_cache_free(c, x);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+}
+
+static void test_obj_start_test(void **state)
+{
+	static struct parena p;
+	struct mm_arena *a = parena_init(&p, 1024, SIZE_MAX);
+	static const size_t sizes[] = { 1, 8, 16, 24, 40, 48, 96, 100, 104, 192, 200, 448,
+					 1000, 1024, 1536, 2000, 3000, 3072, 4000, 4096, 5000,
+					 12000, 40000 };
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		check_obj_start_test(a, sizes[k], 0);
+		check_obj_start_test(a, sizes[k], 64);
+	}
+	check_obj_start_test(a, 24, 8);
+	check_obj_start_test(a, 100, 4096);
+	assert_nothing_lost(&p);
+	parena_fini(&p);
+}
+
 /* ---- Partial / empty bookkeeping, shrink ------------------------------- */
 
 #define MAX_EMPTY CONFIG_MM_SLAB_MAX_EMPTY
@@ -1094,34 +1148,42 @@ static void test_free_foreign_pointer(void **state)
 #endif /* CONFIG_MM_CHECKS */
 
 #if FREES_CHECKED
-/* Pointers into an object; without the checks, those not aligned as objects are. */
+/* Pointers into an object, into the slab header and into the slab's tail. */
 static void test_free_middle_of_object(void **state)
 {
 	static struct parena p;
 	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
 	struct kmem_cache *c = kmem_cache_create_arena(a, "mid", 100, 0, 0, NULL);
 	char *x = kmem_cache_alloc(c), *y = kmem_cache_alloc(c);
-	const size_t offs[] = { 1, 8, 50, 99, (size_t)-8 };
+	struct kmem_cache *t = kmem_cache_create_arena(a, "tail", 200, 0, 0, NULL);
+	char *z = kmem_cache_alloc(t);
+	const size_t offs[] = { 1, 8, 16, 50, 96, 99, (size_t)-8, (size_t)-16 };
+	uintptr_t base = slab_base(c, x), tail = slab_base(t, z) + t->first + t->objs * t->size;
 	unsigned long e0;
 
 	for (size_t k = 0; k < ARRAY_SIZE(offs); k++) {
-		/* Without the checks only a misaligned one is looked at. */
-		if (!IS_ENABLED(CONFIG_MM_CHECKS) && offs[k] % sizeof(void *) == 0)
-			continue;
 		e0 = errors(a);
 		capture_start();
 		kmem_cache_free(c, y + offs[k]);
 		check_report(a, e0, "middle of an object", "mid");
 		assert_info(c, 2, 1, 0);
 	}
-	/* The slab header is no object either. */
-	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+	/* The slab header is no object, nor is the tail after the last one. */
+	for (uintptr_t bad = base; bad < base + c->first; bad += 8) {
 		e0 = errors(a);
 		capture_start();
-		kmem_cache_free(c, (void *)slab_base(c, x));
+		kmem_cache_free(c, (void *)bad);
 		check_report(a, e0, "mid", NULL);
 		assert_info(c, 2, 1, 0);
 	}
+	assert_true(tail < slab_base(t, z) + info_of(t).pages_per_slab * PS);
+	e0 = errors(a);
+	capture_start();
+	kmem_cache_free(t, (void *)tail);
+	check_report(a, e0, "tail", NULL);
+	assert_info(t, 1, 1, 0);
+	kmem_cache_free(t, z);
+	assert_int_equal(kmem_cache_destroy(t), 0);
 	assert_still_works(a, c, 100);
 	kmem_cache_free(c, x);
 	kmem_cache_free(c, y);
@@ -1562,6 +1624,7 @@ int main(void)
 		cmocka_unit_test(test_no_ctor_layout),
 		cmocka_unit_test(test_explicit_alignments),
 		cmocka_unit_test(test_hwcache_align),
+		cmocka_unit_test(test_obj_start_test),
 		cmocka_unit_test(test_partial_empty_bookkeeping),
 		cmocka_unit_test(test_one_object_slabs),
 		cmocka_unit_test(test_reap_shrinks_every_cache),
