@@ -136,6 +136,8 @@ static size_t kmalloc_put(const void *p, int free)
 		n = s->cache->size;
 		if (free)
 			__slab_free(a, s, (void *)p, "kfree");
+		else if (__slab_bad_free(s, p))		/* a freed object has no size */
+			n = 0;
 	} else if (type == PT_LARGE && pfn_to_addr(head) == p) {
 		n = MM_PAGE_SIZE << order;
 		if (free)
@@ -162,7 +164,10 @@ size_t ksize(const void *p)
  * smaller the new size: moving a block shrunk to half its class, as the
  * full core does (krealloc_shrinks_away() in kmalloc.h), would cost this
  * core 12 bytes of its 2 KiB (32 with the promise that a shrink never
- * fails).  Nothing here can fail a shrink.
+ * fails).  Nothing here can fail a shrink.  With the checks a pointer
+ * that is no block (ksize() 0, a freed object too) fails: kfree() reports
+ * it, and nothing is handed out or copied.  Without them such a pointer
+ * is still reported, by the kfree() after the copy of nothing.
  */
 void *krealloc(void *p, size_t size)
 {
@@ -171,6 +176,10 @@ void *krealloc(void *p, size_t size)
 
 	if (old && size <= old)
 		return p;
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && p && !old) {
+		kfree(p);
+		return NULL;
+	}
 	q = kmalloc(size);
 	if (q && p) {
 		memcpy(q, p, old);

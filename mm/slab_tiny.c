@@ -159,23 +159,29 @@ unsigned int kmem_cache_size(struct kmem_cache *c)
 }
 
 #if IS_ENABLED(CONFIG_MM_CHECKS)
+__noinline int __slab_bad_free(struct slab *s, const void *obj)
+{
+	struct kmem_cache *c = s->cache;
+	size_t off = (size_t)((const char *)obj - (char *)slab_base(c, s));
+
+	if (off % c->size || off / c->size >= c->objects)
+		return SLAB_FREE_MIDDLE;
+	for (void *f = s->freelist; f; f = *free_ptr(c, f))
+		if (f == obj)
+			return SLAB_FREE_TWICE;
+	return 0;
+}
+
 /* 0 if obj may go back on s's free list; otherwise reported, -1. */
 static int check_free(struct mm_arena *a, struct slab *s, void *obj, const char *caller)
 {
-	struct kmem_cache *c = s->cache;
-	size_t off = (size_t)((char *)obj - (char *)slab_base(c, s));
-	const char *what = "Object already free";
+	int bad = __slab_bad_free(s, obj);
 
-	if (off % c->size || off / c->size >= c->objects) {
-		what = "pointer into the middle of an object";
-		goto bad;
-	}
-	for (void *f = s->freelist; f; f = *free_ptr(c, f))
-		if (f == obj)
-			goto bad;
-	return 0;
-bad:
-	mm_report_bug(a, cache_name(c), "%s: %p: %s", caller, obj, what);
+	if (!bad)
+		return 0;
+	mm_report_bug(a, cache_name(s->cache), "%s: %p: %s", caller, obj,
+		      bad == SLAB_FREE_MIDDLE ? "pointer into the middle of an object" :
+		      "Object already free");
 	return -1;
 }
 #else

@@ -154,4 +154,18 @@ int __arena_setup(struct mm_arena *a);
 int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t align);
 void __slab_free(struct mm_arena *a, struct slab *s, void *obj, const char *caller);
 
+/*
+ * Why obj, a pointer into s, may not be freed -- no object's start, or
+ * free already -- or 0.  Without CONFIG_MM_CHECKS nothing is asked.
+ */
+enum { SLAB_FREE_MIDDLE = 1, SLAB_FREE_TWICE };
+#if IS_ENABLED(CONFIG_MM_CHECKS)
+int __slab_bad_free(struct slab *s, const void *obj);
+#else
+static inline int __slab_bad_free(struct slab *s, const void *obj)
+{
+	return 0;
+}
+#endif
+
 #endif /* MM_TINY_H */

@@ -478,6 +478,53 @@ static void test_kfree_misuse(void **state)
 	back_to(&b);
 }
 
+/*
+ * krealloc() of what is no block fails and is reported: nothing is handed
+ * out, copied or freed.  A freed object is no block when the checks can
+ * tell (ksize() 0), the first object of its slab's free list or any other.
+ */
+static void test_krealloc_misuse(void **state)
+{
+	struct mm_arena *a = arena();
+	struct baseline b;
+	char *x, *y, *big;
+	int local;
+
+	take(&b);
+	x = kmalloc(64);
+	y = kmalloc(64);
+	big = kmalloc(3 * MM_PAGE_SIZE);
+	assert_non_null(x);
+	assert_non_null(y);
+	assert_non_null(big);
+	expect_bug(a, "kfree", "not allocated by kmalloc", assert_null(krealloc(&local, 10)));
+	expect_bug(a, "kfree", "not allocated by kmalloc", assert_null(krealloc(big + 16, 10)));
+	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+		expect_bug(a, "kmalloc", "middle of an object", assert_null(krealloc(y + 8, 10)));
+		kfree(x);
+		kfree(y);	/* y heads the free list, x is next */
+		for (int k = 0; k < 2; k++) {
+			char *p = k ? x : y;
+
+			assert_int_equal(ksize(p), 0);
+			expect_bug(a, "kmalloc", "already free", assert_null(krealloc(p, 10)));
+			expect_bug(a, "kmalloc", "already free", assert_null(krealloc(p, 1000)));
+		}
+		/* Both still free, once each: the next two are they, a third is not. */
+		{
+			char *p = kmalloc(64), *q = kmalloc(64), *r = kmalloc(64);
+
+			assert_true((p == y && q == x) || (p == x && q == y));
+			assert_true(r != x && r != y);
+			kfree(r);
+		}
+	}
+	kfree(x);
+	kfree(y);
+	kfree(big);
+	back_to(&b);
+}
+
 /* Empty slabs go back by themselves when the buddy allocator runs dry. */
 static void test_reclaim_on_oom(void **state)
 {
@@ -618,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_kmalloc_zero_and_arrays),
 		cmocka_unit_test(test_kmalloc_aligned),
 		cmocka_unit_test(test_krealloc_in_place_and_moves),
+		cmocka_unit_test(test_krealloc_misuse),
 		cmocka_unit_test(test_kfree_misuse),
 		cmocka_unit_test(test_reclaim_on_oom),
 		cmocka_unit_test(test_random_mix_nothing_lost),
