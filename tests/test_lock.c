@@ -586,6 +586,68 @@ static void test_fork_threaded_child_threads(void **state)
 	assert_int_equal(other_fails, 0);
 }
 
+/*
+ * A held mutex is watched CONFIG_MM_LOCK_SPIN_COUNT times, then slept on
+ * (arch/host/fork.c): either way one holder at a time.  Threads bump a
+ * plain counter inside the lock, some holding it only for the bump (the
+ * waiters get it while they spin) and some for 2 ms (they sleep).
+ */
+struct contender {
+	pthread_t thread;
+	mm_lock_t *lock;
+	long *counter;
+	long ops;
+	int long_holds;
+	unsigned long overlaps;
+};
+
+static int inside;
+
+static void *contend(void *arg)
+{
+	struct contender *c = arg;
+
+	for (long i = 0; i < c->ops; i++) {
+		mm_flags_t flags = mm_lock(c->lock);
+
+		if (__atomic_fetch_add(&inside, 1, __ATOMIC_RELAXED) != 0)
+			c->overlaps++;
+		(*(volatile long *)c->counter)++;
+		if (c->long_holds && i % 64 == 0)
+			usleep(2000);
+		__atomic_fetch_sub(&inside, 1, __ATOMIC_RELAXED);
+		mm_unlock(c->lock, flags);
+	}
+	return NULL;
+}
+
+static void test_contended_mutex_excludes(void **state)
+{
+	enum { THREADS = 4 };
+	static mm_lock_t l = MM_LOCK_INIT;
+	static struct contender c[THREADS];
+	static long counter;
+	long want = 0;
+	unsigned long overlaps = 0;
+
+	/* Set up, so that mm_lock() is the fork-ready path (arch_lock()). */
+	kfree(kmalloc(1));
+	assert_true(fork_handlers_registered());
+	for (int i = 0; i < THREADS; i++) {
+		c[i] = (struct contender){ .lock = &l, .counter = &counter,
+					   .ops = i ? scaled(200000) : scaled(640), .long_holds = !i };
+		want += c[i].ops;
+		assert_int_equal(pthread_create(&c[i].thread, NULL, contend, &c[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(c[i].thread, NULL), 0);
+		overlaps += c[i].overlaps;
+	}
+	assert_int_equal(overlaps, 0);
+	assert_int_equal(counter, want);
+	assert_false(mutex_held(&l));
+}
+
 /* argv[1], if given, is a CMocka test-name filter ("test_fork*"). */
 int main(int argc, char **argv)
 {
@@ -597,6 +659,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_unlock_follows_lock_flags),
 		cmocka_unit_test(test_threads_take_mutex),
 		cmocka_unit_test(test_fork_threaded_child_threads),
+		cmocka_unit_test(test_contended_mutex_excludes),
 	};
 
 	if (env && strtod(env, NULL) >= 1)

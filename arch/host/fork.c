@@ -74,3 +74,24 @@ unsigned long __mm_fork_lock_slow(arch_lock_t *l)
 	pthread_mutex_lock(l);
 	return 1;
 }
+
+/*
+ * The mutex was held at arch_lock()'s first try: watch it, a pause between
+ * looks (so as neither to steal the holder's core from its hyperthread nor
+ * bounce the lock's line with a write per look), and try again when it
+ * looks free; sleep only after CONFIG_MM_LOCK_SPIN_COUNT looks.  The lock
+ * word is glibc's; elsewhere every look is a trylock.
+ */
+void __mm_mutex_lock_contended(arch_lock_t *l)
+{
+	for (int i = 0; i < CONFIG_MM_LOCK_SPIN_COUNT; i++) {
+		arch_cpu_relax();
+#ifdef __GLIBC__
+		if (__atomic_load_n(&l->__data.__lock, __ATOMIC_RELAXED) != 0)
+			continue;
+#endif
+		if (pthread_mutex_trylock(l) == 0)
+			return;
+	}
+	pthread_mutex_lock(l);
+}

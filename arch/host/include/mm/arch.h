@@ -1,14 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Host (Linux userspace): lock hooks.  The pthread mutex is the safe
- * default, skipped while the process has a single thread; the spinlock
- * spins on a relaxed load (test-and-test-and-set) and yields the CPU so a
- * preempted holder can finish.
+ * default, skipped while the process has a single thread, and watched a
+ * while before a thread sleeps on it; the spinlock spins on a relaxed load
+ * (test-and-test-and-set) and yields the CPU so a preempted holder can
+ * finish.
  */
 #ifndef MM_ARCH_H
 #define MM_ARCH_H
 
 #include <mm/compiler.h>
+
+/* A pause between looks at a held lock: the hyperthread sibling runs on. */
+static __always_inline void arch_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+	__asm__ volatile("yield" ::: "memory");
+#else
+	__asm__ volatile("" ::: "memory");
+#endif
+}
 
 #if IS_ENABLED(CONFIG_MM_LOCK_PTHREAD)
 #include <pthread.h>
@@ -73,6 +86,8 @@ void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void
 MM_BEGIN_DECLS
 extern int __mm_fork_state;
 unsigned long __mm_fork_lock_slow(arch_lock_t *l);
+/* Out of line: held at the first try, watch it CONFIG_MM_LOCK_SPIN_COUNT times. */
+void __mm_mutex_lock_contended(arch_lock_t *l);
 MM_END_DECLS
 
 static __always_inline unsigned long arch_lock(arch_lock_t *l)
@@ -81,7 +96,10 @@ static __always_inline unsigned long arch_lock(arch_lock_t *l)
 		return 0;
 	if (unlikely(__atomic_load_n(&__mm_fork_state, __ATOMIC_ACQUIRE) != ARCH_FORK_READY))
 		return __mm_fork_lock_slow(l);
-	pthread_mutex_lock(l);
+	if (CONFIG_MM_LOCK_SPIN_COUNT == 0)
+		pthread_mutex_lock(l);
+	else if (unlikely(pthread_mutex_trylock(l)))
+		__mm_mutex_lock_contended(l);
 	return 1;
 }
 
