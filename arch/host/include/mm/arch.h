@@ -86,8 +86,8 @@ void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void
 MM_BEGIN_DECLS
 extern int __mm_fork_state;
 unsigned long __mm_fork_lock_slow(arch_lock_t *l);
-/* Out of line: held at the first try, watch it CONFIG_MM_LOCK_SPIN_COUNT times. */
-void __mm_mutex_lock_contended(arch_lock_t *l);
+/* pthread_mutex_lock(), but a held mutex is watched a while first (fork.c). */
+void __mm_mutex_lock(arch_lock_t *l);
 MM_END_DECLS
 
 static __always_inline unsigned long arch_lock(arch_lock_t *l)
@@ -98,8 +98,8 @@ static __always_inline unsigned long arch_lock(arch_lock_t *l)
 		return __mm_fork_lock_slow(l);
 	if (CONFIG_MM_LOCK_SPIN_COUNT == 0)
 		pthread_mutex_lock(l);
-	else if (unlikely(pthread_mutex_trylock(l)))
-		__mm_mutex_lock_contended(l);
+	else
+		__mm_mutex_lock(l);
 	return 1;
 }
 
