@@ -29,9 +29,11 @@
  * free and cleared wherever it is handed out.  A free that finds the mark
  * is confirmed on the free list (and by percpu.c in the magazines) before
  * it is reported.  Such a free, and one of a pointer that is no object's
- * start (slab_is_obj_start(): a multiply and a compare), goes through the
- * checks above (slab_free_suspect()); the others pay the two tests only.  A cache whose objects have no room
- * for the pointer and the mark grows its stride to two words.
+ * start (slab_is_obj_start(): a multiply and a compare) or, through
+ * kmem_cache_free(), is in another cache's slab, goes through the checks
+ * above (slab_free_suspect()); the others pay these tests only.  A cache
+ * whose objects have no room for the pointer and the mark grows its
+ * stride to two words.
  *
  * The slab size is the smallest buddy order whose unusable part (header
  * and tail) is at most 1/32 of the slab for objects up to a quarter page,
@@ -527,9 +529,10 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 
 	if (unlikely(!obj))
 		return;
-	if (slab_free_suspect(c, obj))
-		return kmem_cache_free_checked(c, obj);
 	s = obj_to_slab(c, obj);
+	/* With the mark, an object of another cache is one more suspect. */
+	if (slab_free_suspect(c, obj) || (IS_ENABLED(CONFIG_MM_FREE_MARK) && unlikely(s->cache != c)))
+		return kmem_cache_free_checked(c, obj);
 	flags = arena_lock(c->arena);
 	if (slab_free_ok(c, s, obj, "kmem_cache_free"))
 		slab_free_fast(c, s, obj);

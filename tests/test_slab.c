@@ -1052,11 +1052,12 @@ static __maybe_unused void assert_still_works(struct mm_arena *a, struct kmem_ca
 /*
  * Bad frees that CONFIG_MM_CHECKS catches; without it (the release
  * configurations) they corrupt the heap by design, so these tests exist
- * only where the checks do -- but for the double free, which
- * CONFIG_MM_FREE_MARK catches too.
+ * only where the checks do -- but for those CONFIG_MM_FREE_MARK catches
+ * too: double frees, pointers that are no object's start, objects of
+ * another cache.  A pointer outside every slab needs the checks.
  */
 #define FREES_CHECKED	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
-#if IS_ENABLED(CONFIG_MM_CHECKS)
+#if FREES_CHECKED
 static void test_free_into_wrong_cache(void **state)
 {
 	static struct parena p;
@@ -1102,7 +1103,9 @@ static void test_free_into_wrong_cache(void **state)
 	assert_nothing_lost(&p);
 	parena_fini(&p);
 }
+#endif /* FREES_CHECKED */
 
+#if IS_ENABLED(CONFIG_MM_CHECKS)
 static void test_free_foreign_pointer(void **state)
 {
 	static struct parena p, q;
@@ -1641,10 +1644,10 @@ int main(void)
 		cmocka_unit_test(test_free_never_handed_out),
 #endif
 #if IS_ENABLED(CONFIG_MM_CHECKS)
-		cmocka_unit_test(test_free_into_wrong_cache),
 		cmocka_unit_test(test_free_foreign_pointer),
 #endif
 #if FREES_CHECKED
+		cmocka_unit_test(test_free_into_wrong_cache),
 		cmocka_unit_test(test_free_middle_of_object),
 		cmocka_unit_test(test_double_free),
 #endif
