@@ -32,8 +32,8 @@ struct kmem_cache {
 	unsigned int obj_shift;		/* for slab_is_obj_start() */
 	unsigned long obj_inv;
 	unsigned long obj_first_inv;	/* first * obj_inv */
-	uintptr_t random;		/* free pointer obfuscation (CONFIG_MM_CHECKS) */
 	struct mm_arena *arena;
+	uintptr_t random;		/* free pointer obfuscation (CONFIG_MM_CHECKS) */
 
 	unsigned int size;		/* stride between objects */
 	unsigned int object_size;	/* what the user asked for */
