@@ -155,7 +155,7 @@ static __always_inline unsigned int kmalloc_class_older(const void *p)
 	for (unsigned int n = 1; n < KMALLOC_FAST_REGIONS && (r = r->next) != NULL; n++) {
 		uintptr_t i = addr_to_pfn(p) - r->start_pfn;
 
-		if (i < r->nr_pages)
+		if (i < region_nr_pages(r))
 			return r->meta[i * MM_META_BYTES + 1];
 	}
 	return 0;
@@ -168,7 +168,7 @@ static __always_inline unsigned int kmalloc_class_of(const void *p)
 
 	if (!IS_ENABLED(CONFIG_MM_PAGE_CLASS))
 		return 0;
-	if (likely(i < r->nr_pages))
+	if (likely(i < region_nr_pages(r)))
 		return r->meta[i * MM_META_BYTES + 1];
 	/* Starts over from p: nothing of the common case stays live for it. */
 	return kmalloc_class_older(p);
@@ -205,7 +205,7 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 		const struct mm_region *r = region_first(&mm_arena_default);
 		uintptr_t i = addr_to_pfn(p) - r->start_pfn;
 
-		if (unlikely(i >= r->nr_pages) || unlikely(meta_type(r->meta[i]) != PT_SLAB))
+		if (unlikely(i >= region_nr_pages(r)) || unlikely(meta_type(r->meta[i]) != PT_SLAB))
 			return slow(p);
 		s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
 		c = s->cache;

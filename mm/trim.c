@@ -43,7 +43,7 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		}
 		memset(page_meta(r, end), 0, n * MM_META_BYTES);
 		r->len += n << MM_PAGE_SHIFT;
-		r->nr_pages += n;
+		region_set_nr_pages(r, r->nr_pages + n);
 		a->nr_pages += n;
 		__free_range_type(a, r, end, end + n,
 				  IS_ENABLED(CONFIG_MM_PREFER_RESIDENT) && a->backend->discard ?
@@ -151,7 +151,7 @@ static size_t arena_trim_locked(struct mm_arena *a, size_t keep, int discard)
 		} else {
 			len = (end - cut) << MM_PAGE_SHIFT;
 			if (mm_backend_release(r->backend, pfn_to_addr(cut), len) == 0) {
-				r->nr_pages = cut - r->start_pfn;
+				region_set_nr_pages(r, cut - r->start_pfn);
 				r->len = (cut << MM_PAGE_SHIFT) - base;
 				a->nr_pages -= end - cut;
 				done += len;
