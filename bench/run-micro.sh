@@ -21,7 +21,10 @@
 # 64-byte objects.  Results also go to build/bench-results/micro.md.
 #
 # Environment: CONFIGS="nolock release default" to choose, KEEP=1 to keep
-# the callgrind output files.
+# the callgrind output files, CHECK=1 to fail (exit 1) when the nolock
+# configuration misses a target below -- instruction counts, unlike
+# times, are the same from run to run, so they may guard against a
+# regression ('make check' runs CONFIGS=nolock CHECK=1).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -30,7 +33,20 @@ command -v valgrind >/dev/null 2>&1 && test -f /usr/include/valgrind/callgrind.h
 command -v kconfig-tweak >/dev/null 2>&1 || scripts/install-deps.sh config
 
 CONFIGS=${CONFIGS:-"nolock nolock-mark release spin default"}
+CHECK=${CHECK:-0}
 . bench/common.sh
+
+# The targets, for the nolock configuration: instructions a pair (the
+# issues' figures), and the memory of 100,000 live 64-byte objects.
+target() {
+	case $1 in
+	buddy-pcp) echo "< 80" ;;
+	buddy-mixed) echo "< 200" ;;
+	cache64) echo "<= 30" ;;
+	kmalloc64) echo "<= 45" ;;
+	esac
+}
+MEM_TARGET=1.05
 
 # configure NAME: (re)create build/bench-NAME/.config
 configure() {
@@ -108,20 +124,13 @@ list=build/bench-$(set -- $CONFIGS; echo "$1")/bench/micro
 	printf -- '---|\n'
 	"$list" list | while read -r name base what; do
 		[ "$base" = - ] && continue
-		case $name in
-		buddy-hot) target="< 80" ;;
-		buddy-mixed) target="< 200" ;;
-		cache64) target="<= 30" ;;
-		kmalloc64) target="<= 45" ;;
-		*) target="" ;;
-		esac
 		printf '| %s | %s |' "$name" "$what"
 		for cfg in $CONFIGS; do
 			awk -v c="$name" -v b="$base" '$1 == c { v = $2 } $1 == b { w = $2 }
 				END { if (v == "") printf " n/a |"; else printf " %.1f |", v - w }' \
 				"$RES/iter-$cfg.txt"
 		done
-		printf ' %s |\n' "$target"
+		printf ' %s |\n' "$(target "$name")"
 	done
 	echo
 	echo "Memory: 100,000 live 64-byte objects in a kmem_cache, bytes / 6,400,000"
@@ -143,3 +152,30 @@ list=build/bench-$(set -- $CONFIGS; echo "$1")/bench/micro
 	echo "column is everything the default arena took from its backend, free pages"
 	echo "kept by the growth policy and other users of the arena included.)"
 } | tee "$RES/micro.md"
+
+[ "$CHECK" = 1 ] || exit 0
+case " $CONFIGS " in
+*" nolock "*) ;;
+*) echo "run-micro: CHECK=1 needs the nolock configuration" >&2; exit 2 ;;
+esac
+missed=0
+"$list" list | while read -r name base what; do
+	[ "$base" = - ] && continue
+	t=$(target "$name")
+	[ -n "$t" ] || continue
+	awk -v c="$name" -v b="$base" -v t="$t" '$1 == c { v = $2 } $1 == b { w = $2 }
+		END { split(t, a, " "); x = v - w
+		      ok = a[1] == "<" ? x < a[2] : x <= a[2]
+		      printf "%s %s: %.1f instructions a pair (target %s)\n",
+			     ok ? "ok" : "MISSED", c, x, t
+		      exit !ok }' "$RES/iter-nolock.txt" || echo missed
+done | tee "$RES/check-micro.txt"
+mem=$(awk '/^slabs \+ page metadata/ { print $NF }' "$RES/mem-nolock.txt")
+if awk -v m="$mem" -v t="$MEM_TARGET" 'BEGIN { exit !(m <= t) }'; then
+	echo "ok memory: 100,000 live 64-byte objects cost $mem x their size (target <= $MEM_TARGET)"
+else
+	echo "MISSED memory: 100,000 live 64-byte objects cost $mem x their size (target <= $MEM_TARGET)"
+	missed=1
+fi
+grep -q '^missed$' "$RES/check-micro.txt" && missed=1
+[ "$missed" = 0 ]

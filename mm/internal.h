@@ -39,7 +39,9 @@ static __always_inline uint8_t *page_class(struct mm_region *r, uintptr_t pfn)
  * r->nr_pages, which a regrow or a trim changes with the lock held while
  * kfree() reads it without (for a live object both the old and the new
  * value place it right): relaxed atomics, a plain load and store on every
- * target, and no data race by C11's rules (ThreadSanitizer saw one).
+ * target, and no data race by C11's rules (ThreadSanitizer saw one).  With
+ * the lock held the field is read as it is (region_contains()), so that
+ * the buddy allocator's loops keep it in a register.
  */
 static __always_inline uintptr_t region_nr_pages(const struct mm_region *r)
 {
@@ -51,9 +53,10 @@ static __always_inline void region_set_nr_pages(struct mm_region *r, uintptr_t n
 	__atomic_store_n(&r->nr_pages, n, __ATOMIC_RELAXED);
 }
 
+/* Lock held. */
 static __always_inline int region_contains(const struct mm_region *r, uintptr_t pfn)
 {
-	return pfn - r->start_pfn < region_nr_pages(r);
+	return pfn - r->start_pfn < r->nr_pages;
 }
 
 /*
@@ -85,7 +88,7 @@ static __always_inline struct mm_region *region_of(struct mm_arena *a, uintptr_t
 	 * caches walk this list without the lock (see percpu.c).
 	 */
 	for (r = __atomic_load_n(&a->regions, __ATOMIC_ACQUIRE); r; r = r->next) {
-		if (region_contains(r, pfn))
+		if (pfn - r->start_pfn < region_nr_pages(r))
 			return r;
 	}
 	return NULL;
