@@ -47,9 +47,11 @@ static struct mm_region *region_add(struct mm_arena *a, void *mem, size_t len,
 	r->backend = be;
 	r->start_pfn = addr_to_pfn((void *)base) + m;
 	r->nr_pages = total - m;
+	r->max_pages = ((m << MM_PAGE_SHIFT) - sizeof(*r)) / MM_META_BYTES;
 	r->len = end - base;
 	r->no_regrow = 0;
-	memset(r->meta, 0, (total - m) * MM_META_BYTES);
+	/* All of it: kfree() looks up to max_pages without the lock (kmalloc.h). */
+	memset(r->meta, 0, r->max_pages * MM_META_BYTES);
 	r->next = a->regions;
 	__atomic_store_n(&a->regions, r, __ATOMIC_RELEASE);
 	arena_regions_changed(a);

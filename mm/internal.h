@@ -37,11 +37,13 @@ static __always_inline uint8_t *page_class(struct mm_region *r, uintptr_t pfn)
 
 /*
  * r->nr_pages, which a regrow or a trim changes with the lock held while
- * kfree() reads it without (for a live object both the old and the new
- * value place it right): relaxed atomics, a plain load and store on every
- * target, and no data race by C11's rules (ThreadSanitizer saw one).  With
- * the lock held the field is read as it is (region_contains()), so that
- * the buddy allocator's loops keep it in a register.
+ * region_of() reads it without (for a live object both the old and the
+ * new value place it right): relaxed atomics, a plain load and store on
+ * every target, and no data race by C11's rules (ThreadSanitizer saw
+ * one).  With the lock held the field is read as it is
+ * (region_contains()), so that the buddy allocator's loops keep it in a
+ * register; kfree()'s inline path bounds its lookup by max_pages instead
+ * (kmalloc.h).
  */
 static __always_inline uintptr_t region_nr_pages(const struct mm_region *r)
 {

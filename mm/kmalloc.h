@@ -144,6 +144,11 @@ static __hot_inline void *__kmalloc(size_t size, void *(*slow)(size_t))
  * (CONFIG_MM_PAGE_CLASS); 0 for every other page, and always 0 without the
  * option.  Regions are never unmapped where there is concurrency, and a
  * region's 'next' is set before the region is published (region_of()).
+ * The bound is max_pages, which never changes, not nr_pages, which a
+ * regrow or a trim may be changing under the lock: the class byte of
+ * every page past nr_pages is 0 (a page leaves the region free, and
+ * comes back zeroed), so such a page takes the slow way, where the lock
+ * and nr_pages settle it.
  */
 static __always_inline unsigned int kmalloc_class_older(const void *p)
 {
@@ -155,7 +160,7 @@ static __always_inline unsigned int kmalloc_class_older(const void *p)
 	for (unsigned int n = 1; n < KMALLOC_FAST_REGIONS && (r = r->next) != NULL; n++) {
 		uintptr_t i = addr_to_pfn(p) - r->start_pfn;
 
-		if (i < region_nr_pages(r))
+		if (i < r->max_pages)
 			return r->meta[i * MM_META_BYTES + 1];
 	}
 	return 0;
@@ -168,7 +173,7 @@ static __always_inline unsigned int kmalloc_class_of(const void *p)
 
 	if (!IS_ENABLED(CONFIG_MM_PAGE_CLASS))
 		return 0;
-	if (likely(i < region_nr_pages(r)))
+	if (likely(i < r->max_pages))
 		return r->meta[i * MM_META_BYTES + 1];
 	/* Starts over from p: nothing of the common case stays live for it. */
 	return kmalloc_class_older(p);
@@ -205,7 +210,7 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 		const struct mm_region *r = region_first(&mm_arena_default);
 		uintptr_t i = addr_to_pfn(p) - r->start_pfn;
 
-		if (unlikely(i >= region_nr_pages(r)) || unlikely(meta_type(r->meta[i]) != PT_SLAB))
+		if (unlikely(i >= r->max_pages) || unlikely(meta_type(r->meta[i]) != PT_SLAB))
 			return slow(p);
 		s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
 		c = s->cache;

@@ -30,9 +30,8 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 	if (!a->backend->grow_at)
 		return -1;
 	for (struct mm_region *r = a->regions; r; r = r->next) {
-		uintptr_t base = addr_to_pfn(r), end = mm_region_end(r);
-		size_t cap = (((r->start_pfn - base) << MM_PAGE_SHIFT) - sizeof(*r)) /
-			     MM_META_BYTES - r->nr_pages;
+		uintptr_t end = mm_region_end(r);
+		size_t cap = r->max_pages - r->nr_pages;
 		size_t n = min_t(size_t, cap, want >> MM_PAGE_SHIFT);
 
 		if (r->backend != a->backend || n < need || r->no_regrow)

@@ -39,6 +39,7 @@ struct mm_region {
 	struct mm_backend *backend;	/* NULL: added by the application, kept */
 	uintptr_t start_pfn;		/* first usable page */
 	uintptr_t nr_pages;		/* usable pages, from start_pfn on */
+	uintptr_t max_pages;		/* pages meta[] has room for: never changes */
 	size_t len;			/* bytes held from the backend, header included */
 	unsigned int no_regrow;		/* its tail address was taken: don't retry */
 	uint8_t meta[];			/* meta[(pfn - start_pfn) * MM_META_BYTES] */
