@@ -144,11 +144,14 @@ static __hot_inline void *__kmalloc(size_t size, void *(*slow)(size_t))
  * (CONFIG_MM_PAGE_CLASS); 0 for every other page, and always 0 without the
  * option.  Regions are never unmapped where there is concurrency, and a
  * region's 'next' is set before the region is published (region_of()).
- * The bound is max_pages, which never changes, not nr_pages, which a
- * regrow or a trim may be changing under the lock: the class byte of
- * every page past nr_pages is 0 (a page leaves the region free, and
- * comes back zeroed), so such a page takes the slow way, where the lock
- * and nr_pages settle it.
+ *
+ * A region's lookup is bounded by max_pages, which never changes, not by
+ * nr_pages, which a regrow or a trim may be changing under the lock.  The
+ * class byte of every page past nr_pages is 0 (a page leaves the region
+ * free, and comes back zeroed), and the pages past a region's end may be
+ * another region's (mmap places a newer region below the older ones): so
+ * only a class byte that is not 0 answers, and a 0 goes on to the next
+ * region, then the slow way.
  */
 static __always_inline unsigned int kmalloc_class_older(const void *p)
 {
@@ -159,9 +162,10 @@ static __always_inline unsigned int kmalloc_class_older(const void *p)
 
 	for (unsigned int n = 1; n < KMALLOC_FAST_REGIONS && (r = r->next) != NULL; n++) {
 		uintptr_t i = addr_to_pfn(p) - r->start_pfn;
+		unsigned int k;
 
-		if (i < r->max_pages)
-			return r->meta[i * MM_META_BYTES + 1];
+		if (i < r->max_pages && (k = r->meta[i * MM_META_BYTES + 1]) != 0)
+			return k;
 	}
 	return 0;
 }
@@ -173,8 +177,12 @@ static __always_inline unsigned int kmalloc_class_of(const void *p)
 
 	if (!IS_ENABLED(CONFIG_MM_PAGE_CLASS))
 		return 0;
-	if (likely(i < r->max_pages))
-		return r->meta[i * MM_META_BYTES + 1];
+	if (likely(i < r->max_pages)) {
+		unsigned int k = r->meta[i * MM_META_BYTES + 1];
+
+		if (likely(k))
+			return k;
+	}
 	/* Starts over from p: nothing of the common case stays live for it. */
 	return kmalloc_class_older(p);
 }
@@ -199,10 +207,11 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 		/*
 		 * A heap block's class byte is past the classes: its
 		 * magazine of capacity 0 turns it away below, and without
-		 * magazines one comparison takes it with 0 (no class).
+		 * magazines one more comparison does (the 0 test is the
+		 * lookup's own, kmalloc_class_of() having found a class).
 		 */
-		if ((IS_ENABLED(CONFIG_MM_PERCPU_CACHE) || !IS_ENABLED(CONFIG_MM_HEAP)) ?
-		    unlikely(!k) : unlikely(k - 1 >= KMALLOC_HEAP_CLASS - 1))
+		if (unlikely(!k) || (!IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && IS_ENABLED(CONFIG_MM_HEAP) &&
+				     unlikely(k >= KMALLOC_HEAP_CLASS)))
 			return slow(p);
 		c = kmalloc_caches[k];
 		s = obj_to_slab(c, p);
