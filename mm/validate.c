@@ -42,7 +42,8 @@ static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m)
  * the counters agree with what is there, kfree()'s shortcut to the
  * newest region (a->first) is the list's head, every page's class byte
  * names its slab's kmalloc class, the heap's class on a heap span, or is
- * 0 -- and inside every heap span, the heap's own invariants (heap.c).
+ * 0, and is 0 past the region's end as far as its metadata reaches -- and
+ * inside every heap span, the heap's own invariants (heap.c).
  */
 int mm_arena_validate(struct mm_arena *a)
 {
@@ -97,6 +98,19 @@ int mm_arena_validate(struct mm_arena *a)
 					why = "two free buddies left unmerged";
 			}
 			pfn += n;
+		}
+		/*
+		 * Past the region's last page, as far as its metadata has
+		 * room: kfree() reads there without the lock (kmalloc.h),
+		 * and takes anything but 0 for a class, or a slab's head.
+		 */
+		if (!why && r->max_pages < r->nr_pages)
+			why = "region has more pages than its metadata has room for";
+		for (uintptr_t i = r->nr_pages; i < r->max_pages && !why; i++) {
+			at = r->start_pfn + i;
+			if ((IS_ENABLED(CONFIG_MM_PAGE_CLASS) && *page_class(r, at)) ||
+			    meta_type(*page_meta(r, at)) == PT_SLAB)
+				why = "a class or slab byte past the region's end";
 		}
 	}
 	for (unsigned int o = 0; o <= MM_MAX_ORDER && !why; o++) {

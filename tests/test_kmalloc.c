@@ -1755,6 +1755,18 @@ static void test_class_lookup_past_region_end(void **state)
 	/* U's header, also past L's end: in no region, class 0. */
 	assert_int_equal(kmalloc_class_of(up), 0);
 	assert_arena_valid(a);
+	/* The heap walk sees a class byte past a region's end. */
+	if (IS_ENABLED(CONFIG_MM_VALIDATE)) {
+		unsigned long e0 = diag().error_count;
+
+		cls = page_class(lo, lo->start_pfn + lo->nr_pages);
+		*cls = (uint8_t)k;
+		capture_start();
+		assert_int_equal(mm_arena_validate(a), -1);
+		check_report(a, e0, "past the region's end", NULL);
+		*cls = 0;
+		assert_arena_valid(a);
+	}
 }
 #endif
 
@@ -1848,10 +1860,11 @@ int main(void)
 		cmocka_unit_test(test_first_free_keeps_errno),
 #endif
 #endif
+		cmocka_unit_test(test_nothing_lost),
 #if IS_ENABLED(CONFIG_MM_PAGE_CLASS)
+		/* Last: its two small regions stay the default arena's newest. */
 		cmocka_unit_test(test_class_lookup_past_region_end),
 #endif
-		cmocka_unit_test(test_nothing_lost),
 	};
 
 	/* Set up before any measurement: the default arena, the classes. */
