@@ -588,7 +588,7 @@ static void test_fork_threaded_child_threads(void **state)
 
 /*
  * A held mutex is watched CONFIG_MM_LOCK_SPIN_COUNT times, then slept on
- * (arch/host/fork.c): either way one holder at a time.  Threads bump a
+ * (arch/host/lock.c): either way one holder at a time.  Threads bump a
  * plain counter inside the lock, some holding it only for the bump (the
  * waiters get it while they spin) and some for 2 ms (they sleep).
  */

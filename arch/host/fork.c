@@ -74,28 +74,3 @@ unsigned long __mm_fork_lock_slow(arch_lock_t *l)
 	pthread_mutex_lock(l);
 	return 1;
 }
-
-/*
- * arch_lock()'s mutex, out of line (one call at each of the many places it
- * is inlined, as pthread_mutex_lock() was).  A mutex held at the first try
- * is watched, a pause between looks (so as neither to steal the holder's
- * core from its hyperthread nor bounce the lock's line with a write per
- * look), and tried again when it looks free; only after
- * CONFIG_MM_LOCK_SPIN_COUNT looks does the thread sleep on it.  The lock
- * word is glibc's; elsewhere every look is a trylock.
- */
-void __mm_mutex_lock(arch_lock_t *l)
-{
-	if (likely(pthread_mutex_trylock(l) == 0))
-		return;
-	for (int i = 0; i < CONFIG_MM_LOCK_SPIN_COUNT; i++) {
-		arch_cpu_relax();
-#ifdef __GLIBC__
-		if (__atomic_load_n(&l->__data.__lock, __ATOMIC_RELAXED) != 0)
-			continue;
-#endif
-		if (pthread_mutex_trylock(l) == 0)
-			return;
-	}
-	pthread_mutex_lock(l);
-}

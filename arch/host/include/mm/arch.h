@@ -86,7 +86,7 @@ void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void
 MM_BEGIN_DECLS
 extern int __mm_fork_state;
 unsigned long __mm_fork_lock_slow(arch_lock_t *l);
-/* pthread_mutex_lock(), but a held mutex is watched a while first (fork.c). */
+/* pthread_mutex_lock(), but a held mutex is watched a while first (lock.c). */
 void __mm_mutex_lock(arch_lock_t *l);
 MM_END_DECLS
 
