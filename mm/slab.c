@@ -10,8 +10,9 @@
  * objects go back to its own free list and inuse is settled.  The other
  * slabs are on three lists, partial, full and empty, and move between them
  * only when they fill up, stop being full, or empty; an empty slab goes to
- * the empty list, which keeps at most CONFIG_MM_SLAB_MAX_EMPTY before pages
- * go back to the buddy allocator.
+ * the empty list, which keeps at most CONFIG_MM_SLAB_MAX_EMPTY (none for a
+ * kmalloc class behind magazines) before pages go back to the buddy
+ * allocator.
  *
  * Free pointers are stored inside the free objects.  With CONFIG_MM_CHECKS
  * they are stored as (next ^ cache random ^ slot address), as Linux's
@@ -106,10 +107,20 @@ static void slab_free_pages(struct kmem_cache *c, struct slab *s)
 	__free_pages_locked(a, r, pfn, c->order);
 }
 
-/* Room on the empty list?  (A test the compiler cannot call always false.) */
+/*
+ * Room on the empty list?  (A test the compiler cannot call always false.)
+ * Never for a kmalloc class behind per-thread magazines: the magazines are
+ * its hysteresis already -- its slab empties only when a flush brings back
+ * its last object, and the refill after that finds pages the buddy
+ * allocator keeps resident -- while some thirty classes keeping two empty
+ * slabs each held pages no other class could use: on bench/'s mixed
+ * workload 200 KiB of a 5.9 MiB peak, at no cost in time.
+ */
 static __always_inline int keep_empty(const struct kmem_cache *c)
 {
 #if CONFIG_MM_SLAB_MAX_EMPTY > 0
+	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && c->mag_cap)
+		return 0;
 	return c->nr_empty < CONFIG_MM_SLAB_MAX_EMPTY;
 #else
 	return 0;

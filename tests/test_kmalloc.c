@@ -1696,6 +1696,52 @@ static void test_magazine_refill_every_class(void **state)
 	}
 }
 
+/*
+ * A kmalloc class behind magazines keeps no empty slab (slab.c,
+ * keep_empty()): once its objects are freed and the magazine drained,
+ * its pages are the buddy allocator's again without kmem_cache_reap(),
+ * all but the active slab's.  A cache of the program's own, without
+ * magazines, still keeps CONFIG_MM_SLAB_MAX_EMPTY (test_slab.c).
+ */
+static void test_class_keeps_no_empty_slab(void **state)
+{
+	enum { SIZE = 400 };		/* a class in every configuration with magazines */
+	struct kmem_cache *c = kmalloc_slab(SIZE);
+	struct kmem_cache_info info;
+	size_t before, slab_bytes;
+	unsigned long active0, slabs0;
+	void **p;
+	unsigned int n;
+
+	assert_non_null(c);
+	before = settle();
+	kmem_cache_info(c, &info);
+	active0 = info.active_objs;
+	slabs0 = info.num_slabs;
+	n = 4 * info.objs_per_slab;
+	slab_bytes = (size_t)info.pages_per_slab << MM_PAGE_SHIFT;
+	p = calloc(n, sizeof(*p));
+	assert_non_null(p);
+	for (unsigned int k = 0; k < n; k++) {
+		p[k] = kmalloc(SIZE);
+		assert_non_null(p[k]);
+		memset(p[k], (int)k, SIZE);
+	}
+	mm_percpu_drain();
+	kmem_cache_info(c, &info);
+	assert_true(info.num_slabs >= slabs0 + 3);
+	for (unsigned int k = 0; k < n; k++)
+		kfree(p[k]);
+	mm_percpu_drain();
+	kmem_cache_info(c, &info);
+	assert_int_equal(info.active_objs, active0);
+	/* The slabs that emptied went back: at most one more, the active one. */
+	assert_true(info.num_slabs <= slabs0 + 1);
+	assert_true(diag().allocated <= before + slab_bytes);
+	assert_int_equal(settle(), before);
+	free(p);
+}
+
 static void test_magazine_slow_start(void **state)
 {
 	struct slow_start ss = { .c = kmalloc_slab(500) };
@@ -1855,6 +1901,7 @@ int main(void)
 		cmocka_unit_test(test_magazine_lifetime),
 		cmocka_unit_test(test_magazine_refill_bytes),
 		cmocka_unit_test(test_magazine_refill_every_class),
+		cmocka_unit_test(test_class_keeps_no_empty_slab),
 		cmocka_unit_test(test_free_at_oom_is_no_failure),
 #if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_TRIM)
 		cmocka_unit_test(test_first_free_keeps_errno),
