@@ -283,8 +283,20 @@ void *percpu_refill(struct kmem_cache *c)
 		void **objs = percpu_objs(pc, idx) + m->count;
 		unsigned int n = __slab_alloc_bulk(c, objs, want - m->count);
 
-		for (unsigned int i = 0; IS_ENABLED(CONFIG_MM_CHECKS) && i < n; i++)
-			*(uintptr_t *)objs[i] = pc->key;
+		/*
+		 * Every object in a magazine carries the key, or the mark,
+		 * those taken fresh from their slab too: a stale pointer to
+		 * one, from before its slab went back to the buddy
+		 * allocator and came again, is freed twice otherwise, and
+		 * the page's old contents (a free-list node of the buddy
+		 * allocator, zeroes) have no mark to give it away.
+		 */
+		for (unsigned int i = 0; i < n; i++) {
+			if (IS_ENABLED(CONFIG_MM_CHECKS))
+				*(uintptr_t *)objs[i] = pc->key;
+			else if (IS_ENABLED(CONFIG_MM_FREE_MARK))
+				*mag_obj_mark(objs[i]) = mm_free_mark;
+		}
 		m->count += n;
 	}
 	arena_unlock(a, flags);

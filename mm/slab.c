@@ -326,10 +326,10 @@ void *__slab_alloc_slow(struct kmem_cache *c)
 /*
  * Up to n objects for a per-thread magazine (percpu.c), lock held: the
  * active slab's free list first, then its never-used objects straight from
- * the fresh index -- not threaded, so not written: a magazine that parks
- * them costs no memory until they are used (a first kmalloc(4096) of a
- * thread used to make eight pages resident, the half magazine it refilled)
- * -- then the next slab.  Returns how many, 0 when out of memory.
+ * the fresh index -- not threaded: a refill takes at most 2 KiB or four
+ * of them (percpu.c), which it marks, not the half magazine whose
+ * threading made eight pages resident for a first kmalloc(4096) of a
+ * thread -- then the next slab.  Returns how many, 0 when out of memory.
  */
 unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n)
 {

@@ -146,9 +146,8 @@ unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n
  * CONFIG_MM_FREE_MARK: an object that was handed out and freed carries
  * mm_free_mark in the word after its free pointer -- on a slab's free list
  * and in a magazine alike -- and a live one never does: it is cleared where
- * an object is handed out.  (An object a magazine took fresh from its slab,
- * never written, has none: a free of it is a free of an object never
- * handed out, which only CONFIG_MM_CHECKS catches.)  A free that finds the
+ * an object is handed out (percpu.c marks the objects a magazine takes
+ * fresh from their slab as it takes them).  A free that finds the
  * mark is probably a double free, which the free lists and magazines
  * confirm (slab.c, percpu.c).  The mark is odd, so no aligned pointer a
  * program stores there looks like it.

@@ -1106,6 +1106,60 @@ static void test_krealloc_of_freed_object(void **state)
 	assert_heap_works();
 }
 
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+/*
+ * A refill takes objects its slab never handed out straight from the
+ * fresh index; they are in a magazine, so free, and a free of one is a
+ * double free -- of a stale pointer, say, from before the slab's page went
+ * back to the buddy allocator (whose free-list node, or the kernel's
+ * zeroes, then fill the object).  The refill marks them, so it is caught
+ * without the checks too: here the never-used objects are zeroed first.
+ */
+static void test_double_kfree_of_fresh_refill(void **state)
+{
+	enum { SIZE = 400, MAX = 512 };
+	struct kmem_cache *c = kmalloc_slab(SIZE);
+	static void *keep[MAX];
+	unsigned int n = 0, lo, reported = 0;
+	struct slab *s;
+	char *first;
+
+	assert_non_null(c);
+	mm_percpu_drain();
+	while (n < MAX / 2 && !(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs))
+		keep[n++] = kmalloc(SIZE);
+	assert_true(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs);
+	s = c->cpu_slab;
+	lo = slab_fresh(c, s);
+	first = (char *)s + c->first;
+	memset(first + (size_t)lo * c->size, 0, (size_t)(c->objs - lo) * c->size);
+	mm_percpu_drain();
+	/* Refills, until they have taken every never-used object of s. */
+	while (n < MAX && c->cpu_slab == s && slab_fresh(c, s) < c->objs)
+		keep[n++] = kmalloc(SIZE);
+	assert_true(slab_fresh(c, s) == c->objs);
+	for (unsigned int i = lo; i < c->objs; i++) {
+		char *o = first + (size_t)i * c->size;
+		unsigned long e0 = diag().error_count;
+		int handed_out = 0;
+
+		for (unsigned int k = 0; k < n && !handed_out; k++)
+			handed_out = keep[k] == o;
+		if (handed_out)
+			continue;
+		/* Taken by a refill, not handed out: in this thread's magazine. */
+		capture_start();
+		kfree(o);
+		check_report(def(), e0, "Object already free", NULL);
+		reported++;
+	}
+	assert_true(reported > 0);
+	for (unsigned int k = 0; k < n; k++)
+		kfree(keep[k]);
+	assert_heap_works();
+}
+#endif
+
 /*
  * Objects that went back to their slab and came into a magazine again with
  * a refill are still known to be free: the refill marks them.
@@ -1885,6 +1939,9 @@ int main(void)
 		cmocka_unit_test(test_double_kfree),
 		cmocka_unit_test(test_double_kfree_other_thread),
 		cmocka_unit_test(test_double_kfree_after_refill),
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+		cmocka_unit_test(test_double_kfree_of_fresh_refill),
+#endif
 		cmocka_unit_test(test_krealloc_of_freed_object),
 		cmocka_unit_test(test_double_kfree_many),
 #if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
