@@ -11,15 +11,14 @@
 # `make O=build/bench-release bench-bins` first).
 #
 # Environment: ROUNDS=5, SCALE=1, WORKLOADS="churn64 mixed large prodcons
-# larson rss"; address randomisation is off as in run-peers.sh.
+# larson rss"; ASLR=0 (address randomisation off, as in run-peers.sh).
 set -eu
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 SCALE=${SCALE:-1}
 WORKLOADS=${WORKLOADS:-"churn64 mixed large prodcons larson rss"}
 BIN=build/bench-release/bench/workloads
-NORAND=
-setarch -R true 2>/dev/null && NORAND="setarch -R"
+. bench/common.sh
 [ -x "$BIN" ] || { echo "run-ab: no $BIN" >&2; exit 1; }
 [ $# -ge 1 ] || { echo "usage: run-ab.sh BUILD_DIR..." >&2; exit 2; }
 raw=$(mktemp)
@@ -37,11 +36,11 @@ for w in $WORKLOADS; do
 	done
 done
 first=$1
-awk -v first="$first" '
-function median(s,   a, n, i, j, t) {
+awk -v first="$first" "$MEDIAN_AWK"'
+function med(s,   a, n, i) {
 	n = split(s, a, " ")
-	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	for (i = 1; i <= n; i++) a[i] += 0
+	return median(a, n)
 }
 { t[$1 SUBSEP $2] = t[$1 SUBSEP $2] " " $3; m[$1 SUBSEP $2] = m[$1 SUBSEP $2] " " $4
   if (!($1 in seen)) { seen[$1] = 1; ws[++nw] = $1 }
@@ -49,9 +48,9 @@ function median(s,   a, n, i, j, t) {
 END {
 	printf "%-10s %-28s %10s %7s %10s %7s\n", "workload", "build", "time", "ratio", "peak KiB", "ratio"
 	for (i = 1; i <= nw; i++) {
-		w = ws[i]; t0 = median(t[w SUBSEP first]); m0 = median(m[w SUBSEP first])
+		w = ws[i]; t0 = med(t[w SUBSEP first]); m0 = med(m[w SUBSEP first])
 		for (j = 1; j <= nb; j++) {
-			b = bs[j]; tt = median(t[w SUBSEP b]); mm = median(m[w SUBSEP b])
+			b = bs[j]; tt = med(t[w SUBSEP b]); mm = med(m[w SUBSEP b])
 			printf "%-10s %-28s %10.4f %7.3f %10d %7.3f\n", w, b, tt, tt / t0, mm, mm / m0
 		}
 	}

@@ -40,17 +40,6 @@ CALLGRIND=${CALLGRIND:-1}
 ASLR=${ASLR:-0}
 . bench/common.sh
 
-NORAND=
-if [ "$ASLR" = 0 ]; then
-	if setarch -R true 2>/dev/null; then
-		NORAND="setarch -R"
-	elif setarch "$(uname -m)" -R true 2>/dev/null; then
-		NORAND="setarch $(uname -m) -R"
-	else
-		echo "run-peers: setarch -R does not work here; ASLR stays on" >&2
-	fi
-fi
-
 # ---- Build: libmm.so (release) and the workloads program -----------------
 mk release host_release_defconfig >/dev/null
 mk release -j"$JOBS" bench-bins
@@ -141,12 +130,7 @@ fi
 
 # ---- The tables ------------------------------------------------------------
 awk -v allocs="$ALLOCS" -v workloads="$WORKLOADS" -v rounds="$ROUNDS" \
-    -v load0="$load0" -v load1="$load1" -v cgfile="$CG" -v norand="${NORAND:-no}" '
-function median(arr, n,    i, j, t, b) {
-	for (i = 1; i <= n; i++) b[i] = arr[i]
-	for (i = 2; i <= n; i++) { t = b[i]; for (j = i - 1; j >= 1 && b[j] > t; j--) b[j + 1] = b[j]; b[j + 1] = t }
-	return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
-}
+    -v load0="$load0" -v load1="$load1" -v cgfile="$CG" -v norand="${NORAND:-no}" "$MEDIAN_AWK"'
 $3 == "FAIL" { fail[$4, $2] = 1; next }
 $3 == "RESULT" {
 	# round alloc RESULT name wall cpu maxrss rss0 peak
