@@ -53,7 +53,9 @@
  * pointer swap in the thread's magazine.  Magazines of class-sized blocks
  * in front were tried: they won back half the time and gave back most of
  * the memory (the rounding, and parked blocks that cannot merge).  Hence
- * CONFIG_MM_HEAP_MIN: 512 bytes for memory, 4 KiB for speed.
+ * CONFIG_MM_HEAP_MIN: 512 bytes for memory, 4 KiB for speed -- and
+ * between the two, the classes that spill here past a bound of slabs
+ * (CONFIG_MM_HEAP_SPILL_KB, kmalloc.c).
  *
  * With CONFIG_MM_CHECKS every span keeps a bitmap with a bit per 16 bytes,
  * set where a block starts: a free of anything that is not a block's

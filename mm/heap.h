@@ -23,6 +23,9 @@
 
 #define HEAP_MIN	((size_t)CONFIG_MM_HEAP_MIN)
 #define HEAP_MAX	((size_t)CONFIG_MM_HEAP_MAX_KB << 10)
+/* A class all above SPILL_MIN takes heap blocks past SPILL_BYTES of slabs (kmalloc.c). */
+#define SPILL_BYTES	((size_t)CONFIG_MM_HEAP_SPILL_KB << 10)
+#define SPILL_MIN	((size_t)CONFIG_MM_HEAP_SPILL_MIN)
 
 /* Does the heap serve a request of 'size' bytes? */
 static __always_inline int heap_serves(size_t size)
@@ -43,6 +46,8 @@ int __heap_validate_lists(struct mm_arena *a, size_t free_blocks, const char **w
 #else
 #define HEAP_MIN	((size_t)0)
 #define HEAP_MAX	((size_t)0)
+#define SPILL_BYTES	((size_t)0)
+#define SPILL_MIN	SIZE_MAX	/* no class is above it */
 
 static __always_inline int heap_serves(size_t size)
 {

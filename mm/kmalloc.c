@@ -30,6 +30,17 @@
  * the inline paths below tell a heap block from a slab object as cheaply
  * as before, and the slow paths send it to the heap.
  *
+ * The classes kept below CONFIG_MM_HEAP_MIN but all above
+ * CONFIG_MM_HEAP_SPILL_MIN spill into the heap: once a class's slabs hold
+ * CONFIG_MM_HEAP_SPILL_KB and none has a free object, a request takes a
+ * heap block of the size asked instead of a new slab (kmalloc_spill()).
+ * A class's working set keeps its magazines and slabs, and the speed that
+ * made it a class; a large population -- where class rounding and the
+ * free slots of partial slabs add up to megabytes -- goes where freed
+ * memory merges and serves every size.  A freed heap block never enters
+ * a magazine (its class byte is the heap's), so the class drifts back to
+ * its slabs as their objects are freed and reused first.
+ *
  * Larger requests take exactly the pages asked for -- or one more, rather
  * than leave a single free page behind (page_alloc.c, exact_end()) --
  * from the best-fitting run of free pages or from a buddy block cut down
@@ -152,6 +163,22 @@ static size_t class_floor(size_t size)
 	return best;
 }
 
+/*
+ * Does the class of 'size' spill into the heap (CONFIG_MM_HEAP_SPILL_KB)?
+ * Every size of it must be above CONFIG_MM_HEAP_SPILL_MIN.
+ */
+static int class_spills(size_t size)
+{
+	return IS_ENABLED(CONFIG_MM_HEAP) && SPILL_BYTES &&
+	       class_floor(size) >= SPILL_MIN;
+}
+
+/* The slabs a spilling class holds before it takes heap blocks: one at least. */
+static unsigned long spill_slabs(const struct kmem_cache *c)
+{
+	return max_t(unsigned long, 1, SPILL_BYTES >> (MM_PAGE_SHIFT + c->order));
+}
+
 static __noinline int kmalloc_init(void)
 {
 	static mm_lock_t init_lock = MM_LOCK_INIT;
@@ -192,6 +219,9 @@ static __noinline int kmalloc_init(void)
 					(uint8_t)percpu_mag_cap(kmalloc_caches[i]);
 				kmalloc_caches[i]->mag_refill =
 					(uint8_t)percpu_mag_refill(kmalloc_caches[i]);
+				if (class_spills(size))
+					kmalloc_caches[i]->spill_slabs =
+						spill_slabs(kmalloc_caches[i]);
 			}
 		}
 		ok = kmalloc_caches[KMALLOC_SHIFT_LOW] != NULL;
@@ -436,6 +466,30 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 	return p;
 }
 
+/*
+ * A class that spills into the heap (class_spills()), its magazine empty:
+ * the magazine refilled or an object from its slabs if they have one or
+ * may grow; past the bound a heap block of the size asked -- or a slab
+ * after all if no span can be had.
+ */
+static __noinline void *kmalloc_spill(struct kmem_cache *c, size_t size)
+{
+	struct mm_arena *a = c->arena;
+	mm_flags_t flags;
+	void *p;
+
+	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+		p = percpu_alloc(c);
+	} else {
+		flags = arena_lock(a);
+		p = __slab_alloc_bounded(c);
+		arena_unlock(a, flags);
+	}
+	if (!p)
+		p = heap_alloc(a, size, 0);
+	return p ? p : kmem_cache_alloc(c);
+}
+
 /* Everything but a class whose cache exists: first use, 0, heap and large sizes. */
 void *__kmalloc_slow(size_t size)
 {
@@ -443,6 +497,8 @@ void *__kmalloc_slow(size_t size)
 	struct kmem_cache *c = kmalloc_slab(size);
 
 	if (likely(c)) {
+		if (c->spill_slabs != ~0UL)
+			return kmalloc_spill(c, size);
 		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
 			void *p = percpu_alloc(c);	/* refills an empty magazine */
 

@@ -266,8 +266,22 @@ static void deactivate(struct kmem_cache *c)
 	slab_place(c, s);
 }
 
-/* The next slab to activate: a partial one, an empty one, or a new one. */
-static __noinline struct slab *next_slab(struct kmem_cache *c)
+/*
+ * May kmalloc's paths give c a new slab?  Not a class that spills into
+ * the heap (kmalloc.c, CONFIG_MM_HEAP_SPILL_KB) once it holds its bound:
+ * its request goes to the heap instead.  kmem_cache_alloc() of any cache
+ * grows it as ever.
+ */
+static __always_inline int slab_may_grow(const struct kmem_cache *c)
+{
+	return c->nr_slabs < c->spill_slabs;
+}
+
+/*
+ * The next slab to activate: a partial one, an empty one, or a new one if
+ * 'grow' allows.
+ */
+static __noinline struct slab *next_slab(struct kmem_cache *c, int grow)
 {
 	struct slab *s;
 
@@ -282,6 +296,8 @@ static __noinline struct slab *next_slab(struct kmem_cache *c)
 		c->nr_empty--;
 		return s;
 	}
+	if (!grow)
+		return NULL;
 	s = new_slab(c);
 	if (!s) {
 		/* Let the arena grow, or reclaim other caches' empty slabs. */
@@ -293,12 +309,12 @@ static __noinline struct slab *next_slab(struct kmem_cache *c)
 }
 
 /* Retire the exhausted active slab and activate the next: 0, or -1 if none. */
-static int slab_switch(struct kmem_cache *c)
+static int slab_switch(struct kmem_cache *c, int grow)
 {
 	struct slab *s;
 
 	deactivate(c);
-	s = next_slab(c);
+	s = next_slab(c, grow);
 	if (!s)
 		return -1;
 	activate(c, s);
@@ -308,19 +324,24 @@ static int slab_switch(struct kmem_cache *c)
 /*
  * The slow path of allocation, lock held: the active slab's next fresh
  * objects if it has any, else the exhausted slab is retired and the next
- * partial slab, an empty one or a new one activated.
+ * partial slab, an empty one or (if 'grow') a new one activated.
  */
-void *__slab_alloc_slow(struct kmem_cache *c)
+static void *slab_alloc_next(struct kmem_cache *c, int grow)
 {
 	if (!c->cpu_freelist && c->cpu_slab && slab_has_fresh(c, c->cpu_slab))
 		c->cpu_freelist = slab_extend(c, c->cpu_slab);
 	if (!c->cpu_freelist) {
-		if (slab_switch(c))
+		if (slab_switch(c, grow))
 			return NULL;
 		if (!c->cpu_freelist)
 			c->cpu_freelist = slab_extend(c, c->cpu_slab);
 	}
 	return slab_alloc_fast(c);
+}
+
+void *__slab_alloc_slow(struct kmem_cache *c)
+{
+	return slab_alloc_next(c, 1);
 }
 
 /*
@@ -329,7 +350,8 @@ void *__slab_alloc_slow(struct kmem_cache *c)
  * the fresh index -- not threaded: a refill takes at most 2 KiB or four
  * of them (percpu.c), which it marks, not the half magazine whose
  * threading made eight pages resident for a first kmalloc(4096) of a
- * thread -- then the next slab.  Returns how many, 0 when out of memory.
+ * thread -- then the next slab, a new one only if slab_may_grow().  Returns
+ * how many: 0 when out of memory, or for a class at its bound.
  */
 unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n)
 {
@@ -349,7 +371,7 @@ unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n
 			for (; i < end; i++, o += c->size)
 				objs[got++] = o;
 			slab_set_fresh(s, end);
-		} else if (slab_switch(c)) {
+		} else if (slab_switch(c, slab_may_grow(c))) {
 			break;
 		}
 	}
@@ -370,6 +392,14 @@ void *__slab_alloc_locked(struct kmem_cache *c)
 	void *obj = slab_alloc_fast(c);
 
 	return likely(obj) ? obj : __slab_alloc_slow(c);
+}
+
+/* The same, but NULL rather than a new slab where slab_may_grow() says no. */
+void *__slab_alloc_bounded(struct kmem_cache *c)
+{
+	void *obj = slab_alloc_fast(c);
+
+	return likely(obj) ? obj : slab_alloc_next(c, slab_may_grow(c));
 }
 
 /*
@@ -662,6 +692,7 @@ static struct kmem_cache *cache_init(struct kmem_cache *c, struct mm_arena *a,
 				     unsigned int flags, kmem_ctor_t ctor)
 {
 	memset(c, 0, sizeof(*c));
+	c->spill_slabs = ~0UL;		/* kmalloc_init() bounds the classes that spill */
 	free_mark_init();
 	if (!size || size > MM_MAX_BLOCK || (align & (align - 1)) || align > MM_MAX_BLOCK)
 		return NULL;

@@ -51,6 +51,7 @@ struct kmem_cache {
 	const char *name;
 	struct list_head list;		/* on arena->caches */
 	unsigned long nr_slabs;
+	unsigned long spill_slabs;	/* kmalloc's paths grow it below this (slab_may_grow()) */
 };
 
 static __always_inline struct slab *obj_to_slab(const struct kmem_cache *c, const void *obj)
@@ -139,6 +140,7 @@ struct kmem_cache *kmalloc_cache_index(unsigned int i);
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj);
 /* Allocate with the lock held. */
 void *__slab_alloc_locked(struct kmem_cache *c);
+void *__slab_alloc_bounded(struct kmem_cache *c);
 int __slab_freelist_contains(struct kmem_cache *c, struct slab *s, const void *obj);
 unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n);
 

@@ -17,7 +17,9 @@
  *  - mm_arena_validate() sees a corrupted block header;
  *  - threads handing blocks to each other;
  *  - a random differential test against a model, sizes mostly in the
- *    heap's range, realloc across the slab/heap/page boundaries.
+ *    heap's range, realloc across the slab/heap/page boundaries;
+ *  - classes that spill into the heap past their bound of slabs
+ *    (CONFIG_MM_HEAP_SPILL_KB), and what one spilled serves another.
  *
  * Built only where CONFIG_MM_HEAP is set (tests/Makefile).  The tests look
  * at block headers where they must (the 8-byte word before a payload is
@@ -127,7 +129,9 @@ static int ksize_ok(enum kind kind, size_t k, size_t size)
 	case K_HEAP:
 		return heap_ksize_ok(k, size);
 	case K_SLAB:
-		return k == expected_class(size);
+		/* A class that spills into the heap has heap blocks too. */
+		return k == expected_class(size) ||
+		       (kmalloc_slab(size)->spill_slabs != ~0UL && heap_ksize_ok(k, size));
 	default:
 		return k == ALIGN(size, PS) || k == ALIGN(size, PS) + PS;
 	}
@@ -1331,6 +1335,175 @@ static void give_pages(void *list, unsigned int order)
 	}
 }
 
+/* ---- 10. Classes that spill into the heap ----------------------------------------- */
+
+/*
+ * CONFIG_MM_HEAP_SPILL_KB: a class all above CONFIG_MM_HEAP_SPILL_MIN that
+ * keeps its slabs (below CONFIG_MM_HEAP_MIN) takes heap blocks once its
+ * slabs hold the bound and have no free object.  Tested with the class
+ * of 1000 and of 2000 bytes, where the configuration has them spill.
+ */
+#define SPILL_TESTS	(CONFIG_MM_HEAP_SPILL_KB && CONFIG_MM_HEAP_MIN >= 2048)
+
+#if SPILL_TESTS
+/* The largest class below the class of 'size' (0 if none). */
+static size_t class_below(size_t size)
+{
+	size_t k = expected_class(size), s = k;
+
+	while (s > 1 && expected_class(s - 1) == k)
+		s--;
+	return s > 1 ? expected_class(s - 1) : 0;
+}
+
+/* The bound kmalloc_init() must have set for the class of 'size'. */
+static unsigned long spill_bound(const struct kmem_cache *c, size_t size)
+{
+	size_t slab = (size_t)PS << c->order;
+
+	if (class_below(size) < SPILL_MIN)
+		return ~0UL;
+	return SPILL_BYTES / slab ? SPILL_BYTES / slab : 1;
+}
+
+/* Is p a heap block rather than a slab object of the class of 'size'? */
+static int is_heap_block(const void *p, size_t size)
+{
+	size_t k = ksize(p);
+
+	if (k == expected_class(size))
+		return 0;
+	assert_true(heap_ksize_ok(k, size));
+	return 1;
+}
+
+/*
+ * Objects of one class, each filled, until 'heaps' of them are heap
+ * blocks: before the first, the class must hold exactly its bound of
+ * slabs with no free object (it spills no sooner, and grows no further);
+ * after it, nothing else comes from a slab.  The objects, in order, in
+ * *v (kmalloc'ed); their count returned, the first heap block's index in
+ * *first.
+ */
+static size_t fill_past_bound(struct kmem_cache *c, size_t size, size_t heaps,
+			      void ***v, size_t *first)
+{
+	size_t cap = (size_t)c->spill_slabs * c->objs + heaps + 64, n = 0, seen = 0;
+	void **a = kmalloc(cap * sizeof(*a));
+
+	assert_non_null(a);
+	*first = SIZE_MAX;
+	while (seen < heaps) {
+		void *p;
+
+		assert_true(n < cap);
+		p = kmalloc(size);
+		assert_non_null(p);
+		fill(p, size, (uint32_t)n);
+		if (is_heap_block(p, size)) {
+			if (!seen++) {
+				*first = n;
+				assert_int_equal(c->nr_slabs, c->spill_slabs);
+			}
+		} else {
+			assert_int_equal(seen, 0);
+			assert_true(c->nr_slabs <= c->spill_slabs);
+		}
+		a[n++] = p;
+	}
+	*v = a;
+	return n;
+}
+
+static void free_filled(void **v, size_t from, size_t to, size_t size)
+{
+	for (size_t i = from; i < to; i++) {
+		assert_true(check_fill(v[i], size, (uint32_t)i));
+		kfree(v[i]);
+	}
+}
+
+/*
+ * The class's first SPILL_KB come from its slabs, the rest from the heap;
+ * a slab object freed is what the next request gets back, before any heap
+ * block; everything keeps its contents, and nothing is lost.
+ */
+static void test_class_spills_past_its_bound(void **state)
+{
+	const size_t size = 1000;
+	struct kmem_cache *c = kmalloc_slab(size);
+	size_t before = settle(), n, first;
+	void **v, *p, *q;
+
+	assert_non_null(c);
+	assert_int_equal(c->spill_slabs, spill_bound(c, size));
+	assert_true(c->spill_slabs < ~0UL);
+	n = fill_past_bound(c, size, 32, &v, &first);
+	/* Most of the bound is this test's: the rest, objects of others. */
+	assert_true(first * expected_class(size) + 64 * 1024 >= SPILL_BYTES);
+	assert_int_equal(n - first, 32);
+	assert_arena_valid(def());
+
+	/* A slab object given back is the next one handed out, not a heap block. */
+	p = v[first / 2];
+	assert_true(check_fill(p, size, (uint32_t)(first / 2)));
+	kfree(p);
+	q = kmalloc(size);
+	assert_non_null(q);
+	assert_false(is_heap_block(q, size));
+	fill(q, size, (uint32_t)(first / 2));
+	v[first / 2] = q;
+	/* And with none left, a heap block again. */
+	q = kmalloc(size);
+	assert_non_null(q);
+	assert_true(is_heap_block(q, size));
+	kfree(q);
+
+	free_filled(v, 0, n, size);
+	kfree(v);
+	assert_arena_valid(def());
+	assert_int_equal(settle(), before);
+}
+
+/*
+ * Why the heap: what one class spilled and freed serves another class's
+ * spill without a page more -- where a slab's free slots could serve only
+ * their own class.
+ */
+static void test_spilled_memory_serves_other_classes(void **state)
+{
+	const size_t a_size = 1000, b_size = 2000, heaps = 256;
+	struct kmem_cache *ca = kmalloc_slab(a_size), *cb = kmalloc_slab(b_size);
+	size_t before = settle(), na, nb, fa, fb, slabs_b, pages;
+	void **va, **vb;
+
+	assert_non_null(ca);
+	assert_non_null(cb);
+	assert_true(ca != cb);
+	assert_true(cb->spill_slabs < ~0UL);
+	na = fill_past_bound(ca, a_size, heaps, &va, &fa);
+	/* The class stays at its bound, its heap blocks freed. */
+	free_filled(va, fa, na, a_size);
+	mm_percpu_drain();
+	pages = diag().allocated;
+	slabs_b = cb->nr_slabs;
+
+	/* Half of what A gave back, so that no span boundary gets in the way. */
+	nb = fill_past_bound(cb, b_size, heaps * a_size / b_size / 2, &vb, &fb);
+	/* B's new slabs are new pages; its heap blocks took A's room. */
+	assert_true(diag().allocated <= pages + ((cb->nr_slabs - slabs_b) * PS << cb->order) +
+					   4 * PS);
+	assert_arena_valid(def());
+
+	free_filled(vb, 0, nb, b_size);
+	free_filled(va, 0, fa, a_size);
+	kfree(vb);
+	kfree(va);
+	assert_arena_valid(def());
+	assert_int_equal(settle(), before);
+}
+#endif /* SPILL_TESTS */
+
 /*
  * With no room for a new span, a request of the heap's sizes is served in
  * whole pages -- not failed, and no failure counted.
@@ -1398,6 +1571,10 @@ int main(void)
 #endif
 		cmocka_unit_test(test_realloc_across_boundaries),
 		cmocka_unit_test(test_random_differential),
+#if SPILL_TESTS
+		cmocka_unit_test(test_class_spills_past_its_bound),
+		cmocka_unit_test(test_spilled_memory_serves_other_classes),
+#endif
 	};
 	const char *env = getenv("MM_TEST_SCALE");
 
