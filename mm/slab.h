@@ -82,16 +82,22 @@ static __always_inline int slab_is_obj_start(const struct kmem_cache *c, const v
  * never handed out and are on no free list (slab.c threads them a page at
  * a time).  Without the option every object is threaded when the slab is
  * made, and none is ever "fresh".
+ *
+ * Written under the lock, read without it too: a magazine's free path
+ * (percpu.c) asks whether the object freed was ever handed out.  For an
+ * object that was, any value read is above its index -- the index only
+ * grows while the slab has an object live -- so relaxed atomics (plain
+ * moves on every target) are all it takes to make the read well defined.
  */
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY)
 static __always_inline unsigned int slab_fresh(const struct kmem_cache *c, const struct slab *s)
 {
-	return s->fresh;
+	return __atomic_load_n(&s->fresh, __ATOMIC_RELAXED);
 }
 
 static __always_inline void slab_set_fresh(struct slab *s, unsigned int idx)
 {
-	s->fresh = idx;
+	__atomic_store_n(&s->fresh, idx, __ATOMIC_RELAXED);
 }
 #else
 static __always_inline unsigned int slab_fresh(const struct kmem_cache *c, const struct slab *s)

@@ -105,6 +105,7 @@ tsan_tests() {
 	tsan_run "$o/tests/test_heap" &&
 	tsan_run "$o/tests/test_malloc" &&
 	tsan_run "$o/tests/test_slab" &&
+	tsan_run "$o/tests/test_threads" &&
 	tsan_run "$o/tests/test_lock" "test_contended*"
 }
 

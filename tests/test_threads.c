@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The libc facade under threads: mm is this program's malloc (it links
- * libmm.a), so the C library, CMocka and the test threads all share it.
+ * The malloc facade under threads.  With the libc facade mm is this
+ * program's malloc (it links libmm.a), so the C library, CMocka and the
+ * test threads all share it; with the prefixed one the same tests call
+ * the mm_ names, and ThreadSanitizer -- which brings a malloc of its own,
+ * so cannot run the libc facade -- watches them (scripts/check.sh).
  *
  *  - stress: NTHREADS threads of mixed malloc/calloc/realloc/aligned/free,
  *    passing blocks to each other through a queue so that most frees are
@@ -32,6 +35,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "helpers.h"
+
+#if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
+#define malloc			mm_malloc
+#define calloc			mm_calloc
+#define realloc			mm_realloc
+#define free			mm_free
+#define aligned_alloc		mm_aligned_alloc
+#define posix_memalign		mm_posix_memalign
+#define malloc_usable_size	mm_malloc_usable_size
+#define malloc_trim		mm_malloc_trim
+#endif
 
 #define NTHREADS	4
 #define OPS		200000
