@@ -11,9 +11,12 @@
  *
  * release() unmaps (any tail of a region can go); discard() keeps the
  * mapping and drops its pages with madvise(MADV_DONTNEED), so they read as
- * zero when next touched and cost no memory until then.
+ * zero when next touched and cost no memory until then.  zero() does the
+ * same to the pages of a range that are not resident -- never touched,
+ * discarded, or swapped out -- and clears the others in place.
  */
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 #include "internal.h"
 
@@ -87,6 +90,46 @@ static int mmap_discard(struct mm_backend *be, void *addr, size_t len)
 	return ret;
 }
 
+/*
+ * Zero whole pages: those resident now by memset(), the others by
+ * MADV_DONTNEED, after which they read zero and cost nothing until
+ * written -- touching them to clear them would make a calloc() of fresh
+ * memory resident in full, where glibc's mapped chunks stay untouched.
+ * Every page gets one or the other whatever mincore() says, so a page
+ * size other than the MMU's (or a failed call: -1, the caller clears
+ * the rest) costs time, never a wrong byte.
+ */
+static int mmap_zero(struct mm_backend *be, void *addr, size_t len)
+{
+	unsigned char vec[512];
+	char *p = addr, *end = p + len;
+	int saved = errno, ret = 0;
+
+	while (p < end && !ret) {
+		size_t n = min_t(size_t, (size_t)(end - p) >> MM_PAGE_SHIFT, sizeof(vec)), i, j;
+
+		memset(vec, 1, n);
+		if (mincore(p, n << MM_PAGE_SHIFT, vec)) {
+			ret = -1;
+			break;
+		}
+		for (i = 0; i < n && !ret; i = j) {
+			int resident = vec[i] & 1;
+			char *from = p + (i << MM_PAGE_SHIFT);
+
+			for (j = i + 1; j < n && (vec[j] & 1) == resident; j++)
+				;
+			if (resident)
+				memset(from, 0, (j - i) << MM_PAGE_SHIFT);
+			else
+				ret = madvise(from, (j - i) << MM_PAGE_SHIFT, MADV_DONTNEED);
+		}
+		p += n << MM_PAGE_SHIFT;
+	}
+	errno = saved;
+	return ret ? -1 : 0;
+}
+
 static int mmap_grow_at(struct mm_backend *be, void *addr, size_t len)
 {
 	void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
@@ -133,6 +176,7 @@ void mm_backend_mmap_init(struct mm_backend_mmap *m, size_t align)
 			.release = mmap_release,
 			.discard = mmap_discard,
 			.grow_at = mmap_grow_at,
+			.zero = mmap_zero,
 		},
 		.align = align,
 	};

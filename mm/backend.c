@@ -8,6 +8,7 @@
  * the backend, and whatever comes back is checked for alignment before the
  * buddy allocator builds on it.
  */
+#include <string.h>
 #include "internal.h"
 
 void *mm_backend_grow(struct mm_backend *be, size_t min, size_t want, size_t *got)
@@ -70,6 +71,12 @@ int mm_backend_grow_at(struct mm_backend *be, void *addr, size_t len)
 	be->held += len;
 	be->nr_grow++;
 	return 0;
+}
+
+void mm_backend_zero(struct mm_backend *be, void *addr, size_t len)
+{
+	if (!be->zero || ((uintptr_t)addr | len) & (MM_PAGE_SIZE - 1) || be->zero(be, addr, len))
+		memset(addr, 0, len);
 }
 
 int mm_backend_sync(struct mm_backend *be, void *addr, size_t len)

@@ -427,11 +427,18 @@ static size_t huge_size(const void *p)
 	mm_unlock(&huge_lock, flags);
 	return n;
 }
+
+/* kzalloc() of direct mapping p: a new one reads zero already, a reused one not. */
+static void huge_zero(void *p, size_t len)
+{
+	mm_backend_zero(&huge_backend.be, p, len);
+}
 #else
 static void *huge_alloc(size_t size, size_t align) { return NULL; }
 static int huge_free(const void *p) { return -1; }
 static void *huge_resize(const void *p, size_t size) { return NULL; }
 static size_t huge_size(const void *p) { return 0; }
+static void huge_zero(void *p, size_t len) { memset(p, 0, len); }
 size_t __kmalloc_trim_huge(void) { return 0; }
 #endif
 
@@ -522,6 +529,39 @@ void *__kmalloc_slow(size_t size)
 void *kmalloc(size_t size)
 {
 	return kmalloc_fast(size, __kmalloc_slow);
+}
+
+/*
+ * kzalloc(): from this size on kmalloc() returns whole pages -- a large
+ * block or a direct mapping -- and their backend zeroes them
+ * (mm_backend_zero()): the mmap backend clears the pages resident and has
+ * the kernel drop the others, which then read zero untouched.  A calloc()
+ * of memory fresh from the system, or of a table the program fills
+ * sparsely, costs no resident memory until it is written, as glibc's
+ * mapped chunks do (GCC turns malloc() and memset(0) into calloc(), so
+ * such calls are commoner than the source says).  A calloc() of 20 MiB
+ * made 20 MiB resident before.
+ */
+#define KZALLOC_PAGES_MIN	max_t(size_t, HEAP_MAX, KMALLOC_MAX_CACHE_SIZE)
+
+void *kzalloc(size_t size)
+{
+	void *p = kmalloc(size);
+
+	if (!p)
+		return NULL;
+	if (size <= KZALLOC_PAGES_MIN) {
+		memset(p, 0, size);
+	} else {
+		struct mm_arena *a = mm_default_arena();
+		struct mm_region *r = region_of(a, addr_to_pfn(p));
+
+		if (r)
+			mm_backend_zero(r->backend, p, ALIGN(size, MM_PAGE_SIZE));
+		else
+			huge_zero(p, ALIGN(size, MM_PAGE_SIZE));
+	}
+	return p;
 }
 
 void *kmalloc_aligned(size_t size, size_t align)

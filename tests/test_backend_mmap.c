@@ -194,6 +194,57 @@ static void test_discard_reads_zero(void **state)
 	mm_backend_release(&m.be, p, 8 * PS);
 }
 
+/* How many of the n pages at p are resident (the MMU's pages: 4 KiB here). */
+static size_t resident(const void *p, size_t n)
+{
+	static unsigned char vec[1 << 16];
+	size_t k = 0;
+
+	assert_true(n <= sizeof(vec));
+	assert_int_equal(mincore((void *)p, n * PS, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		k += vec[i] & 1;
+	return k;
+}
+
+/*
+ * zero(): pages written are cleared, pages never touched stay untouched --
+ * both read zero, and only the first kind is resident afterwards.  So are
+ * a range's pages after being dropped once (as a free block's would).
+ */
+static void test_zero_leaves_untouched_pages(void **state)
+{
+	const size_t n = 64;
+	struct mm_backend_mmap m;
+	size_t got;
+	char *p;
+
+	if ((size_t)sysconf(_SC_PAGESIZE) != PS)
+		fail_msg("this test counts pages of the MMU's size");
+	mm_backend_mmap_init(&m, 0);
+	assert_non_null(m.be.zero);
+	p = mm_backend_grow(&m.be, n * PS, n * PS, &got);
+	assert_non_null(p);
+	for (size_t i = 0; i < n; i += 4)	/* every fourth page, and a run */
+		memset(p + i * PS, 0xd7, PS);
+	memset(p + 40 * PS, 0xd7, 8 * PS);
+	assert_int_equal(resident(p, n), n / 4 + 6);
+
+	mm_backend_zero(&m.be, p, n * PS);
+	assert_int_equal(resident(p, n), n / 4 + 6);	/* none touched for it */
+	for (size_t i = 0; i < n * PS; i += sizeof(long))
+		assert_int_equal(*(long *)(p + i), 0);
+
+	/* Written again, then dropped: zeroed without being made resident. */
+	memset(p, 0x3c, n * PS);
+	assert_int_equal(mm_backend_discard(&m.be, p + 8 * PS, 16 * PS), 0);
+	mm_backend_zero(&m.be, p, n * PS);
+	assert_int_equal(resident(p, n), n - 16);
+	for (size_t i = 0; i < n * PS; i += sizeof(long))
+		assert_int_equal(*(long *)(p + i), 0);
+	mm_backend_release(&m.be, p, n * PS);
+}
+
 /* ---- An arena on mmap ------------------------------------------------- */
 
 static void test_arena_grows_and_trims(void **state)
@@ -329,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_release_unmaps),
 		cmocka_unit_test(test_discard_reads_zero),
+		cmocka_unit_test(test_zero_leaves_untouched_pages),
 		cmocka_unit_test(test_arena_grows_and_trims),
 		cmocka_unit_test(test_arena_discards_middle),
 		cmocka_unit_test(test_grow_at),

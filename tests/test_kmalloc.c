@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include "kmalloc_helpers.h"
 #include "../mm/percpu.h"	/* white-box: the fresh index, a thread's magazines */
 #include "../mm/kmalloc.h"	/* white-box: kfree()'s inline class lookup */
@@ -434,6 +435,81 @@ static void test_zeroing_and_arrays(void **state)
 	assert_null(kcalloc(3, opaque(SIZE_MAX / 3 + 1)));
 	assert_arena_valid(def());
 }
+
+#if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP)
+/* How many of the pages of [p, p + len) are resident. */
+static size_t resident_pages(const void *p, size_t len)
+{
+	static unsigned char vec[4096];
+	size_t n = len / PS, k = 0;
+
+	assert_true(n <= sizeof(vec));
+	assert_int_equal(mincore((void *)p, n * PS, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		k += vec[i] & 1;
+	return k;
+}
+
+static void assert_zero(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i += sizeof(long))
+		assert_int_equal(*(const long *)(p + i), 0);
+}
+
+/*
+ * kzalloc() (and so calloc()) of whole pages: those the program never
+ * touched, or the allocator dropped, stay untouched -- they read zero as
+ * they are -- and those that hold old data are cleared.  A direct mapping
+ * and a large buddy block, each fresh and then reused dirty.
+ */
+static void test_kzalloc_leaves_fresh_pages_untouched(void **state)
+{
+	const size_t huge = 2 * MM_MAX_BLOCK, large = MM_MAX_BLOCK / 2;
+	size_t before = settle();
+	unsigned char *p, *q;
+
+	if ((size_t)sysconf(_SC_PAGESIZE) != PS)
+		fail_msg("this test counts pages of the MMU's size");
+	/* A new direct mapping: nothing of it resident, all of it zero. */
+	__kmalloc_trim_huge();
+	p = kzalloc(huge);
+	assert_non_null(p);
+	assert_int_equal(resident_pages(p, huge), 0);
+	assert_zero(p, huge);
+	/* Dirty, freed (the mapping is kept), and again: cleared. */
+	memset(p, 0xa5, huge);
+	kfree(p);
+	q = kzalloc(huge);
+	assert_ptr_equal(q, p);
+	assert_zero(q, huge);
+	kfree(q);
+	__kmalloc_trim_huge();
+
+	/*
+	 * A large block dirtied and freed, its pages dropped by a trim: the
+	 * next kzalloc() of it leaves them so but for a few (free-list nodes,
+	 * which the allocator wrote).
+	 */
+	p = kmalloc(large);
+	assert_non_null(p);
+	memset(p, 0x5a, large);
+	kfree(p);
+	mm_arena_trim(def(), 0);
+	q = kzalloc(large);
+	assert_non_null(q);
+	assert_true(resident_pages(q, large) <= large / PS / 16);
+	assert_zero(q, large);
+	/* Dirty and freed without a trim: resident, and cleared. */
+	memset(q, 0x5a, large);
+	kfree(q);
+	p = kzalloc(large);
+	assert_non_null(p);
+	assert_zero(p, large);
+	kfree(p);
+	assert_arena_valid(def());
+	assert_int_equal(settle(), before);
+}
+#endif
 
 /* ---- krealloc and ksize ----------------------------------------------------- */
 
@@ -1930,6 +2006,9 @@ int main(void)
 		cmocka_unit_test(test_kmalloc_zero),
 		cmocka_unit_test(test_slabinfo_default_arena),
 		cmocka_unit_test(test_zeroing_and_arrays),
+#if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP)
+		cmocka_unit_test(test_kzalloc_leaves_fresh_pages_untouched),
+#endif
 		cmocka_unit_test(test_krealloc_across_everything),
 		cmocka_unit_test(test_krealloc_in_place),
 		cmocka_unit_test(test_krealloc_shrink_moves_to_smaller_class),

@@ -28,6 +28,12 @@
  *                             handed out, so a trimmed region can grow back
  *                             in place instead of becoming a new region.
  *                             0, or -1 if that range cannot be had.
+ *  zero(be, addr, len)        optional: make these pages read zero without
+ *                             touching those that are not resident (the
+ *                             mmap backend: mincore(), then memset() or
+ *                             MADV_DONTNEED), so that kzalloc() and calloc()
+ *                             of fresh memory cost none until it is used.
+ *                             0, or -1 to have the caller memset() it all.
  *
  * The counters in struct mm_backend are kept by the mm_backend_*() wrappers
  * below, not by each backend, so every kind reports the same way.
@@ -47,6 +53,7 @@ struct mm_backend {
 	int (*discard)(struct mm_backend *be, void *addr, size_t len);
 	int (*sync)(struct mm_backend *be, void *addr, size_t len);
 	int (*grow_at)(struct mm_backend *be, void *addr, size_t len);
+	int (*zero)(struct mm_backend *be, void *addr, size_t len);
 
 	size_t held;			/* bytes handed out and not given back */
 	unsigned long nr_grow;		/* successful grow() calls */
@@ -102,6 +109,8 @@ int mm_backend_release(struct mm_backend *be, void *addr, size_t len);
 int mm_backend_discard(struct mm_backend *be, void *addr, size_t len);
 int mm_backend_sync(struct mm_backend *be, void *addr, size_t len);
 int mm_backend_grow_at(struct mm_backend *be, void *addr, size_t len);
+/* [addr, addr + len), whole pages, reads zero: the backend's way, else memset(). */
+void mm_backend_zero(struct mm_backend *be, void *addr, size_t len);
 
 /* The backend Kconfig chose for the default arena. */
 struct mm_backend *mm_default_backend(void);

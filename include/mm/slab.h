@@ -126,7 +126,8 @@ static inline void mm_slabinfo(struct mm_arena *arena)
 /* kmalloc: size classes on the default arena. */
 void *kmalloc(size_t size) __malloc __alloc_size(1);
 
-/* Inline, as in Linux: each is kmalloc() and a line, in either core. */
+#if IS_ENABLED(CONFIG_MM_TINY)
+/* Inline, as in Linux: kmalloc() and a line. */
 static inline __malloc __alloc_size(1) void *kzalloc(size_t size)
 {
 	void *p = kmalloc(size);
@@ -135,6 +136,13 @@ static inline __malloc __alloc_size(1) void *kzalloc(size_t size)
 		__builtin_memset(p, 0, size);
 	return p;
 }
+#else
+/*
+ * kmalloc() zeroed.  A block of whole pages is zeroed by its backend,
+ * which leaves the pages not resident untouched (mm_backend_zero()).
+ */
+void *kzalloc(size_t size) __malloc __alloc_size(1);
+#endif
 
 /* NULL when n * size overflows. */
 static inline __malloc __alloc_size(1, 2) void *kmalloc_array(size_t n, size_t size)
