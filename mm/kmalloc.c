@@ -504,7 +504,7 @@ void *__kmalloc_slow(size_t size)
 	struct kmem_cache *c = kmalloc_slab(size);
 
 	if (likely(c)) {
-		if (c->spill_slabs != ~0UL)
+		if (IS_ENABLED(CONFIG_MM_HEAP) && c->spill_slabs != ~0UL)
 			return kmalloc_spill(c, size);
 		if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
 			void *p = percpu_alloc(c);	/* refills an empty magazine */
@@ -550,7 +550,8 @@ void *kzalloc(size_t size)
 
 	if (!p)
 		return NULL;
-	if (size <= KZALLOC_PAGES_MIN) {
+	/* Only anonymous mappings know a better way (mm_backend_zero()). */
+	if (!IS_ENABLED(CONFIG_MM_BACKEND_MMAP) || size <= KZALLOC_PAGES_MIN) {
 		memset(p, 0, size);
 	} else {
 		struct mm_arena *a = mm_default_arena();
