@@ -144,6 +144,9 @@ static unsigned int rnd(unsigned int *s)
 	return *s >> 8;
 }
 
+/* The largest blocks of the arena: up to a MiB, less in a static one. */
+#define BIG_MAX		(IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC) ? MiB / 8 : MiB)
+
 static size_t rnd_size(unsigned int *s, int huge)
 {
 	unsigned int r = rnd(s) % 10000;
@@ -157,7 +160,7 @@ static size_t rnd_size(unsigned int *s, int huge)
 	if (r < 9980)
 		return 1 + rnd(s) % 65536;
 	if (r < 9998 || !huge)
-		return 65536 + rnd(s) % MiB;
+		return 65536 + rnd(s) % BIG_MAX;
 	return 4 * MiB + rnd(s) % (2 * MiB);	/* a direct mapping */
 }
 
@@ -359,8 +362,13 @@ static void start_workers(struct worker *w, int n, long ops, int huge)
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].id = (unsigned int)i + 1;
 		w[i].ops = ops;
-		/* Direct mappings exist only with the mmap backend. */
-		w[i].huge = IS_ENABLED(CONFIG_MM_BACKEND_MMAP) ? huge : 0;
+		/*
+		 * Direct mappings exist only with the mmap backend, and the
+		 * blocks of half their size that realloc() grows into them
+		 * (new_block()) do not fit a 16 MiB static arena four times.
+		 */
+		w[i].huge = IS_ENABLED(CONFIG_MM_BACKEND_MMAP) &&
+			    !IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC) ? huge : 0;
 		if (spawn(&w[i].th, worker_main, &w[i]))
 			count(&err_alloc);
 	}
