@@ -66,21 +66,24 @@
  * and [2] is 192 when those classes exist; the fine classes follow
  * SHIFT_HIGH (slab.h).
  */
-#if IS_ENABLED(CONFIG_MM_HEAP)
+#if IS_ENABLED(CONFIG_MM_PAGE_CLASS)
 /*
- * What kmalloc_caches[KMALLOC_HEAP_CLASS] names: a cache of no objects,
- * never used for allocation, whose magazines have capacity 0 (heap.h).
+ * What kmalloc_caches[] names for the class bytes past the classes, the
+ * heap's and a page of fresh objects (slab.h): a cache of no objects,
+ * never used for allocation, whose magazines have capacity 0, so that
+ * kfree()'s inline path sends such a pointer the slow way.
  */
-static struct kmem_cache kmalloc_heap_cache = {
-	.name = "kmalloc-heap",
+static struct kmem_cache kmalloc_no_cache = {
+	.name = "kmalloc-none",
 	.slab_mask = ~(uintptr_t)0,
 	.kmalloc_idx = KMALLOC_HEAP_CLASS,
 };
 #endif
 
-struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES + 1] = {
-#if IS_ENABLED(CONFIG_MM_HEAP)
-	[KMALLOC_HEAP_CLASS] = &kmalloc_heap_cache,
+struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASS_BYTES] = {
+#if IS_ENABLED(CONFIG_MM_PAGE_CLASS)
+	[KMALLOC_HEAP_CLASS] = &kmalloc_no_cache,
+	[KMALLOC_FRESH_CLASS] = &kmalloc_no_cache,
 #endif
 };
 uint8_t kmalloc_size_index[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> class */
@@ -710,10 +713,13 @@ void __kfree_slow(const void *p)
 		arena_unlock(a, flags);
 		return;
 	}
-	/* A kmalloc object into this thread's cache, without the lock. */
+	/*
+	 * A kmalloc object into this thread's cache, without the lock -- not
+	 * one never handed out, which the locked path reports.
+	 */
 	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE) &&
-	    classify(a, p, &s, &r, &order) == KOBJ_SLAB &&
-	    s->cache->kmalloc_idx && percpu_free(s->cache, s, (void *)p))
+	    classify(a, p, &s, &r, &order) == KOBJ_SLAB && s->cache->kmalloc_idx &&
+	    !slab_obj_fresh(s->cache, s, p) && percpu_free(s->cache, s, (void *)p))
 		return;
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {
@@ -791,17 +797,14 @@ size_t ksize(const void *p)
 	unsigned int k = kmalloc_class_of(p);	/* 0 for NULL */
 
 	/*
-	 * A kmalloc object by its class byte: no call, no lock.  The heap's
-	 * class names a cache of no objects, so a heap block is no object
-	 * of it and goes the slow way.
+	 * A kmalloc object by its class byte: no call, no lock.  A heap
+	 * block, an object on a page of fresh ones, and anything not in the
+	 * newest regions go the slow way.
 	 */
-	if (likely(k)) {
+	if (likely(k - 1 < KMALLOC_HEAP_CLASS - 1)) {
 		struct kmem_cache *c = kmalloc_caches[k];
 
-		if (likely(slab_is_obj_start(c, p)))
-			return c->object_size;
-		if (!IS_ENABLED(CONFIG_MM_HEAP) || k != KMALLOC_HEAP_CLASS)
-			return 0;
+		return likely(slab_is_obj_start(c, p)) ? c->object_size : 0;
 	}
 	return ksize_slow(p);
 }
@@ -948,7 +951,7 @@ void *__krealloc_slow(void *p, size_t new_size)
 		return NULL;
 	}
 	/* A slab object that is free already. */
-	if (old <= KMALLOC_MAX_CACHE_SIZE && krealloc_of_free(p, k))
+	if (old <= KMALLOC_MAX_CACHE_SIZE && krealloc_of_free(p, k < KMALLOC_HEAP_CLASS ? k : 0))
 		return NULL;
 	/*
 	 * A shrink keeps the pointer for a block that still fits, and never

@@ -61,8 +61,8 @@ static __always_inline int krealloc_shrinks_away(size_t usable, size_t size)
 
 extern MM_INTERNAL uint8_t kmalloc_size_index[];
 extern MM_INTERNAL uint8_t kmalloc_size_index_hi[];
-/* One more than the classes: KMALLOC_HEAP_CLASS (heap.h). */
-extern MM_INTERNAL struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES + 1];
+/* And the class bytes past the classes (slab.h): a cache of no objects. */
+extern MM_INTERNAL struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASS_BYTES];
 extern MM_INTERNAL struct mm_arena mm_arena_default;
 
 void *__kmalloc_slow(size_t size);
@@ -205,12 +205,13 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS)) {
 		k = kmalloc_class_of(p);
 		/*
-		 * A heap block's class byte is past the classes: its
-		 * magazine of capacity 0 turns it away below, and without
-		 * magazines one more comparison does (the 0 test is the
-		 * lookup's own, kmalloc_class_of() having found a class).
+		 * A heap block's class byte is past the classes, and so is
+		 * a page of objects never handed out: their magazine of
+		 * capacity 0 turns them away below, and without magazines
+		 * one more comparison does (the 0 test is the lookup's own,
+		 * kmalloc_class_of() having found a class).
 		 */
-		if (unlikely(!k) || (!IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && IS_ENABLED(CONFIG_MM_HEAP) &&
+		if (unlikely(!k) || (!IS_ENABLED(CONFIG_MM_PERCPU_CACHE) &&
 				     unlikely(k >= KMALLOC_HEAP_CLASS)))
 			return slow(p);
 		c = kmalloc_caches[k];
@@ -287,7 +288,7 @@ static __hot_inline void *__krealloc(void *p, size_t size, void *(*slow)(void *,
 {
 	unsigned int k = kmalloc_class_of(p);
 
-	if (likely(k) && !(IS_ENABLED(CONFIG_MM_HEAP) && k == KMALLOC_HEAP_CLASS)) {
+	if (likely(k - 1 < KMALLOC_HEAP_CLASS - 1)) {	/* a class, not past them */
 		struct kmem_cache *c = kmalloc_caches[k];
 
 		if (likely(size - 1 < c->object_size) &&

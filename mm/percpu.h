@@ -43,8 +43,8 @@ struct magazine {
 struct percpu_cache {
 	uintptr_t key;			/* marks objects in a magazine (checks) */
 	struct percpu_cache *next_live;	/* every thread's, for the checks or marks */
-	/* And one for the heap's class byte (heap.h), always of capacity 0. */
-	struct magazine mag[KMALLOC_NR_CLASSES + 1];
+	/* And the class bytes past the classes (slab.h), always of capacity 0. */
+	struct magazine mag[KMALLOC_NR_CLASS_BYTES];
 } __attribute__((aligned(64)));
 
 /*

@@ -96,6 +96,53 @@ static void slab_set_class(struct kmem_cache *c, struct mm_region *r, uintptr_t 
 		*page_class(r, pfn + i) = (uint8_t)idx;
 }
 
+/*
+ * The page of object idx's start, as an index into the slab's pages, and
+ * the first object that starts on a later page than object idx does.
+ */
+static __always_inline unsigned int obj_page(const struct kmem_cache *c, unsigned int idx)
+{
+	return (unsigned int)((c->first + (size_t)idx * c->size) >> MM_PAGE_SHIFT);
+}
+
+static unsigned int page_end_obj(const struct kmem_cache *c, unsigned int idx)
+{
+	size_t end = ((size_t)obj_page(c, idx) + 1) << MM_PAGE_SHIFT;
+	unsigned int to = (unsigned int)DIV_ROUND_UP(end - c->first, c->size);
+
+	return to < c->objs ? to : c->objs;
+}
+
+/*
+ * Move s's fresh index to 'to' (CONFIG_MM_SLAB_LAZY).  A page on which an
+ * object never handed out starts carries KMALLOC_FRESH_CLASS instead of
+ * its class (CONFIG_MM_PAGE_CLASS), and kfree()'s inline path -- which
+ * tests an object's start and its free mark, never the slab -- sends a
+ * free of one there the slow way, where the fresh index turns it away:
+ * in a magazine it would be handed out while the fresh index hands it out
+ * too.  The index moves a page at a time (slab_extend(),
+ * __slab_alloc_bulk()), so no page has objects of both kinds, and an
+ * object handed out is always on a page of its class.
+ */
+static void slab_move_fresh(struct kmem_cache *c, struct slab *s, unsigned int to)
+{
+	unsigned int from = slab_fresh(c, s), lo, hi, bound;
+	struct mm_region *r;
+	uintptr_t pfn;
+
+	slab_set_fresh(s, to);
+	if (!IS_ENABLED(CONFIG_MM_PAGE_CLASS) || !c->kmalloc_idx || from == to)
+		return;
+	VM_BUG_ON(to < c->objs && to && obj_page(c, to - 1) == obj_page(c, to));
+	pfn = addr_to_pfn(s);
+	r = region_of(c->arena, pfn);
+	bound = to < c->objs ? obj_page(c, to) : obj_page(c, c->objs - 1) + 1;
+	lo = obj_page(c, min_t(unsigned int, from, to));
+	hi = to > from ? bound : obj_page(c, c->objs - 1) + 1;
+	for (unsigned int i = lo; i < hi; i++)
+		*page_class(r, pfn + i) = (uint8_t)(i < bound ? c->kmalloc_idx : KMALLOC_FRESH_CLASS);
+}
+
 static void slab_free_pages(struct kmem_cache *c, struct slab *s)
 {
 	struct mm_arena *a = c->arena;
@@ -161,16 +208,11 @@ static __always_inline int slab_has_fresh(const struct kmem_cache *c, const stru
 static void *slab_extend(struct kmem_cache *c, struct slab *s)
 {
 	unsigned int from = slab_fresh(c, s), to;
-	uintptr_t start, end;
 
 	if (!IS_ENABLED(CONFIG_MM_SLAB_LAZY) || from >= c->objs)
 		return NULL;
-	start = (uintptr_t)slab_first_obj(c, s) + (uintptr_t)from * c->size;
-	end = ALIGN(start + 1, MM_PAGE_SIZE);
-	to = from + (unsigned int)DIV_ROUND_UP(end - start, c->size);
-	if (to > c->objs)
-		to = c->objs;
-	slab_set_fresh(s, to);
+	to = page_end_obj(c, from);
+	slab_move_fresh(c, s, to);
 	return slab_thread(c, s, from, to);
 }
 
@@ -193,16 +235,17 @@ static struct slab *new_slab(struct kmem_cache *c)
 		return NULL;
 	s->cache = c;
 	s->inuse = 0;
+	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS) && c->kmalloc_idx)
+		slab_set_class(c, region_of(c->arena, addr_to_pfn(s)), addr_to_pfn(s),
+			       c->kmalloc_idx);
 	if (slab_lazy(c)) {
 		s->freelist = NULL;
-		slab_set_fresh(s, 0);
+		slab_set_fresh(s, c->objs);
+		slab_move_fresh(c, s, 0);	/* every page fresh */
 	} else {
 		s->freelist = slab_thread(c, s, 0, c->objs);
 		slab_set_fresh(s, c->objs);
 	}
-	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS) && c->kmalloc_idx)
-		slab_set_class(c, region_of(c->arena, addr_to_pfn(s)), addr_to_pfn(s),
-			       c->kmalloc_idx);
 	c->nr_slabs++;
 	return s;
 }
@@ -221,7 +264,7 @@ static void slab_place(struct kmem_cache *c, struct slab *s)
 		 */
 		if (slab_lazy(c)) {
 			s->freelist = NULL;
-			slab_set_fresh(s, 0);
+			slab_move_fresh(c, s, 0);
 		}
 		list_add(&s->lru, &c->empty);
 		c->nr_empty++;
@@ -350,8 +393,10 @@ void *__slab_alloc_slow(struct kmem_cache *c)
  * the fresh index -- not threaded: a refill takes at most 2 KiB or four
  * of them (percpu.c), which it marks, not the half magazine whose
  * threading made eight pages resident for a first kmalloc(4096) of a
- * thread -- then the next slab, a new one only if slab_may_grow().  Returns
- * how many: 0 when out of memory, or for a class at its bound.
+ * thread; only the rest of the last one's page is, onto the free list,
+ * so that the index stays at a page's start (slab_move_fresh()) -- then
+ * the next slab, a new one only if slab_may_grow().  Returns how many: 0
+ * when out of memory, or for a class at its bound.
  */
 unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n)
 {
@@ -366,11 +411,15 @@ unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n
 		} else if (s && slab_lazy(c) && slab_fresh(c, s) < c->objs) {
 			unsigned int i = slab_fresh(c, s), end = min_t(unsigned int, c->objs,
 								   i + (n - got));
+			unsigned int to = page_end_obj(c, end - 1);
 			char *o = (char *)slab_first_obj(c, s) + (size_t)i * c->size;
 
 			for (; i < end; i++, o += c->size)
 				objs[got++] = o;
-			slab_set_fresh(s, end);
+			/* The rest of their last page: the next allocations'. */
+			if (end < to)
+				c->cpu_freelist = slab_thread(c, s, end, to);
+			slab_move_fresh(c, s, to);
 		} else if (slab_switch(c, slab_may_grow(c))) {
 			break;
 		}

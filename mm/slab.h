@@ -138,6 +138,13 @@ static __always_inline int slab_obj_fresh(const struct kmem_cache *c, const stru
 #define KMALLOC_NR_FINE		0
 #endif
 #define KMALLOC_NR_CLASSES	(CONFIG_MM_KMALLOC_SHIFT_HIGH + 1 + KMALLOC_NR_FINE)
+/*
+ * Class bytes past the classes: the heap's (KMALLOC_HEAP_CLASS, heap.h)
+ * and that of a kmalloc slab's page where objects never handed out start
+ * (slab.c, slab_move_fresh()).  Both send kfree() the slow way.
+ */
+#define KMALLOC_FRESH_CLASS	(KMALLOC_NR_CLASSES + 1)
+#define KMALLOC_NR_CLASS_BYTES	(KMALLOC_NR_CLASSES + 2)
 
 /* The kmalloc cache of class index i (kmalloc.c). */
 struct kmem_cache *kmalloc_cache_index(unsigned int i);

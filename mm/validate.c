@@ -14,14 +14,27 @@ static int is_span(struct mm_region *r, uintptr_t pfn, uint8_t m)
 	return meta_type(m) == PT_LARGE && page_in_heap(r, pfn);
 }
 
-/* What every page of the block at pfn must carry in its class byte. */
-static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m)
+/*
+ * What page i of the block at pfn must carry in its class byte: a kmalloc
+ * slab's page where an object never handed out starts carries
+ * KMALLOC_FRESH_CLASS (slab.c, slab_move_fresh()).
+ */
+static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m, uintptr_t i)
 {
+	const struct slab *s = pfn_to_addr(pfn);
+	const struct kmem_cache *c;
+	size_t fresh_from;
+
 	if (is_span(r, pfn, m))
 		return KMALLOC_HEAP_CLASS;
 	if (meta_type(m) != PT_SLAB)
 		return 0;
-	return ((struct slab *)pfn_to_addr(pfn))->cache->kmalloc_idx;
+	c = s->cache;
+	fresh_from = c->first + (size_t)slab_fresh(c, s) * c->size;
+	if (c->kmalloc_idx && slab_fresh(c, s) < c->objs && (i << MM_PAGE_SHIFT) + MM_PAGE_SIZE > fresh_from &&
+	    i << MM_PAGE_SHIFT <= c->first + (size_t)(c->objs - 1) * c->size)
+		return KMALLOC_FRESH_CLASS;
+	return c->kmalloc_idx;
 }
 #else
 static int is_span(struct mm_region *r, uintptr_t pfn, uint8_t m)
@@ -29,7 +42,7 @@ static int is_span(struct mm_region *r, uintptr_t pfn, uint8_t m)
 	return 0;
 }
 
-static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m)
+static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m, uintptr_t i)
 {
 	return 0;
 }
@@ -78,7 +91,7 @@ int mm_arena_validate(struct mm_arena *a)
 					why = "head byte inside a block";
 			}
 			for (uintptr_t i = 0; IS_ENABLED(CONFIG_MM_PAGE_CLASS) && i < n && !why; i++) {
-				if (*page_class(r, pfn + i) != block_class(r, pfn, m))
+				if (*page_class(r, pfn + i) != block_class(r, pfn, m, i))
 					why = "class byte disagrees with its block";
 			}
 			if (!why && is_span(r, pfn, m))

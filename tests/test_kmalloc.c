@@ -1020,11 +1020,13 @@ static void test_double_kfree(void **state)
 	assert_heap_works();
 }
 
-#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS))
 /*
  * kfree() of an object of a kmalloc slab that was never handed out (beyond
  * the slab's fresh index): reported, and kept out of the per-thread cache,
  * which would otherwise hand it out while the slab hands it out too.
+ * Without the checks too: its page's class byte (slab.c, slab_move_fresh())
+ * sends it the slow way.
  */
 static void test_kfree_never_handed_out(void **state)
 {
@@ -1190,10 +1192,13 @@ static void test_krealloc_of_freed_object(void **state)
  * back to the buddy allocator (whose free-list node, or the kernel's
  * zeroes, then fill the object).  The refill marks them, so it is caught
  * without the checks too: here the never-used objects are zeroed first.
+ * (A class of several pages a slab: a refill threads the rest of the page
+ * of the last object it takes, so a one-page slab has no fresh objects
+ * left after its first.)
  */
 static void test_double_kfree_of_fresh_refill(void **state)
 {
-	enum { SIZE = 400, MAX = 512 };
+	enum { SIZE = 500, MAX = 512 };
 	struct kmem_cache *c = kmalloc_slab(SIZE);
 	static void *keep[MAX];
 	unsigned int n = 0, lo, reported = 0;
@@ -2025,7 +2030,7 @@ int main(void)
 #endif
 		cmocka_unit_test(test_krealloc_of_freed_object),
 		cmocka_unit_test(test_double_kfree_many),
-#if IS_ENABLED(CONFIG_MM_CHECKS) && IS_ENABLED(CONFIG_MM_SLAB_LAZY)
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS))
 		cmocka_unit_test(test_kfree_never_handed_out),
 #endif
 #endif
