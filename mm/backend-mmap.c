@@ -95,29 +95,48 @@ static int mmap_discard(struct mm_backend *be, void *addr, size_t len)
  * MADV_DONTNEED, after which they read zero and cost nothing until
  * written -- touching them to clear them would make a calloc() of fresh
  * memory resident in full, where glibc's mapped chunks stay untouched.
- * Every page gets one or the other whatever mincore() says, so a page
- * size other than the MMU's (or a failed call: -1, the caller clears
- * the rest) costs time, never a wrong byte.
+ * Every page gets one or the other whatever mincore() says, so a failed
+ * call (-1: the caller clears the rest) costs time, never a wrong byte.
+ *
+ * mincore() reports MMU pages, at least 4 KiB on Linux (map_aligned()):
+ * vec has room for MMU_UNITS of those per page of ours, and a page of
+ * ours is resident if any of its are.  A larger MMU page writes fewer
+ * entries (the rest stay 1: cleared by memset()), and one larger than
+ * ours makes madvise() of a page of ours fail (EINVAL: memset() again).
  */
+#define MMU_MIN_SHIFT	12
+#define MMU_UNITS	(MM_PAGE_SHIFT > MMU_MIN_SHIFT ? 1u << (MM_PAGE_SHIFT - MMU_MIN_SHIFT) : 1u)
+
+static int page_resident(const unsigned char *vec, size_t i)
+{
+	for (size_t k = 0; k < MMU_UNITS; k++) {
+		if (vec[i * MMU_UNITS + k] & 1)
+			return 1;
+	}
+	return 0;
+}
+
 static int mmap_zero(struct mm_backend *be, void *addr, size_t len)
 {
 	unsigned char vec[512];
 	char *p = addr, *end = p + len;
 	int saved = errno, ret = 0;
 
+	static_assert(sizeof(vec) >= MMU_UNITS, "room for one page of ours");
 	while (p < end && !ret) {
-		size_t n = min_t(size_t, (size_t)(end - p) >> MM_PAGE_SHIFT, sizeof(vec)), i, j;
+		size_t n = min_t(size_t, (size_t)(end - p) >> MM_PAGE_SHIFT, sizeof(vec) / MMU_UNITS);
+		size_t i, j;
 
-		memset(vec, 1, n);
+		memset(vec, 1, n * MMU_UNITS);
 		if (mincore(p, n << MM_PAGE_SHIFT, vec)) {
 			ret = -1;
 			break;
 		}
 		for (i = 0; i < n && !ret; i = j) {
-			int resident = vec[i] & 1;
+			int resident = page_resident(vec, i);
 			char *from = p + (i << MM_PAGE_SHIFT);
 
-			for (j = i + 1; j < n && (vec[j] & 1) == resident; j++)
+			for (j = i + 1; j < n && page_resident(vec, j) == resident; j++)
 				;
 			if (resident)
 				memset(from, 0, (j - i) << MM_PAGE_SHIFT);
