@@ -75,7 +75,8 @@ int mm_backend_grow_at(struct mm_backend *be, void *addr, size_t len)
 
 void mm_backend_zero(struct mm_backend *be, void *addr, size_t len)
 {
-	if (!be->zero || ((uintptr_t)addr | len) & (MM_PAGE_SIZE - 1) || be->zero(be, addr, len))
+	/* No backend: a region the application added (mm_arena_add_region()). */
+	if (!be || !be->zero || ((uintptr_t)addr | len) & (MM_PAGE_SIZE - 1) || be->zero(be, addr, len))
 		memset(addr, 0, len);
 }
 

@@ -344,6 +344,34 @@ static void test_grow_at(void **state)
 	test_static_fini(&t);
 }
 
+/*
+ * mm_backend_zero() where the backend has no zero() of its own -- a static
+ * array -- or there is no backend at all (a region the application added
+ * with mm_arena_add_region(), which kzalloc() of a large block in it
+ * asks about): the pages are cleared in place.
+ */
+static void test_zero_without_a_backend_op(void **state)
+{
+	struct mm_backend_static s;
+	unsigned char *mem = map_pages(8);
+	unsigned char *p;
+	size_t got;
+
+	assert_int_equal(mm_backend_static_init(&s, mem, 8 * PS), 0);
+	assert_null(s.be.zero);
+	p = mm_backend_grow(&s.be, 4 * PS, 4 * PS, &got);
+	assert_non_null(p);
+	memset(p, 0xc3, 4 * PS);
+	mm_backend_zero(&s.be, p, 4 * PS);
+	for (size_t i = 0; i < 4 * PS; i++)
+		assert_int_equal(p[i], 0);
+	memset(mem, 0x3c, 8 * PS);
+	mm_backend_zero(NULL, mem + PS, 2 * PS);
+	for (size_t i = 0; i < 8 * PS; i++)
+		assert_int_equal(mem[i], i < PS || i >= 3 * PS ? 0x3c : 0);
+	munmap(mem, 8 * PS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_wrapper_rejects_broken_backend),
 		cmocka_unit_test(test_arena_grows_and_trims),
 		cmocka_unit_test(test_grow_at),
+		cmocka_unit_test(test_zero_without_a_backend_op),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,7 +109,7 @@ int mm_backend_release(struct mm_backend *be, void *addr, size_t len);
 int mm_backend_discard(struct mm_backend *be, void *addr, size_t len);
 int mm_backend_sync(struct mm_backend *be, void *addr, size_t len);
 int mm_backend_grow_at(struct mm_backend *be, void *addr, size_t len);
-/* [addr, addr + len), whole pages, reads zero: the backend's way, else memset(). */
+/* [addr, addr + len), whole pages, reads zero: the backend's way, else (be NULL too) memset(). */
 void mm_backend_zero(struct mm_backend *be, void *addr, size_t len);
 
 /* The backend Kconfig chose for the default arena. */
