@@ -479,8 +479,9 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 /*
  * A class that spills into the heap (class_spills()), its magazine empty:
  * the magazine refilled or an object from its slabs if they have one or
- * may grow; past the bound a heap block of the size asked -- or a slab
- * after all if no span can be had.
+ * may grow; past the bound a heap block of the size asked -- aligned as
+ * the class's objects are if it is a power of two, as kmalloc() promises
+ * -- or a slab after all if no span can be had.
  */
 static __noinline void *kmalloc_spill(struct kmem_cache *c, size_t size)
 {
@@ -496,7 +497,7 @@ static __noinline void *kmalloc_spill(struct kmem_cache *c, size_t size)
 		arena_unlock(a, flags);
 	}
 	if (!p)
-		p = heap_alloc(a, size, 0);
+		p = heap_alloc(a, size, is_power_of_2(c->object_size) ? c->object_size : 0);
 	return p ? p : kmem_cache_alloc(c);
 }
 

@@ -119,6 +119,20 @@ static enum kind kind_of(size_t size)
 }
 
 /*
+ * What the block at p, of 'size' bytes, is: a class that spills into the
+ * heap (CONFIG_MM_HEAP_SPILL_KB) hands out heap blocks too, whose usable
+ * size (8 more than a multiple of 16) is never a class's.
+ */
+static enum kind block_kind(const void *p, size_t size)
+{
+	enum kind k = kind_of(size);
+
+	if (k == K_SLAB && ksize(p) != expected_class(size))
+		return K_HEAP;
+	return k;
+}
+
+/*
  * Is k what ksize() may say of a block of 'size' bytes of its kind?  A
  * large block is exact in pages, or one page more where its exact end
  * would be an odd page (page_alloc.c, exact_end()).
@@ -129,9 +143,7 @@ static int ksize_ok(enum kind kind, size_t k, size_t size)
 	case K_HEAP:
 		return heap_ksize_ok(k, size);
 	case K_SLAB:
-		/* A class that spills into the heap has heap blocks too. */
-		return k == expected_class(size) ||
-		       (kmalloc_slab(size)->spill_slabs != ~0UL && heap_ksize_ok(k, size));
+		return k == expected_class(size);
 	default:
 		return k == ALIGN(size, PS) || k == ALIGN(size, PS) + PS;
 	}
@@ -1160,7 +1172,7 @@ static void model_alloc(struct model *m, size_t n, unsigned int how)
 		assert_non_null(m->p);
 	}
 	m->size = n;
-	m->kind = kind_of(n);
+	m->kind = block_kind(m->p, n);
 	m->ks = ksize(m->p);
 	if (!ksize_ok(m->kind, m->ks, n))
 		print_message("kmalloc(%zu): ksize %zu\n", n, m->ks);
@@ -1197,7 +1209,7 @@ static void model_realloc(struct model *m, size_t n)
 			m->ks = ksize(q);
 		}
 	} else {
-		enum kind k = kind_of(n);
+		enum kind k = block_kind(q, n);
 
 		if (m->kind == K_HEAP)
 			assert_int_equal(ksize(old), 0);	/* freed */
