@@ -479,9 +479,10 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 /*
  * A class that spills into the heap (class_spills()), its magazine empty:
  * the magazine refilled or an object from its slabs if they have one or
- * may grow; past the bound a heap block of the size asked -- aligned as
- * the class's objects are if it is a power of two, as kmalloc() promises
- * -- or a slab after all if no span can be had.
+ * may grow; past the bound a heap block of the size asked -- aligned to
+ * that size if it is a power of two, as kmalloc() promises (and Linux),
+ * else to 16 bytes as the heap's blocks are -- or a slab after all if no
+ * span can be had.
  */
 static __noinline void *kmalloc_spill(struct kmem_cache *c, size_t size)
 {
@@ -497,7 +498,7 @@ static __noinline void *kmalloc_spill(struct kmem_cache *c, size_t size)
 		arena_unlock(a, flags);
 	}
 	if (!p)
-		p = heap_alloc(a, size, is_power_of_2(c->object_size) ? c->object_size : 0);
+		p = heap_alloc(a, size, is_power_of_2(size) ? size : 0);
 	return p ? p : kmem_cache_alloc(c);
 }
 

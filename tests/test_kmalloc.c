@@ -321,12 +321,11 @@ static void test_class_alignment(void **state)
 			assert_non_null(p[j]);
 			assert_int_equal(ksize(p[j]), expected_ksize_at(p[j], sz));
 			/*
-			 * A class that spilled into the heap: a power of two's
-			 * blocks aligned as its objects, the others 16-aligned.
+			 * A class that spilled into the heap: a power of two
+			 * aligned to itself, another size to 16 bytes.
 			 */
-			if (!heap_serves(sz) && ksize(p[j]) != expected_class(sz) &&
-			    !is_power_of_2(expected_class(sz)))
-				natural = 16;
+			if (!heap_serves(sz) && ksize(p[j]) != expected_class(sz))
+				natural = is_power_of_2(sz) ? sz : 16;
 			if ((uintptr_t)p[j] % natural)
 				print_message("class %zu size %zu: %p\n", cls, sz, p[j]);
 			assert_int_equal((uintptr_t)p[j] % natural, 0);
