@@ -93,7 +93,9 @@ valgrind_tests() {
 		TEST_WRAPPER="valgrind -q --error-exitcode=99 --track-origins=no --fair-sched=yes --soname-synonyms=somalloc=nouserintercepts"
 }
 
-# ThreadSanitizer on the threaded unit tests (prefixed facade, as for ASan),
+# ThreadSanitizer on the threaded unit tests (prefixed facade, as for ASan,
+# and classes spilling into the heap past 64 KiB, so that threads meet
+# there too),
 # without address randomisation where setarch can turn it off: the TSan of
 # gcc 12 cannot map its shadow memory under a kernel's wider mmap
 # randomisation.  test_lock's fork tests stay with ASan and Valgrind: a
@@ -112,7 +114,8 @@ tsan_tests() {
 	norand=
 	setarch -R true 2>/dev/null && norand="setarch -R"
 	configure "$1" "$2" &&
-	kconfig-tweak --file "$o/.config" --disable MM_MALLOC_LIBC --enable MM_MALLOC_PREFIXED &&
+	kconfig-tweak --file "$o/.config" --disable MM_MALLOC_LIBC --enable MM_MALLOC_PREFIXED \
+		--set-val MM_HEAP_SPILL_KB 64 &&
 	mk "$1" olddefconfig >/dev/null &&
 	mk "$1" -j"$JOBS" tests EXTRA_CFLAGS="$TSAN" EXTRA_LDFLAGS="$TSAN" &&
 	tsan_run "$o/tests/test_kmalloc" &&
