@@ -62,6 +62,20 @@ static int is_large(size_t size)
 /* The largest size a slab serves: the heap takes over above it. */
 #define SLAB_MAX_SIZE	(IS_ENABLED(CONFIG_MM_HEAP) ? HEAP_MIN : KMALLOC_MAX_CACHE_SIZE)
 
+/*
+ * The same for #if, and whether a class of 'size' bytes (a power of two)
+ * has slabs of several pages: slab.c gives it one page where the header,
+ * which takes an object's place, wastes at most 1/32 of it (1/8 above a
+ * quarter page) -- 512-byte objects take four 4 KiB pages, one 64 KiB
+ * page.  A one-page slab has no page of fresh objects once it is active.
+ */
+#if IS_ENABLED(CONFIG_MM_HEAP)
+#define SLAB_MAX_BYTES	CONFIG_MM_HEAP_MIN
+#else
+#define SLAB_MAX_BYTES	(1 << CONFIG_MM_KMALLOC_SHIFT_HIGH)
+#endif
+#define SLAB_PAGES_GT1(size)	((size) * 32 > (1 << MM_PAGE_SHIFT))
+
 /* What ksize() must say for a live block of 'size' bytes. */
 static size_t expected_ksize(size_t size)
 {
@@ -447,16 +461,23 @@ static void test_zeroing_and_arrays(void **state)
 }
 
 #if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP)
-/* How many of the pages of [p, p + len) are resident. */
+/*
+ * How many of the MMU pages of [p, p + len) are resident: mincore()'s
+ * unit, which may be smaller than MM_PAGE_SIZE.
+ */
 static size_t resident_pages(const void *p, size_t len)
 {
 	static unsigned char vec[4096];
-	size_t n = len / PS, k = 0;
+	const size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
+	size_t k = 0;
 
-	assert_true(n <= sizeof(vec));
-	assert_int_equal(mincore((void *)p, n * PS, vec), 0);
-	for (size_t i = 0; i < n; i++)
-		k += vec[i] & 1;
+	for (size_t off = 0; off < len; off += sizeof(vec) * mmu) {
+		size_t n = min_t(size_t, (len - off) / mmu, sizeof(vec));
+
+		assert_int_equal(mincore((char *)p + off, n * mmu, vec), 0);
+		for (size_t i = 0; i < n; i++)
+			k += vec[i] & 1;
+	}
 	return k;
 }
 
@@ -475,11 +496,10 @@ static void assert_zero(const unsigned char *p, size_t len)
 static void test_kzalloc_leaves_fresh_pages_untouched(void **state)
 {
 	const size_t huge = 2 * MM_MAX_BLOCK, large = MM_MAX_BLOCK / 2;
+	const size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
 	size_t before = settle();
 	unsigned char *p, *q;
 
-	if ((size_t)sysconf(_SC_PAGESIZE) != PS)
-		fail_msg("this test counts pages of the MMU's size");
 	/* A new direct mapping: nothing of it resident, all of it zero. */
 	__kmalloc_trim_huge();
 	p = kzalloc(huge);
@@ -507,7 +527,7 @@ static void test_kzalloc_leaves_fresh_pages_untouched(void **state)
 	mm_arena_trim(def(), 0);
 	q = kzalloc(large);
 	assert_non_null(q);
-	assert_true(resident_pages(q, large) <= large / PS / 16);
+	assert_true(resident_pages(q, large) <= large / mmu / 16);
 	assert_zero(q, large);
 	/* Dirty and freed without a trim: resident, and cleared. */
 	memset(q, 0x5a, large);
@@ -1030,7 +1050,8 @@ static void test_double_kfree(void **state)
 	assert_heap_works();
 }
 
-#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS))
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS)) && \
+	SLAB_PAGES_GT1(SLAB_MAX_BYTES)
 /*
  * kfree() of an object of a kmalloc slab that was never handed out (beyond
  * the slab's fresh index): reported, and kept out of the per-thread cache,
@@ -1194,7 +1215,7 @@ static void test_krealloc_of_freed_object(void **state)
 	assert_heap_works();
 }
 
-#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && SLAB_PAGES_GT1(512)
 /*
  * A refill takes objects its slab never handed out straight from the
  * fresh index; they are in a magazine, so free, and a free of one is a
@@ -1204,7 +1225,7 @@ static void test_krealloc_of_freed_object(void **state)
  * without the checks too: here the never-used objects are zeroed first.
  * (A class of several pages a slab: a refill threads the rest of the page
  * of the last object it takes, so a one-page slab has no fresh objects
- * left after its first.)
+ * left after its first.  Hence SLAB_PAGES_GT1(512), the class of SIZE.)
  */
 static void test_double_kfree_of_fresh_refill(void **state)
 {
@@ -2035,12 +2056,13 @@ int main(void)
 		cmocka_unit_test(test_double_kfree),
 		cmocka_unit_test(test_double_kfree_other_thread),
 		cmocka_unit_test(test_double_kfree_after_refill),
-#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && SLAB_PAGES_GT1(512)
 		cmocka_unit_test(test_double_kfree_of_fresh_refill),
 #endif
 		cmocka_unit_test(test_krealloc_of_freed_object),
 		cmocka_unit_test(test_double_kfree_many),
-#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS))
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS)) && \
+	SLAB_PAGES_GT1(SLAB_MAX_BYTES)
 		cmocka_unit_test(test_kfree_never_handed_out),
 #endif
 #endif

@@ -461,11 +461,16 @@ static void test_realloc_in_place_when_it_fits(void **state)
  * the block is kept: a slab object moves to a smaller class, a heap block
  * or a run of pages is cut in place.  Kept whole, a realloc()ed buffer
  * would hold the most it ever needed.  Not in the tiny core, which keeps
- * every shrink in place (its code budget): there the pointer stays.
+ * every shrink in place (its code budget): there the pointer stays.  The
+ * run is 49 pages at any page size: one cut in place keeps whole pages,
+ * and one more where the next page was free (page_alloc.c, exact_end()),
+ * which of a run of four 64 KiB pages is half.
  */
 static void test_realloc_shrink_gives_memory_back(void **state)
 {
-	static const size_t sizes[] = { 300, 700, 1500, 3000, 5000, 40000, 200000 };
+	static const size_t sizes[] = {
+		300, 700, 1500, 3000, 5000, 40000, 200000 * (MM_PAGE_SIZE / 4096),
+	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		size_t n = sizes[i];
@@ -778,9 +783,17 @@ static void test_valloc_pvalloc(void **state)
 
 /* ---- Beyond the largest buddy block -------------------------------------- */
 
+/*
+ * Sizes from the largest block (4 MiB with 4 KiB pages: 5 and 17 MiB), so
+ * that each is a direct mapping at every page size; 64 MiB, or two blocks
+ * where that is none.
+ */
 static void test_huge_direct_mapping(void **state)
 {
-	static const size_t sizes[] = { MM_MAX_BLOCK + 1, 5 * MiB, 17 * MiB + 3, 64 * MiB };
+	static const size_t sizes[] = {
+		MM_MAX_BLOCK + 1, MM_MAX_BLOCK + MiB, 4 * MM_MAX_BLOCK + MiB + 3,
+		64 * MiB > MM_MAX_BLOCK ? 64 * MiB : 2 * MM_MAX_BLOCK,
+	};
 
 	if (!HUGE_OK) {
 		/* No mmap backend: beyond the largest block, a clean failure. */
@@ -808,26 +821,31 @@ static void test_huge_direct_mapping(void **state)
 	}
 	/* Several at once, plus calloc of a fresh mapping. */
 	{
-		unsigned char *a = M(malloc)(6 * MiB), *b = M(calloc)(3, 3 * MiB);
+		const size_t na = MM_MAX_BLOCK + 2 * MiB, nb = 3 * (MM_MAX_BLOCK * 3 / 4);
+		unsigned char *a = M(malloc)(na), *b = M(calloc)(3, MM_MAX_BLOCK * 3 / 4);
 
 		assert_non_null(a);
 		assert_non_null(b);
-		assert_true(all_zero(b, 9 * MiB));
-		memset(a, 1, 6 * MiB);
-		memset(b, 2, 9 * MiB);
-		assert_int_equal(a[6 * MiB - 1], 1);
+		assert_false(in_arena(a));
+		assert_false(in_arena(b));
+		assert_true(all_zero(b, nb));
+		memset(a, 1, na);
+		memset(b, 2, nb);
+		assert_int_equal(a[na - 1], 1);
 		M(free)(b);
 		M(free)(a);
 	}
 }
 
+#if HUGE_OK && MM_PAGE_SHIFT + MM_MAX_ORDER <= 22
 /*
  * The last direct mapping freed is kept for the next request it holds
  * without wasting half of it, so a buffer taken and freed in a loop costs
- * no system call; malloc_trim() unmaps it.  A direct mapping that
- * realloc() grows keeps its contents (mremap: the kernel may move it).
+ * no system call; malloc_trim() unmaps it.  kmalloc.c keeps one of 32 MiB
+ * at most: with blocks larger than 4 MiB, 5 MiB is no direct mapping, and
+ * with 64 MiB ones (64 KiB pages) no direct mapping is ever kept.
  */
-static __maybe_unused void test_huge_reuse_and_resize(void **state)
+static void test_huge_reuse(void **state)
 {
 	unsigned char vec[4], *p, *q;
 
@@ -852,19 +870,31 @@ static __maybe_unused void test_huge_reuse_and_resize(void **state)
 	M(malloc_trim)(0);
 	assert_int_equal(mincore(q, PAGE, vec), -1);
 #endif
+}
+#endif
 
-	/* Growing a direct mapping keeps every byte. */
-	p = M(malloc)(6 * MiB);
+/*
+ * A direct mapping that realloc() grows keeps its contents (mremap: the
+ * kernel may move it).  Sizes from the largest block (4 MiB with 4 KiB
+ * pages: 6 and 20 MiB), so both are direct mappings at every page size.
+ */
+static __maybe_unused void test_huge_resize(void **state)
+{
+	const size_t from = MM_MAX_BLOCK + 2 * MiB, to = 5 * MM_MAX_BLOCK;
+	unsigned char *p, *q;
+
+	p = M(malloc)(from);
 	assert_non_null(p);
-	for (size_t off = 0; off < 6 * MiB; off += PAGE / 2)
+	assert_false(in_arena(p));
+	for (size_t off = 0; off < from; off += PAGE / 2)
 		p[off] = (unsigned char)(off >> 11);
-	q = M(realloc)(p, 20 * MiB);
+	q = M(realloc)(p, to);
 	assert_non_null(q);
-	assert_true(M(malloc_usable_size)(q) >= 20 * MiB);
-	for (size_t off = 0; off < 6 * MiB; off += PAGE / 2)
+	assert_true(M(malloc_usable_size)(q) >= to);
+	for (size_t off = 0; off < from; off += PAGE / 2)
 		assert_int_equal(q[off], (unsigned char)(off >> 11));
-	memset(q + 6 * MiB, 3, 14 * MiB);
-	assert_int_equal(q[20 * MiB - 1], 3);
+	memset(q + from, 3, to - from);
+	assert_int_equal(q[to - 1], 3);
 	M(free)(q);
 }
 
@@ -1261,8 +1291,11 @@ int main(void)
 		cmocka_unit_test(test_valloc_pvalloc),
 #endif
 		cmocka_unit_test(test_huge_direct_mapping),
+#if HUGE_OK && MM_PAGE_SHIFT + MM_MAX_ORDER <= 22
+		cmocka_unit_test(test_huge_reuse),
+#endif
 #if HUGE_OK
-		cmocka_unit_test(test_huge_reuse_and_resize),
+		cmocka_unit_test(test_huge_resize),
 #endif
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		cmocka_unit_test(test_malloc_trim),

@@ -17,6 +17,13 @@
 #include "../mm/slab.h"	/* __slab_alloc_bulk(): white-box, as percpu.c uses it */
 
 #define PS MM_PAGE_SIZE
+/*
+ * An object size given for 4 KiB pages, scaled with the page: slabs of
+ * the same pages and objects at every page size (slab.c's rule weighs
+ * waste against the slab), where a fixed size would put hundreds of
+ * objects in a 64 KiB page, or fewer pages in the slab of a big object.
+ */
+#define AT4K(n)	((size_t)(n) * PS / 4096)
 
 /* ---- Fixtures ----------------------------------------------------------- */
 
@@ -296,13 +303,13 @@ static void test_ctor_once_per_object_per_slab(void **state)
 	struct mm_arena *a = parena_init(&p, 64, SIZE_MAX);
 	struct kmem_cache *c = kmem_cache_create_arena(a, "cobj", sizeof(struct cobj), 0, 0,
 						       cobj_ctor);
-	struct cobj *objs[256];
+	static struct cobj *objs[PS / 16];	/* room for a slab's objects and one */
 	unsigned int per;
 
 	assert_non_null(c);
 	ctor_calls = 0;
 	per = info_of(c).objs_per_slab;
-	assert_true(per >= 2 && per < 128);
+	assert_true(per >= 2 && per < ARRAY_SIZE(objs) / 2);
 
 	/* The first allocation makes a slab: every object constructed once. */
 	objs[0] = kmem_cache_alloc(c);
@@ -566,7 +573,7 @@ static void test_partial_empty_bookkeeping(void **state)
 	enum { S = MAX_EMPTY + 4 };
 	static struct parena p;
 	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
-	struct kmem_cache *c = kmem_cache_create_arena(a, "book", 256, 0, 0, NULL);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "book", AT4K(256), 0, 0, NULL);
 	struct kmem_cache_info i = info_of(c);
 	unsigned int n = i.objs_per_slab, pps = i.pages_per_slab;
 	void *slab[S][64];
@@ -765,8 +772,8 @@ static void test_reclaim_and_oom_hook(void **state)
 	void *x;
 
 	mm_arena_set_limit(a, LIMIT * PS);
-	ca = kmem_cache_create_arena(a, "pressure-a", 200, 0, 0, NULL);
-	cb = kmem_cache_create_arena(a, "pressure-b", 400, 0, 0, NULL);
+	ca = kmem_cache_create_arena(a, "pressure-a", AT4K(200), 0, 0, NULL);
+	cb = kmem_cache_create_arena(a, "pressure-b", AT4K(400), 0, 0, NULL);
 	assert_int_equal(info_of(ca).pages_per_slab, 1);
 	assert_int_equal(info_of(cb).pages_per_slab, 1);
 
@@ -1064,7 +1071,7 @@ static void test_free_into_wrong_cache(void **state)
 	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
 	struct kmem_cache *c1 = kmem_cache_create_arena(a, "owner-cache", 64, 0, 0, NULL);
 	struct kmem_cache *c2 = kmem_cache_create_arena(a, "other-cache", 64, 0, 0, NULL);
-	struct kmem_cache *big = kmem_cache_create_arena(a, "big-cache", 5000, 0, 0, NULL);
+	struct kmem_cache *big = kmem_cache_create_arena(a, "big-cache", AT4K(5000), 0, 0, NULL);
 	void *x = kmem_cache_alloc(c1), *y = kmem_cache_alloc(c2), *z = kmem_cache_alloc(big);
 	unsigned long e0;
 
@@ -1477,7 +1484,8 @@ static void test_bulk_alloc(void **state)
 {
 	static struct parena p;
 	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
-	struct kmem_cache *c = kmem_cache_create_arena(a, "bulk", 3000, 0, 0, NULL);
+	const size_t size = AT4K(3000);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "bulk", size, 0, 0, NULL);
 	struct kmem_cache_info i = info_of(c);
 	unsigned int order = 0, n = i.objs_per_slab, got;
 	unsigned char *blk;
@@ -1513,9 +1521,9 @@ static void test_bulk_alloc(void **state)
 	memcpy(sorted, o, got * sizeof(*o));
 	qsort(sorted, got, sizeof(*sorted), cmp_ptr);
 	for (unsigned int j = 1; j < got; j++)
-		assert_true((uintptr_t)sorted[j] - (uintptr_t)sorted[j - 1] >= 3000);
+		assert_true((uintptr_t)sorted[j] - (uintptr_t)sorted[j - 1] >= size);
 	for (unsigned int j = 0; j < got; j++) {
-		memset(o[j], (int)j, 3000);
+		memset(o[j], (int)j, size);
 		kmem_cache_free(c, o[j]);
 	}
 	assert_int_equal(info_of(c).active_objs, 0);
