@@ -219,10 +219,17 @@ static inline void __arena_check_footprint(struct mm_arena *a)
 }
 #endif
 
-/* After a free, lock held: one comparison (trim_high is SIZE_MAX when off). */
+/*
+ * After a free, lock held: one comparison (trim_high is SIZE_MAX when off),
+ * with the free pages presumed resident, as the footprint cap weighs them
+ * (struct free_block).  Counted by block type, a freed 16 MiB buffer that
+ * merged with untouched pages into a 64 MiB block (64 KiB pages) passed
+ * the bar as 64 MiB, and the trim unmapped the buffer's pages with the
+ * rest, to be faulted in again at its next use.
+ */
 static __always_inline void __arena_maybe_trim(struct mm_arena *a)
 {
-	if (unlikely(a->nr_free - a->nr_clean > a->trim_high))
+	if (unlikely(arena_free_resident(a) > a->trim_high))
 		__arena_trim_auto(a);
 	else
 		__arena_check_footprint(a);

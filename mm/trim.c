@@ -287,7 +287,7 @@ void __arena_trim_auto(struct mm_arena *a)
 
 	arena_trim_locked(a, a->trim_low, 0);
 	__arena_trim_adapt(a);
-	dirty = a->nr_free - a->nr_clean;
+	dirty = arena_free_resident(a);
 	if (dirty > a->trim_high)
 		a->trim_high = dirty + dirty / 2;
 	__arena_check_footprint(a);
