@@ -33,13 +33,20 @@
 enum { FORK_NONE, FORK_READY = ARCH_FORK_READY, FORK_HELD };
 
 int __mm_fork_state;
-static pthread_t fork_thread;		/* while FORK_HELD: the one forking */
+/*
+ * While FORK_HELD: the one forking.  Relaxed atomics, as plain moves: a
+ * thread that read it in one fork and then waited on a mutex may not have
+ * taken that mutex yet when the next fork writes it -- a data race by
+ * C11's rules (ThreadSanitizer saw it), though no thread uses what it
+ * read after the fork it read it in.
+ */
+static pthread_t fork_thread;
 static void (*core_prepare)(void), (*core_parent)(void), (*core_child)(void);
 
 static void fork_prepare(void)
 {
 	core_prepare();
-	fork_thread = pthread_self();
+	__atomic_store_n(&fork_thread, pthread_self(), __ATOMIC_RELAXED);
 	__atomic_store_n(&__mm_fork_state, FORK_HELD, __ATOMIC_RELEASE);
 }
 
@@ -69,7 +76,7 @@ void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void
 unsigned long __mm_fork_lock_slow(arch_lock_t *l)
 {
 	if (__atomic_load_n(&__mm_fork_state, __ATOMIC_ACQUIRE) == FORK_HELD &&
-	    pthread_equal(fork_thread, pthread_self()))
+	    pthread_equal(__atomic_load_n(&fork_thread, __ATOMIC_RELAXED), pthread_self()))
 		return 0;		/* the fork holds every lock for this thread */
 	pthread_mutex_lock(l);
 	return 1;
