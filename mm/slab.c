@@ -96,18 +96,10 @@ static void slab_set_class(struct kmem_cache *c, struct mm_region *r, uintptr_t 
 		*page_class(r, pfn + i) = (uint8_t)idx;
 }
 
-/*
- * The page of object idx's start, as an index into the slab's pages, and
- * the first object that starts on a later page than object idx does.
- */
-static __always_inline unsigned int obj_page(const struct kmem_cache *c, unsigned int idx)
-{
-	return (unsigned int)((c->first + (size_t)idx * c->size) >> MM_PAGE_SHIFT);
-}
-
+/* The first object that starts on a later page than object idx does. */
 static unsigned int page_end_obj(const struct kmem_cache *c, unsigned int idx)
 {
-	size_t end = ((size_t)obj_page(c, idx) + 1) << MM_PAGE_SHIFT;
+	size_t end = ((size_t)slab_obj_page(c, idx) + 1) << MM_PAGE_SHIFT;
 	unsigned int to = (unsigned int)DIV_ROUND_UP(end - c->first, c->size);
 
 	return to < c->objs ? to : c->objs;
@@ -133,12 +125,12 @@ static void slab_move_fresh(struct kmem_cache *c, struct slab *s, unsigned int t
 	slab_set_fresh(s, to);
 	if (!IS_ENABLED(CONFIG_MM_PAGE_CLASS) || !c->kmalloc_idx || from == to)
 		return;
-	VM_BUG_ON(to < c->objs && to && obj_page(c, to - 1) == obj_page(c, to));
+	VM_BUG_ON(to < c->objs && to && slab_obj_page(c, to - 1) == slab_obj_page(c, to));
 	pfn = addr_to_pfn(s);
 	r = region_of(c->arena, pfn);
-	bound = to < c->objs ? obj_page(c, to) : obj_page(c, c->objs - 1) + 1;
-	lo = obj_page(c, min_t(unsigned int, from, to));
-	hi = to > from ? bound : obj_page(c, c->objs - 1) + 1;
+	bound = to < c->objs ? slab_obj_page(c, to) : slab_obj_page(c, c->objs - 1) + 1;
+	lo = slab_obj_page(c, min_t(unsigned int, from, to));
+	hi = to > from ? bound : slab_obj_page(c, c->objs - 1) + 1;
 	for (unsigned int i = lo; i < hi; i++)
 		*page_class(r, pfn + i) = (uint8_t)(i < bound ? c->kmalloc_idx : KMALLOC_FRESH_CLASS);
 }
@@ -436,14 +428,10 @@ void *__slab_bad_freepointer(struct kmem_cache *c, struct slab *s, void *obj, vo
 	return NULL;
 }
 
-void *__slab_alloc_locked(struct kmem_cache *c)
-{
-	void *obj = slab_alloc_fast(c);
-
-	return likely(obj) ? obj : __slab_alloc_slow(c);
-}
-
-/* The same, but NULL rather than a new slab where slab_may_grow() says no. */
+/*
+ * Allocate with the lock held, for kmalloc's classes without magazines:
+ * NULL rather than a new slab where slab_may_grow() says no.
+ */
 void *__slab_alloc_bounded(struct kmem_cache *c)
 {
 	void *obj = slab_alloc_fast(c);

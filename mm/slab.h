@@ -124,6 +124,12 @@ static __always_inline int slab_obj_fresh(const struct kmem_cache *c, const stru
 	       (uintptr_t)slab_fresh(c, s) * c->size;
 }
 
+/* The page object idx starts on, as an index into its slab's pages. */
+static __always_inline unsigned int slab_obj_page(const struct kmem_cache *c, unsigned int idx)
+{
+	return (unsigned int)((c->first + (size_t)idx * c->size) >> MM_PAGE_SHIFT);
+}
+
 /*
  * kmalloc class indices: 2^i bytes at i, 96 and 192 at 1 and 2, and the
  * fine classes (CONFIG_MM_KMALLOC_FINE: the quarter steps from 64 bytes
@@ -151,8 +157,6 @@ struct kmem_cache *kmalloc_cache_index(unsigned int i);
 
 /* Free an object whose slab is known; lock held; checks done by the caller. */
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj);
-/* Allocate with the lock held. */
-void *__slab_alloc_locked(struct kmem_cache *c);
 void *__slab_alloc_bounded(struct kmem_cache *c);
 int __slab_freelist_contains(struct kmem_cache *c, struct slab *s, const void *obj);
 unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n);

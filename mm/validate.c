@@ -23,16 +23,16 @@ static unsigned int block_class(struct mm_region *r, uintptr_t pfn, uint8_t m, u
 {
 	const struct slab *s = pfn_to_addr(pfn);
 	const struct kmem_cache *c;
-	size_t fresh_from;
+	unsigned int fresh;
 
 	if (is_span(r, pfn, m))
 		return KMALLOC_HEAP_CLASS;
 	if (meta_type(m) != PT_SLAB)
 		return 0;
 	c = s->cache;
-	fresh_from = c->first + (size_t)slab_fresh(c, s) * c->size;
-	if (c->kmalloc_idx && slab_fresh(c, s) < c->objs && (i << MM_PAGE_SHIFT) + MM_PAGE_SIZE > fresh_from &&
-	    i << MM_PAGE_SHIFT <= c->first + (size_t)(c->objs - 1) * c->size)
+	fresh = slab_fresh(c, s);
+	if (c->kmalloc_idx && fresh < c->objs && i >= slab_obj_page(c, fresh) &&
+	    i <= slab_obj_page(c, c->objs - 1))
 		return KMALLOC_FRESH_CLASS;
 	return c->kmalloc_idx;
 }
