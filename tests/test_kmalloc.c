@@ -233,7 +233,8 @@ static void test_class_boundaries(void **state)
 			{ 65, 80 }, { 81, 96 }, { 97, 112 }, { 113, 128 }, { 129, 160 },
 			{ 161, 192 }, { 193, 224 }, { 225, 256 }, { 257, 320 }, { 321, 384 },
 			{ 385, 448 }, { 449, 512 }, { 513, 640 }, { 641, 768 }, { 897, 1024 },
-			{ 1025, 1280 }, { 2049, 2560 }, { 3000, 3072 }, { 3585, 4096 },
+			{ 1025, 1152 }, { 1153, 1344 }, { 1617, 2032 }, { 2033, 2048 },
+			{ 2049, 2320 }, { 3000, 3264 }, { 3585, 4064 }, { 4065, 4096 },
 			{ 7168, 7168 }, { 7169, 8192 },
 		};
 		int is_fine = IS_ENABLED(CONFIG_MM_KMALLOC_FINE);
@@ -257,6 +258,42 @@ static void test_class_boundaries(void **state)
 		}
 	}
 	assert_arena_valid(def());
+}
+
+/*
+ * The fine classes between 1 and 4 KiB are sized to their slabs: what a
+ * slab holds beside its objects (header and tail) is at most 1/64 of it
+ * with 4 KiB pages (their reason to be: the quarter steps lost up to an
+ * eighth there), at most a sixteenth with larger pages.  The powers of
+ * two keep their natural alignment, and the header the place of one
+ * object.
+ */
+static void test_fitted_classes_fill_slabs(void **state)
+{
+	unsigned int fitted = 0;
+
+	(void)state;
+	for (size_t sz = 1024 + 16; sz < 4096 && sz <= KMALLOC_MAX_CACHE_SIZE; sz += 16) {
+		struct kmem_cache *c = kmalloc_slab(sz);
+		struct kmem_cache_info i;
+		size_t bytes;
+
+		if (!c || heap_serves(sz))
+			continue;
+		kmem_cache_info(c, &i);
+		if (i.object_size != sz || !(sz & (sz - 1)))
+			continue;	/* not a class boundary, or a power of two */
+		bytes = (size_t)i.pages_per_slab * MM_PAGE_SIZE;
+		assert_true(i.size == sz);
+		if (MM_PAGE_SIZE == 4096)
+			assert_true((bytes - i.objs_per_slab * i.size) * 64 <= bytes);
+		else
+			assert_true((bytes - i.objs_per_slab * i.size) * 16 <= bytes);
+		fitted++;
+	}
+	if (IS_ENABLED(CONFIG_MM_KMALLOC_FINE) && KMALLOC_MAX_CACHE_SIZE >= 4096 &&
+	    !heap_serves(1100) && !heap_serves(4000))
+		assert_int_equal(fitted, 8);
 }
 
 /*
@@ -2036,6 +2073,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_class_boundaries),
+		cmocka_unit_test(test_fitted_classes_fill_slabs),
 		cmocka_unit_test(test_every_size_finds_its_class),
 		cmocka_unit_test(test_large_exact),
 		cmocka_unit_test(test_class_alignment),
