@@ -526,7 +526,6 @@ int __slab_freelist_contains(struct kmem_cache *c, struct slab *s, const void *o
 	return 0;
 }
 
-#if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 /*
  * obj is not in a slab of c.  Name its real owner, found from obj's own page
  * (a slab of another size does not start at obj & c->slab_mask).
@@ -547,6 +546,8 @@ static __cold void report_foreign(struct kmem_cache *c, const void *obj, const c
 	}
 	mm_report_bug(a, c->name, "%s: %p is not in any slab of this arena", caller, obj);
 }
+
+#if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 
 /*
  * The checks CONFIG_MM_CHECKS makes on every free, each O(1) except the
@@ -589,15 +590,58 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 }
 #endif /* CONFIG_MM_CHECKS || CONFIG_MM_FREE_MARK */
 
-/* A free slab_free_suspect() picked out: every check first. */
+/*
+ * Is s, where obj's slab would start, a slab page of c's order in the
+ * newest region of c's arena?  Only then may kmem_cache_free() read the
+ * slab's header: a pointer from anywhere else would have it read memory
+ * that is not the allocator's, or not mapped, and -- where that word held
+ * c's address -- push obj onto a "slab" that is none.  A slab in an older
+ * region goes the checked way too, which looks in every region.  The
+ * lookup is kfree()'s: bounded by the region's metadata capacity, which
+ * never changes, and read without the lock (internal.h).
+ */
+static __always_inline int slab_in_first_region(struct kmem_cache *c, const struct slab *s)
+{
+	struct mm_region *r = (struct mm_region *)region_first(c->arena);
+	uintptr_t pfn = addr_to_pfn(s);
+
+	return likely(pfn - r->start_pfn < r->max_pages) &&
+	       likely(*page_meta(r, pfn) == PAGE_META(PT_SLAB, c->order));
+}
+
+/*
+ * A free slab_free_doubtful() picked out: obj's slab found in any region
+ * first, in every build, then every check the build has.
+ */
 static __noinline void kmem_cache_free_checked(struct kmem_cache *c, void *obj)
 {
 	struct slab *s = obj_to_slab(c, obj);
+	uintptr_t pfn = addr_to_pfn(s);
 	mm_flags_t flags = arena_lock(c->arena);
+	struct mm_region *r = region_of(c->arena, pfn);
 
-	if (slab_free_checked(c, s, obj, "kmem_cache_free"))
+	if (unlikely(!r || *page_meta(r, pfn) != PAGE_META(PT_SLAB, c->order)))
+		report_foreign(c, obj, "kmem_cache_free");
+	else if (slab_free_checked(c, s, obj, "kmem_cache_free"))
 		slab_free_fast(c, s, obj);
 	arena_unlock(c->arena, flags);
+}
+
+/*
+ * Must kmem_cache_free() of obj, on the slab s would be, go the checked
+ * way?  The active slab is c's, so only another slab's page is asked
+ * first -- before anything of s or obj is read -- and with the mark an
+ * object of another cache is one more suspect.  Lock held, so that the
+ * active slab stays what it is.
+ */
+static __always_inline int slab_free_doubtful(struct kmem_cache *c, const struct slab *s,
+					      const void *obj)
+{
+	if (s != c->cpu_slab &&
+	    (unlikely(!slab_in_first_region(c, s)) ||
+	     (IS_ENABLED(CONFIG_MM_FREE_MARK) && unlikely(s->cache != c))))
+		return 1;
+	return slab_free_suspect(c, obj);
 }
 
 void kmem_cache_free(struct kmem_cache *c, void *obj)
@@ -608,10 +652,11 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 	if (unlikely(!obj))
 		return;
 	s = obj_to_slab(c, obj);
-	/* With the mark, an object of another cache is one more suspect. */
-	if (slab_free_suspect(c, obj) || (IS_ENABLED(CONFIG_MM_FREE_MARK) && unlikely(s->cache != c)))
-		return kmem_cache_free_checked(c, obj);
 	flags = arena_lock(c->arena);
+	if (unlikely(slab_free_doubtful(c, s, obj))) {
+		arena_unlock(c->arena, flags);
+		return kmem_cache_free_checked(c, obj);
+	}
 	if (slab_free_ok(c, s, obj, "kmem_cache_free"))
 		slab_free_fast(c, s, obj);
 	arena_unlock(c->arena, flags);
