@@ -16,9 +16,9 @@
  * two alone a request of random size wastes a third of its object on
  * average, with Linux's 96 and 192 still 13% between 16 bytes and 1 KiB,
  * with quarter steps 9% -- against glibc's 6% (an 8-byte header, 16-byte
- * granules).  Between 1 and 4 KiB, where an object is a large part of its
- * slab, the four classes of each doubling are instead sized to fill their
- * slabs (kmalloc_fitted[] below).  Sizes up to 4 KiB find their class
+ * granules).  From 512 bytes to 4 KiB, where an object is a large part of
+ * its slab, the four classes of each doubling are instead sized to fill
+ * small slabs (kmalloc_fine[] below).  Sizes up to 4 KiB find their class
  * through the first table; every class above is a multiple of 128, so
  * larger sizes find theirs through a second one, indexed by
  * (size - 1) / 128.  The fine classes are not naturally aligned (16 bytes
@@ -103,26 +103,35 @@ static const char *const kmalloc_names[] = {
 };
 
 /*
- * The fine classes of the doublings from 1 and 2 KiB: four each, every one
- * the largest multiple of 16 of which a slab of 8 or 16 KiB holds a whole
- * number beside the slab's header (2032 = (8192 - 48) / 4, rounded down).
- * The quarter steps there (1280, 1536, ..., 3584) left up to an eighth of
- * their slab to a tail no object fits in, and so did the powers of two
- * 2048 and 4096, whose header takes the place of an object (one of 8):
- * those now hold only the sizes that round up to them, the last 16 bytes
- * below.  On bench/'s mixed workload, where these sizes carry most of the
- * bytes, the peak RSS went down by 4.4 %.  test_kmalloc.c checks the fit.
+ * The fine classes up to 4 KiB.  From 512 bytes up, four to a doubling,
+ * each the largest multiple of 16 of which a slab of one page, 8 or 16 KiB
+ * holds a whole number beside the slab's header (2032 = (8192 - 48) / 4,
+ * rounded down).  The quarter steps there (640, 768, ..., 3584) left up to
+ * an eighth of their slab to a tail no object fits in, and so did the
+ * powers of two, whose header takes the place of an object (one of 8 in a
+ * 16 KiB slab of 2048): those now hold only the sizes that round up to
+ * them, the last 16 bytes below.  And the slabs are small: a class's
+ * population wanders, and a slab keeps its pages until its last object
+ * goes, so one of 4 KiB strands less than one of 16 or 32 (the quarter
+ * steps from 512 to 1024 had 16-32 KiB slabs to meet the 1/32 waste bound
+ * of slab.c).  On bench/'s mixed workload, where these sizes carry most of
+ * the bytes, the resident set at its peak went down by 6 % (Round 11 in
+ * bench/README.md).  test_kmalloc.c checks the fit.
  */
-static const unsigned short kmalloc_fitted[] = {
+static const unsigned short kmalloc_fine[] = {
+	80, 112, 160, 224,		/* 5/4 and 7/4 of 64 and 128 (6/4: 96, 192) */
+	320, 384, 448,			/* 5/4, 6/4 and 7/4 of 256 */
+	576, 672, 800, 1008,		/* 7, 6, 5 and 4 on a page */
 	1152, 1344, 1616, 2032,		/* 7, 6, 5 and 4 in 8 KiB */
 	2320, 2704, 3264, 4064,		/* 7 in 16, 3 in 8, 5 in 16, 2 in 8 KiB */
 };
+static_assert(ARRAY_SIZE(kmalloc_fine) == KMALLOC_NR_FINE_4K, "slab.h counts them");
 
 /* Fine classes up to 64 KiB, the largest CONFIG_MM_KMALLOC_SHIFT_HIGH allows. */
 static const char *const kmalloc_fine_names[] = {
 	"kmalloc-80", "kmalloc-112", "kmalloc-160", "kmalloc-224",
 	"kmalloc-320", "kmalloc-384", "kmalloc-448",
-	"kmalloc-640", "kmalloc-768", "kmalloc-896",
+	"kmalloc-576", "kmalloc-672", "kmalloc-800", "kmalloc-1008",
 	"kmalloc-1152", "kmalloc-1344", "kmalloc-1616", "kmalloc-2032",
 	"kmalloc-2320", "kmalloc-2704", "kmalloc-3264", "kmalloc-4064",
 	"kmalloc-5120", "kmalloc-6144",
@@ -142,15 +151,9 @@ static size_t class_size(unsigned int i)
 	if (i <= KMALLOC_SHIFT_HIGH)
 		return i >= KMALLOC_SHIFT_LOW ? (size_t)1 << i : 0;
 	f = i - KMALLOC_SHIFT_HIGH - 1;
-	if (f < 4)	/* 5/4 and 7/4 of 64 and 128: 6/4 are 96 and 192 */
-		return (size_t)(5 + 2 * (f % 2)) << (6 + f / 2 - 2);
-	f -= 4;		/* 5/4, 6/4, 7/4 of 256, then of 512 */
-	if (f < 6)
-		return (size_t)(5 + f % 3) << (8 + f / 3 - 2);
-	f -= 6;		/* fitted to their slabs between 1 and 4 KiB */
-	if (f < ARRAY_SIZE(kmalloc_fitted))
-		return kmalloc_fitted[f];
-	f -= ARRAY_SIZE(kmalloc_fitted);	/* 5/4, 6/4, 7/4 of 4 KiB, ... */
+	if (f < ARRAY_SIZE(kmalloc_fine))
+		return kmalloc_fine[f];
+	f -= ARRAY_SIZE(kmalloc_fine);	/* 5/4, 6/4 and 7/4 of 4 KiB, of 8 KiB, ... */
 	return (size_t)(5 + f % 3) << (12 + f / 3 - 2);
 }
 

@@ -134,15 +134,16 @@ static __always_inline unsigned int slab_obj_page(const struct kmem_cache *c, un
  * kmalloc class indices: 2^i bytes at i, 96 and 192 at 1 and 2, and the
  * fine classes (CONFIG_MM_KMALLOC_FINE: the quarter steps from 64 bytes
  * that are neither 96 nor 192 -- 80, 112, 160, 224, then 5/4, 6/4 and 7/4
- * of 256 and of 512, four classes fitted to their slabs inside each of
- * the doublings from 1 and 2 KiB, and 5/4, 6/4 and 7/4 again from 4 KiB;
- * kmalloc.c) after CONFIG_MM_KMALLOC_SHIFT_HIGH.  Index 0 is no class: a
- * cache whose kmalloc_idx is 0 is not a kmalloc cache.
+ * of 256 -- four classes fitted to their slabs inside each doubling from
+ * 512 bytes to 4 KiB, and 5/4, 6/4 and 7/4 again from 4 KiB; kmalloc.c)
+ * after CONFIG_MM_KMALLOC_SHIFT_HIGH.  Index 0 is no class: a cache whose
+ * kmalloc_idx is 0 is not a kmalloc cache.
  */
+#define KMALLOC_NR_FINE_4K	19	/* up to 4 KiB, 11 up to 1 KiB, 15 up to 2 */
 #if IS_ENABLED(CONFIG_MM_KMALLOC_FINE)
-#define KMALLOC_NR_FINE		(4 + 3 * (CONFIG_MM_KMALLOC_SHIFT_HIGH - 8) + \
-				 (CONFIG_MM_KMALLOC_SHIFT_HIGH >= 11) + \
-				 (CONFIG_MM_KMALLOC_SHIFT_HIGH >= 12))
+#define KMALLOC_NR_FINE		(CONFIG_MM_KMALLOC_SHIFT_HIGH >= 12 ?			\
+				 KMALLOC_NR_FINE_4K + 3 * (CONFIG_MM_KMALLOC_SHIFT_HIGH - 12) : \
+				 CONFIG_MM_KMALLOC_SHIFT_HIGH == 11 ? 15 : 11)
 #else
 #define KMALLOC_NR_FINE		0
 #endif

@@ -84,15 +84,17 @@ static inline size_t expected_class(size_t size)
 #endif
 #if IS_ENABLED(CONFIG_MM_KMALLOC_FINE)
 	/*
-	 * 5/4, 6/4 and 7/4 of every power of two from 64, but between 1 and
-	 * 4 KiB the four classes a doubling that fill 8 or 16 KiB slabs
-	 * (test_fitted_classes_fill_slabs() checks that they do).
+	 * 5/4, 6/4 and 7/4 of every power of two from 64, but from 512 bytes
+	 * to 4 KiB the four classes a doubling that fill slabs of 4, 8 or 16
+	 * KiB (test_fitted_classes_fill_slabs() checks that they do).
 	 */
-	static const size_t fitted[] = { 1152, 1344, 1616, 2032, 2320, 2704, 3264, 4064 };
+	static const size_t fitted[] = {
+		576, 672, 800, 1008, 1152, 1344, 1616, 2032, 2320, 2704, 3264, 4064,
+	};
 
 	for (size_t p2 = 64; p2 < KMALLOC_MAX_CACHE_SIZE; p2 *= 2) {
-		if (p2 == 1024 || p2 == 2048) {
-			for (size_t k = 0; k < 8; k++)
+		if (p2 >= 512 && p2 <= 2048) {
+			for (size_t k = 0; k < ARRAY_SIZE(fitted); k++)
 				if (fitted[k] > p2 && fitted[k] < 2 * p2 && size <= fitted[k] &&
 				    fitted[k] < best)
 					best = fitted[k];
