@@ -115,8 +115,8 @@ static const char *const kmalloc_names[] = {
  * goes, so one of 4 KiB strands less than one of 16 or 32 (the quarter
  * steps from 512 to 1024 had 16-32 KiB slabs to meet the 1/32 waste bound
  * of slab.c).  On bench/'s mixed workload, where these sizes carry most of
- * the bytes, the resident set at its peak went down by 6 % (Round 11 in
- * bench/README.md).  test_kmalloc.c checks the fit.
+ * the bytes, the anonymous memory at its peak went down by 6 % (Round 11
+ * in bench/README.md).  test_kmalloc.c checks the fit.
  */
 static const unsigned short kmalloc_fine[] = {
 	80, 112, 160, 224,		/* 5/4 and 7/4 of 64 and 128 (6/4: 96, 192) */
