@@ -20,6 +20,11 @@
 #                   release configuration)
 #   CALLGRIND=1     also count instructions of malloc(64)+free under callgrind
 #                   for every allocator (0: skip)
+#   SAMPLED=1       after the timed rounds, one run of each allocator on each
+#                   workload with RSS_SAMPLE=1 (bench/workloads.c): the peak
+#                   resident set read from the page tables, total and
+#                   anonymous, exact where ru_maxrss moves in steps of 128
+#                   KiB (0: skip)
 #   ASLR=0          run the workloads without address space randomisation
 #                   (setarch -R, where it works; 1: as the system does).  How
 #                   many pages of the C library a run makes resident depends
@@ -37,6 +42,7 @@ SCALE=${SCALE:-1}
 WORKLOADS=${WORKLOADS:-"churn64 mixed large prodcons larson rss"}
 LEAN=${LEAN:-1}
 CALLGRIND=${CALLGRIND:-1}
+SAMPLED=${SAMPLED:-1}
 ASLR=${ASLR:-0}
 . bench/common.sh
 
@@ -107,6 +113,23 @@ while [ "$r" -lt "$ROUNDS" ]; do
 done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# ---- The peak resident set, sampled (one run each, not timed) --------------
+if [ "$SAMPLED" = 1 ]; then
+	for w in $WORKLOADS; do
+		for a in $ALLOCS; do
+			eval "lib=\$lib_$a"
+			if line=$(RSS_SAMPLE=1 LD_PRELOAD=$lib timeout 600 $NORAND "$BIN" "$w" "$SCALE" \
+				  2>"$RES/peers-stderr.txt" | grep '^SAMPLED'); then
+				echo "S $a $line" >> "$RAW"
+			else
+				echo "run-peers: $a failed on $w (sampled run):" >&2
+				cat "$RES/peers-stderr.txt" >&2
+			fi
+		done
+	done
+	echo "run-peers: sampled runs done ($(($(date +%s) - start)) s)" >&2
+fi
+
 # ---- Instructions of malloc(64)+free under callgrind ---------------------
 CG=$RES/peers-callgrind.txt
 : > "$CG"
@@ -132,6 +155,7 @@ fi
 awk -v allocs="$ALLOCS" -v workloads="$WORKLOADS" -v rounds="$ROUNDS" \
     -v load0="$load0" -v load1="$load1" -v cgfile="$CG" -v norand="${NORAND:-no}" "$MEDIAN_AWK"'
 $3 == "FAIL" { fail[$4, $2] = 1; next }
+$3 == "SAMPLED" { srss[$4, $2] = $5; sanon[$4, $2] = $6; next }
 $3 == "RESULT" {
 	# round alloc RESULT name wall cpu maxrss rss0 peak
 	r = $1; a = $2; w = $4
@@ -178,6 +202,33 @@ END {
 		}
 		printf "| **geomean** | 1 |"
 		for (i = 2; i <= na; i++) printf (lcnt[i] ? " **%.2f** |" : " - |"), exp(lsum[i] / (lcnt[i] ? lcnt[i] : 1))
+		printf "\n"
+	}
+
+	if (length(srss)) {
+		print "\nPeak resident set / glibc, sampled from /proc/self/smaps_rollup (one run each; in parentheses the anonymous memory / glibc)\n"
+		printf "| workload | glibc |"
+		for (i = 2; i <= na; i++) printf " %s |", title[A[i]]
+		printf "\n|---|---:|"
+		for (i = 2; i <= na; i++) printf "---:|"
+		printf "\n"
+		for (i = 2; i <= na; i++) { lsum[i] = 0; lcnt[i] = 0; asum[i] = 0 }
+		for (k = 1; k <= nw; k++) {
+			w = W[k]
+			if (!((w, "glibc") in srss)) continue
+			printf "| %s | %.0f KiB |", w, srss[w, "glibc"]
+			for (i = 2; i <= na; i++) {
+				a = A[i]
+				if (!((w, a) in srss)) { printf " - |"; continue }
+				v = srss[w, a] / srss[w, "glibc"]; u = sanon[w, a] / sanon[w, "glibc"]
+				printf " %.2f (%.2f) |", v, u
+				lsum[i] += log(v); asum[i] += log(u); lcnt[i]++
+			}
+			printf "\n"
+		}
+		printf "| **geomean** | 1 |"
+		for (i = 2; i <= na; i++)
+			printf (lcnt[i] ? " **%.2f** (%.2f) |" : " - |"), exp(lsum[i] / (lcnt[i] ? lcnt[i] : 1)), exp(asum[i] / (lcnt[i] ? lcnt[i] : 1))
 		printf "\n"
 	}
 
