@@ -1950,14 +1950,19 @@ static void test_class_keeps_no_empty_slab(void **state)
 	unsigned int n;
 
 	assert_non_null(c);
+	kmem_cache_info(c, &info);
+	n = 4 * info.objs_per_slab;
+	slab_bytes = (size_t)info.pages_per_slab << MM_PAGE_SHIFT;
+	/*
+	 * Before the baseline: with the libc facade the array is mm's too,
+	 * and at 64 KiB pages it is big enough to take a heap span.
+	 */
+	p = calloc(n, sizeof(*p));
+	assert_non_null(p);
 	before = settle();
 	kmem_cache_info(c, &info);
 	active0 = info.active_objs;
 	slabs0 = info.num_slabs;
-	n = 4 * info.objs_per_slab;
-	slab_bytes = (size_t)info.pages_per_slab << MM_PAGE_SHIFT;
-	p = calloc(n, sizeof(*p));
-	assert_non_null(p);
 	for (unsigned int k = 0; k < n; k++) {
 		p[k] = kmalloc(SIZE);
 		assert_non_null(p[k]);
