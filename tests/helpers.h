@@ -14,6 +14,20 @@
 #include <cmocka.h>
 #include <mm/mm.h>
 
+/*
+ * The tests take blocks of the largest order from the default arena, two
+ * or more at a time (every order at once, in test_tiny).  A static array
+ * of four blocks' bytes holds three aligned ones after its metadata page:
+ * host_static's and host_tiny's 16 MiB at 4 KiB pages.  Pages of 64 KiB
+ * make the block 64 MiB; the allocator runs on a smaller array, but these
+ * tests cannot.
+ */
+#if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC) && !IS_ENABLED(CONFIG_MM_STATIC_LINKER_REGION)
+static_assert(CONFIG_MM_STATIC_SIZE >= 4 * MM_MAX_BLOCK,
+	      "the tests need CONFIG_MM_STATIC_SIZE of four largest blocks at least "
+	      "(MM_PAGE_SIZE << MM_MAX_ORDER): raise it or lower CONFIG_MM_MAX_ORDER");
+#endif
+
 /* Start capturing everything mm prints (reports, errors) into a buffer. */
 void capture_start(void);
 /* Stop; returns the captured text (valid until the next capture_start). */
