@@ -6,7 +6,8 @@
 #  1. unit tests of every host configuration in configs/, each in its own
 #     build directory (build/check/<name>)
 #  2. the same tests once more under AddressSanitizer + UBSan (host, sbrk,
-#     tiny and release: the checks, the tiny core, the free mark)
+#     tiny and release: the checks, the tiny core, the free mark), and
+#     with 64 KiB pages (host, release, static)
 #  3. and under Valgrind memcheck (host, static, tiny, release), and the
 #     threaded ones under ThreadSanitizer (release)
 #  4. the build system: a second 'make' does nothing, a changed option
@@ -71,16 +72,22 @@ sanitized() {
 # Pages of 64 KiB, sixteen of the MMU's, for the whole suite: the mmap
 # backend's zero() reads mincore()'s answer for each of them (it overran
 # its buffer once), and the automatic trim unmapped a freed buffer at
-# every free (trim.c, with blocks of 64 MiB).
+# every free (trim.c, with blocks of 64 MiB).  Also the release build (no
+# checks, the free mark) and the static array (no class bytes, no heap:
+# sizes past 8 KiB are whole 64 KiB pages), which needs four such blocks
+# for the tests (tests/helpers.h).  big_pages NAME DEFCONFIG FLAGS [TWEAK...]
 big_pages() {
+	bp_dir=$1
+	bp_flags=$3
 	o=build/check/$1
-	configure "$1" host_defconfig &&
+	configure "$1" "$2" &&
+	shift 3 &&
 	kconfig-tweak --file "$o/.config" --disable MM_MALLOC_LIBC --enable MM_MALLOC_PREFIXED \
-		--set-val MM_PAGE_SHIFT 16 &&
-	mk "$1" olddefconfig >/dev/null &&
+		--set-val MM_PAGE_SHIFT 16 "$@" &&
+	mk "$bp_dir" olddefconfig >/dev/null &&
 	grep -q '^CONFIG_MM_PAGE_SHIFT=16$' "$o/.config" &&
-	mk "$1" -j"$JOBS" tests EXTRA_CFLAGS="$2" EXTRA_LDFLAGS="$2" &&
-	mk "$1" test EXTRA_CFLAGS="$2" EXTRA_LDFLAGS="$2"
+	mk "$bp_dir" -j"$JOBS" tests EXTRA_CFLAGS="$bp_flags" EXTRA_LDFLAGS="$bp_flags" &&
+	mk "$bp_dir" test EXTRA_CFLAGS="$bp_flags" EXTRA_LDFLAGS="$bp_flags"
 }
 
 # Valgrind runs one thread at a time; --fair-sched=yes keeps a busy thread
@@ -144,7 +151,10 @@ step "Valgrind: host_static" valgrind_tests vg-static host_static_defconfig
 step "ASan+UBSan: host_tiny" sanitized asan-tiny host_tiny_defconfig "$SAN"
 step "Valgrind: host_tiny" valgrind_tests vg-tiny host_tiny_defconfig
 step "ASan+UBSan: host_release (free mark)" sanitized asan-release host_release_defconfig "$SAN"
-step "ASan+UBSan: host, 64 KiB pages" big_pages asan-p16 "$SAN"
+step "ASan+UBSan: host, 64 KiB pages" big_pages asan-p16 host_defconfig "$SAN"
+step "ASan+UBSan: host_release, 64 KiB pages" big_pages asan-p16-release host_release_defconfig "$SAN"
+step "ASan+UBSan: host_static, 64 KiB pages" big_pages asan-p16-static host_static_defconfig "$SAN" \
+	--set-val MM_STATIC_SIZE 268435456
 step "Valgrind: host_release (free mark)" valgrind_tests vg-release host_release_defconfig
 TSAN="-fsanitize=thread -fno-omit-frame-pointer"
 step "TSan: host_release (threads, magazines, lock-free kfree)" tsan_tests tsan-release host_release_defconfig
