@@ -168,6 +168,17 @@ static void setup_cache(void)
 		die("kmem_cache_create failed");
 }
 
+static void *cslot[KSLOTS];
+
+static void setup_cslots(void)
+{
+	if (!cache64)
+		setup_cache();
+	for (int i = 0; i < KSLOTS; i++)
+		if (!(cslot[i] = kmem_cache_alloc(cache64)))
+			die("kmem_cache_alloc failed");
+}
+
 static void setup_kslots(void)
 {
 	for (int i = 0; i < KSLOTS; i++)
@@ -277,6 +288,20 @@ LOOP static void loop_kslots(long n)
 	kslot_seed = s;
 }
 
+/* Frees land on slabs other than the active one: kmem_cache_free()'s page lookup. */
+LOOP static void loop_cslots(long n)
+{
+	uint32_t s = kslot_seed;
+
+	for (long i = 0; i < n; i++) {
+		unsigned int k = rnd(&s) % KSLOTS;
+
+		kmem_cache_free(cache64, cslot[k]);
+		cslot[k] = kmem_cache_alloc(cache64);
+	}
+	kslot_seed = s;
+}
+
 LOOP static void base_kslots(long n)
 {
 	static void *sink[KSLOTS];
@@ -325,6 +350,8 @@ static const struct bcase cases[] = {
 	  "alloc_pages(0)+free_pages, split/merge 10 orders" },
 	{ "cache64", setup_cache, loop_cache, "base-pair",
 	  "kmem_cache_alloc+kmem_cache_free, 64 B" },
+	{ "cache64-slots", setup_cslots, loop_cslots, "base-kslots",
+	  "kmem_cache_free+alloc, 64 B, 4096 live, random slot" },
 	{ "kmalloc64", NULL, loop_kmalloc, "base-pair", "kmalloc(64)+kfree" },
 	{ "kmalloc64-slots", setup_kslots, loop_kslots, "base-kslots",
 	  "kfree+kmalloc(64), 4096 live, random slot" },

@@ -99,7 +99,7 @@ while [ "$r" -lt "$ROUNDS" ]; do
 	for w in $WORKLOADS; do
 		for a in $order; do
 			eval "lib=\$lib_$a"
-			if line=$(LD_PRELOAD=$lib timeout 300 $NORAND "$BIN" "$w" "$SCALE" 2>"$RES/peers-stderr.txt"); then
+			if line=$(RSS_SAMPLE= LD_PRELOAD=$lib timeout 300 $NORAND "$BIN" "$w" "$SCALE" 2>"$RES/peers-stderr.txt"); then
 				echo "$r $a $line" >> "$RAW"
 			else
 				echo "run-peers: $a failed on $w (round $r):" >&2
@@ -155,7 +155,7 @@ fi
 awk -v allocs="$ALLOCS" -v workloads="$WORKLOADS" -v rounds="$ROUNDS" \
     -v load0="$load0" -v load1="$load1" -v cgfile="$CG" -v norand="${NORAND:-no}" "$MEDIAN_AWK"'
 $3 == "FAIL" { fail[$4, $2] = 1; next }
-$3 == "SAMPLED" { srss[$4, $2] = $5; sanon[$4, $2] = $6; next }
+$3 == "SAMPLED" { if ($5 > 0 && $6 > 0) { srss[$4, $2] = $5; sanon[$4, $2] = $6 }; next }
 $3 == "RESULT" {
 	# round alloc RESULT name wall cpu maxrss rss0 peak
 	r = $1; a = $2; w = $4

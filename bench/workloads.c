@@ -77,7 +77,7 @@ static inline void rss_tick(void)
 {
 	static __thread unsigned int ticks;
 
-	if (sampling && ++ticks % 256 == 0)
+	if (sampling && ticks++ % 256 == 0)	/* from the first block */
 		sample_rss();
 }
 

@@ -106,7 +106,8 @@ static const char *const kmalloc_names[] = {
  * The fine classes up to 4 KiB.  From 512 bytes up, four to a doubling,
  * each the largest multiple of 16 of which a slab of one page, 8 or 16 KiB
  * holds a whole number beside the slab's header (2032 = (8192 - 48) / 4,
- * rounded down).  The quarter steps there (640, 768, ..., 3584) left up to
+ * rounded down; the counts below are for 4 KiB pages and 64-bit headers,
+ * slab.c picks the order).  The quarter steps there (640, 768, ..., 3584) left up to
  * an eighth of their slab to a tail no object fits in, and so did the
  * powers of two, whose header takes the place of an object (one of 8 in a
  * 16 KiB slab of 2048): those now hold only the sizes that round up to
@@ -122,7 +123,7 @@ static const unsigned short kmalloc_fine[] = {
 	80, 112, 160, 224,		/* 5/4 and 7/4 of 64 and 128 (6/4: 96, 192) */
 	320, 384, 448,			/* 5/4, 6/4 and 7/4 of 256 */
 	576, 672, 800, 1008,		/* 7, 6, 5 and 4 on a page */
-	1152, 1344, 1616, 2032,		/* 7, 6, 5 and 4 in 8 KiB */
+	1152, 1344, 1616, 2032,		/* 7 in 8 KiB, 3 on a page, 5 and 4 in 8 KiB */
 	2320, 2704, 3264, 4064,		/* 7 in 16, 3 in 8, 5 in 16, 2 in 8 KiB */
 };
 static_assert(ARRAY_SIZE(kmalloc_fine) == KMALLOC_NR_FINE_4K, "slab.h counts them");

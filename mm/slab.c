@@ -32,7 +32,8 @@
  * it is reported.  Such a free, and one of a pointer that is no object's
  * start (slab_is_obj_start(): a multiply and a compare) or, through
  * kmem_cache_free(), is in another cache's slab, goes through the checks
- * above (slab_free_suspect()); the others pay these tests only.  A cache
+ * above (slab_free_suspect(), slab_free_doubtful()); the others pay these
+ * tests only.  A cache
  * whose objects have no room for the pointer and the mark grows its
  * stride to two words.
  *
@@ -592,13 +593,12 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 
 /*
  * Is s, where obj's slab would start, a slab page of c's order in the
- * newest region of c's arena?  Only then may kmem_cache_free() read the
- * slab's header: a pointer from anywhere else would have it read memory
- * that is not the allocator's, or not mapped, and -- where that word held
- * c's address -- push obj onto a "slab" that is none.  A slab in an older
- * region goes the checked way too, which looks in every region.  The
- * lookup is kfree()'s: bounded by the region's metadata capacity, which
- * never changes, and read without the lock (internal.h).
+ * newest region of c's arena -- or, for slab_in_any_region(), in any?
+ * Only then may kmem_cache_free() read the slab's header: a pointer from
+ * anywhere else would have it read memory that is not the allocator's,
+ * or not mapped, and -- where that word held c's address -- push obj onto
+ * a "slab" that is none.  The newest region is kfree()'s lookup, bounded
+ * by the region's metadata capacity; the lock is held.
  */
 static __always_inline int slab_in_first_region(struct kmem_cache *c, const struct slab *s)
 {
@@ -609,39 +609,53 @@ static __always_inline int slab_in_first_region(struct kmem_cache *c, const stru
 	       likely(*page_meta(r, pfn) == PAGE_META(PT_SLAB, c->order));
 }
 
-/*
- * A free slab_free_doubtful() picked out: obj's slab found in any region
- * first, in every build, then every check the build has.
- */
-static __noinline void kmem_cache_free_checked(struct kmem_cache *c, void *obj)
+static int slab_in_any_region(struct kmem_cache *c, const struct slab *s)
 {
-	struct slab *s = obj_to_slab(c, obj);
 	uintptr_t pfn = addr_to_pfn(s);
-	mm_flags_t flags = arena_lock(c->arena);
 	struct mm_region *r = region_of(c->arena, pfn);
 
-	if (unlikely(!r || *page_meta(r, pfn) != PAGE_META(PT_SLAB, c->order)))
-		report_foreign(c, obj, "kmem_cache_free");
-	else if (slab_free_checked(c, s, obj, "kmem_cache_free"))
-		slab_free_fast(c, s, obj);
-	arena_unlock(c->arena, flags);
+	return r && *page_meta(r, pfn) == PAGE_META(PT_SLAB, c->order);
 }
 
 /*
- * Must kmem_cache_free() of obj, on the slab s would be, go the checked
- * way?  The active slab is c's, so only another slab's page is asked
- * first -- before anything of s or obj is read -- and with the mark an
- * object of another cache is one more suspect.  Lock held, so that the
- * active slab stays what it is.
+ * Must kmem_cache_free() of obj, on the slab s would be, go the slow way?
+ * The active slab is c's, so only another slab's page is asked first --
+ * before anything of s or obj is read; a cache with no active slab has a
+ * NULL one, which a pointer below the first slab's size would match.
+ * With the mark an object of another cache is one more suspect.  Lock
+ * held, so that the active slab stays what it is.
  */
 static __always_inline int slab_free_doubtful(struct kmem_cache *c, const struct slab *s,
 					      const void *obj)
 {
-	if (s != c->cpu_slab &&
-	    (unlikely(!slab_in_first_region(c, s)) ||
-	     (IS_ENABLED(CONFIG_MM_FREE_MARK) && unlikely(s->cache != c))))
-		return 1;
-	return slab_free_suspect(c, obj);
+	if (likely(s == c->cpu_slab))
+		return unlikely(!s) || slab_free_suspect(c, obj);
+	return unlikely(!slab_in_first_region(c, s)) ||
+	       (IS_ENABLED(CONFIG_MM_FREE_MARK) && unlikely(s->cache != c)) ||
+	       slab_free_suspect(c, obj);
+}
+
+/*
+ * The frees slab_free_doubtful() picked out, lock held and dropped here:
+ * obj's slab looked for in every region first, in every build; then a
+ * suspect goes through every check the build has, and an object of a
+ * slab in an older region through the fast path's.
+ */
+static __noinline void kmem_cache_free_slow(struct kmem_cache *c, struct slab *s, void *obj,
+					    mm_flags_t flags)
+{
+	const char *who = "kmem_cache_free";
+
+	if (unlikely(!slab_in_any_region(c, s))) {
+		report_foreign(c, obj, who);
+	} else {
+		int suspect = (IS_ENABLED(CONFIG_MM_FREE_MARK) && s->cache != c) ||
+			      slab_free_suspect(c, obj);
+
+		if (suspect ? slab_free_checked(c, s, obj, who) : slab_free_ok(c, s, obj, who))
+			slab_free_fast(c, s, obj);
+	}
+	arena_unlock(c->arena, flags);
 }
 
 void kmem_cache_free(struct kmem_cache *c, void *obj)
@@ -653,10 +667,8 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 		return;
 	s = obj_to_slab(c, obj);
 	flags = arena_lock(c->arena);
-	if (unlikely(slab_free_doubtful(c, s, obj))) {
-		arena_unlock(c->arena, flags);
-		return kmem_cache_free_checked(c, obj);
-	}
+	if (unlikely(slab_free_doubtful(c, s, obj)))
+		return kmem_cache_free_slow(c, s, obj, flags);
 	if (slab_free_ok(c, s, obj, "kmem_cache_free"))
 		slab_free_fast(c, s, obj);
 	arena_unlock(c->arena, flags);

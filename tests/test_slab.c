@@ -1186,6 +1186,42 @@ static void test_free_foreign_pointer(void **state)
 	parena_fini(&p);
 }
 
+/*
+ * A cache with no active slab (new, or after kmem_cache_shrink()) has a
+ * NULL one, and so is obj & c->slab_mask for any pointer below the first
+ * slab's size: such a pointer must be refused as any other foreign one,
+ * before anything there is read -- it was taken for an object of the
+ * active slab, read (the mark) and written (the free list), a crash here
+ * and silent corruption on a microcontroller whose memory starts at 0.
+ */
+static void test_free_foreign_pointer_no_active_slab(void **state)
+{
+	static struct parena p;
+	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "lowcache", 3000, 0, 0, NULL);
+	unsigned long e0;
+	void *x;
+
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		char *low = (char *)(uintptr_t)(c->first + 2 * (size_t)c->size);
+
+		assert_null(c->cpu_slab);
+		e0 = errors(a);
+		capture_start();
+		kmem_cache_free(c, low);	/* the third object of a "slab" at 0 */
+		check_report(a, e0, "lowcache", "not in any slab");
+		x = kmem_cache_alloc(c);
+		assert_non_null(x);
+		assert_ptr_not_equal(x, low);
+		kmem_cache_free(c, x);
+		kmem_cache_shrink(c);		/* no active slab again */
+	}
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_nothing_lost(&p);
+	parena_fini(&p);
+}
+
 #if FREES_CHECKED
 /* Pointers into an object, into the slab header and into the slab's tail. */
 static void test_free_middle_of_object(void **state)
@@ -1681,6 +1717,7 @@ int main(void)
 		cmocka_unit_test(test_free_never_handed_out),
 #endif
 		cmocka_unit_test(test_free_foreign_pointer),
+		cmocka_unit_test(test_free_foreign_pointer_no_active_slab),
 #if FREES_CHECKED
 		cmocka_unit_test(test_free_into_wrong_cache),
 		cmocka_unit_test(test_free_middle_of_object),
