@@ -107,11 +107,11 @@ static const char *const kmalloc_names[] = {
  * each the largest multiple of 16 of which a slab of one page, 8 or 16 KiB
  * holds a whole number beside the slab's header (2032 = (8192 - 48) / 4,
  * rounded down; the counts below are for 4 KiB pages and 64-bit headers,
- * slab.c picks the order).  The quarter steps there (640, 768, ..., 3584) left up to
- * an eighth of their slab to a tail no object fits in, and so did the
- * powers of two, whose header takes the place of an object (one of 8 in a
- * 16 KiB slab of 2048): those now hold only the sizes that round up to
- * them, the last 16 bytes below.  And the slabs are small: a class's
+ * and slab.c picks the order).  The quarter steps there (640, 768, ...,
+ * 3584) left up to an eighth of their slab to a tail no object fits in,
+ * and so did the powers of two, whose header takes the place of an object
+ * (one of 8 in a 16 KiB slab of 2048): those now hold only the sizes that
+ * round up to them, the last 16 bytes below.  And the slabs are small: a class's
  * population wanders, and a slab keeps its pages until its last object
  * goes, so one of 4 KiB strands less than one of 16 or 32 (the quarter
  * steps from 512 to 1024 had 16-32 KiB slabs to meet the 1/32 waste bound

@@ -33,9 +33,8 @@
  * start (slab_is_obj_start(): a multiply and a compare) or, through
  * kmem_cache_free(), is in another cache's slab, goes through the checks
  * above (slab_free_suspect(), slab_free_doubtful()); the others pay these
- * tests only.  A cache
- * whose objects have no room for the pointer and the mark grows its
- * stride to two words.
+ * tests only.  A cache whose objects have no room for the pointer and the
+ * mark grows its stride to two words.
  *
  * The slab size is the smallest buddy order whose unusable part (header
  * and tail) is at most 1/32 of the slab for objects up to a quarter page,
