@@ -29,7 +29,7 @@ for w in $WORKLOADS; do
 		if [ $((r % 2)) = 0 ]; then order="$*"; else
 			order=$(for b in "$@"; do echo "$b"; done | tac | tr '\n' ' '); fi
 		for b in $order; do
-			LD_PRELOAD="$b/libmm.so" $NORAND "$BIN" "$w" "$SCALE" |
+			RSS_SAMPLE= LD_PRELOAD="$b/libmm.so" $NORAND "$BIN" "$w" "$SCALE" |
 				awk -v b="$b" '/^RESULT/ { print $2, b, $3, $5 }' >>"$raw"
 		done
 		r=$((r + 1))
