@@ -7,7 +7,10 @@
  * costs two extra munmap() calls and makes every block order available from
  * the region's first aligned page.  Pages are committed by the kernel on
  * first touch (MAP_NORESERVE keeps a large region from reserving swap), so
- * a region costs address space until it is used.
+ * a region costs address space until it is used.  A backend with 'commit'
+ * set maps without MAP_NORESERVE: kmalloc's direct mappings, each the size
+ * a program asked for, which the kernel's overcommit check must be able to
+ * refuse as it refuses glibc's.
  *
  * release() unmaps (any tail of a region can go); discard() keeps the
  * mapping and drops its pages with madvise(MADV_DONTNEED), so they read as
@@ -26,7 +29,7 @@
 #define MMAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS)
 #endif
 
-static void *map_aligned(size_t len, size_t align)
+static void *map_aligned(size_t len, size_t align, int flags)
 {
 	/*
 	 * mmap() aligns to the MMU page only, which may be smaller than
@@ -45,7 +48,7 @@ static void *map_aligned(size_t len, size_t align)
 
 	if (span < len)
 		return NULL;
-	p = (uintptr_t)mmap(NULL, span, PROT_READ | PROT_WRITE, MMAP_FLAGS, -1, 0);
+	p = (uintptr_t)mmap(NULL, span, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if ((void *)p == MAP_FAILED)
 		return NULL;
 	start = ALIGN(p, align);
@@ -59,11 +62,12 @@ static void *map_aligned(size_t len, size_t align)
 static void *mmap_grow(struct mm_backend *be, size_t min, size_t want, size_t *got)
 {
 	struct mm_backend_mmap *m = container_of(be, struct mm_backend_mmap, be);
+	int flags = m->commit ? MAP_PRIVATE | MAP_ANONYMOUS : MMAP_FLAGS;
 	void *p = NULL;
 
 	if (want != SIZE_MAX)
-		p = map_aligned(want, m->align);
-	if (!p && (p = map_aligned(min, m->align)) != NULL)
+		p = map_aligned(want, m->align, flags);
+	if (!p && (p = map_aligned(min, m->align, flags)) != NULL)
 		want = min;
 	if (!p) {
 		errno = ENOMEM;

@@ -350,10 +350,23 @@ static void *huge_alloc(size_t size, size_t align)
 
 	if (size > SIZE_MAX / 4 || align > SIZE_MAX / 4)
 		return NULL;
-	len = ALIGN(size, MM_PAGE_SIZE) + head;
+	/*
+	 * At least one page after the pointer: a block of 0 bytes aligned to
+	 * its mapping would otherwise point at the mapping's end, with a
+	 * usable size of 0 that realloc() takes for a bad pointer.
+	 */
+	len = ALIGN(size ? size : 1, MM_PAGE_SIZE) + head;
 	flags = mm_lock(&huge_lock);
-	if (!huge_backend.be.grow)
+	if (!huge_backend.be.grow) {
 		mm_backend_mmap_init(&huge_backend, 0);
+		/*
+		 * Not MAP_NORESERVE: a direct mapping is the size the program
+		 * asked for, and the kernel's overcommit check must be able to
+		 * refuse an absurd one (malloc(64 TiB) succeeded, and the
+		 * program was killed when it used it, where glibc says ENOMEM).
+		 */
+		huge_backend.commit = 1;
+	}
 	if (huge_cache.map && huge_cache.len >= len && huge_cache.len / 2 < len) {
 		ptr = huge_link(huge_cache.map, huge_cache.len, size, head);
 		if (ptr)

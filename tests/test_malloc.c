@@ -845,6 +845,107 @@ static void test_huge_direct_mapping(void **state)
 	}
 }
 
+#if HUGE_OK
+/*
+ * A block of 0 bytes aligned beyond the largest buddy block is a direct
+ * mapping; it must lie inside it.  Its pointer was the first aligned
+ * address a page into the mapping, and a mapping that happened to be
+ * aligned to it (mmap's alignment is the largest block, so one in two)
+ * put that address one past its end: a usable size of 0, and realloc()
+ * took the block for a foreign pointer (ENOMEM and a bug report).
+ * Sixteen tries: each has an even chance of such a mapping (four with
+ * 64 KiB pages, whose largest block is 64 MiB).
+ */
+static void test_huge_align_zero_size(void **state)
+{
+	const size_t align = 2 * MM_MAX_BLOCK;
+	enum { TRIES = 16 };
+	const int tries = MM_MAX_BLOCK <= 4 * MiB ? TRIES : 4;
+	unsigned long e0 = mm_default_arena()->diag.error_count;
+	unsigned char *p[TRIES];
+
+	/* All live at once: sixteen mappings, not the one kept for reuse. */
+	for (int i = 0; i < tries; i++) {
+		unsigned char vec[1];
+		uintptr_t page;
+
+		p[i] = aligned_call((enum aligned_fn)(i % 3), align, 0);
+		assert_non_null(p[i]);
+		assert_true(aligned_to(p[i], align));
+		page = (uintptr_t)p[i] & ~(uintptr_t)(PAGE - 1);
+		assert_int_equal(mincore((void *)page, PAGE, vec), 0);	/* mapped */
+	}
+	for (int i = 0; i < tries; i++) {
+		unsigned char *q = M(realloc)(p[i], 800);
+
+		assert_non_null(q);
+		memset(q, 0x5a, 800);
+		assert_int_equal(q[799], 0x5a);
+		M(free)(q);
+	}
+	assert_int_equal(mm_default_arena()->diag.error_count, e0);
+}
+
+/*
+ * A direct mapping is committed memory, as glibc's mapped chunks are: a
+ * request the kernel's overcommit check refuses fails with ENOMEM (with
+ * MAP_NORESERVE every size succeeded, and a program that used the block
+ * was killed).  Whatever the machine's policy, mm must answer as the
+ * kernel does for a plain private mapping of the same size.
+ */
+static int kernel_commits(size_t len)
+{
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return 0;
+	munmap(m, len);
+	return 1;
+}
+
+static void test_huge_overcommit(void **state)
+{
+	static const size_t sizes[] = { (size_t)1 << 40, (size_t)1 << 44, (size_t)1 << 46 };
+	unsigned char *small = M(malloc)(100), *big = M(malloc)(MM_MAX_BLOCK + MiB);
+
+	assert_non_null(small);
+	assert_non_null(big);
+	memset(small, 7, 100);
+	memset(big, 8, MM_MAX_BLOCK + MiB);
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t n = sizes[i];
+		int ok = kernel_commits(n + 2 * MM_MAX_BLOCK);
+		void *p;
+
+		errno = 0;
+		p = M(malloc)(opaque(n));
+		if (!ok) {
+			assert_null(p);
+			assert_int_equal(errno, ENOMEM);
+			/* Grown to it: refused, the block as it was. */
+			errno = 0;
+			assert_null(M(realloc)(small, opaque(n)));
+			assert_int_equal(errno, ENOMEM);
+			errno = 0;
+			assert_null(M(realloc)(big, opaque(n)));
+			assert_int_equal(errno, ENOMEM);
+			/* The alignment is what the mapping must cover. */
+			errno = 0;
+			assert_null(M(memalign)(opaque(n), 16));
+			assert_int_equal(errno, ENOMEM);
+		} else {
+			assert_non_null(p);
+			M(free)(p);
+		}
+		/* Either way the blocks asked to grow are as they were. */
+		assert_int_equal(small[99], 7);
+		assert_int_equal(big[MM_MAX_BLOCK + MiB - 1], 8);
+	}
+	M(free)(big);
+	M(free)(small);
+}
+#endif
+
 #if HUGE_OK && MM_PAGE_SHIFT + MM_MAX_ORDER <= 22
 /*
  * The last direct mapping freed is kept for the next request it holds
@@ -1299,6 +1400,10 @@ int main(void)
 		cmocka_unit_test(test_valloc_pvalloc),
 #endif
 		cmocka_unit_test(test_huge_direct_mapping),
+#if HUGE_OK
+		cmocka_unit_test(test_huge_align_zero_size),
+		cmocka_unit_test(test_huge_overcommit),
+#endif
 #if HUGE_OK && MM_PAGE_SHIFT + MM_MAX_ORDER <= 22
 		cmocka_unit_test(test_huge_reuse),
 #endif

@@ -86,6 +86,7 @@ void mm_backend_sbrk_init(struct mm_backend_sbrk *s);
 struct mm_backend_mmap {
 	struct mm_backend be;
 	size_t align;			/* regions are aligned to this (power of 2) */
+	int commit;			/* 1: never MAP_NORESERVE (the kernel may refuse) */
 };
 
 /*
