@@ -21,6 +21,17 @@
  * the peak of pages touched: no allocator with those classes holds less
  * on this workload, and a real one adds its headers, the objects its
  * threads park, and the slabs its cheaper choices leave partial.
+ *
+ * Then the same with mm's own classes and slabs (host_release_defconfig,
+ * x86-64, as kmalloc.c and slab.c choose them; copied here, so a change
+ * there must be made here too), adding mm's choices one at a time: its
+ * slab headers and alignment, its next slab (the one that last stopped
+ * being full, slab.c), a shrunk object keeping its class (krealloc()),
+ * and its per-thread magazines (percpu.c: 16 KiB a class, refills of 2
+ * KiB and at least 4 objects, a full magazine flushing its newest half).
+ * The last row sends the frees of objects outside their class's active
+ * slab past the magazine, as SLUB sends them past its per-CPU list: what
+ * the magazines' recycling costs in slabs that never drain (Round 12).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -38,23 +49,40 @@ struct slab {
 	uint64_t used[MAX_OBJS / 64];
 };
 
-struct class {
-	size_t size, bytes;		/* object and slab */
-	unsigned int objs, nr;		/* per slab; slabs held */
-	struct slab **slabs;
-};
-
-struct model {
-	struct class cls[MAX_CLASSES];
-	unsigned int nr_classes;
-	long pages, peak;		/* touched pages: now, highest */
-};
-
 struct slot {
 	size_t size;
 	struct class *c;
 	struct slab *s;
 	unsigned int obj;
+};
+
+#define MAG_SLOTS	64		/* percpu.c's MAG_SIZE */
+
+struct class {
+	size_t size, bytes;		/* object and slab */
+	unsigned int first;		/* offset of the first object (header) */
+	unsigned int objs, nr;		/* per slab; slabs held */
+	struct slab **slabs;
+	struct slab *active;		/* RECENT: the slab allocations come from */
+	struct slab **partial;		/* RECENT: a stack, the last to stop being full on top */
+	unsigned int nr_partial;
+	struct slot mag[MAG_SLOTS];	/* MAGAZINES: one thread's */
+	unsigned int mag_count, mag_cap, mag_refill;
+};
+
+/* What a model run adds to ideal segregated storage. */
+enum {
+	RECENT = 1,		/* slab.c's next slab, not the fullest */
+	KEEP_SHRUNK = 2,	/* krealloc(): a shrink to more than half stays */
+	MAGAZINES = 4,		/* percpu.c's magazines in front */
+	BYPASS = 8,		/* frees outside the active slab skip the magazine */
+};
+
+struct model {
+	struct class cls[MAX_CLASSES];
+	unsigned int nr_classes;
+	unsigned int flags;
+	long pages, peak;		/* touched pages: now, highest */
 };
 
 static double scale = 1.0;
@@ -72,7 +100,7 @@ static void *xcalloc(size_t n, size_t size)
 
 static long pages_to(const struct class *c, unsigned int objs)
 {
-	return (long)((objs * c->size + PAGE - 1) / PAGE);
+	return objs ? (long)((c->first + objs * c->size + PAGE - 1) / PAGE) : 0;
 }
 
 static void model_init(struct model *m, unsigned int steps, unsigned int max_pages)
@@ -103,7 +131,53 @@ static void model_init(struct model *m, unsigned int steps, unsigned int max_pag
 			}
 		}
 		c->objs = (unsigned int)(c->bytes / c->size);
-		c->slabs = xcalloc((size_t)MIXED_SLOTS + 1, sizeof(*c->slabs));
+	}
+}
+
+/*
+ * mm's classes up to 4 KiB and the order of each one's slabs (x86-64,
+ * host_release_defconfig); objects start after a 40-byte header, aligned
+ * to the largest power of two dividing their size (natural alignment for
+ * the powers of two).
+ */
+static void model_init_mm(struct model *m)
+{
+	static const unsigned short size[] = {
+		16, 32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448,
+		512, 576, 672, 800, 1008, 1024, 1152, 1344, 1616, 2032, 2048,
+		2320, 2704, 3264, 4064, 4096,
+	};
+	static const unsigned char order[] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0,
+		2, 0, 0, 0, 0, 3, 1, 0, 1, 1, 2,
+		2, 1, 2, 1, 3,
+	};
+
+	memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < sizeof(size) / sizeof(size[0]); i++) {
+		struct class *c = &m->cls[m->nr_classes++];
+		unsigned int align = size[i] & -size[i];
+
+		c->size = size[i];
+		c->bytes = (size_t)PAGE << order[i];
+		c->first = (40 + align - 1) / align * align;
+		c->objs = (unsigned int)((c->bytes - c->first) / c->size);
+	}
+}
+
+static void model_alloc_lists(struct model *m, unsigned int flags)
+{
+	m->flags = flags;
+	for (unsigned int i = 0; i < m->nr_classes; i++) {
+		struct class *c = &m->cls[i];
+		unsigned int cap = 16384 / (unsigned int)c->size, refill = 2048 / (unsigned int)c->size;
+
+		c->slabs = xcalloc((size_t)MIXED_SLOTS + MAG_SLOTS + 1, sizeof(*c->slabs));
+		c->partial = xcalloc((size_t)MIXED_SLOTS + MAG_SLOTS + 1, sizeof(*c->partial));
+		/* percpu_mag_cap() and percpu_mag_refill(), at full capacity. */
+		c->mag_cap = cap > MAG_SLOTS ? MAG_SLOTS : cap < 2 ? 2 : cap;
+		refill = refill < 4 ? 4 : refill > MAG_SLOTS ? MAG_SLOTS : refill;
+		c->mag_refill = refill < c->mag_cap / 2 ? refill : c->mag_cap / 2;
 	}
 }
 
@@ -113,25 +187,41 @@ static void model_fini(struct model *m)
 		for (unsigned int j = 0; j < m->cls[i].nr; j++)
 			free(m->cls[i].slabs[j]);
 		free(m->cls[i].slabs);
+		free(m->cls[i].partial);
 	}
 }
 
-static void model_alloc(struct model *m, struct slot *sl, size_t size)
+static struct slab *new_slab(struct class *c)
 {
-	struct class *c = m->cls;
-	struct slab *s = NULL;
-	unsigned int obj = 0;
+	struct slab *s = xcalloc(1, sizeof(*s));
 
-	while (c->size < size)
-		c++;
+	c->slabs[c->nr++] = s;
+	return s;
+}
+
+/* The slab the next object of c comes from, by the model's rule. */
+static struct slab *pick_slab(const struct model *m, struct class *c)
+{
+	struct slab *s = NULL;
+
+	if (m->flags & RECENT) {
+		if (!c->active || c->active->inuse == c->objs)
+			c->active = c->nr_partial ? c->partial[--c->nr_partial] : new_slab(c);
+		return c->active;
+	}
 	for (unsigned int j = 0; j < c->nr; j++) {
 		if (c->slabs[j]->inuse < c->objs && (!s || c->slabs[j]->inuse > s->inuse))
 			s = c->slabs[j];
 	}
-	if (!s) {
-		s = xcalloc(1, sizeof(*s));
-		c->slabs[c->nr++] = s;
-	}
+	return s ? s : new_slab(c);
+}
+
+/* An object of class c, its lowest free slot in the slab picked. */
+static void take_object(struct model *m, struct class *c, struct slot *sl, size_t size)
+{
+	struct slab *s = pick_slab(m, c);
+	unsigned int obj = 0;
+
 	while (s->used[obj / 64] >> (obj % 64) & 1)
 		obj++;
 	s->used[obj / 64] |= (uint64_t)1 << (obj % 64);
@@ -145,14 +235,44 @@ static void model_alloc(struct model *m, struct slot *sl, size_t size)
 	*sl = (struct slot){ size, c, s, obj };
 }
 
-static void model_free(struct model *m, struct slot *sl)
+static struct class *class_for(struct model *m, size_t size)
+{
+	struct class *c = m->cls;
+
+	while (c->size < size)
+		c++;
+	return c;
+}
+
+/* The object back to its slab; an empty slab goes (the active one stays). */
+static void put_object(struct model *m, struct slot *sl)
 {
 	struct class *c = sl->c;
 	struct slab *s = sl->s;
+	int was_full = s->inuse == c->objs;
 
 	s->used[sl->obj / 64] &= ~((uint64_t)1 << (sl->obj % 64));
-	if (--s->inuse)
+	s->inuse--;
+	if (m->flags & RECENT) {
+		if (s == c->active)
+			return;
+		if (was_full && s->inuse) {
+			c->partial[c->nr_partial++] = s;
+			return;
+		}
+		if (s->inuse)
+			return;
+		for (unsigned int j = 0; j < c->nr_partial; j++) {
+			if (c->partial[j] == s) {
+				memmove(&c->partial[j], &c->partial[j + 1],
+					(c->nr_partial - j - 1) * sizeof(*c->partial));
+				c->nr_partial--;
+				break;
+			}
+		}
+	} else if (s->inuse) {
 		return;
+	}
 	m->pages -= pages_to(c, s->touched);
 	for (unsigned int j = 0; j < c->nr; j++) {
 		if (c->slabs[j] == s) {
@@ -161,6 +281,38 @@ static void model_free(struct model *m, struct slot *sl)
 		}
 	}
 	free(s);
+}
+
+/* malloc(): from the magazine, refilled when empty, if there is one. */
+static void model_alloc(struct model *m, struct slot *sl, size_t size)
+{
+	struct class *c = class_for(m, size);
+
+	if (!(m->flags & MAGAZINES)) {
+		take_object(m, c, sl, size);
+		return;
+	}
+	while (c->mag_count < c->mag_refill)
+		take_object(m, c, &c->mag[c->mag_count++], c->size);
+	*sl = c->mag[--c->mag_count];
+	sl->size = size;
+}
+
+/* free(): into the magazine, whose newest half goes back when it is full. */
+static void model_free(struct model *m, struct slot *sl)
+{
+	struct class *c = sl->c;
+
+	if (!(m->flags & MAGAZINES) ||
+	    ((m->flags & BYPASS) && (m->flags & RECENT) && sl->s != c->active)) {
+		put_object(m, sl);
+		return;
+	}
+	if (c->mag_count == c->mag_cap) {
+		for (unsigned int j = 0; j < c->mag_cap / 2; j++)
+			put_object(m, &c->mag[--c->mag_count]);
+	}
+	c->mag[c->mag_count++] = *sl;
 }
 
 /* The resident set in KiB (/proc/self/statm). */
@@ -220,8 +372,9 @@ static long run_malloc(long n, size_t *peak_live)
 	return peak;
 }
 
+/* steps 0: mm's classes (model_init_mm()); flags: what the run adds. */
 static long run_model(long n, unsigned int steps, unsigned int max_pages,
-		      unsigned int *nr_classes)
+		      unsigned int flags, unsigned int *nr_classes)
 {
 	static struct slot slot[MIXED_SLOTS];
 	struct model *m = xcalloc(1, sizeof(*m));
@@ -229,11 +382,21 @@ static long run_model(long n, unsigned int steps, unsigned int max_pages,
 	long peak;
 
 	memset(slot, 0, sizeof(slot));
-	model_init(m, steps, max_pages);
+	if (steps)
+		model_init(m, steps, max_pages);
+	else
+		model_init_mm(m);
+	model_alloc_lists(m, flags);
 	for (long i = 0; i < n; i++) {
 		uint64_t r = rnd(&s);
 		size_t k = r % MIXED_SLOTS, size = rnd_size(&s, 8, 4096);
 
+		/* workloads.c's realloc(), as krealloc() serves it. */
+		if ((flags & KEEP_SHRUNK) && slot[k].size && (r >> 32) % 3 == 0 &&
+		    size <= slot[k].c->size && size > slot[k].c->size / 2) {
+			slot[k].size = size;
+			continue;
+		}
 		if (slot[k].size)
 			model_free(m, &slot[k]);
 		model_alloc(m, &slot[k], size);
@@ -250,6 +413,14 @@ int main(int argc, char **argv)
 	static const unsigned int tables[][2] = {
 		{ 2, 4 }, { 3, 4 }, { 4, 1 }, { 4, 2 }, { 4, 4 }, { 4, 8 }, { 8, 4 },
 	};
+	static const struct { unsigned int flags; const char *what; } mm_runs[] = {
+		{ 0, "mm's classes, headers and slabs, fullest slab first" },
+		{ RECENT, "  and mm's next slab (the last to stop being full)" },
+		{ RECENT | KEEP_SHRUNK, "  and a shrunk object keeping its class" },
+		{ RECENT | KEEP_SHRUNK | MAGAZINES, "  and mm's magazines" },
+		{ RECENT | KEEP_SHRUNK | MAGAZINES | BYPASS,
+		  "  with frees outside the active slab past them" },
+	};
 	size_t peak_live = 0;
 	long n, grown;
 
@@ -263,10 +434,16 @@ int main(int argc, char **argv)
 	printf("  malloc of this process: resident set grew by %ld KiB at most\n", grown);
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
 		unsigned int nr;
-		long kib = run_model(n, tables[t][0], tables[t][1], &nr);
+		long kib = run_model(n, tables[t][0], tables[t][1], 0, &nr);
 
 		printf("  ideal classes, %u an octave (%u classes), slabs of up to %u pages: %ld KiB\n",
 		       tables[t][0], nr, tables[t][1], kib);
+	}
+	for (size_t t = 0; t < sizeof(mm_runs) / sizeof(mm_runs[0]); t++) {
+		unsigned int nr;
+		long kib = run_model(n, 0, 0, mm_runs[t].flags, &nr);
+
+		printf("  %s: %ld KiB\n", mm_runs[t].what, kib);
 	}
 	return 0;
 }
