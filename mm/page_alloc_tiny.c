@@ -168,7 +168,11 @@ void *alloc_pages(struct mm_arena *a, unsigned int order)
 void free_pages(struct mm_arena *a, void *addr, unsigned int order)
 {
 	uintptr_t i = addr_to_pfn(addr) - a->start_pfn;
-	mm_flags_t flags = arena_lock(a);
+	mm_flags_t flags;
+
+	if (!addr)		/* as the full core and Linux: NULL is no error */
+		return;
+	flags = arena_lock(a);
 
 	/*
 	 * The whole test is the head's byte: type and order must both match,
@@ -192,9 +196,12 @@ size_t mm_arena_free_pages(struct mm_arena *a)
 #if IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)
 size_t mm_arena_nr_free_order(struct mm_arena *a, unsigned int order)
 {
-	mm_flags_t flags = arena_lock(a);
+	mm_flags_t flags;
 	size_t n = 0;
 
+	if (order > MM_MAX_ORDER)	/* no such list: free_area[] ends at MM_MAX_ORDER */
+		return 0;
+	flags = arena_lock(a);
 	for (struct hlist_node *b = a->free_area[order].first; b; b = b->next)
 		n++;
 	arena_unlock(a, flags);

@@ -84,6 +84,10 @@ int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t a
 		return -1;
 	if (align < sizeof(void *))
 		align = sizeof(void *);
+#if IS_ENABLED(CONFIG_MM_STATS)
+	c->object_size = (unsigned int)size;
+	c->align = (unsigned int)align;
+#endif
 	if (c->ctor) {
 		size = ALIGN(size, sizeof(void *));
 		c->offset = (unsigned int)size;
@@ -323,8 +327,9 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
 
 	memset(info, 0, sizeof(*info));
 	info->name = cache_name(c);
-	info->object_size = info->size = c->size;
-	info->align = sizeof(void *);
+	info->object_size = c->object_size;
+	info->size = c->size;
+	info->align = c->align;
 	info->objs_per_slab = c->objects;
 	info->pages_per_slab = 1u << c->order;
 	info->active_objs = c->active;

@@ -55,6 +55,10 @@ struct kmem_cache {
 	uint16_t objects;		/* per slab */
 	uint8_t order;			/* a slab is 2^order pages */
 	unsigned long active;		/* objects allocated */
+#if IS_ENABLED(CONFIG_MM_STATS)
+	unsigned int object_size;	/* what the user asked for (kmem_cache_info()) */
+	unsigned int align;		/* the alignment objects have */
+#endif
 #if IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)
 	unsigned long nr_slabs;		/* for kmem_cache_info() and slabinfo */
 #endif

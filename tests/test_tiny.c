@@ -651,9 +651,58 @@ static void test_diag_peak(void **state)
 	assert_int_equal(d2.capacity, d0.capacity);
 }
 
+/*
+ * NULL is no error for free_pages(), as in the full core (test_buddy) and
+ * Linux; and the per-order count of an order past MM_MAX_ORDER is 0, not a
+ * walk of whatever follows free_area[] in the arena (it crashed).
+ */
+static void test_free_pages_null_and_orders_past_max(void **state)
+{
+	struct mm_arena *a = arena();
+	unsigned long errs = a->diag.error_count;
+	size_t free = mm_arena_free_pages(a);
+
+	free_pages(a, NULL, 0);
+	free_pages(a, NULL, 3);
+	free_page(NULL);
+	assert_int_equal(a->diag.error_count, errs);
+	assert_int_equal(mm_arena_free_pages(a), free);
+	assert_int_equal(mm_arena_nr_free_order(a, MM_MAX_ORDER + 1), 0);
+	assert_int_equal(mm_arena_nr_free_order(a, MM_MAX_ORDER + 2), 0);
+	assert_int_equal(mm_arena_nr_free_order(a, 31), 0);
+	assert_int_equal(mm_arena_nr_free_order(a, ~0u), 0);
+}
+
+#if IS_ENABLED(CONFIG_MM_STATS)
+/* kmem_cache_info(): object_size is what the user asked for (slab.h), align the objects'. */
+static void test_cache_info_sizes(void **state)
+{
+	struct kmem_cache *c = kmem_cache_create("info", 33, 64, 0, NULL);
+	struct kmem_cache *k = kmem_cache_create("info_ctor", 20, 0, 0, ctor);
+	struct kmem_cache_info i;
+
+	assert_non_null(c);
+	assert_non_null(k);
+	kmem_cache_info(c, &i);
+	assert_int_equal(i.object_size, 33);
+	assert_int_equal(i.size, 64);
+	assert_int_equal(i.align, 64);
+	kmem_cache_info(k, &i);
+	assert_int_equal(i.object_size, 20);
+	assert_true(i.size >= 20 + sizeof(void *));
+	assert_int_equal(i.align, sizeof(void *));
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_int_equal(kmem_cache_destroy(k), 0);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_free_pages_null_and_orders_past_max),
+#if IS_ENABLED(CONFIG_MM_STATS)
+		cmocka_unit_test(test_cache_info_sizes),
+#endif
 		cmocka_unit_test(test_setup_geometry),
 		cmocka_unit_test(test_buddy_orders_aligned_and_merged),
 		cmocka_unit_test(test_buddy_exhaust_and_recover),
