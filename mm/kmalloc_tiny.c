@@ -171,9 +171,14 @@ size_t ksize(const void *p)
  */
 void *krealloc(void *p, size_t size)
 {
-	size_t old = ksize(p);
+	size_t old;
 	void *q;
 
+	if (!size) {			/* as the full core: freed */
+		kfree(p);
+		return NULL;
+	}
+	old = ksize(p);
 	if (old && size <= old)
 		return p;
 	if (IS_ENABLED(CONFIG_MM_CHECKS) && p && !old) {

@@ -167,7 +167,8 @@ static inline __malloc __alloc_size(1, 2) void *kcalloc(size_t n, size_t size)
  * less moves to its smaller class when there is room, so that a buffer
  * shrunk does not hold its largest size for good (not in the tiny core,
  * CONFIG_MM_TINY, which keeps its code under 2 KiB).  A shrink never
- * fails.
+ * fails.  A new size of 0 frees p and returns NULL (Linux returns
+ * ZERO_SIZE_PTR); krealloc(NULL, n) is kmalloc(n).
  */
 void *krealloc(void *p, size_t new_size) __alloc_size(2);
 void kfree(const void *p);
