@@ -61,19 +61,22 @@ int mm_page_order(struct mm_arena *arena, const void *addr);
 #if IS_ENABLED(CONFIG_MM_REPORTS)
 /* The /proc/buddyinfo line for this arena, through the output hook. */
 void mm_buddyinfo(struct mm_arena *arena);
-
-/*
- * One character per page, 64 to a line, each line prefixed with its
- * address:  '.' free  'P' page block head  'S' slab head  'K' kmalloc
- * large block head  'k' its further pieces  '-' rest of an allocated
- * block  'M' region metadata.
- */
-void mm_page_map(struct mm_arena *arena);
 #else
 static inline void mm_buddyinfo(struct mm_arena *arena)
 {
 }
+#endif
 
+#if IS_ENABLED(CONFIG_MM_REPORTS) && !IS_ENABLED(CONFIG_MM_TINY)
+/*
+ * One character per page, 64 to a line, each line prefixed with its
+ * address:  '.' free  'P' page block head  'S' slab head  'K' kmalloc
+ * large block head  'k' its further pieces  '-' rest of an allocated
+ * block  'M' region metadata.  (The tiny core keeps no per-page
+ * metadata to draw: nothing.)
+ */
+void mm_page_map(struct mm_arena *arena);
+#else
 static inline void mm_page_map(struct mm_arena *arena)
 {
 }
