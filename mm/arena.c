@@ -356,6 +356,7 @@ static void fork_child(void)
 		mm_lock_init(&a->lock);
 	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
 		mm_lock_init(fork_locks[i]);
+	__percpu_fork_child();
 }
 
 static void register_atfork(void)

@@ -267,6 +267,18 @@ static __always_inline void arena_unlock(struct mm_arena *a, mm_flags_t flags)
 /* Hold this lock across fork() too (host thread locks; a no-op elsewhere). */
 void __mm_fork_lock(mm_lock_t *lock);
 
+/*
+ * In a fork()'s child, its locks reset: the threads that did not come
+ * along leave their per-thread caches behind; give them back (percpu.c).
+ */
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+void __percpu_fork_child(void);
+#else
+static inline void __percpu_fork_child(void)
+{
+}
+#endif
+
 /* Every arena, for fork() handling and reports. */
 extern MM_INTERNAL struct mm_arena *mm_arenas;
 

@@ -96,7 +96,8 @@ static int exit_key_ok;
 /*
  * Every thread's cache while it lives, where a double free is looked for:
  * the keys' owners (checks), or every magazine that might hold a marked
- * object (CONFIG_MM_FREE_MARK).
+ * object (CONFIG_MM_FREE_MARK); and, in a fork()'s child, the caches of
+ * the threads that did not come along (__percpu_fork_child()).
  */
 #define PERCPU_LIVE	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
 static struct percpu_cache *live_caches;
@@ -106,8 +107,6 @@ static void live_add(struct percpu_cache *pc)
 {
 	mm_flags_t flags;
 
-	if (!PERCPU_LIVE)
-		return;
 	flags = mm_lock(&live_lock);
 	pc->next_live = live_caches;
 	live_caches = pc;
@@ -118,8 +117,6 @@ static void live_del(struct percpu_cache *pc)
 {
 	mm_flags_t flags;
 
-	if (!PERCPU_LIVE)
-		return;
 	flags = mm_lock(&live_lock);
 	for (struct percpu_cache **q = &live_caches; *q; q = &(*q)->next_live) {
 		if (*q == pc) {
@@ -261,8 +258,7 @@ void percpu_init(void)
 {
 	if (pthread_key_create(&exit_key, thread_exit) == 0)
 		exit_key_ok = 1;
-	if (PERCPU_LIVE)
-		__mm_fork_lock(&live_lock);	/* held across fork(), reset in the child */
+	__mm_fork_lock(&live_lock);	/* held across fork(), reset in the child */
 }
 
 /* The magazine is empty: half fill it (MAG_REFILL_BYTES) under the lock, then pop. */
@@ -425,6 +421,59 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 		*mag_obj_mark(obj) = mm_free_mark;
 	percpu_objs(pc, idx)[m->count++] = obj;
 	return 1;
+}
+
+/*
+ * fork()'s child, every lock reset (arena.c): it has one thread, the one
+ * that forked, and every other thread's cache is still on live_caches
+ * with the objects its magazines parked -- for threads that do not exist
+ * here, so nothing would ever take them or give them back (16 threads of
+ * a server that forks workers: a few MiB in each child).  Their objects
+ * go back to their slabs and the caches to the arena.
+ */
+/*
+ * A thread the fork left behind may have been pushing onto its magazine,
+ * a store to a slot and one to the count that nothing orders: keep only
+ * the objects that carry what a magazine's objects carry (the key or the
+ * mark); one without is left where it is, lost to the child rather than
+ * freed twice.  Without key or mark only the top slot can be torn, and it
+ * is left out.
+ */
+static void fork_child_sift(struct percpu_cache *pc)
+{
+	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
+		void **objs = percpu_objs(pc, i);
+		unsigned int n = 0, count = min_t(unsigned int, pc->mag[i].count, MAG_SIZE);
+
+		if (!PERCPU_LIVE) {
+			pc->mag[i].count = count ? count - 1 : 0;
+			continue;
+		}
+		for (unsigned int j = 0; j < count; j++) {
+			if (IS_ENABLED(CONFIG_MM_CHECKS) ? *(uintptr_t *)objs[j] == pc->key :
+			    *mag_obj_mark(objs[j]) == mm_free_mark)
+				objs[n++] = objs[j];
+		}
+		pc->mag[i].count = n;
+	}
+}
+
+void __percpu_fork_child(void)
+{
+	struct percpu_cache *self = mm_tcache, *pc = live_caches, *next;
+
+	live_caches = NULL;
+	for (; pc; pc = next) {
+		next = pc->next_live;
+		if (pc == self) {
+			pc->next_live = live_caches;
+			live_caches = pc;
+			continue;
+		}
+		fork_child_sift(pc);
+		drain_all(pc);
+		kfree(pc);
+	}
 }
 
 void mm_percpu_drain(void)

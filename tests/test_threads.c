@@ -607,6 +607,81 @@ static void test_thread_exit_returns_memory(void **state)
 }
 
 /*
+ * fork() from a threaded program: the child has only the forking thread,
+ * and the other threads' caches -- their magazines full of free objects
+ * -- must not stay lost in it (they did: a few MiB per child of a server
+ * with a dozen threads).  The threads allocate and free every class,
+ * so that only their magazines hold anything, and wait while the main
+ * thread forks; the child's pages in use after a trim must be what the
+ * parent had before it started them.
+ */
+#define PARKED_THREADS	8
+
+static pthread_barrier_t parked, released;
+
+static void *park_main(void *arg)
+{
+	void *v[64];
+
+	for (size_t sz = 16; sz <= 4096; sz += sz / 2) {
+		for (int i = 0; i < 64; i++)
+			v[i] = malloc(sz);
+		for (int i = 0; i < 64; i++)
+			free(v[i]);
+	}
+	pthread_barrier_wait(&parked);		/* nothing allocated, much parked */
+	pthread_barrier_wait(&released);
+	return arg;
+}
+
+static void test_fork_child_gets_magazines_back(void **state)
+{
+	pthread_t t[PARKED_THREADS];
+	size_t before;
+	int status = -1;
+	pid_t pid;
+
+	pthread_barrier_init(&parked, NULL, PARKED_THREADS + 1);
+	pthread_barrier_init(&released, NULL, PARKED_THREADS + 1);
+	/*
+	 * A first round warms up what stays: glibc's cached thread stacks
+	 * and their TLS vectors, the classes.  The second one forks.
+	 */
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < PARKED_THREADS; i++)
+			assert_int_equal(spawn(&t[i], park_main, NULL), 0);
+		pthread_barrier_wait(&parked);
+		if (round)
+			break;
+		pthread_barrier_wait(&released);
+		for (int i = 0; i < PARKED_THREADS; i++)
+			pthread_join(t[i], NULL);
+		settle();
+		before = in_use();
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		settle();
+		/* Exit status 0: all given back; 1: pages still parked. */
+		if (in_use() > before)
+			fprintf(stderr, "child: %zu bytes in use, %zu before\n", in_use(), before);
+		_exit(in_use() > before ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pthread_barrier_wait(&released);
+	for (int i = 0; i < PARKED_THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&parked);
+	pthread_barrier_destroy(&released);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	settle();
+	assert_int_equal(in_use(), before);
+}
+
+/*
  * A thread's first allocation sets up its cache and registers it with
  * pthread_setspecific(), which for a key of index 32 or more allocates
  * the thread's second-level key array with calloc() -- that is, with mm.
@@ -674,6 +749,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stress_cross_thread),
 		cmocka_unit_test(test_fork_while_allocating),
 		cmocka_unit_test(test_thread_exit_returns_memory),
+		cmocka_unit_test(test_fork_child_gets_magazines_back),
 		cmocka_unit_test(test_first_malloc_after_many_keys),
 	};
 
