@@ -961,18 +961,22 @@ int mm_page_order(struct mm_arena *a, const void *addr)
 size_t mm_arena_nr_free_order(struct mm_arena *a, unsigned int order)
 {
 	size_t n = 0;
+	mm_flags_t flags;
 
 	if (order > MM_MAX_ORDER)
 		return 0;
+	/*
+	 * Under the lock with the count too: mallinfo2() and buddyinfo ask
+	 * while other threads allocate (ThreadSanitizer saw the race).
+	 */
+	flags = arena_lock(a);
 #if IS_ENABLED(CONFIG_MM_STATS)
 	n = a->nr_free_order[order];
 #else
-	mm_flags_t flags = arena_lock(a);
-
 	for (struct hlist_node *h = a->free_area[order].first; h; h = h->next)
 		n++;
-	arena_unlock(a, flags);
 #endif
+	arena_unlock(a, flags);
 	return n;
 }
 
