@@ -505,7 +505,7 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 
 			/* Exact pages; an alignment beyond a page from a whole block. */
 			return __alloc_exact(a, n, align > MM_PAGE_SIZE ? get_order(align) : 0,
-					     PT_LARGE, PT_LARGE_CONT);
+					     PT_LARGE, PT_CONT);
 		}
 		p = huge_alloc(size, align);
 	}
@@ -646,7 +646,7 @@ void *kmalloc_aligned(size_t size, size_t align)
 
 /*
  * A large block is a head piece (PT_LARGE) and the pieces that follow it
- * (PT_LARGE_CONT), each a buddy block: the binary digits of its page count.
+ * (PT_CONT), each a buddy block: the binary digits of its page count.
  * Lock held.
  */
 static size_t large_pages(struct mm_region *r, uintptr_t pfn, unsigned int order)
@@ -656,7 +656,7 @@ static size_t large_pages(struct mm_region *r, uintptr_t pfn, unsigned int order
 	for (pfn += n; region_contains(r, pfn); pfn += (uintptr_t)1 << order) {
 		uint8_t m = *page_meta(r, pfn);
 
-		if (meta_type(m) != PT_LARGE_CONT)
+		if (meta_type(m) != PT_CONT)
 			break;
 		order = meta_order(m);
 		n += (size_t)1 << order;
@@ -673,7 +673,7 @@ static void free_large_locked(struct mm_arena *a, struct mm_region *r, uintptr_t
 
 		/* The next piece is allocated, so this free cannot merge into it. */
 		__free_pages_locked(a, r, pfn, order);
-		if (meta_type(m) != PT_LARGE_CONT)
+		if (meta_type(m) != PT_CONT)
 			break;
 		pfn = next;
 		order = meta_order(m);

@@ -455,7 +455,7 @@ static const char *const type_names[] = {
 	[PT_SLAB] = "a slab (use kmem_cache_free or kfree)",
 	[PT_LARGE] = "a kmalloc block (use kfree)",
 	[PT_CLEAN] = "already free",
-	[PT_LARGE_CONT] = "inside a kmalloc block (use kfree on its start)",
+	[PT_CONT] = "inside an exact block (free it from its start)",
 	[PT_PCP] = "already free",
 };
 
@@ -609,7 +609,7 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
 #define RUN_CANDIDATES	16
 
 /*
- * Where an exact block of kmalloc's (pieces 'rest' == PT_LARGE_CONT) that
+ * Where an exact block of kmalloc's (head 'first' == PT_LARGE) that
  * should end at page 'end' ends, given free pages up to 'avail': never
  * before an odd page, so that what goes back holds no free page on its
  * own.  A single page split off that way can only serve the smallest
@@ -620,9 +620,9 @@ void __free_range_locked(struct mm_arena *a, struct mm_region *r,
  * counts it), and goes back with the block.  alloc_pages_exact()'s blocks
  * stay exact: free_pages_exact() is given their size.
  */
-static __always_inline uintptr_t exact_end(uintptr_t end, uintptr_t avail, unsigned int rest)
+static __always_inline uintptr_t exact_end(uintptr_t end, uintptr_t avail, unsigned int first)
 {
-	if (rest == PT_LARGE_CONT && (end & 1) && end < avail)
+	if (first == PT_LARGE && (end & 1) && end < avail)
 		return end + 1;
 	return end;
 }
@@ -650,7 +650,7 @@ void __trim_to_exact(struct mm_arena *a, void *p, size_t n, unsigned int order,
 		     unsigned int first, unsigned int rest)
 {
 	uintptr_t head = addr_to_pfn(p);
-	uintptr_t end = exact_end(head + n, head + ((uintptr_t)1 << order), rest);
+	uintptr_t end = exact_end(head + n, head + ((uintptr_t)1 << order), first);
 	struct mm_region *r = region_of(a, head);
 
 	mark_pieces(r, head, end, first, rest);
@@ -679,7 +679,7 @@ int __resize_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head, size
 			return -1;
 		next = avail + ((uintptr_t)1 << meta_order(*page_meta(r, avail)));
 	}
-	new_end = exact_end(head + m, avail, PT_LARGE_CONT);
+	new_end = exact_end(head + m, avail, PT_LARGE);
 	if (new_end == end)
 		return 0;
 	/* [head, new_end) is cut into pieces anew: the old heads go. */
@@ -696,7 +696,7 @@ int __resize_exact(struct mm_arena *a, struct mm_region *r, uintptr_t head, size
 		__del_free_block(a, r, pfn);
 		taken += min_t(size_t, dirty, min_t(uintptr_t, next, new_end) - pfn);
 	}
-	mark_pieces(r, head, new_end, PT_LARGE, PT_LARGE_CONT);
+	mark_pieces(r, head, new_end, PT_LARGE, PT_CONT);
 	if (new_end < end) {
 		__free_range_locked(a, r, new_end, end);	/* a tail that was in use */
 		return 0;
@@ -812,7 +812,7 @@ static void *alloc_run(struct mm_arena *a, size_t n, unsigned int order,
 		pfn += (uintptr_t)1 << meta_order(m);
 		taken += min_t(size_t, dirty, min_t(uintptr_t, pfn, end) - last);
 	}
-	end = exact_end(end, pfn, rest);
+	end = exact_end(end, pfn, first);
 	mark_pieces(best_r, best, end, first, rest);
 	/* What overshoots is the last block's end: resident beyond its low part? */
 	dirty = dirty > end - last ? dirty - (end - last) : 0;
@@ -870,7 +870,7 @@ void *__alloc_exact_nowait(struct mm_arena *a, size_t n)
 		return NULL;
 	flags = arena_lock(a);
 	if (IS_ENABLED(CONFIG_MM_EXACT_RUNS) && n > 1)
-		p = alloc_run(a, n, order, PT_LARGE, PT_LARGE_CONT);
+		p = alloc_run(a, n, order, PT_LARGE, PT_CONT);
 	if (!p) {
 		p = rmqueue(a, order, PT_LARGE);
 		if (!p && __pcp_drain(a, UINT32_MAX))
@@ -878,7 +878,7 @@ void *__alloc_exact_nowait(struct mm_arena *a, size_t n)
 		if (!p && __arena_grow(a, order) == 0)
 			p = rmqueue(a, order, PT_LARGE);
 		if (p && n < ((size_t)1 << order))
-			__trim_to_exact(a, p, n, order, PT_LARGE, PT_LARGE_CONT);
+			__trim_to_exact(a, p, n, order, PT_LARGE, PT_CONT);
 	}
 	arena_unlock(a, flags);
 	return p;
@@ -898,9 +898,32 @@ void *alloc_pages_exact(struct mm_arena *a, size_t size)
 		return NULL;
 
 	flags = arena_lock(a);
-	__trim_to_exact(a, p, n, order, PT_PAGES, PT_PAGES);
+	__trim_to_exact(a, p, n, order, PT_PAGES, PT_CONT);
 	arena_unlock(a, flags);
 	return p;
+}
+
+/*
+ * Is [pfn, end) of r exactly one block of alloc_pages_exact()'s?  Its
+ * pieces are the head (PT_PAGES) and the blocks that follow it (PT_CONT),
+ * of the orders the size makes, and the block after the last is no piece
+ * of it.  A size too large runs into the next block's head (another
+ * allocation's, or a free one), a size too small stops before a PT_CONT;
+ * with PT_PAGES pieces a size that ended at one of them freed that prefix,
+ * and one that took in a neighbour of the right order freed it too.
+ */
+static int exact_block_is(struct mm_region *r, uintptr_t pfn, uintptr_t end)
+{
+	if (end <= pfn || end > mm_region_end(r))	/* wrapped, or past its region */
+		return 0;
+	for (uintptr_t p = pfn; p < end; ) {
+		unsigned int o = fit_order(p, end);
+
+		if (*page_meta(r, p) != PAGE_META(p == pfn ? PT_PAGES : PT_CONT, o))
+			return 0;
+		p += (uintptr_t)1 << o;
+	}
+	return end == mm_region_end(r) || meta_type(*page_meta(r, end)) != PT_CONT;
 }
 
 void free_pages_exact(struct mm_arena *a, void *addr, size_t size)
@@ -919,15 +942,17 @@ void free_pages_exact(struct mm_arena *a, void *addr, size_t size)
 		return;
 	}
 	flags = arena_lock(a);
-	/* Check every piece before freeing any, so a wrong size frees nothing. */
-	for (uintptr_t p = pfn; p < end; ) {
-		unsigned int o = fit_order(p, end);
-
-		if (!__check_block(a, pfn_to_addr(p), o, PT_PAGES, "free_pages_exact"))
-			goto out;
-		p += (uintptr_t)1 << o;
-	}
 	r = region_of(a, pfn);
+	if (!r || ((uintptr_t)addr & (MM_PAGE_SIZE - 1)) || meta_type(*page_meta(r, pfn)) != PT_PAGES) {
+		__check_block(a, addr, 0, PT_PAGES, "free_pages_exact");	/* says what it is */
+		goto out;
+	}
+	/* Every piece checked before any is freed, so a wrong size frees nothing. */
+	if (!exact_block_is(r, pfn, end)) {
+		mm_report_bug(a, "free_pages_exact", "%p freed with size %zu, not the size it was allocated with",
+			      addr, size);
+		goto out;
+	}
 	while (pfn < end) {
 		unsigned int o = fit_order(pfn, end);
 

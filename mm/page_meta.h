@@ -26,7 +26,7 @@ enum page_type {
 	PT_SLAB = 3,		/* head of a slab */
 	PT_LARGE = 4,		/* head of a kmalloc block above the largest class */
 	PT_CLEAN = 5,		/* head of a free block the backend discarded */
-	PT_LARGE_CONT = 6,	/* a later piece of an exact-sized kmalloc block */
+	PT_CONT = 6,		/* a later piece of an exact block: kmalloc's or alloc_pages_exact()'s */
 	PT_PCP = 7,		/* a free page in the arena's order-0 cache */
 };
 

@@ -510,13 +510,15 @@ static void test_exact_wrong_size(void **state)
 	assert_int_equal(before, s.pages - n);
 
 	/*
-	 * Too small (down to nothing), too large, absurd.  (A size that ends
-	 * exactly at one of the pieces, 8 + 4 pages of these 8 + 4 + 2 + 1,
-	 * cannot be told from a smaller exact allocation next to another: it
-	 * frees that prefix, as Linux's free_pages_exact() would.)
+	 * Too small (down to nothing), too large, absurd; and a size that
+	 * ends exactly at one of the pieces, 8 + 4 pages of these 8 + 4 + 2 +
+	 * 1, which freed that prefix while every piece was a page block of its
+	 * own (PT_PAGES): the later pieces are PT_CONT now.
 	 */
 	size_t bad[] = { n >= 3 ? (n - 2) * PS : 0, PS / 2, 0, (n + 1) * PS,
-			 s.pages * PS * 2, SIZE_MAX };
+			 s.pages * PS * 2, SIZE_MAX,
+			 n >= 3 ? ((size_t)1 << (k - 1)) * PS : 0,
+			 n >= 3 ? (((size_t)1 << (k - 1)) + ((size_t)1 << (k - 2))) * PS : 0 };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		unsigned long errs = arena.diag.error_count;
 
@@ -532,6 +534,35 @@ static void test_exact_wrong_size(void **state)
 		assert_arena_valid(&arena);
 	}
 	free_pages_exact(&arena, p, n * PS);
+	assert_int_equal(mm_arena_free_pages(&arena), s.pages);
+
+	/*
+	 * Too large by a neighbour of the right order: 2 pages exact, then a
+	 * page block right after them; freed as 3 pages, the two pieces that
+	 * size makes were both page blocks of their orders, and the
+	 * neighbour went too.  Now nothing goes, and it says so.
+	 */
+	if (k >= 2) {
+		unsigned long errs = arena.diag.error_count;
+		char *q;
+
+		p = alloc_pages_exact(&arena, 2 * PS);
+		q = alloc_pages(&arena, 0);
+		assert_non_null(p);
+		assert_ptr_equal(q, p + 2 * PS);
+		before = mm_arena_free_pages(&arena);
+		capture_start();
+		free_pages_exact(&arena, p, 3 * PS);
+		capture_stop();
+		assert_int_equal(arena.diag.error_count, errs + 1);
+		assert_int_equal(mm_arena_free_pages(&arena), before);
+		assert_int_equal(mm_page_order(&arena, q), 0);
+		free_pages(&arena, q, 0);
+		free_pages_exact(&arena, p, 2 * PS);
+		assert_int_equal(arena.diag.error_count, errs + 1);
+		assert_int_equal(mm_arena_free_pages(&arena), s.pages);
+		assert_arena_valid(&arena);
+	}
 	span_fini(&s);
 }
 
@@ -563,13 +594,13 @@ static __maybe_unused void test_exact_runs(void **state)
 	for (unsigned int o = 3; o <= s.k; o++)
 		assert_int_equal(mm_arena_nr_free_order(&arena, o), 0);
 
-	p = __alloc_exact(&arena, 5, 0, PT_PAGES, PT_PAGES);
+	p = __alloc_exact(&arena, 5, 0, PT_PAGES, PT_CONT);
 	assert_ptr_equal(p, span_page(&s, 17));		/* best fit, unaligned */
-	q = __alloc_exact(&arena, 6, 0, PT_PAGES, PT_PAGES);
+	q = __alloc_exact(&arena, 6, 0, PT_PAGES, PT_CONT);
 	assert_ptr_equal(q, span_page(&s, 2));
 	assert_int_equal(mm_arena_free_pages(&arena), 0);
 	assert_arena_valid(&arena);
-	assert_null(__alloc_exact(&arena, 2, 0, PT_PAGES, PT_PAGES));
+	assert_null(__alloc_exact(&arena, 2, 0, PT_PAGES, PT_CONT));
 
 	/* The pieces are those free_pages_exact() expects for that size. */
 	free_pages_exact(&arena, p, 5 * PS);
@@ -622,7 +653,7 @@ static __maybe_unused void test_exact_runs_resident(void **state)
 	for (unsigned int i = 4; i < 7; i++)
 		free_pages(&a, q[i], o);
 
-	p = __alloc_exact(&a, 20, 0, PT_PAGES, PT_PAGES);
+	p = __alloc_exact(&a, 20, 0, PT_PAGES, PT_CONT);
 	assert_ptr_equal(p, q[4]);
 	assert_arena_valid(&a);
 	free_pages_exact(&a, p, 20 * PS);
@@ -647,7 +678,7 @@ static void free_pieces(struct span *s, size_t i)
 		uint8_t nm = region_contains(r, next) ? *page_meta(r, next) : 0;
 
 		__free_pages_locked(s->a, r, pfn, meta_order(m));
-		if (meta_type(nm) != PT_LARGE_CONT)
+		if (meta_type(nm) != PT_CONT)
 			break;
 		pfn = next;
 		m = nm;
@@ -655,7 +686,7 @@ static void free_pieces(struct span *s, size_t i)
 }
 
 /*
- * kmalloc's exact blocks (pieces PT_LARGE, PT_LARGE_CONT) never end before
+ * kmalloc's exact blocks (pieces PT_LARGE, PT_CONT) never end before
  * an odd page, so no single free page is split off -- it would hold a
  * free-list node, resident, that only one-page requests can use: 5 pages
  * cut from a block of 8 take 6, and 3 pages from a free run of 6 take 4.
@@ -670,7 +701,7 @@ static __maybe_unused void test_exact_no_single_page_left(void **state)
 
 	span_init(&s, &arena, 4);
 	/* Cut from a buddy block: pages 0-5, the rest goes back as 6-7 and 8-15. */
-	p = __alloc_exact(&arena, 5, 0, PT_LARGE, PT_LARGE_CONT);
+	p = __alloc_exact(&arena, 5, 0, PT_LARGE, PT_CONT);
 	assert_ptr_equal(p, span_page(&s, 0));
 	assert_int_equal(mm_arena_free_pages(&arena), 10);
 	assert_int_equal(mm_arena_nr_free_order(&arena, 0), 0);
@@ -679,7 +710,7 @@ static __maybe_unused void test_exact_no_single_page_left(void **state)
 	assert_arena_valid(&arena);
 	free_pieces(&s, 0);
 	/* The same cut for free_pages_exact(): exact, page 5 left alone. */
-	p = __alloc_exact(&arena, 5, 0, PT_PAGES, PT_PAGES);
+	p = __alloc_exact(&arena, 5, 0, PT_PAGES, PT_CONT);
 	assert_ptr_equal(p, span_page(&s, 0));
 	assert_int_equal(mm_arena_free_pages(&arena), 11);
 	assert_int_equal(mm_arena_nr_free_order(&arena, 0), 1);
@@ -696,7 +727,7 @@ static __maybe_unused void test_exact_no_single_page_left(void **state)
 	qsort(page, 32, sizeof(page[0]), cmp_ptr);
 	for (size_t i = 2; i < 8; i++)
 		free_pages(&arena, page[i], 0);
-	q = __alloc_exact(&arena, 3, 0, PT_LARGE, PT_LARGE_CONT);
+	q = __alloc_exact(&arena, 3, 0, PT_LARGE, PT_CONT);
 	assert_ptr_equal(q, span_page(&s, 2));
 	assert_int_equal(mm_arena_free_pages(&arena), 2);
 	assert_int_equal(mm_arena_nr_free_order(&arena, 0), 0);

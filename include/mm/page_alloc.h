@@ -49,7 +49,9 @@ static inline void free_page(void *addr)
 /*
  * Exactly DIV_ROUND_UP(size, MM_PAGE_SIZE) pages: the block is rounded up
  * to a power of two and the tail beyond the pages needed goes straight back
- * to the free lists.  Free with the same size.
+ * to the free lists.  Free with the same size: any other is reported and
+ * frees nothing (its pages after the first are marked as the block's own,
+ * so neither a prefix of it nor a neighbour passes for it).
  */
 void *alloc_pages_exact(struct mm_arena *arena, size_t size) __malloc;
 void free_pages_exact(struct mm_arena *arena, void *addr, size_t size);
@@ -71,7 +73,7 @@ static inline void mm_buddyinfo(struct mm_arena *arena)
 /*
  * One character per page, 64 to a line, each line prefixed with its
  * address:  '.' free  'P' page block head  'S' slab head  'K' kmalloc
- * large block head  'k' its further pieces  '-' rest of an allocated
+ * large block head  'k' further pieces of an exact block  '-' rest of an allocated
  * block  'M' region metadata.  (The tiny core keeps no per-page
  * metadata to draw: nothing.)
  */
