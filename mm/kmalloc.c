@@ -229,6 +229,7 @@ static __noinline int kmalloc_init(void)
 			kmalloc_size_index_hi[(s - 1) / 128] = (uint8_t)class_for(s);
 		for (unsigned int i = 1; i < KMALLOC_NR_CLASSES && ok; i++) {
 			size_t size = class_size(i), align;
+			struct kmem_cache *c;
 
 			/*
 			 * No cache for a class whose every size the heap
@@ -243,18 +244,21 @@ static __noinline int kmalloc_init(void)
 			 * NULL for a class no small slab suits (large objects
 			 * on small pages): kmalloc serves it with buddy blocks.
 			 */
-			kmalloc_caches[i] = kmem_cache_create_arena(a, class_name(i), size,
-								    align, SLAB_KMALLOC, NULL);
-			if (kmalloc_caches[i]) {
-				kmalloc_caches[i]->kmalloc_idx = (uint8_t)i;
-				kmalloc_caches[i]->mag_cap =
-					(uint8_t)percpu_mag_cap(kmalloc_caches[i]);
-				kmalloc_caches[i]->mag_refill =
-					(uint8_t)percpu_mag_refill(kmalloc_caches[i]);
+			c = kmem_cache_create_arena(a, class_name(i), size, align,
+						    SLAB_KMALLOC, NULL);
+			if (c) {
+				c->kmalloc_idx = (uint8_t)i;
+				c->mag_cap = (uint8_t)percpu_mag_cap(c);
+				c->mag_refill = (uint8_t)percpu_mag_refill(c);
 				if (class_spills(size))
-					kmalloc_caches[i]->spill_slabs =
-						spill_slabs(kmalloc_caches[i]);
+					c->spill_slabs = spill_slabs(c);
 			}
+			/*
+			 * Published whole: other threads' first kmalloc() reads
+			 * the pointer without the lock (a weakly ordered CPU
+			 * could otherwise see it before the fields above).
+			 */
+			__atomic_store_n(&kmalloc_caches[i], c, __ATOMIC_RELEASE);
 		}
 		ok = kmalloc_caches[KMALLOC_SHIFT_LOW] != NULL;
 		if (ok)
