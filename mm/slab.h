@@ -6,6 +6,7 @@
 #define MM_SLAB_INTERNAL_H
 
 #include "internal.h"
+#include <mm/slab.h>	/* also without CONFIG_MM_SLAB: validate.c, heap.h */
 
 /* kmem_cache_create_arena() flag for kmalloc's classes (see calculate_sizes). */
 #define SLAB_KMALLOC	0x80u
@@ -147,7 +148,11 @@ static __always_inline unsigned int slab_obj_page(const struct kmem_cache *c, un
 #else
 #define KMALLOC_NR_FINE		0
 #endif
+#if IS_ENABLED(CONFIG_MM_KMALLOC)
 #define KMALLOC_NR_CLASSES	(CONFIG_MM_KMALLOC_SHIFT_HIGH + 1 + KMALLOC_NR_FINE)
+#else
+#define KMALLOC_NR_CLASSES	0	/* kmem_cache_create() caches only */
+#endif
 /*
  * Class bytes past the classes: the heap's (KMALLOC_HEAP_CLASS, heap.h)
  * and that of a kmalloc slab's page where objects never handed out start
