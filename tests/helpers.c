@@ -52,7 +52,7 @@ int captured(const char *s)
 	return strstr(cap_buf, s) != NULL;
 }
 
-#if !IS_ENABLED(CONFIG_MM_TINY)
+#if !IS_ENABLED(CONFIG_MM_TINY) && IS_ENABLED(CONFIG_MM_BACKEND_STATIC)
 /*
  * The buffer comes from mmap, not malloc: with the libc facade malloc is mm
  * itself, and a test of a backend should not stand on what it tests.

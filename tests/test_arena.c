@@ -535,6 +535,7 @@ static __maybe_unused void test_footprint_cap(void **state)
 
 /* ---- Trimming --------------------------------------------------------- */
 
+#if IS_ENABLED(CONFIG_MM_TRIM)
 static void test_trim_tail(void **state)
 {
 	static struct mm_arena a;
@@ -661,12 +662,14 @@ static void test_regrow_in_place(void **state)
 	}
 #endif
 }
+#endif
 
 /*
  * Two arenas on one static backend: the lower one's region is not the
  * backend's top, so giving it back is refused -- and the pages must stay
  * with the arena, all of them, still free and valid.
  */
+#if IS_ENABLED(CONFIG_MM_TRIM)
 static void test_trim_refused(void **state)
 {
 	static struct mm_arena lo, hi;
@@ -721,6 +724,7 @@ static void test_trim_refused(void **state)
 	assert_int_equal(ts.be.be.held, 0);
 	test_static_fini(&ts);
 }
+#endif
 
 /*
  * Automatic trimming: past 'high' free pages, down to 'low'; a workload
@@ -750,6 +754,7 @@ static void test_trim_thresholds_follow_peak(void **state)
 }
 #endif
 
+#if IS_ENABLED(CONFIG_MM_TRIM)
 static void test_auto_trim_hysteresis(void **state)
 {
 	static struct mm_arena a;
@@ -845,6 +850,7 @@ static void test_auto_trim_hysteresis(void **state)
 	free(v);
 	test_static_fini(&ts);
 }
+#endif
 
 /* ---- Limits, OOM and recovery ----------------------------------------- */
 
@@ -1150,6 +1156,7 @@ static void test_diag(void **state)
 	test_static_fini(&ts);
 }
 
+#if IS_ENABLED(CONFIG_MM_VALIDATE)
 static void test_validate_catches_corruption(void **state)
 {
 	static struct mm_region other;
@@ -1221,6 +1228,7 @@ static void test_validate_catches_corruption(void **state)
 	assert_int_equal(mm_arena_destroy(&a), 0);
 	test_static_fini(&ts);
 }
+#endif
 
 /* ---- The default arena ------------------------------------------------ */
 
@@ -1301,19 +1309,21 @@ int main(void)
 #endif
 #endif
 #endif
+#if IS_ENABLED(CONFIG_MM_TRIM)
 		cmocka_unit_test(test_trim_tail),
 		cmocka_unit_test(test_trim_refused),
 		cmocka_unit_test(test_regrow_in_place),
-#if IS_ENABLED(CONFIG_MM_TRIM)
 		cmocka_unit_test(test_trim_thresholds_follow_peak),
-#endif
 		cmocka_unit_test(test_auto_trim_hysteresis),
+#endif
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_oom_hook),
 		cmocka_unit_test(test_exhaustion_recovery),
 		cmocka_unit_test(test_multiple_arenas),
 		cmocka_unit_test(test_diag),
+#if IS_ENABLED(CONFIG_MM_VALIDATE)
 		cmocka_unit_test(test_validate_catches_corruption),
+#endif
 		cmocka_unit_test(test_default_arena),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2043,7 +2043,8 @@ static void test_class_lookup_past_region_end(void **state)
 	assert_int_equal(kmalloc_class_of(up), 0);
 	assert_arena_valid(a);
 	/* The heap walk sees a class byte past a region's end. */
-	if (IS_ENABLED(CONFIG_MM_VALIDATE)) {
+#if IS_ENABLED(CONFIG_MM_VALIDATE)
+	{
 		unsigned long e0 = diag().error_count;
 
 		cls = page_class(lo, lo->start_pfn + lo->nr_pages);
@@ -2054,6 +2055,7 @@ static void test_class_lookup_past_region_end(void **state)
 		*cls = 0;
 		assert_arena_valid(a);
 	}
+#endif
 }
 #endif
 
