@@ -662,12 +662,21 @@ static void test_fork_child_gets_magazines_back(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		/*
+		 * Without a key or mark to tell a magazine's objects (no
+		 * checks, no free mark) the child leaves each magazine's top
+		 * slot alone (percpu.c, fork_child_sift()): at most one
+		 * object a class a thread, each pinning at most its slab.
+		 */
+		size_t slack = IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK) ? 0 :
+			       (size_t)PARKED_THREADS * 16 * ((size_t)MM_PAGE_SIZE << CONFIG_MM_SLAB_MAX_ORDER);
+
 		alarm(10);
 		settle();
 		/* Exit status 0: all given back; 1: pages still parked. */
-		if (in_use() > before)
+		if (in_use() > before + slack)
 			fprintf(stderr, "child: %zu bytes in use, %zu before\n", in_use(), before);
-		_exit(in_use() > before ? 1 : 0);
+		_exit(in_use() > before + slack ? 1 : 0);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	pthread_barrier_wait(&released);
