@@ -424,14 +424,6 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 }
 
 /*
- * fork()'s child, every lock reset (arena.c): it has one thread, the one
- * that forked, and every other thread's cache is still on live_caches
- * with the objects its magazines parked -- for threads that do not exist
- * here, so nothing would ever take them or give them back (16 threads of
- * a server that forks workers: a few MiB in each child).  Their objects
- * go back to their slabs and the caches to the arena.
- */
-/*
  * A thread the fork left behind may have been pushing onto its magazine,
  * a store to a slot and one to the count that nothing orders: keep only
  * the objects that carry what a magazine's objects carry (the key or the
@@ -458,6 +450,14 @@ static void fork_child_sift(struct percpu_cache *pc)
 	}
 }
 
+/*
+ * fork()'s child, every lock reset (arena.c): it has one thread, the one
+ * that forked, and every other thread's cache is still on live_caches
+ * with the objects its magazines parked -- for threads that do not exist
+ * here, so nothing would ever take them or give them back (16 threads of
+ * a server that forks workers: a few MiB in each child).  Their objects
+ * go back to their slabs and the caches to the arena.
+ */
 void __percpu_fork_child(void)
 {
 	struct percpu_cache *self = mm_tcache, *pc = live_caches, *next;
