@@ -10,8 +10,8 @@
 #     with 64 KiB pages (host, release, static)
 #  3. and under Valgrind memcheck (host, static, tiny, release), and the
 #     threaded ones under ThreadSanitizer (release)
-#  4. the README's quick start ('make run' from no configuration) and the
-#     demo of every host configuration, each ending in "nothing lost";
+#  4. the README's quick start ('make run' from no configuration), the
+#     demo and the firmware example of every host configuration;
 #     host_defconfig with options turned off that no defconfig turns off;
 #     the build system: a second 'make' does nothing, a changed option
 #     rebuilds only what reads it
@@ -163,9 +163,9 @@ TSAN="-fsanitize=thread -fno-omit-frame-pointer"
 step "TSan: host_release (threads, magazines, lock-free kfree)" tsan_tests tsan-release host_release_defconfig
 
 # The README's quick start: 'make run' from no configuration at all (it
-# configures the host default itself), then the demo of every host
-# configuration.  The demo's own verdict is what counts: it validates the
-# arena and prints "nothing lost" only if every page came back.
+# configures the host default itself), then the demo and the firmware
+# example of every host configuration.  Their own verdicts are what count:
+# they validate the arena and pass only if every page came back.
 demo_runs() {
 	rm -rf build/check/quickstart
 	mk quickstart run >build/check/quickstart.log 2>&1 &&
@@ -176,14 +176,16 @@ demo_runs() {
 	for cfg in configs/host*_defconfig; do
 		name=demo-$(basename "$cfg" _defconfig)
 		configure "$name" "$(basename "$cfg")" && mk "$name" -j"$JOBS" run >"build/check/$name.log" 2>&1 &&
-			grep -q "nothing lost" "build/check/$name.log" || {
+			grep -q "nothing lost" "build/check/$name.log" &&
+			mk "$name" run-firmware >>"build/check/$name.log" 2>&1 &&
+			grep -q "firmware: PASS" "build/check/$name.log" || {
 			echo "$name:"
 			tail -5 "build/check/$name.log"
 			return 1
 		}
 	done
 }
-step "README quick start (make run) and every host demo" demo_runs
+step "README quick start (make run), every host demo and firmware" demo_runs
 
 # Options a user can turn off in menuconfig that no defconfig turns off:
 # each variant of host_defconfig must build warning-free and pass the tests
