@@ -33,12 +33,15 @@ void check_report(struct mm_arena *a, unsigned long errors_before,
 {
 	const char *text = capture_stop();
 
-	if (!strstr(text, t1) || (t2 && !strstr(text, t2)))
-		print_message("report was:\n%s\n", text);
-	assert_non_null(strstr(text, t1));
-	if (t2)
-		assert_non_null(strstr(text, t2));
-	assert_non_null(strstr(text, "BUG "));
+	/* Without reports there is no text: the count says it all. */
+	if (IS_ENABLED(CONFIG_MM_REPORTS)) {
+		if (!strstr(text, t1) || (t2 && !strstr(text, t2)))
+			print_message("report was:\n%s\n", text);
+		assert_non_null(strstr(text, t1));
+		if (t2)
+			assert_non_null(strstr(text, t2));
+		assert_non_null(strstr(text, "BUG "));
+	}
 	assert_int_equal(a->diag.error_count, errors_before + 1);
 }
 

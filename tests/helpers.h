@@ -38,7 +38,8 @@ const char *capture_text(void);
 int captured(const char *s);
 /*
  * Stop capturing and assert a report: a BUG line mentioning t1 (and t2
- * unless NULL), counted once in a's error_count since errors_before.
+ * unless NULL), counted once in a's error_count since errors_before (the
+ * count only without CONFIG_MM_REPORTS, which prints nothing).
  */
 void check_report(struct mm_arena *a, unsigned long errors_before,
 		  const char *t1, const char *t2);
