@@ -362,9 +362,7 @@ int main(void)
 	       (unsigned long)end.peak_allocated);
 	check(end.allocated == start.allocated, "nothing lost: every page came back");
 #if IS_ENABLED(CONFIG_MM_VALIDATE)
-#if IS_ENABLED(CONFIG_MM_VALIDATE)
 	check(mm_arena_validate(arena) == 0, "mm_arena_validate");
-#endif
 #endif
 	check(end.error_count == 0 && end.oom_count == 0, "mm saw no misuse and never ran out");
 	failures += (unsigned int)platform_checks();

@@ -73,8 +73,8 @@ static inline void mm_buddyinfo(struct mm_arena *arena)
 /*
  * One character per page, 64 to a line, each line prefixed with its
  * address:  '.' free  'P' page block head  'S' slab head  'K' kmalloc
- * large block head  'k' further pieces of an exact block  '-' rest of an allocated
- * block  'M' region metadata.  (The tiny core keeps no per-page
+ * large block head  'k' further pieces of an exact block  '-' rest of an
+ * allocated block  'M' region metadata.  (The tiny core keeps no per-page
  * metadata to draw: nothing.)
  */
 void mm_page_map(struct mm_arena *arena);
