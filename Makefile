@@ -10,10 +10,17 @@
 # changed option rebuilds only what reads it, an unchanged one nothing.
 #
 #   make help            targets and defconfigs
-#   make O=dir ...       build elsewhere (default build/)
+#   make O=dir ...       build elsewhere, with dir/.config (default build/
+#                        with ./.config)
 #   make V=1 ...         show the commands
 
 srctree := $(CURDIR)
+# As in Linux: a build directory named with O= keeps its own .config, so
+# two of them never share (or fight over) one configuration.  The default
+# build/ is the in-tree build, configured by the source tree's .config.
+ifneq ($(filter command line environment,$(origin O)),)
+KCONFIG_CONFIG ?= $(patsubst %/,%,$(O))/.config
+endif
 O ?= build
 override O := $(patsubst %/,%,$(O))
 objtree := $(abspath $(O))
@@ -248,7 +255,8 @@ help:
 	@echo '  clean            - remove $$(O)'
 	@echo '  distclean        - remove build/ and .config'
 	@echo 'Variables: O=dir (build directory, default build), V=1 (show commands),'
-	@echo '  CROSS_COMPILE=prefix, KCONFIG_CONFIG=file (default .config)'
+	@echo '  CROSS_COMPILE=prefix, KCONFIG_CONFIG=file (default .config, or dir/.config'
+	@echo '  with O=dir)'
 
 .PHONY: install-deps check size-all clean distclean help
 FORCE:

@@ -3,7 +3,8 @@
 #  - no configuration: a one-line error that names menuconfig/defconfig;
 #  - a second make rebuilds nothing;
 #  - a changed option rebuilds only the objects that mention it;
-#  - savedefconfig round-trips the configuration.
+#  - savedefconfig round-trips the configuration;
+#  - O=dir alone builds with dir/.config.
 set -u
 cd "$(dirname "$0")/.."
 O=build/check/kbuild
@@ -47,6 +48,20 @@ if grep -q 'CONFIG_MM_PAGE_SHIFT=13' "$O/defconfig" && grep -q 'CONFIG_MM_DEFAUL
 	ok "savedefconfig keeps the changes"
 else
 	ko "savedefconfig keeps the changes"
+fi
+
+# O=dir alone configures and builds with dir/.config (as Linux does), and
+# leaves the source tree's configuration alone.
+O2=build/check/kbuild-o
+rm -rf "$O2"
+before=$(cksum .config 2>/dev/null)
+if make -s O="$O2" host_static_defconfig >/dev/null && make -s O="$O2" all >/dev/null &&
+   grep -q '^CONFIG_MM_DEFAULT_BACKEND_STATIC=y' "$O2/.config" &&
+   grep -q 'CONFIG_MM_DEFAULT_BACKEND_STATIC 1' "$O2/include/generated/autoconf.h" &&
+   [ "$(cksum .config 2>/dev/null)" = "$before" ]; then
+	ok "O=dir keeps its own configuration"
+else
+	ko "O=dir keeps its own configuration"
 fi
 
 echo "build system: $pass passed, $fail failed"
