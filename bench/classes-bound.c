@@ -32,6 +32,9 @@
  * The last row sends the frees of objects outside their class's active
  * slab past the magazine, as SLUB sends them past its per-CPU list: what
  * the magazines' recycling costs in slabs that never drain (Round 12).
+ * The one after it keeps every free in the magazines but has a full one
+ * give back the objects of its sparsest slabs instead of its newest
+ * (Round 13).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -76,6 +79,7 @@ enum {
 	KEEP_SHRUNK = 2,	/* krealloc(): a shrink to more than half stays */
 	MAGAZINES = 4,		/* percpu.c's magazines in front */
 	BYPASS = 8,		/* frees outside the active slab skip the magazine */
+	FLUSH_SPARSE = 16,	/* a full magazine gives back its sparsest slabs' objects */
 };
 
 struct model {
@@ -298,6 +302,27 @@ static void model_alloc(struct model *m, struct slot *sl, size_t size)
 	sl->size = size;
 }
 
+/*
+ * FLUSH_SPARSE: a full magazine's objects in eighths of their slab's
+ * occupancy, the densest at the bottom, so that the half that goes back is
+ * that of the sparsest slabs (a counting sort, as a flush could afford).
+ */
+static void sort_sparse_top(struct class *c)
+{
+	struct slot tmp[MAG_SLOTS];
+	unsigned int pos[10] = { 0 }, key[MAG_SLOTS];
+
+	for (unsigned int i = 0; i < c->mag_count; i++) {
+		key[i] = 8 - c->mag[i].s->inuse * 8 / c->objs;
+		pos[key[i] + 1]++;
+	}
+	for (unsigned int k = 1; k < 10; k++)
+		pos[k] += pos[k - 1];
+	for (unsigned int i = 0; i < c->mag_count; i++)
+		tmp[pos[key[i]]++] = c->mag[i];
+	memcpy(c->mag, tmp, c->mag_count * sizeof(*tmp));
+}
+
 /* free(): into the magazine, whose newest half goes back when it is full. */
 static void model_free(struct model *m, struct slot *sl)
 {
@@ -309,6 +334,8 @@ static void model_free(struct model *m, struct slot *sl)
 		return;
 	}
 	if (c->mag_count == c->mag_cap) {
+		if (m->flags & FLUSH_SPARSE)
+			sort_sparse_top(c);
 		for (unsigned int j = 0; j < c->mag_cap / 2; j++)
 			put_object(m, &c->mag[--c->mag_count]);
 	}
@@ -420,6 +447,8 @@ int main(int argc, char **argv)
 		{ RECENT | KEEP_SHRUNK | MAGAZINES, "  and mm's magazines" },
 		{ RECENT | KEEP_SHRUNK | MAGAZINES | BYPASS,
 		  "  with frees outside the active slab past them" },
+		{ RECENT | KEEP_SHRUNK | MAGAZINES | FLUSH_SPARSE,
+		  "  with full magazines flushing their sparsest slabs' objects" },
 	};
 	size_t peak_live = 0;
 	long n, grown;
