@@ -122,10 +122,8 @@ static void expect_init_fails(struct mm_arena *a, struct mm_backend *be, size_t 
 	capture_start();
 	assert_int_equal(mm_arena_init(a, "bad", be, initial), -1);
 	capture_stop();
-	if (IS_ENABLED(CONFIG_MM_REPORTS)) {
-		assert_true(captured("BUG mm_arena_init"));
-		assert_true(captured("arena bad"));
-	}
+	assert_report_says("BUG mm_arena_init");
+	assert_report_says("arena bad");
 	assert_int_equal(a->diag.error_count, 1);
 	assert_null(a->regions);
 	assert_int_equal(mm_arena_free_pages(a), 0);
@@ -1177,8 +1175,7 @@ static void test_validate_catches_corruption(void **state)
 	capture_start();
 	assert_int_equal(mm_arena_validate(&a), -1);
 	capture_stop();
-	if (IS_ENABLED(CONFIG_MM_REPORTS))
-		assert_true(captured("BUG mm_arena_validate (mm): head byte inside a block (pfn 0x"));
+	assert_report_says("BUG mm_arena_validate (mm): head byte inside a block (pfn 0x");
 	assert_int_equal(a.diag.error_count, 1);
 	META(r, addr_to_pfn(p) + 1) = saved;
 	assert_arena_valid(&a);
@@ -1188,8 +1185,7 @@ static void test_validate_catches_corruption(void **state)
 	capture_start();
 	assert_int_equal(mm_arena_validate(&a), -1);
 	capture_stop();
-	if (IS_ENABLED(CONFIG_MM_REPORTS))
-		assert_true(captured("page counters disagree"));
+	assert_report_says("page counters disagree");
 	a.nr_free--;
 
 	/* A free_mask bit without a list. */
@@ -1197,8 +1193,7 @@ static void test_validate_catches_corruption(void **state)
 	capture_start();
 	assert_int_equal(mm_arena_validate(&a), -1);
 	capture_stop();
-	if (IS_ENABLED(CONFIG_MM_REPORTS))
-		assert_true(captured("free_mask disagrees"));
+	assert_report_says("free_mask disagrees");
 	a.free_mask ^= 1u << MM_MAX_ORDER;
 
 	/* A class byte on a page that is no kmalloc slab's. */
@@ -1209,8 +1204,7 @@ static void test_validate_catches_corruption(void **state)
 		capture_start();
 		assert_int_equal(mm_arena_validate(&a), -1);
 		capture_stop();
-		if (IS_ENABLED(CONFIG_MM_REPORTS))
-			assert_true(captured("class byte disagrees with its block"));
+		assert_report_says("class byte disagrees with its block");
 		*cls = 0;
 	}
 
@@ -1219,8 +1213,7 @@ static void test_validate_catches_corruption(void **state)
 	capture_start();
 	assert_int_equal(mm_arena_validate(&a), -1);
 	capture_stop();
-	if (IS_ENABLED(CONFIG_MM_REPORTS))
-		assert_true(captured("first region is not the head of the list"));
+	assert_report_says("first region is not the head of the list");
 	a.first = a.regions;
 
 	assert_arena_valid(&a);
@@ -1257,8 +1250,7 @@ static void test_default_arena(void **state)
 	capture_start();
 	assert_null(__get_free_pages(MM_MAX_ORDER + 1));
 	capture_stop();
-	if (IS_ENABLED(CONFIG_MM_REPORTS))
-		assert_true(captured("BUG alloc_pages"));
+	assert_report_says("BUG alloc_pages");
 	assert_arena_valid(a);
 
 #if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC)

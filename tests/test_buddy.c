@@ -528,8 +528,7 @@ static void test_exact_wrong_size(void **state)
 		free_pages_exact(&arena, p, bad[i]);
 		capture_stop();
 		assert_int_equal(arena.diag.error_count, errs + 1);
-		if (IS_ENABLED(CONFIG_MM_REPORTS))
-			assert_true(captured("BUG free_pages_exact"));
+		assert_report_says("BUG free_pages_exact");
 		assert_int_equal(mm_arena_free_pages(&arena), before);
 		assert_arena_valid(&arena);
 	}

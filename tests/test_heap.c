@@ -835,10 +835,8 @@ static void expect_invalid(void)
 	capture_stop();
 	assert_int_not_equal(ret, 0);
 	assert_int_equal(diag().error_count, e0 + 1);
-	if (IS_ENABLED(CONFIG_MM_REPORTS)) {
-		assert_true(captured("BUG mm_arena_validate"));
-		assert_true(captured("heap"));
-	}
+	assert_report_says("BUG mm_arena_validate");
+	assert_report_says("heap");
 }
 
 static void test_validate_sees_corruption(void **state)
