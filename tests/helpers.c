@@ -1,31 +1,64 @@
 // SPDX-License-Identifier: MIT
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "helpers.h"
 
-static char cap_buf[1 << 16];
-static size_t cap_len;
+/*
+ * Shared with the children of misuse(): what one printed before it stopped
+ * is in the parent's capture.  Room for the reports of a few thousand
+ * misuses in one capture; pages never written cost nothing.
+ */
+struct capture {
+	size_t len;
+	char buf[1 << 20];
+};
+
+static int cap_active;		/* this process's hook is cap_out() */
+static unsigned int cap_stops;	/* children stopped since capture_start() */
+
+static struct capture *cap(void)
+{
+	static struct capture *c;
+
+	if (!c) {
+		c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		assert_true(c != MAP_FAILED);
+	}
+	return c;
+}
 
 static void cap_out(const char *buf, size_t len, void *ctx)
 {
-	if (cap_len + len >= sizeof(cap_buf))
-		len = sizeof(cap_buf) - 1 - cap_len;
-	memcpy(cap_buf + cap_len, buf, len);
-	cap_len += len;
-	cap_buf[cap_len] = '\0';
+	struct capture *c = cap();
+
+	if (c->len + len >= sizeof(c->buf))
+		len = sizeof(c->buf) - 1 - c->len;
+	memcpy(c->buf + c->len, buf, len);
+	c->len += len;
+	c->buf[c->len] = '\0';
 }
 
 void capture_start(void)
 {
-	cap_len = 0;
-	cap_buf[0] = '\0';
+	struct capture *c = cap();
+
+	c->len = 0;
+	c->buf[0] = '\0';
+	cap_active = 1;
+	cap_stops = 0;
 	mm_set_output(cap_out, NULL);
 }
 
 const char *capture_stop(void)
 {
 	mm_set_output(NULL, NULL);
-	return cap_buf;
+	cap_active = 0;
+	return cap()->buf;
 }
 
 void check_report(struct mm_arena *a, unsigned long errors_before,
@@ -42,17 +75,110 @@ void check_report(struct mm_arena *a, unsigned long errors_before,
 			assert_non_null(strstr(text, t2));
 		assert_non_null(strstr(text, "BUG "));
 	}
-	assert_int_equal(a->diag.error_count, errors_before + 1);
+	assert_reported(a, errors_before, 1);
+}
+
+void assert_reported(struct mm_arena *a, unsigned long errors_before, unsigned int n)
+{
+	if (a)
+		assert_int_equal(a->diag.error_count, errors_before + counted(n));
+	if (IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR))
+		assert_int_equal(cap_stops, n);
 }
 
 const char *capture_text(void)
 {
-	return cap_buf;
+	return cap()->buf;
 }
 
 int captured(const char *s)
 {
-	return strstr(cap_buf, s) != NULL;
+	return strstr(cap()->buf, s) != NULL;
+}
+
+/* The child's exit status when the call it ran came back. */
+#define STOP_MISSED	0x5e
+
+int stop_fork(void)
+{
+	int status;
+	pid_t pid;
+
+	cap();
+	fflush(NULL);		/* or the child's exit would print it twice */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* A lock left held must fail the test, not hang it. */
+		alarm(60);
+		if (!cap_active)
+			capture_start();
+		return 0;
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT)
+		return 1;
+	if (IS_ENABLED(CONFIG_MM_REPORTS))
+		print_message("the child printed:\n%s\n", cap()->buf);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == STOP_MISSED)
+		fail_msg("the process went on: mm did not stop it");
+	if (WIFSIGNALED(status))
+		fail_msg("the process died of signal %d, not SIGABRT", WTERMSIG(status));
+	fail_msg("the process exited with status %d (an assertion failed in it?)",
+		 WEXITSTATUS(status));
+	return 1;
+}
+
+void stop_missed(void)
+{
+	_exit(STOP_MISSED);
+}
+
+/* Occurrences of s at the start of a line of text. */
+static unsigned int lines_starting(const char *text, const char *s)
+{
+	unsigned int n = 0;
+
+	for (const char *t = text; (t = strstr(t, s)) != NULL; t++)
+		n += t == text || t[-1] == '\n';
+	return n;
+}
+
+/*
+ * The child stopped (stop_fork()): with reports, after exactly one, whose
+ * subject the panic names in the last line it printed.
+ */
+static void check_stopped_report(const char *text)
+{
+	const char *bug = strstr(text, "BUG "), *end;
+	char panic[128];
+	size_t len;
+
+	assert_true(cap()->len < sizeof(cap()->buf) - 1);	/* not cut short */
+	if (lines_starting(text, "BUG ") != 1)
+		print_message("the child printed:\n%s\n", text);
+	assert_int_equal(lines_starting(text, "BUG "), 1);
+	bug += 4;
+	end = strstr(bug, " (mm): ");
+	assert_non_null(end);
+	snprintf(panic, sizeof(panic), "mm: panic: %.*s\n", (int)(end - bug), bug);
+	len = strlen(panic);
+	assert_true(strlen(text) >= len);
+	if (strcmp(text + strlen(text) - len, panic) != 0)
+		print_message("the child printed:\n%s\n", text);
+	assert_string_equal(text + strlen(text) - len, panic);
+}
+
+int misuse_fork(void)
+{
+	size_t from = cap_active ? cap()->len : 0;
+
+	if (stop_fork() == 0)
+		return 0;
+	if (IS_ENABLED(CONFIG_MM_REPORTS))
+		check_stopped_report(cap()->buf + from);
+	cap_stops++;
+	return 1;
 }
 
 #if !IS_ENABLED(CONFIG_MM_TINY) && IS_ENABLED(CONFIG_MM_BACKEND_STATIC)

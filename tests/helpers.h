@@ -36,10 +36,72 @@ const char *capture_stop(void);
 const char *capture_text(void);
 /* 1 if the captured text contains s. */
 int captured(const char *s);
+
+/*
+ * Misuse -- a bad free, a heap found corrupt -- is reported, counted in the
+ * arena's diag.error_count and ignored; with CONFIG_MM_PANIC_ON_ERROR the
+ * report is followed by mm_panic(), abort() on hosts.  misuse(call) runs
+ * 'call' so that a test sees either: here, or with that option in a child
+ * process that must die of SIGABRT, after exactly one report (when reports
+ * are built) that the panic ends, which this process's capture then holds.
+ * This process goes on as if mm had ignored the call either way, which is
+ * what the tests check next.
+ */
+#define misuse(call)								\
+	do {									\
+		if (misuse_here()) {						\
+			call;							\
+			misuse_end();						\
+		}								\
+	} while (0)
+
+/* Run 'call' in a child process that must die of SIGABRT. */
+#define expect_stop(call)							\
+	do {									\
+		if (stop_fork() == 0) {						\
+			call;							\
+			stop_missed();						\
+		}								\
+	} while (0)
+
+/*
+ * fork(): 0 in the child; the parent waits for it and asserts it died of
+ * SIGABRT, what it printed in the capture.  misuse_fork() asserts that to
+ * be one report, ended by the panic, too.
+ */
+int stop_fork(void);
+int misuse_fork(void);
+/* In the child: the call returned; the parent fails the test. */
+void stop_missed(void) __attribute__((noreturn));
+
+static inline int misuse_here(void)
+{
+	return !IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR) || misuse_fork() == 0;
+}
+
+static inline void misuse_end(void)
+{
+	if (IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR))
+		stop_missed();
+}
+
+/* What n misuses add to an error_count here: nothing where children stopped. */
+static inline unsigned long counted(unsigned long n)
+{
+	return IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR) ? 0 : n;
+}
+
+/*
+ * Assert n misuses since capture_start(): counted in a's error_count since
+ * errors_before (a is NULL for what no arena counts: a backend's), or under
+ * CONFIG_MM_PANIC_ON_ERROR n children stopped.
+ */
+void assert_reported(struct mm_arena *a, unsigned long errors_before, unsigned int n);
+
 /*
  * Stop capturing and assert a report: a BUG line mentioning t1 (and t2
- * unless NULL), counted once in a's error_count since errors_before (the
- * count only without CONFIG_MM_REPORTS, which prints nothing).
+ * unless NULL), and one misuse (assert_reported()).  Without
+ * CONFIG_MM_REPORTS, which prints nothing, the count only.
  */
 void check_report(struct mm_arena *a, unsigned long errors_before,
 		  const char *t1, const char *t2);
@@ -83,8 +145,8 @@ static inline uint64_t xorshift64s(uint64_t *state)
 
 /*
  * Run 'call', which must report exactly one BUG of 'what' mentioning 'text'
- * (when reports are built), count it, and leave the arena's free pages and
- * invariants as they were.
+ * (when reports are built), count it (misuse()), and leave the arena's free
+ * pages and invariants as they were.
  */
 #define expect_bug(a, what, text, call)						\
 	do {									\
@@ -92,9 +154,9 @@ static inline uint64_t xorshift64s(uint64_t *state)
 		size_t __free = mm_arena_free_pages(a);				\
 										\
 		capture_start();						\
-		call;								\
+		misuse(call);							\
 		capture_stop();							\
-		assert_int_equal((a)->diag.error_count, __errs + 1);		\
+		assert_reported(a, __errs, 1);					\
 		assert_report_says("BUG " what);				\
 		assert_report_says(text);					\
 		assert_int_equal(mm_arena_free_pages(a), __free);		\

@@ -218,35 +218,46 @@ static void *bad_grow(struct mm_backend *be, size_t min, size_t want, size_t *go
 	return bad_mem;
 }
 
+/*
+ * A grow that breaks the contract: refused with NULL and nothing got,
+ * reported (no arena counts it) and counted as the backend's failure.
+ */
+static void expect_rejected(struct mm_backend *be, size_t min, const char *text)
+{
+	unsigned long fails = be->nr_fail;
+	size_t got = 1;
+
+	capture_start();
+	misuse(assert_null(mm_backend_grow(be, min, min, &got));
+	       assert_int_equal(got, 0));
+	capture_stop();
+	assert_reported(NULL, 0, 1);
+	assert_report_says("BUG broken (mm): ");
+	assert_report_says(text);
+	assert_int_equal(be->nr_fail, fails + counted(1));
+}
+
 static void test_wrapper_rejects_broken_backend(void **state)
 {
 	struct mm_backend be = { .name = "broken", .grow = bad_grow };
 	char *mem = map_pages(4);
-	size_t got;
 
 	/* Not page aligned. */
 	bad_mem = mem + 8;
 	bad_got = 2 * PS;
-	capture_start();
-	assert_null(mm_backend_grow(&be, PS, PS, &got));
-	capture_stop();
-	assert_int_equal(got, 0);
-	assert_report_says("BUG broken");
+	expect_rejected(&be, PS, "not page-aligned or short");
 	/* Short of min. */
 	bad_mem = mem;
 	bad_got = PS;
-	capture_start();
-	assert_null(mm_backend_grow(&be, 2 * PS, 2 * PS, &got));
-	capture_stop();
-	assert_report_says("not page-aligned or short");
+	expect_rejected(&be, 2 * PS, "not page-aligned or short");
 	/* Not a page multiple. */
 	bad_got = 2 * PS + 1;
-	assert_null(mm_backend_grow(&be, 2 * PS, 2 * PS, &got));
-	assert_int_equal(be.nr_fail, 3);
+	expect_rejected(&be, 2 * PS, "not page-aligned or short");
+	assert_int_equal(be.nr_fail, counted(3));
 	assert_int_equal(be.held, 0);
 	/* Nothing to release with. */
 	assert_int_equal(mm_backend_release(&be, mem, PS), -1);
-	assert_int_equal(be.nr_fail, 4);
+	assert_int_equal(be.nr_fail, counted(3) + 1);
 	munmap(mem, 4 * PS);
 }
 

@@ -1260,14 +1260,14 @@ static void test_double_free_reported(void **state)
 		M(free)(p);
 		e0 = arena()->diag.error_count;
 		capture_start();
-		M(free)(p);
+		misuse(M(free)(p));
 		check_report(arena(), e0, "free", NULL);
 		/* Back in its slab, or wherever a freed block goes. */
 		M(free)(q);
 		settle();
 		e0 = arena()->diag.error_count;
 		capture_start();
-		M(free)(q);
+		misuse(M(free)(q));
 		check_report(arena(), e0, "free", NULL);
 		for (int i = 0; i < 4; i++) {
 			again[i] = M(malloc)(n);
@@ -1303,13 +1303,13 @@ static void test_realloc_of_freed_block(void **state)
 		M(free)(p);
 		e0 = arena()->diag.error_count;
 		capture_start();
-		errno = 0;
-		assert_null(M(realloc)(p, n));
-		assert_int_equal(errno, ENOMEM);
+		misuse(errno = 0;
+		       assert_null(M(realloc)(p, n));
+		       assert_int_equal(errno, ENOMEM));
 		check_report(arena(), e0, "free", NULL);
 		e0 = arena()->diag.error_count;
 		capture_start();
-		assert_null(M(realloc)(p, 4 * n));
+		misuse(assert_null(M(realloc)(p, 4 * n)));
 		check_report(arena(), e0, "free", NULL);
 		a = M(malloc)(n);
 		b = M(malloc)(n);

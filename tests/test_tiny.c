@@ -154,7 +154,7 @@ static void test_free_pages_misuse(void **state)
 	free_pages(a, p, 2);
 	errs = a->diag.error_count;
 	capture_start();
-	free_pages(a, p, 2);		/* double free */
+	misuse(free_pages(a, p, 2));		/* double free */
 	check_report(a, errs, "free_pages", "not an allocated block");
 	/* SLUB's shape: a ruler of 77 '=', the BUG line, a ruler of 77 '-'. */
 	{
