@@ -953,11 +953,12 @@ static __cold int krealloc_of_free(void *p, unsigned int k)
 		if (!on_slab)
 			return 0;
 	}
-	mm_report_bug(c->arena, c->name, "Object already free");
+	mm_report_begin(c->arena, c->name, "Object already free");
 	if (who)
 		mm_printf("INFO: krealloc of %p: object is in %s cache\n", p, who);
 	else
 		mm_printf("INFO: krealloc of %p: object is on its slab's free list\n", p);
+	mm_report_end(c->name);
 	return 1;
 }
 

@@ -383,8 +383,9 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 		if ((IS_ENABLED(CONFIG_MM_CHECKS) ? unlikely(percpu_key_like(*(uintptr_t *)obj)) :
 		     unlikely(*mag_obj_mark(obj) == mm_free_mark)) &&
 		    (who = magazine_holding(pc, idx, obj)) != NULL) {
-			mm_report_bug(c->arena, c->name, "Object already free");
+			mm_report_begin(c->arena, c->name, "Object already free");
 			mm_printf("INFO: kfree of %p: object is in %s cache\n", obj, who);
+			mm_report_end(c->name);
 			return 1;
 		}
 	}

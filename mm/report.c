@@ -13,8 +13,6 @@ void __mm_count_error(struct mm_arena *a, const char *what)
 {
 	if (a)
 		a->diag.error_count++;
-	if (IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR))
-		mm_panic(what);
 }
 
 #if IS_ENABLED(CONFIG_MM_REPORTS)
@@ -29,19 +27,40 @@ static void ruler(char c)
 	mm_printf("%s\n", line);
 }
 
-void mm_report_bug(struct mm_arena *a, const char *what, const char *fmt, ...)
+static void report_vbegin(struct mm_arena *a, const char *what, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	ruler('=');
 	mm_printf("BUG %s (mm): ", what);
-	va_start(ap, fmt);
 	mm_vprintf(fmt, ap);
-	va_end(ap);
 	mm_printf("\n");
 	ruler('-');
 	__mm_count_error(a, what);
 }
+
+void mm_report_bug(struct mm_arena *a, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_vbegin(a, what, fmt, ap);
+	va_end(ap);
+	mm_report_end(what);
+}
+
+#if IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR)
+void mm_report_begin(struct mm_arena *a, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_vbegin(a, what, fmt, ap);
+	va_end(ap);
+}
+#else
+/* Without the panic the end is nothing: no second copy in flash. */
+void mm_report_begin(struct mm_arena *a, const char *what, const char *fmt, ...)
+	__alias(mm_report_bug);
+#endif
 #endif
 
 #if IS_ENABLED(CONFIG_ARCH_HOST)

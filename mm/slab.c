@@ -576,14 +576,16 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 		return -1;
 	}
 	if (unlikely(slab_obj_fresh(c, s, obj))) {
-		mm_report_bug(a, c->name, "Object already free");
+		mm_report_begin(a, c->name, "Object already free");
 		mm_printf("INFO: %s of %p: object never handed out, slab %p\n", caller, obj,
 			  (void *)s);
+		mm_report_end(c->name);
 		return -1;
 	}
 	if (unlikely(slab_maybe_free(c, s, (void *)obj) && __slab_freelist_contains(c, s, obj))) {
-		mm_report_bug(a, c->name, "Object already free");
+		mm_report_begin(a, c->name, "Object already free");
 		mm_printf("INFO: %s of %p: object %p in slab %p\n", caller, obj, obj, (void *)s);
+		mm_report_end(c->name);
 		return -1;
 	}
 	return 0;
@@ -908,7 +910,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
 	list_for_each_entry(s, &c->full, lru)
 		live += s->inuse;
 	if (live) {
-		mm_report_bug(a, c->name, "Slab cache still has objects");
+		mm_report_begin(a, c->name, "Slab cache still has objects");
 		if (IS_ENABLED(CONFIG_MM_REPORTS)) {
 			mm_printf("INFO: %lu objects of %u bytes still allocated:\n",
 				  live, c->object_size);
@@ -918,8 +920,9 @@ int kmem_cache_destroy(struct kmem_cache *c)
 				shown = report_live(c, s, shown);
 			if (shown > 16)
 				mm_printf("INFO: ... and %lu more\n", shown - 16);
-			mm_printf("FIX %s: cache kept; its memory in use is not freed\n", c->name);
 		}
+		mm_report_end(c->name);
+		mm_printf("FIX %s: cache kept; its memory in use is not freed\n", c->name);
 		arena_unlock(a, flags);
 		return -1;
 	}

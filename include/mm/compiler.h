@@ -47,6 +47,9 @@
 #ifndef __weak
 #define __weak		__attribute__((weak))
 #endif
+#ifndef __alias
+#define __alias(sym)	__attribute__((alias(#sym)))
+#endif
 #ifndef __malloc
 #define __malloc	__attribute__((malloc))
 #endif

@@ -37,6 +37,9 @@ static inline __printf(1, 2) int mm_printf(const char *fmt, ...) { return 0; }
 static inline int mm_vprintf(const char *fmt, va_list ap) { return 0; }
 #endif
 
+/* Called on unrecoverable errors; weak, so an application can replace it. */
+void mm_panic(const char *why);
+
 /*
  * Report misuse, SLUB style:
  *
@@ -46,23 +49,37 @@ static inline int mm_vprintf(const char *fmt, va_list ap) { return 0; }
  *	INFO: ...
  *
  * and count it in the arena's diag.error_count.  With CONFIG_MM_PANIC_ON_ERROR
- * mm_panic() follows.
+ * mm_panic() follows.  A report with INFO lines is mm_report_begin(), the
+ * lines, then mm_report_end(), so that the panic comes after all of it; FIX
+ * lines, which say how mm carries on, come after the end.
  */
 struct mm_arena;
 void __mm_count_error(struct mm_arena *arena, const char *what);
 #if IS_ENABLED(CONFIG_MM_REPORTS)
+void mm_report_begin(struct mm_arena *arena, const char *what, const char *fmt, ...) __printf(3, 4);
 void mm_report_bug(struct mm_arena *arena, const char *what, const char *fmt, ...) __printf(3, 4);
 #else
 /* Without reports the message and its strings compile away; the count stays. */
+static inline __printf(3, 4) void mm_report_begin(struct mm_arena *arena, const char *what,
+						  const char *fmt, ...)
+{
+	__mm_count_error(arena, what);
+}
+
 static inline __printf(3, 4) void mm_report_bug(struct mm_arena *arena, const char *what,
 						const char *fmt, ...)
 {
 	__mm_count_error(arena, what);
+	if (IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR))
+		mm_panic(what);
 }
 #endif
 
-/* Called on unrecoverable errors; weak, so an application can replace it. */
-void mm_panic(const char *why);
+static inline void mm_report_end(const char *what)
+{
+	if (IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR))
+		mm_panic(what);
+}
 
 MM_END_DECLS
 
