@@ -12,7 +12,7 @@
 #     threaded ones under ThreadSanitizer (release)
 #  4. the README's quick start ('make run' from no configuration), the
 #     demo and the firmware example of every host configuration;
-#     host_defconfig with options turned off that no defconfig turns off;
+#     host_defconfig with options changed that no defconfig changes;
 #     the build system: a second 'make' does nothing, a changed option
 #     rebuilds only what reads it
 #  5. every cross configuration builds warning-free and keeps the README's
@@ -187,26 +187,34 @@ demo_runs() {
 }
 step "README quick start (make run), every host demo and firmware" demo_runs
 
-# Options a user can turn off in menuconfig that no defconfig turns off:
-# each variant of host_defconfig must build warning-free and pass the tests
-# it builds (a random-configuration campaign found each of these broken).
+# Options a user can change in menuconfig that no defconfig changes: each
+# variant of host_defconfig must build warning-free and pass the tests it
+# builds (a random-configuration campaign found each of these broken).
+# An option is turned off, or on with a leading '+'.
 corners() {
 	for v in "MM_SLAB" "MM_KMALLOC" "MM_BACKEND_STATIC" "MM_VALIDATE" \
-		 "MM_BACKEND_MMAP MM_BACKEND_SBRK MM_BACKEND_STATIC"; do
-		name=corner-$(echo "$v" | tr ' ' '-')
+		 "MM_BACKEND_MMAP MM_BACKEND_SBRK MM_BACKEND_STATIC" \
+		 "MM_REPORTS" "+MM_PANIC_ON_ERROR" "MM_REPORTS +MM_PANIC_ON_ERROR" \
+		 "MM_LOCK_PTHREAD +MM_LOCK_NONE"; do
+		name=corner-$(echo "$v" | tr ' +' '-p')
 		o=build/check/$name
 		configure "$name" host_defconfig &&
-			for opt in $v; do kconfig-tweak --file "$o/.config" --disable "$opt" || return 1; done &&
+			for opt in $v; do
+				case $opt in
+				+*) kconfig-tweak --file "$o/.config" --enable "${opt#+}" ;;
+				*) kconfig-tweak --file "$o/.config" --disable "$opt" ;;
+				esac || return 1
+			done &&
 			mk "$name" olddefconfig >/dev/null &&
 			mk "$name" -j"$JOBS" all tests >"$o.log" 2>&1 &&
 			mk "$name" test >>"$o.log" 2>&1 || {
-			echo "$v off:"
+			echo "$v (off, or on with +):"
 			grep -m5 "error\|FAILED" "$o.log"
 			return 1
 		}
 	done
 }
-step "options off that no defconfig turns off" corners
+step "options no defconfig changes (off, or on)" corners
 
 step "build system" tests/check-build.sh
 step "menuconfig in a terminal" tests/check-menuconfig.sh
