@@ -142,8 +142,8 @@ static const char *const kmalloc_fine_names[] = {
 };
 static_assert(KMALLOC_NR_FINE <= ARRAY_SIZE(kmalloc_fine_names), "a fine class without a name");
 
-/* Bytes of class i; 0 for an index that is no class in this configuration. */
-static size_t class_size(unsigned int i)
+/* Bytes of class i, any size; 0 where i is no size in this configuration. */
+static size_t __class_size(unsigned int i)
 {
 	unsigned int f;
 
@@ -158,16 +158,26 @@ static size_t class_size(unsigned int i)
 	return (size_t)(5 + f % 3) << (12 + f / 3 - 2);
 }
 
+/*
+ * Bytes of class i; 0 for an index that is no class in this configuration
+ * -- nor for 80, 96 and 112 when the smallest class is 128: no size maps
+ * to them (class_for()), and a cache of theirs cost a descriptor, a line
+ * in slabinfo and a slot in every thread's cache for nothing.
+ */
+static size_t class_size(unsigned int i)
+{
+	size_t size = __class_size(i);
+
+	return size >= KMALLOC_MIN_SIZE ? size : 0;
+}
+
 static const char *class_name(unsigned int i)
 {
 	return i <= KMALLOC_SHIFT_HIGH ? kmalloc_names[i]
 				       : kmalloc_fine_names[i - KMALLOC_SHIFT_HIGH - 1];
 }
 
-/*
- * The smallest class of at least 'size' bytes (up to the largest class),
- * never one below KMALLOC_MIN_SIZE (96 when the smallest class is 128).
- */
+/* The smallest class of at least 'size' bytes (up to the largest class). */
 static unsigned int class_for(size_t size)
 {
 	unsigned int best = KMALLOC_SHIFT_HIGH;
@@ -175,7 +185,7 @@ static unsigned int class_for(size_t size)
 	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
 		size_t cs = class_size(i);
 
-		if (cs >= size && cs >= KMALLOC_MIN_SIZE && cs < class_size(best))
+		if (cs >= size && cs < class_size(best))
 			best = i;
 	}
 	return best;

@@ -176,6 +176,32 @@ static void test_every_size_finds_its_class(void **state)
 	}
 }
 
+/*
+ * Every kmalloc cache is the class of its own size: no cache stands for a
+ * class no size maps to -- 80, 96 and 112 when the smallest class is 128
+ * -- where it would cost a descriptor, a line in slabinfo and a magazine
+ * per thread for nothing.
+ */
+static void test_every_cache_serves_its_size(void **state)
+{
+	unsigned int n = 0;
+
+	assert_non_null(kmalloc_slab(1));	/* the classes are set up */
+	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
+		struct kmem_cache *c = kmalloc_cache_index(i);
+
+		if (!c)
+			continue;
+		if (kmalloc_slab(kmem_cache_size(c)) != c)
+			print_message("%s: kmalloc(%u) takes another class\n", c->name,
+				      kmem_cache_size(c));
+		assert_ptr_equal(kmalloc_slab(kmem_cache_size(c)), c);
+		assert_int_equal(c->kmalloc_idx, i);
+		n++;
+	}
+	assert_true(n > 0);
+}
+
 static void test_class_boundaries(void **state)
 {
 	const size_t sizes[] = {
@@ -2118,6 +2144,7 @@ int main(void)
 		cmocka_unit_test(test_class_boundaries),
 		cmocka_unit_test(test_fitted_classes_fill_slabs),
 		cmocka_unit_test(test_every_size_finds_its_class),
+		cmocka_unit_test(test_every_cache_serves_its_size),
 		cmocka_unit_test(test_large_exact),
 		cmocka_unit_test(test_class_alignment),
 		cmocka_unit_test(test_kmalloc_zero),
