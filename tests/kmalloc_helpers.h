@@ -100,8 +100,9 @@ static inline size_t expected_class(size_t size)
 					best = fitted[k];
 			continue;
 		}
+		/* None below the smallest class: 80 and 112 go with 128 there. */
 		for (size_t q = 7; q >= 5; q--)
-			if (size > p2 && size <= q * p2 / 4)
+			if (size > p2 && size <= q * p2 / 4 && q * p2 / 4 >= KMALLOC_MIN_SIZE)
 				best = q * p2 / 4;
 	}
 #endif
