@@ -28,13 +28,12 @@
 
 /*
  * Whole pages start above the classes and the heap: a test of page blocks
- * adds its page counts to LB, 0 where the heap ends with the classes.
+ * adds its page counts (two and more) to LB -- 0 where both end within
+ * two pages (the classes up to 8 KiB, no heap), else past the larger
+ * (with CONFIG_MM_KMALLOC_SHIFT_HIGH=16, 5 pages are a class's object).
  */
-#if IS_ENABLED(CONFIG_MM_HEAP)
-#define LB	(HEAP_MAX > KMALLOC_MAX_CACHE_SIZE ? ALIGN(HEAP_MAX, PS) : 0)
-#else
-#define LB	((size_t)0)
-#endif
+#define LB_ABOVE	max_t(size_t, HEAP_MAX, KMALLOC_MAX_CACHE_SIZE)
+#define LB		(LB_ABOVE > 2 * PS ? ALIGN(LB_ABOVE, PS) : 0)
 
 
 /* This file's own deterministic sequence (xorshift64s, helpers.h). */
