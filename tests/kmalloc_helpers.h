@@ -109,4 +109,43 @@ static inline size_t expected_class(size_t size)
 	return best;
 }
 
+/*
+ * The object size of the class of 'size' if it has a slab cache, else of
+ * the largest class below it that has one; 0 if none has.  For a test
+ * that needs slab objects of about 'size' bytes in any class layout:
+ * above the largest class, or where the heap serves, kmalloc(size) is
+ * whole pages or a heap block.
+ */
+static inline size_t slab_class_size(size_t size)
+{
+	for (size_t s = min_t(size_t, size, KMALLOC_MAX_CACHE_SIZE); s; s--) {
+		struct kmem_cache *c = kmalloc_slab(s);
+
+		if (c)
+			return kmem_cache_size(c);
+	}
+	return 0;
+}
+
+/* The object size of the largest class below 'limit' bytes with a slab cache; 0 if none. */
+static inline size_t slab_class_below(size_t limit)
+{
+	for (size_t s = min_t(size_t, limit - 1, KMALLOC_MAX_CACHE_SIZE); s; s--) {
+		struct kmem_cache *c = kmalloc_slab(s);
+
+		if (c && kmem_cache_size(c) < limit)
+			return kmem_cache_size(c);
+	}
+	return 0;
+}
+
+/* The same as a cache: the class a test of slab objects of about 'size' takes. */
+static inline struct kmem_cache *slab_class_near(size_t size)
+{
+	size_t n = slab_class_size(size);
+
+	assert_true(n > 0);
+	return kmalloc_slab(n);
+}
+
 #endif /* MM_TEST_KMALLOC_HELPERS_H */
