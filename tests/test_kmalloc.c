@@ -930,7 +930,9 @@ static void test_kfree_garbage(void **state)
 	unsigned long e0;
 	/* Pages enough that its second is inside it (one, at 64 KiB pages with no heap). */
 	const size_t big_size = LB + max_t(size_t, 40000, 2 * PS);
-	char *p = kmalloc(100), *big = kmalloc(big_size), *huge = kmalloc(MM_MAX_BLOCK + 1);
+	/* A slab object: 100 bytes, or all of the largest class below. */
+	const size_t n = min_t(size_t, 100, slab_class_size(100));
+	char *p = kmalloc(n), *big = kmalloc(big_size), *huge = kmalloc(MM_MAX_BLOCK + 1);
 	char *med = kmalloc(3000);
 	void *page = __get_free_page();
 
@@ -938,7 +940,7 @@ static void test_kfree_garbage(void **state)
 	assert_non_null(big);
 	assert_non_null(huge);
 	assert_non_null(page);
-	memset(p, 0x12, 100);
+	memset(p, 0x12, n);
 
 	e0 = diag().error_count;
 	capture_start();
@@ -951,7 +953,7 @@ static void test_kfree_garbage(void **state)
 	check_report(def(), e0, "kfree", NULL);
 
 	/* The middle of a slab object, at any offset. */
-	for (size_t off = 1; off < 100; off += off < 16 ? 1 : 16) {
+	for (size_t off = 1; off < n; off += off < 16 ? 1 : 16) {
 		e0 = diag().error_count;
 		capture_start();
 		misuse(kfree(p + off));
@@ -960,7 +962,7 @@ static void test_kfree_garbage(void **state)
 	}
 	/* Its slab's header, and where the slab's last object ends. */
 	{
-		struct kmem_cache *c = kmalloc_slab(100);
+		struct kmem_cache *c = kmalloc_slab(n);
 		char *slab = (char *)obj_to_slab(c, p);
 		char *bad[] = { slab, slab + 16, slab + c->first - 16,
 				slab + c->first + (size_t)c->objs * c->size };
@@ -1041,7 +1043,7 @@ static void test_kfree_garbage(void **state)
 	check_report(def(), e0, "kfree", NULL);
 
 	/* Nothing was freed: all of it intact and freeable. */
-	for (int i = 0; i < 100; i++)
+	for (size_t i = 0; i < n; i++)
 		assert_int_equal((unsigned char)p[i], 0x12);
 	assert_int_equal(ksize(big), expected_ksize_at(big, big_size));
 	assert_heap_works();
@@ -1057,7 +1059,8 @@ static void test_kfree_garbage(void **state)
 
 static void test_double_kfree(void **state)
 {
-	static const size_t sizes[] = { 16, 100, 1000, KMALLOC_MAX_CACHE_SIZE };
+	/* Slab objects (100 bytes, or the largest class below) and heap blocks. */
+	const size_t sizes[] = { 16, slab_class_size(100), 1000, KMALLOC_MAX_CACHE_SIZE };
 	unsigned long e0;
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
@@ -1108,7 +1111,7 @@ static void test_double_kfree(void **state)
 
 	/* A buddy block. */
 	{
-		void *b = kmalloc(3 * KMALLOC_MAX_CACHE_SIZE), *keep = kmalloc(40000);
+		void *b = kmalloc(LB + 3 * PS), *keep = kmalloc(40000);
 
 		kfree(b);
 		e0 = diag().error_count;
@@ -1448,7 +1451,8 @@ static void test_impossible_sizes(void **state)
 		assert_int_equal(diag().error_count, e0);
 		assert_true(check_fill(p, 300, 3));	/* the old block survives */
 	}
-	assert_int_equal(ksize(p), expected_class(300));
+	/* A class's object, a heap block or a page, as the layout has it. */
+	assert_int_equal(ksize(p), expected_ksize_at(p, 300));
 	kfree(p);
 	assert_heap_works();
 }
@@ -1613,7 +1617,8 @@ static unsigned int region_age(struct mm_arena *a, const struct mm_region *r)
 
 static __maybe_unused void test_objects_in_older_regions(void **state)
 {
-	static const size_t sizes[] = { 16, 100, 700, 3000, KMALLOC_MAX_CACHE_SIZE };
+	/* Slab objects (100 bytes, or the largest class below) and heap blocks. */
+	const size_t sizes[] = { 16, slab_class_size(100), 700, 3000, KMALLOC_MAX_CACHE_SIZE };
 	/*
 	 * Enough for two growths: the arena doubles, and what its regions
 	 * have free first (the loop stops at two; untouched, they cost
@@ -2061,7 +2066,7 @@ static void test_class_lookup_past_region_end(void **state)
 	struct mm_arena *a = def();
 	char *mem = mmap(NULL, (L_PAGES + U_PAGES) * PS, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	unsigned int k = kmalloc_slab(100)->kmalloc_idx;
+	unsigned int k = slab_class_near(100)->kmalloc_idx;
 	struct mm_region *lo, *up;
 	uintptr_t pfn;
 	uint8_t *cls;
