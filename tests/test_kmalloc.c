@@ -1716,6 +1716,7 @@ static __maybe_unused void test_objects_in_older_regions(void **state)
  */
 struct slow_start {
 	struct kmem_cache *c;
+	size_t size;
 	unsigned long active_before, active_after;
 	unsigned int cap_first, cap_later, cap_freed;
 };
@@ -1729,12 +1730,12 @@ static void *slow_start_thread(void *arg)
 
 	kmem_cache_info(ss->c, &i);
 	ss->active_before = i.active_objs;
-	p[0] = kmalloc(500);
+	p[0] = kmalloc(ss->size);
 	kmem_cache_info(ss->c, &i);
 	ss->active_after = i.active_objs;
 	ss->cap_first = percpu_mag(ss->c)->cap;
 	for (int k = 1; k < N; k++)
-		p[k] = kmalloc(500);
+		p[k] = kmalloc(ss->size);
 	ss->cap_later = percpu_mag(ss->c)->cap;
 	for (int k = 0; k < N; k++)
 		kfree(p[k]);
@@ -1747,6 +1748,19 @@ static void *slow_start_thread(void *arg)
  * most 2 KiB of objects of a class of 512 bytes (4), while a class of
  * 64 bytes still refills half its magazine (31) per lock.
  */
+
+/* A refill's most objects of cache c (percpu.c): 2 KiB of them, 4 at least, 64 at most. */
+static unsigned int refill_most(const struct kmem_cache *c)
+{
+	return min_t(unsigned int, max_t(unsigned int, 2048 / c->size, 4), 64);
+}
+
+/* What a refill of a full-grown magazine brings: half of it, up to refill_most(). */
+static unsigned int refill_objs(const struct kmem_cache *c)
+{
+	return min_t(unsigned int, c->mag_cap / 2, refill_most(c));
+}
+
 struct producer {
 	struct kmem_cache *c;
 	size_t size;
@@ -1770,20 +1784,23 @@ static void *producer_thread(void *arg)
 
 static void test_magazine_refill_bytes(void **state)
 {
-	struct producer big = { .c = kmalloc_slab(500), .size = 500 };
-	struct producer small = { .c = kmalloc_slab(64), .size = 64 };
+	/* 512 and 64 bytes, or the classes the layout has for them. */
+	struct producer big = { .size = slab_class_size(500) };
+	struct producer small = { .size = slab_class_size(64) };
 	pthread_t t;
 
+	big.c = kmalloc_slab(big.size);
+	small.c = kmalloc_slab(small.size);
 	assert_non_null(big.c);
 	assert_non_null(small.c);
-	assert_int_equal(big.c->mag_refill, 4);
+	assert_int_equal(big.c->mag_refill, refill_most(big.c));
 	assert_int_equal(pthread_create(&t, NULL, producer_thread, &big), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	/* A refill of 4, one of them handed out at once. */
-	assert_int_equal(big.most, 3);
+	/* A refill of 4 (of 512 bytes), one of them handed out at once. */
+	assert_int_equal(big.most, refill_objs(big.c) - 1);
 	assert_int_equal(pthread_create(&t, NULL, producer_thread, &small), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(small.most, small.c->mag_cap / 2 - 1);
+	assert_int_equal(small.most, refill_objs(small.c) - 1);
 	assert_heap_works();
 }
 
@@ -1990,8 +2007,9 @@ static void test_magazine_refill_every_class(void **state)
  */
 static void test_class_keeps_no_empty_slab(void **state)
 {
-	enum { SIZE = 400 };		/* a class in every configuration with magazines */
-	struct kmem_cache *c = kmalloc_slab(SIZE);
+	/* 400 bytes, or the largest class below where the heap serves them. */
+	const size_t size = slab_class_size(400);
+	struct kmem_cache *c = kmalloc_slab(size);
 	struct kmem_cache_info info;
 	size_t before, slab_bytes;
 	unsigned long active0, slabs0;
@@ -2013,9 +2031,9 @@ static void test_class_keeps_no_empty_slab(void **state)
 	active0 = info.active_objs;
 	slabs0 = info.num_slabs;
 	for (unsigned int k = 0; k < n; k++) {
-		p[k] = kmalloc(SIZE);
+		p[k] = kmalloc(size);
 		assert_non_null(p[k]);
-		memset(p[k], (int)k, SIZE);
+		memset(p[k], (int)k, size);
 	}
 	mm_percpu_drain();
 	kmem_cache_info(c, &info);
@@ -2034,9 +2052,11 @@ static void test_class_keeps_no_empty_slab(void **state)
 
 static void test_magazine_slow_start(void **state)
 {
-	struct slow_start ss = { .c = kmalloc_slab(500) };
+	/* A class of 512 bytes, or the largest below where the layout has none. */
+	struct slow_start ss = { .size = slab_class_size(500) };
 	pthread_t t;
 
+	ss.c = kmalloc_slab(ss.size);
 	assert_non_null(ss.c);
 	assert_true(ss.c->mag_cap > 8);
 	assert_int_equal(pthread_create(&t, NULL, slow_start_thread, &ss), 0);
