@@ -109,6 +109,28 @@ static size_t expected_ksize_at(const void *p, size_t size)
 	return e;
 }
 
+/*
+ * Has the class of 'cls' bytes a cache?  Not where the heap serves every
+ * size of it, from one past the class below (kmalloc.c, kmalloc_init()).
+ */
+static int class_has_cache(size_t cls)
+{
+	size_t first = cls;
+
+	while (first > 1 && expected_class(first - 1) == cls)
+		first--;
+	return !heap_serves(cls) || !heap_serves(first);
+}
+
+/* A class's name, as Linux spells it: kmalloc-96, kmalloc-320, kmalloc-8k. */
+static void class_name(char *buf, size_t len, size_t cls)
+{
+	if (cls < 1024 || (cls & (cls - 1)))
+		snprintf(buf, len, "kmalloc-%zu", cls);
+	else
+		snprintf(buf, len, "kmalloc-%zuk", cls >> 10);
+}
+
 /* After bad input: the heap is intact and keeps working. */
 static void assert_heap_works(void)
 {
@@ -232,10 +254,7 @@ static void test_class_boundaries(void **state)
 			assert_non_null(c);
 			kmem_cache_info(c, &i);
 			assert_int_equal(i.object_size, cls);
-			if (cls < 1024 || (cls & (cls - 1)))
-				snprintf(name, sizeof(name), "kmalloc-%zu", cls);
-			else
-				snprintf(name, sizeof(name), "kmalloc-%zuk", cls >> 10);
+			class_name(name, sizeof(name), cls);
 			assert_string_equal(i.name, name);
 		} else {
 			assert_null(c);
@@ -434,51 +453,63 @@ static void test_kmalloc_zero(void **state)
 }
 
 #if IS_ENABLED(CONFIG_MM_REPORTS)	/* the text it prints */
+/* The active objects slabinfo's line of cache 'name' gives, from its text. */
+static unsigned long slabinfo_active(const char *text, const char *name)
+{
+	char line[40];
+	const char *at;
+	unsigned long n;
+
+	snprintf(line, sizeof(line), "\n%s ", name);
+	at = strstr(text, line);
+	assert_non_null(at);
+	assert_int_equal(sscanf(at + strlen(line), "%lu", &n), 1);
+	return n;
+}
+
+/*
+ * A line for every class that has a cache -- those the heap serves have
+ * none -- and for no other; the active objects of one counted as they
+ * come and go.
+ */
 static void test_slabinfo_default_arena(void **state)
 {
-	void *p[40];
-	const char *text, *line;
+	/* A class in every layout: 256 bytes, or the largest below with a cache. */
+	struct kmem_cache *c = slab_class_near(256);
+	const char *text, *at;
 	unsigned long act0, act1;
+	unsigned int lines = 0, classes = 0;
+	void *p[40];
 
 	for (int k = 0; k < 40; k++)
-		p[k] = kmalloc(250);			/* kmalloc-256 */
+		p[k] = kmalloc(kmem_cache_size(c));
 	mm_percpu_drain();	/* what the thread's cache holds counts as active */
 	capture_start();
 	mm_slabinfo(def());
 	text = capture_stop();
 	assert_true(strncmp(text, "slabinfo - version: 2.1\n", 24) == 0);
 	assert_non_null(strstr(text, "\nkmem_cache "));
-	for (unsigned int i = CONFIG_MM_KMALLOC_SHIFT_LOW; i <= CONFIG_MM_KMALLOC_SHIFT_HIGH; i++) {
-		char name[32];
+	for (size_t sz = 1; sz <= KMALLOC_MAX_CACHE_SIZE; sz = expected_class(sz) + 1) {
+		size_t cls = expected_class(sz);
+		char name[32], line[40];
 
-		if (heap_serves((size_t)1 << i))
-			continue;		/* the heap's sizes: no cache */
-		if (i < 10)
-			snprintf(name, sizeof(name), "\nkmalloc-%u ", 1u << i);
-		else
-			snprintf(name, sizeof(name), "\nkmalloc-%uk ", 1u << (i - 10));
-		assert_non_null(strstr(text, name));
+		class_name(name, sizeof(name), cls);
+		snprintf(line, sizeof(line), "\n%s ", name);
+		if (!strstr(text, line) != !class_has_cache(cls))
+			print_message("%s: %s\n", name, class_has_cache(cls) ? "no line" : "a line");
+		assert_int_equal(!strstr(text, line), !class_has_cache(cls));
+		classes += class_has_cache(cls);
 	}
-	if (IS_ENABLED(CONFIG_MM_KMALLOC_96_192)) {
-		assert_non_null(strstr(text, "\nkmalloc-96 "));
-		assert_non_null(strstr(text, "\nkmalloc-192 "));
-	}
-	if (IS_ENABLED(CONFIG_MM_KMALLOC_FINE)) {
-		assert_non_null(strstr(text, "\nkmalloc-384 "));
-		/* Classes the heap serves have no cache. */
-		assert_int_equal(strstr(text, "\nkmalloc-672 ") == NULL, heap_serves(672));
-		assert_int_equal(strstr(text, "\nkmalloc-1008 ") == NULL, heap_serves(1008));
-	}
-	line = strstr(text, "\nkmalloc-256 ");
-	assert_int_equal(sscanf(line, " kmalloc-256 %lu", &act0), 1);
+	for (at = text; (at = strstr(at, "\nkmalloc-")) != NULL; at++)
+		lines++;
+	assert_int_equal(lines, classes);
+	act0 = slabinfo_active(text, c->name);
 	for (int k = 0; k < 40; k++)
 		kfree(p[k]);
 	mm_percpu_drain();
 	capture_start();
 	mm_slabinfo(def());
-	text = capture_stop();
-	line = strstr(text, "\nkmalloc-256 ");
-	assert_int_equal(sscanf(line, " kmalloc-256 %lu", &act1), 1);
+	act1 = slabinfo_active(capture_stop(), c->name);
 	assert_int_equal(act0 - act1, 40);
 }
 #endif
