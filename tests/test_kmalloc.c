@@ -58,22 +58,25 @@ static int is_large(size_t size)
 	return size > KMALLOC_MAX_CACHE_SIZE && !heap_serves(size);
 }
 
-/* The largest size a slab serves: the heap takes over above it. */
-#define SLAB_MAX_SIZE	(IS_ENABLED(CONFIG_MM_HEAP) ? HEAP_MIN : KMALLOC_MAX_CACHE_SIZE)
-
 /*
- * The same for #if, and whether a class of 'size' bytes (a power of two)
- * has slabs of several pages: slab.c gives it one page where the header,
- * which takes an object's place, wastes at most 1/32 of it (1/8 above a
- * quarter page) -- 512-byte objects take four 4 KiB pages, one 64 KiB
- * page.  A one-page slab has no page of fresh objects once it is active.
+ * The largest size a slab serves, for #if: the heap takes over above
+ * CONFIG_MM_HEAP_MIN, whole pages above the largest class.  And whether a
+ * class of 'size' bytes (a power of two) has slabs of several pages:
+ * slab.c gives it one page where the header, which takes an object's
+ * place, wastes at most 1/32 of it (1/8 above a quarter page) -- 512-byte
+ * objects take four 4 KiB pages, one 64 KiB page -- and never more than
+ * 2^CONFIG_MM_SLAB_MAX_ORDER.  A one-page slab has no page of fresh
+ * objects once it is active: MULTI_PAGE_SLABS(max) says some class of at
+ * most 'max' bytes has more.
  */
-#if IS_ENABLED(CONFIG_MM_HEAP)
+#if IS_ENABLED(CONFIG_MM_HEAP) && CONFIG_MM_HEAP_MIN < (1 << CONFIG_MM_KMALLOC_SHIFT_HIGH)
 #define SLAB_MAX_BYTES	CONFIG_MM_HEAP_MIN
 #else
 #define SLAB_MAX_BYTES	(1 << CONFIG_MM_KMALLOC_SHIFT_HIGH)
 #endif
 #define SLAB_PAGES_GT1(size)	((size) * 32 > (1 << MM_PAGE_SHIFT))
+#define MULTI_PAGE_SLABS(max)	(CONFIG_MM_SLAB_MAX_ORDER > 0 &&			\
+				 SLAB_PAGES_GT1((max) < SLAB_MAX_BYTES ? (max) : SLAB_MAX_BYTES))
 
 /* What ksize() must say for a live block of 'size' bytes. */
 static size_t expected_ksize(size_t size)
@@ -1165,8 +1168,52 @@ static void test_double_kfree(void **state)
 	assert_heap_works();
 }
 
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && MULTI_PAGE_SLABS(SIZE_MAX)
+/*
+ * The largest kmalloc class whose slabs span several pages, of at most
+ * 'max' bytes: where an active slab keeps pages of objects it never
+ * handed out.  MULTI_PAGE_SLABS(max) promises one.
+ */
+static __maybe_unused struct kmem_cache *multi_page_class(size_t max)
+{
+	struct kmem_cache *best = NULL;
+
+	assert_non_null(kmalloc_slab(1));	/* the classes are set up */
+	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
+		struct kmem_cache *c = kmalloc_cache_index(i);
+
+		if (c && c->order && c->object_size <= max &&
+		    (!best || c->object_size > best->object_size))
+			best = c;
+	}
+	assert_non_null(best);
+	return best;
+}
+
+/*
+ * Allocate objects of c into keep[] (at most max) until c's active slab
+ * has objects it never handed out: once the free ones its slabs had are
+ * gone (the thread's cache drained first, so it parks none), a new slab.
+ * Returns how many it took.
+ */
+static __maybe_unused unsigned int alloc_until_fresh(struct kmem_cache *c, void **keep,
+						      unsigned int max)
+{
+	unsigned int n = 0;
+
+	mm_percpu_drain();
+	while (n < max && !(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs)) {
+		keep[n] = kmalloc(kmem_cache_size(c));
+		assert_non_null(keep[n]);
+		n++;
+	}
+	assert_true(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs);
+	return n;
+}
+#endif
+
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS)) && \
-	SLAB_PAGES_GT1(SLAB_MAX_BYTES)
+	MULTI_PAGE_SLABS(SIZE_MAX)
 /*
  * kfree() of an object of a kmalloc slab that was never handed out (beyond
  * the slab's fresh index): reported, and kept out of the per-thread cache,
@@ -1176,22 +1223,18 @@ static void test_double_kfree(void **state)
  */
 static void test_kfree_never_handed_out(void **state)
 {
-	enum { MAX = 64 };
-	struct kmem_cache *c = kmalloc_slab(SLAB_MAX_SIZE);
-	void *keep[MAX], *more[MAX];
-	unsigned int n = 0, m;
+	enum { MAX = 1024, MORE = 32 };
+	struct kmem_cache *c = multi_page_class(SIZE_MAX);
+	const size_t size = kmem_cache_size(c);
+	static void *keep[MAX];
+	void *more[MORE];
+	unsigned int n, m;
 	unsigned long e0;
 	char *fresh;
 
-	assert_non_null(c);
 	assert_true(c->objs >= 2);
 	/* Until the class's active slab has an object it never handed out. */
-	while (n < MAX / 2) {
-		keep[n++] = kmalloc(SLAB_MAX_SIZE);
-		if (c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs)
-			break;
-	}
-	assert_true(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs);
+	n = alloc_until_fresh(c, keep, MAX);
 	fresh = (char *)c->cpu_slab + c->first + (size_t)(c->objs - 1) * c->size;
 	/*
 	 * As on a page fresh from the kernel: no stale free pointer that
@@ -1203,8 +1246,8 @@ static void test_kfree_never_handed_out(void **state)
 	misuse(kfree(fresh));
 	check_report(def(), e0, "Object already free", "never handed out");
 	/* Handed out once, when its turn comes, never twice. */
-	for (m = 0; m < MAX / 2; m++) {
-		more[m] = kmalloc(SLAB_MAX_SIZE);
+	for (m = 0; m < MORE; m++) {
+		more[m] = kmalloc(size);
 		assert_non_null(more[m]);
 		for (unsigned int j = 0; j < m; j++)
 			assert_ptr_not_equal(more[j], more[m]);
@@ -1335,7 +1378,7 @@ static void test_krealloc_of_freed_object(void **state)
 	assert_heap_works();
 }
 
-#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && SLAB_PAGES_GT1(512)
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && MULTI_PAGE_SLABS(512)
 /*
  * A refill takes objects its slab never handed out straight from the
  * fresh index; they are in a magazine, so free, and a free of one is a
@@ -1345,22 +1388,21 @@ static void test_krealloc_of_freed_object(void **state)
  * without the checks too: here the never-used objects are zeroed first.
  * (A class of several pages a slab: a refill threads the rest of the page
  * of the last object it takes, so a one-page slab has no fresh objects
- * left after its first.  Hence SLAB_PAGES_GT1(512), the class of SIZE.)
+ * left after its first.  And of 512 bytes at most, whose refills take
+ * four objects or more, more than they hand out: a magazine of 8 KiB
+ * objects holds two, and its refill takes one.)
  */
 static void test_double_kfree_of_fresh_refill(void **state)
 {
-	enum { SIZE = 500, MAX = 512 };
-	struct kmem_cache *c = kmalloc_slab(SIZE);
+	enum { MAX = 1024 };
+	struct kmem_cache *c = multi_page_class(512);
+	const size_t size = kmem_cache_size(c);
 	static void *keep[MAX];
-	unsigned int n = 0, lo, reported = 0;
+	unsigned int n, lo, reported = 0;
 	struct slab *s;
 	char *first;
 
-	assert_non_null(c);
-	mm_percpu_drain();
-	while (n < MAX / 2 && !(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs))
-		keep[n++] = kmalloc(SIZE);
-	assert_true(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs);
+	n = alloc_until_fresh(c, keep, MAX / 2);
 	s = c->cpu_slab;
 	lo = slab_fresh(c, s);
 	first = (char *)s + c->first;
@@ -1368,7 +1410,7 @@ static void test_double_kfree_of_fresh_refill(void **state)
 	mm_percpu_drain();
 	/* Refills, until they have taken every never-used object of s. */
 	while (n < MAX && c->cpu_slab == s && slab_fresh(c, s) < c->objs)
-		keep[n++] = kmalloc(SIZE);
+		keep[n++] = kmalloc(size);
 	assert_true(slab_fresh(c, s) == c->objs);
 	for (unsigned int i = lo; i < c->objs; i++) {
 		char *o = first + (size_t)i * c->size;
@@ -2235,13 +2277,13 @@ int main(void)
 		cmocka_unit_test(test_double_kfree),
 		cmocka_unit_test(test_double_kfree_other_thread),
 		cmocka_unit_test(test_double_kfree_after_refill),
-#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && SLAB_PAGES_GT1(512)
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && MULTI_PAGE_SLABS(512)
 		cmocka_unit_test(test_double_kfree_of_fresh_refill),
 #endif
 		cmocka_unit_test(test_krealloc_of_freed_object),
 		cmocka_unit_test(test_double_kfree_many),
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS)) && \
-	SLAB_PAGES_GT1(SLAB_MAX_BYTES)
+	MULTI_PAGE_SLABS(SIZE_MAX)
 		cmocka_unit_test(test_kfree_never_handed_out),
 #endif
 #endif
