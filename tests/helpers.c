@@ -231,27 +231,25 @@ size_t in_use(void)
 }
 
 #if IS_ENABLED(CONFIG_MM_KMALLOC)
+/*
+ * Every class of the layout, the fine ones too: the cache of each size up
+ * to the largest class, counted once (a size's class is never below the
+ * one of the size before; the heap's sizes have none).
+ */
 unsigned long live_objects(void)
 {
-	static const size_t odd[] = { 96, 192 };
 	struct kmem_cache_info info;
+	struct kmem_cache *last = NULL;
 	unsigned long n = 0;
 
-	for (size_t size = KMALLOC_MIN_SIZE; size <= KMALLOC_MAX_CACHE_SIZE; size <<= 1) {
+	for (size_t size = 1; size <= KMALLOC_MAX_CACHE_SIZE; size++) {
 		struct kmem_cache *c = kmalloc_slab(size);
 
-		if (c) {
-			kmem_cache_info(c, &info);
-			n += info.active_objs;
-		}
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
-		struct kmem_cache *c = kmalloc_slab(odd[i]);
-
-		if (!c || c == kmalloc_slab(odd[i] + 1))
-			continue;	/* no such class: counted above */
+		if (!c || c == last)
+			continue;
 		kmem_cache_info(c, &info);
 		n += info.active_objs;
+		last = c;
 	}
 	return n;
 }
