@@ -8,6 +8,7 @@
 #define MM_TEST_KMALLOC_HELPERS_H
 
 #include "helpers.h"
+#include "../mm/heap.h"		/* white-box: which sizes the heap serves */
 
 static inline struct mm_arena *def(void)
 {
@@ -107,6 +108,25 @@ static inline size_t expected_class(size_t size)
 	}
 #endif
 	return best;
+}
+
+/*
+ * Where the heap starts for kmalloc: above CONFIG_MM_HEAP_MIN, or above the
+ * class that holds sizes on both sides of it, which keeps its cache and
+ * all its sizes (kmalloc.c) -- with the heap from 600 bytes, 601 to 672
+ * are objects of kmalloc-672.
+ */
+static inline size_t heap_lo(void)
+{
+	size_t cls = expected_class(HEAP_MIN + 1);
+
+	return cls != SIZE_MAX && expected_class(HEAP_MIN) == cls ? cls : HEAP_MIN;
+}
+
+/* Does kmalloc(size) take a heap block (before any class spills into the heap)? */
+static inline int heap_block(size_t size)
+{
+	return IS_ENABLED(CONFIG_MM_HEAP) && size > heap_lo() && size <= HEAP_MAX;
 }
 
 /*

@@ -61,7 +61,7 @@
 #define HB_BITS		((size_t)15)
 
 /* A size the heap serves in every configuration: n bytes above its least. */
-#define H(n)		(HEAP_MIN + (size_t)(n))
+#define H(n)		(heap_lo() + (size_t)(n))
 
 static double scale = 1.0;	/* divisor of the operation counts */
 
@@ -113,7 +113,7 @@ enum kind { K_SLAB, K_HEAP, K_LARGE };
 
 static enum kind kind_of(size_t size)
 {
-	if (heap_serves(size))
+	if (heap_block(size))
 		return K_HEAP;
 	return size <= KMALLOC_MAX_CACHE_SIZE ? K_SLAB : K_LARGE;
 }
@@ -194,7 +194,7 @@ static void heap_run(void **p, const size_t *sizes, int n)
 	assert_true(n <= RUN_MAX);
 	for (t = 0; t < TRIES && !ok; t++) {
 		for (int i = 0; i < n; i++) {
-			assert_true(heap_serves(sizes[i]));
+			assert_true(heap_block(sizes[i]));
 			spare[t][i] = kmalloc(sizes[i]);
 			assert_non_null(spare[t][i]);
 		}
@@ -245,7 +245,7 @@ static void fence_check_free(void *z, void *d, uint32_t seed)
 /* After bad input: the heap is intact and keeps working, blocks merge. */
 static void assert_heap_works(void)
 {
-	static const size_t sizes[] = { H(1), H(100), H(3000), HEAP_MAX };
+	const size_t sizes[] = { H(1), H(100), H(3000), HEAP_MAX };
 	void *p[ARRAY_SIZE(sizes)];
 
 	assert_arena_valid(def());
@@ -442,7 +442,7 @@ static void test_realloc_shrink_cuts(void **state)
  */
 static void test_realloc_within_ksize_stays(void **state)
 {
-	static const size_t sizes[] = { H(1), H(1000), HEAP_MAX - 100, HEAP_MAX - 8, HEAP_MAX };
+	const size_t sizes[] = { H(1), H(1000), HEAP_MAX - 100, HEAP_MAX - 8, HEAP_MAX };
 	size_t before = settle();
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
@@ -1014,7 +1014,7 @@ static size_t heap_size(unsigned int *s)
 	*s = *s * 1103515245u + 12345u;
 	bits = 4 + (*s >> 8) % 13;		/* up to 64 KiB */
 	*s = *s * 1103515245u + 12345u;
-	return H(1 + (*s >> 4) % min_t(size_t, (size_t)1 << bits, HEAP_MAX - HEAP_MIN));
+	return H(1 + (*s >> 4) % min_t(size_t, (size_t)1 << bits, HEAP_MAX - heap_lo()));
 }
 
 static void *worker_main(void *arg)
@@ -1151,7 +1151,7 @@ static void model_alloc(struct model *m, size_t n, unsigned int how)
 {
 	size_t align = (size_t)32 << (how % 7);
 
-	if (how % 4 == 0 && heap_serves(n)) {
+	if (how % 4 == 0 && heap_block(n)) {
 		m->p = kmalloc_aligned(n, align);
 		assert_non_null(m->p);
 		assert_int_equal((uintptr_t)m->p % align, 0);
@@ -1244,7 +1244,7 @@ static size_t random_size(void)
 
 	if (r < 70) {
 		unsigned int bits = 4 + (unsigned int)(rnd() % 13);
-		size_t span = min_t(size_t, (size_t)1 << bits, HEAP_MAX - HEAP_MIN);
+		size_t span = min_t(size_t, (size_t)1 << bits, HEAP_MAX - heap_lo());
 
 		return H(1 + rnd() % span);
 	}

@@ -55,7 +55,7 @@ static size_t opaque(size_t x)
 /* Whole pages: above the classes and the heap. */
 static int is_large(size_t size)
 {
-	return size > KMALLOC_MAX_CACHE_SIZE && !heap_serves(size);
+	return size > KMALLOC_MAX_CACHE_SIZE && !heap_block(size);
 }
 
 /*
@@ -81,7 +81,7 @@ static int is_large(size_t size)
 /* What ksize() must say for a live block of 'size' bytes. */
 static size_t expected_ksize(size_t size)
 {
-	if (heap_serves(size))
+	if (heap_block(size))
 		return heap_usable(size);
 	if (size <= KMALLOC_MAX_CACHE_SIZE)
 		return expected_class(size);
@@ -100,7 +100,7 @@ static size_t expected_ksize_at(const void *p, size_t size)
 {
 	size_t e = expected_ksize(size);
 
-	if (heap_serves(size))
+	if (heap_block(size))
 		return ksize(p) == e + 16 ? e + 16 : e;
 	/* A class that spills into the heap (CONFIG_MM_HEAP_SPILL_KB): a heap block. */
 	if (!is_large(size) && kmalloc_slab(size) && kmalloc_slab(size)->spill_slabs != ~0UL &&
@@ -189,9 +189,14 @@ static void test_every_size_finds_its_class(void **state)
 	for (size_t sz = 1; sz <= KMALLOC_MAX_CACHE_SIZE; sz++) {
 		struct kmem_cache *c = kmalloc_slab(sz);
 
-		/* A class that straddles CONFIG_MM_HEAP_MIN keeps its cache. */
-		if (heap_serves(sz) && !c)
+		/*
+		 * The heap's sizes have no class; a class that straddles
+		 * CONFIG_MM_HEAP_MIN keeps its cache (heap_block()).
+		 */
+		if (heap_block(sz)) {
+			assert_null(c);
 			continue;
+		}
 		assert_non_null(c);
 		if (kmem_cache_size(c) != expected_class(sz))
 			print_message("size %zu: class %u, expected %zu\n", sz,
@@ -246,7 +251,7 @@ static void test_class_boundaries(void **state)
 			print_message("kmalloc(%zu): ksize %zu, expected %zu\n", sz, ksize(p),
 				      expected_ksize_at(p, sz));
 		assert_int_equal(ksize(p), expected_ksize_at(p, sz));
-		if (heap_serves(sz)) {
+		if (heap_block(sz)) {
 			assert_null(c);		/* no class cache where the heap serves */
 			assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0);
 		} else if (sz <= KMALLOC_MAX_CACHE_SIZE) {
@@ -291,14 +296,14 @@ static void test_class_boundaries(void **state)
 			const size_t *w = is_fine ? fine[k] : coarse[k];
 			void *p = kmalloc(w[0]);
 
-			assert_int_equal(ksize(p), heap_serves(w[0]) ? expected_ksize_at(p, w[0]) : w[1]);
+			assert_int_equal(ksize(p), heap_block(w[0]) ? expected_ksize_at(p, w[0]) : w[1]);
 			kfree(p);
 		}
 
 		for (size_t k = 0; k < ARRAY_SIZE(want); k++) {
 			void *p = kmalloc(want[k][0]);
 
-			assert_int_equal(ksize(p), heap_serves(want[k][0]) ?
+			assert_int_equal(ksize(p), heap_block(want[k][0]) ?
 					 expected_ksize_at(p, want[k][0]) :
 					 want[k][1] > KMALLOC_MAX_CACHE_SIZE ?
 					 expected_ksize_at(p, want[k][1]) : want[k][1]);
@@ -326,7 +331,7 @@ static void test_fitted_classes_fill_slabs(void **state)
 		struct kmem_cache_info i;
 		size_t bytes;
 
-		if (!c || heap_serves(sz))
+		if (!c || heap_block(sz))
 			continue;
 		kmem_cache_info(c, &i);
 		if (i.object_size != sz || !(sz & (sz - 1)))
@@ -342,7 +347,7 @@ static void test_fitted_classes_fill_slabs(void **state)
 		fitted++;
 	}
 	if (IS_ENABLED(CONFIG_MM_KMALLOC_FINE) && KMALLOC_MAX_CACHE_SIZE >= 4096 &&
-	    !heap_serves(520) && !heap_serves(4000))
+	    !heap_block(520) && !heap_block(4000))
 		assert_int_equal(fitted, 12);
 }
 
@@ -413,7 +418,7 @@ static void test_class_alignment(void **state)
 			size_t natural = expected_class(sz) & -expected_class(sz);
 
 			/* The heap's blocks are 16-aligned, no more. */
-			if (heap_serves(sz))
+			if (heap_block(sz))
 				natural = 16;
 			p[j] = kmalloc(sz);
 			assert_non_null(p[j]);
@@ -422,7 +427,7 @@ static void test_class_alignment(void **state)
 			 * A class that spilled into the heap: a power of two
 			 * aligned to itself, another size to 16 bytes.
 			 */
-			if (!heap_serves(sz) && ksize(p[j]) != expected_class(sz))
+			if (!heap_block(sz) && ksize(p[j]) != expected_class(sz))
 				natural = is_power_of_2(sz) ? sz : 16;
 			if ((uintptr_t)p[j] % natural)
 				print_message("class %zu size %zu: %p\n", cls, sz, p[j]);
@@ -1022,7 +1027,7 @@ static void test_kfree_garbage(void **state)
 	check_report(def(), e0, "kfree", "not the start of a kmalloc block");
 
 	/* The middle of a heap block, and past its end. */
-	if (heap_serves(3000)) {
+	if (heap_block(3000)) {
 		static const size_t off[] = { 16, 8, 1, 2048, 2992 };
 
 		memset(med, 0x5a, 3000);
@@ -1301,7 +1306,7 @@ static void test_double_kfree_other_thread(void **state)
 		assert_int_equal(sem_init(&x.done, 0, 0), 0);
 		assert_int_equal(pthread_create(&x.thread, NULL, xfree_thread, &x), 0);
 		sem_wait(&x.freed);
-		if (heap_serves(x.size) || !kmalloc_slab(x.size)) {
+		if (heap_block(x.size) || !kmalloc_slab(x.size)) {
 			/* No magazine for it: the heap's own checks (test_heap.c). */
 			sem_post(&x.done);
 			pthread_join(x.thread, NULL);
@@ -1348,7 +1353,7 @@ static void test_krealloc_of_freed_object(void **state)
 		const size_t to[] = { n, n * 4 };
 		char *p, *keep, *again[4];
 
-		if (heap_serves(n) || !kmalloc_slab(n))
+		if (heap_block(n) || !kmalloc_slab(n))
 			continue;
 		p = kmalloc(n);
 		keep = kmalloc(n);
@@ -1445,7 +1450,7 @@ static void test_double_kfree_after_refill(void **state)
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
 		void *o[4], *r;
 
-		if (heap_serves(sizes[k]) || !kmalloc_slab(sizes[k]))
+		if (heap_block(sizes[k]) || !kmalloc_slab(sizes[k]))
 			continue;
 		for (int i = 0; i < 4; i++)
 			o[i] = kmalloc(sizes[k]);
@@ -1599,7 +1604,7 @@ static void test_random_differential(void **state)
 			}
 			m->ks = expected_ksize_at(m->p, m->size);
 			m->large = is_large(m->size);
-			m->heap = heap_serves(m->size);
+			m->heap = heap_block(m->size);
 			assert_int_equal(ksize(m->p), m->ks);
 			m->tag = (uint32_t)rnd();
 			model_fill(m);
@@ -1639,7 +1644,7 @@ static void test_random_differential(void **state)
 				assert_ptr_not_equal(q, m->p);
 				m->ks = expected_ksize_at(q, n);
 				m->large = is_large(n);
-				m->heap = heap_serves(n);
+				m->heap = heap_block(n);
 			}
 			assert_int_equal(ksize(q), m->ks);
 			m->p = q;
@@ -1745,7 +1750,7 @@ static __maybe_unused void test_objects_in_older_regions(void **state)
 
 		assert_non_null(r);
 		assert_ptr_not_equal(r, a->regions);	/* not the newest region */
-		if (heap_serves(sizes[k])) {
+		if (heap_block(sizes[k])) {
 			/* A heap block: cut and grown back where it is. */
 			assert_int_equal(ksize(obj[k]), expected_ksize_at(obj[k], sizes[k]));
 			assert_ptr_equal(krealloc(obj[k], sizes[k] / 2 + 1), obj[k]);
