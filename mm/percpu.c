@@ -405,8 +405,12 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 		if (!m->cap)
 			return 0;		/* no magazine for this class */
 		if (!m->refilled && m->cap > MAG_START) {
-			/* Frees only: a consumer thread's parking lot shrinks. */
-			m->cap /= 2;
+			/*
+			 * Frees only: a consumer thread's parking lot shrinks,
+			 * to MAG_START and no further -- a capacity that is no
+			 * power of two (51 objects of 320 bytes) went on to 6.
+			 */
+			m->cap = max_t(unsigned int, m->cap / 2, MAG_START);
 			flush(c, pc, idx, m->count - m->cap / 2u);
 		} else {
 			flush(c, pc, idx, m->cap / 2u);

@@ -2146,6 +2146,37 @@ static void test_magazine_slow_start(void **state)
 	assert_int_equal(ss.cap_freed, 8);
 	assert_heap_works();
 }
+
+/*
+ * A magazine that fills up with no refill between halves its capacity
+ * down to the start (MAG_START, 8) and stays there, whatever the class's
+ * capacity: not only a power of two (64, 32, 16) comes down to 8 -- a
+ * class of 320 bytes has 51, which halved to 25, 12 and then 6.
+ */
+static void test_magazine_shrinks_to_start(void **state)
+{
+	unsigned int tried = 0;
+
+	assert_non_null(kmalloc_slab(1));	/* the classes are set up */
+	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
+		struct slow_start ss = { .c = kmalloc_cache_index(i) };
+		pthread_t t;
+
+		/* Not the classes the heap takes over once their slabs are many. */
+		if (!ss.c || ss.c->mag_cap <= 8 || ss.c->spill_slabs != ~0UL)
+			continue;
+		ss.size = kmem_cache_size(ss.c);
+		assert_int_equal(pthread_create(&t, NULL, slow_start_thread, &ss), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		if (ss.cap_freed != 8)
+			print_message("%s: %u objects of %u\n", ss.c->name, ss.cap_freed,
+				      ss.c->mag_cap);
+		assert_int_equal(ss.cap_freed, 8);
+		tried++;
+	}
+	assert_true(tried > 0);
+	assert_heap_works();
+}
 #endif
 
 #if IS_ENABLED(CONFIG_MM_PAGE_CLASS)
@@ -2299,6 +2330,7 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
 		cmocka_unit_test(test_magazine_slow_start),
+		cmocka_unit_test(test_magazine_shrinks_to_start),
 		cmocka_unit_test(test_magazine_lifetime),
 		cmocka_unit_test(test_magazine_refill_bytes),
 		cmocka_unit_test(test_magazine_refill_every_class),
