@@ -112,19 +112,6 @@ static size_t expected_ksize_at(const void *p, size_t size)
 	return e;
 }
 
-/*
- * Has the class of 'cls' bytes a cache?  Not where the heap serves every
- * size of it, from one past the class below (kmalloc.c, kmalloc_init()).
- */
-static int class_has_cache(size_t cls)
-{
-	size_t first = cls;
-
-	while (first > 1 && expected_class(first - 1) == cls)
-		first--;
-	return !heap_serves(cls) || !heap_serves(first);
-}
-
 /* A class's name, as Linux spells it: kmalloc-96, kmalloc-320, kmalloc-8k. */
 static void class_name(char *buf, size_t len, size_t cls)
 {
@@ -461,6 +448,19 @@ static void test_kmalloc_zero(void **state)
 }
 
 #if IS_ENABLED(CONFIG_MM_REPORTS)	/* the text it prints */
+/*
+ * Has the class of 'cls' bytes a cache?  Not where the heap serves every
+ * size of it, from one past the class below (kmalloc.c, kmalloc_init()).
+ */
+static int class_has_cache(size_t cls)
+{
+	size_t first = cls;
+
+	while (first > 1 && expected_class(first - 1) == cls)
+		first--;
+	return !heap_serves(cls) || !heap_serves(first);
+}
+
 /* The active objects slabinfo's line of cache 'name' gives, from its text. */
 static unsigned long slabinfo_active(const char *text, const char *name)
 {
