@@ -195,26 +195,31 @@ corners() {
 	for v in "MM_SLAB" "MM_KMALLOC" "MM_BACKEND_STATIC" "MM_VALIDATE" \
 		 "MM_BACKEND_MMAP MM_BACKEND_SBRK MM_BACKEND_STATIC" \
 		 "MM_REPORTS" "+MM_PANIC_ON_ERROR" "MM_REPORTS +MM_PANIC_ON_ERROR" \
-		 "MM_LOCK_PTHREAD +MM_LOCK_NONE"; do
-		name=corner-$(echo "$v" | tr ' +' '-p')
+		 "MM_LOCK_PTHREAD +MM_LOCK_NONE" \
+		 "MM_KMALLOC_SHIFT_HIGH=6" \
+		 "MM_KMALLOC_SHIFT_LOW=7 MM_KMALLOC_SHIFT_HIGH=16" \
+		 "MM_KMALLOC_SHIFT_LOW=5 MM_KMALLOC_SHIFT_HIGH=11 MM_KMALLOC_FINE MM_SLAB_MAX_ORDER=1 MM_HEAP_MIN=1024" \
+		 "MM_HEAP_MIN=256 MM_SLAB_MAX_ORDER=0 MM_KMALLOC_96_192"; do
+		name=corner-$(echo "$v" | tr ' +=' '-p_')
 		o=build/check/$name
 		configure "$name" host_defconfig &&
 			for opt in $v; do
 				case $opt in
 				+*) kconfig-tweak --file "$o/.config" --enable "${opt#+}" ;;
+				*=*) kconfig-tweak --file "$o/.config" --set-val "${opt%%=*}" "${opt#*=}" ;;
 				*) kconfig-tweak --file "$o/.config" --disable "$opt" ;;
 				esac || return 1
 			done &&
 			mk "$name" olddefconfig >/dev/null &&
 			mk "$name" -j"$JOBS" all tests >"$o.log" 2>&1 &&
 			mk "$name" test >>"$o.log" 2>&1 || {
-			echo "$v (off, or on with +):"
+			echo "$v (off, on with +, or set with =):"
 			grep -m5 "error\|FAILED" "$o.log"
 			return 1
 		}
 	done
 }
-step "options no defconfig changes (off, or on)" corners
+step "options no defconfig changes (off, on, or set)" corners
 
 step "build system" tests/check-build.sh
 step "menuconfig in a terminal" tests/check-menuconfig.sh
