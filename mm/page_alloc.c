@@ -404,6 +404,7 @@ static __noinline void *alloc_page_pcp(struct mm_arena *a)
 	return p;
 }
 
+/* No exact_piece_follows() test here: order 0, see there. */
 static __noinline void free_page_pcp(struct mm_arena *a, void *addr)
 {
 	uintptr_t pfn = addr_to_pfn(addr);
@@ -460,6 +461,23 @@ static const char *const type_names[] = {
 };
 
 /*
+ * Is the block of 'order' at pfn the first piece of an exact block
+ * (alloc_pages_exact()), whose later pieces follow it as PT_CONT?  Its head
+ * has the type and order of a page block of that order: freed as one, the
+ * later pieces were lost for good, marked as the pieces of a block that no
+ * longer exists.  Never of order 0: alloc_pages_exact() cuts its pieces
+ * from an aligned block, largest first, so a first piece of one page is
+ * the whole block (and the common free of one page pays one test).
+ */
+static __always_inline int exact_piece_follows(struct mm_region *r, uintptr_t pfn,
+					       unsigned int order)
+{
+	uintptr_t i = pfn - r->start_pfn + ((uintptr_t)1 << order);	/* region_contains() */
+
+	return order && i < r->nr_pages && meta_type(r->meta[i * MM_META_BYTES]) == PT_CONT;
+}
+
+/*
  * Check that addr is the head of a block of 'type' and 'order' in arena a.
  * Returns its region, or NULL after reporting what it is instead.
  */
@@ -492,6 +510,10 @@ __cold struct mm_region *__check_block(struct mm_arena *a, const void *addr,
 			      addr, meta_order(m), order);
 		return NULL;
 	}
+	if (unlikely(exact_piece_follows(r, pfn, order))) {
+		mm_report_bug(a, caller, "%p is an exact block (use free_pages_exact)", addr);
+		return NULL;
+	}
 	return r;
 }
 
@@ -512,7 +534,8 @@ static __hot_inline void free_pages_type(struct mm_arena *a, void *addr, unsigne
 	flags = arena_lock(a);
 	r = region_of(a, pfn);
 	if (likely(r && order <= MM_MAX_ORDER && !((uintptr_t)addr & (MM_PAGE_SIZE - 1)) &&
-		   *page_meta(r, pfn) == PAGE_META(type, order))) {
+		   *page_meta(r, pfn) == PAGE_META(type, order) &&
+		   !exact_piece_follows(r, pfn, order))) {
 		free_one(a, r, pfn, order);
 		__arena_maybe_trim(a);
 	} else {

@@ -564,6 +564,52 @@ static void test_exact_wrong_size(void **state)
 }
 
 /*
+ * An exact block given to free_pages(): its head is a page block of the
+ * first piece's order, which mm_page_order() tells too, so a caller who
+ * asks that and frees with it passes every test of the head -- and freed
+ * that piece alone, the later pieces marked as those of a block that no
+ * longer was, lost for good (the arena's walk found nothing wrong).
+ * Now it is reported and frees nothing; free_pages_exact() then frees it.
+ */
+static __maybe_unused void test_exact_freed_as_pages(void **state)
+{
+	static struct mm_arena arena;
+	unsigned int k = MM_MAX_ORDER < 4 ? MM_MAX_ORDER : 4;
+	struct span s;
+	size_t n;
+	char *p;
+
+	span_init(&s, &arena, k);
+	/* 2^k - 1 pages: k pieces, the first of order k - 1 (3 pages: 2 + 1). */
+	n = s.pages - 1;
+	p = alloc_pages_exact(&arena, n * PS);
+	assert_non_null(p);
+	assert_int_equal(mm_page_order(&arena, p), k - 1);
+	expect_bug(&arena, "free_pages", "exact block (use free_pages_exact)",
+		   free_pages(&arena, p, k - 1));
+	expect_bug(&arena, "free_pages", "allocated with order",
+		   free_pages(&arena, p, k));
+	/* A later piece is no block of its own either. */
+	expect_bug(&arena, "free_pages", "inside an exact block",
+		   free_pages(&arena, p + ((size_t)1 << (k - 1)) * PS, 0));
+	free_pages_exact(&arena, p, n * PS);
+	assert_int_equal(mm_arena_free_pages(&arena), s.pages);
+	/* A page block of the same order right before another's exact block is fine. */
+	if (k >= 3) {
+		char *q = alloc_pages(&arena, k - 2), *r;
+		unsigned long errs = arena.diag.error_count;
+
+		r = alloc_pages_exact(&arena, 3 * PS);
+		assert_non_null(q);
+		assert_non_null(r);
+		free_pages(&arena, q, k - 2);
+		free_pages_exact(&arena, r, 3 * PS);
+		assert_int_equal(arena.diag.error_count, errs);
+	}
+	span_fini(&s);
+}
+
+/*
  * Exact blocks from runs (__alloc_exact, what kmalloc's large blocks use):
  * with every page of a 32-page span taken and then pages 2..7 and 17..21
  * freed, there is no free block of 8 pages, yet 5 pages come from the run
@@ -1085,6 +1131,9 @@ int main(void)
 		cmocka_unit_test(test_alignment_every_order),
 		cmocka_unit_test(test_exact_sizes),
 		cmocka_unit_test(test_exact_wrong_size),
+#if MM_MAX_ORDER >= 2
+		cmocka_unit_test(test_exact_freed_as_pages),
+#endif
 #if MM_MAX_ORDER >= 5 && IS_ENABLED(CONFIG_MM_EXACT_RUNS)
 		cmocka_unit_test(test_exact_runs),
 #endif

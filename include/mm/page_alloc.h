@@ -20,7 +20,8 @@ void *alloc_pages(struct mm_arena *arena, unsigned int order) __malloc;
 /*
  * Free a block alloc_pages() returned, with the order it was allocated
  * with.  A pointer that is not such a block (foreign, not a block head,
- * another order, already free) is reported and ignored.
+ * another order, already free, an alloc_pages_exact() block) is reported
+ * and ignored.
  */
 void free_pages(struct mm_arena *arena, void *addr, unsigned int order);
 
