@@ -48,6 +48,7 @@
 #include <string.h>
 #include "slab.h"
 #include "heap.h"
+#include "percpu.h"
 #include "slabinfo.h"
 
 /* Descriptors come from a cache of their own, on the default arena. */
@@ -587,6 +588,26 @@ int __slab_check_free(struct kmem_cache *c, struct slab *s, const void *obj,
 		mm_printf("INFO: %s of %p: object %p in slab %p\n", caller, obj, obj, (void *)s);
 		mm_report_end(c->name);
 		return -1;
+	}
+	/*
+	 * A kmalloc object in a thread's magazine is free and on no slab
+	 * list.  kfree() asks the magazines before it gets here (percpu.c),
+	 * kmem_cache_free() into kmalloc_slab()'s cache does not: taken, the
+	 * object was in a magazine and on its slab at once, handed out twice.
+	 * Only an object that carries a magazine's key (or the mark) is
+	 * looked for.
+	 */
+	if (unlikely(c->kmalloc_idx) &&
+	    (IS_ENABLED(CONFIG_MM_CHECKS) ? percpu_key_like(*(const uintptr_t *)obj)
+					  : obj_marked_free(c, obj))) {
+		const char *who = percpu_holding(c, obj);
+
+		if (who) {
+			mm_report_begin(a, c->name, "Object already free");
+			mm_printf("INFO: %s of %p: object is in %s cache\n", caller, obj, who);
+			mm_report_end(c->name);
+			return -1;
+		}
 	}
 	return 0;
 }

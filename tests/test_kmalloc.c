@@ -1339,6 +1339,54 @@ static void test_double_kfree_other_thread(void **state)
 	assert_arena_valid(def());
 }
 /*
+ * kmem_cache_free() into the cache kmalloc_slab() names, of an object that
+ * kfree() already put in this thread's magazine: the object is on no slab
+ * list, so the slab's checks found nothing and took it -- in the magazine
+ * and on its slab at once, two later allocations were handed it.  The
+ * magazines are asked too now.  (Without magazines the slab finds it.)
+ */
+static void test_kmem_cache_free_of_kfreed(void **state)
+{
+	/* kmalloc_slab() says NULL where the heap or whole pages serve a size. */
+	static const size_t sizes[] = { 16, 100, 256, 512, 2000 };
+	unsigned long e0;
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		struct kmem_cache *c = kmalloc_slab(sizes[k]);
+		void *p, *keep, *q[8];
+
+		if (!c)
+			continue;
+		keep = kmalloc(sizes[k]);	/* the slab stays */
+		p = kmalloc(sizes[k]);
+		kfree(p);
+		e0 = diag().error_count;
+		capture_start();
+		misuse(kmem_cache_free(c, p));
+		check_report(def(), e0, "Object already free",
+			     IS_ENABLED(CONFIG_MM_PERCPU_CACHE) ? "this thread's cache" : NULL);
+		/* Back in its slab, kmem_cache_free() of it again is no better. */
+		mm_percpu_drain();
+		e0 = diag().error_count;
+		capture_start();
+		misuse(kmem_cache_free(c, p));
+		check_report(def(), e0, "Object already free", NULL);
+		/* Handed out once. */
+		for (int j = 0; j < 8; j++) {
+			q[j] = kmalloc(sizes[k]);
+			assert_non_null(q[j]);
+			assert_ptr_not_equal(q[j], keep);
+			for (int m = 0; m < j; m++)
+				assert_ptr_not_equal(q[m], q[j]);
+		}
+		for (int j = 0; j < 8; j++)
+			kfree(q[j]);
+		kfree(keep);
+	}
+	assert_arena_valid(def());
+}
+
+/*
  * krealloc() of a freed object -- in this thread's magazine, or back in its
  * slab -- is reported and fails, whether the size would keep it in place
  * or move it: it neither hands the object out while it is free nor frees
@@ -2317,6 +2365,7 @@ int main(void)
 		cmocka_unit_test(test_double_kfree_of_fresh_refill),
 #endif
 		cmocka_unit_test(test_krealloc_of_freed_object),
+		cmocka_unit_test(test_kmem_cache_free_of_kfreed),
 		cmocka_unit_test(test_double_kfree_many),
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS)) && \
 	MULTI_PAGE_SLABS(SIZE_MAX)
