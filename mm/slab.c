@@ -925,6 +925,16 @@ int kmem_cache_destroy(struct kmem_cache *c)
 		return 0;
 	a = c->arena;
 	flags = arena_lock(a);
+	/*
+	 * kmalloc's classes and the descriptors' own cache are kmalloc's:
+	 * kmalloc_caches[] and the magazines would go on using a descriptor
+	 * freed under them.
+	 */
+	if (unlikely(c->kmalloc_idx || c == &kmem_cache_boot)) {
+		mm_report_bug(a, c->name, "kmem_cache_destroy: a cache of kmalloc's own");
+		arena_unlock(a, flags);
+		return -1;
+	}
 	shrink_locked(c);
 	list_for_each_entry(s, &c->partial, lru)
 		live += s->inuse;
@@ -949,8 +959,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
 	}
 	list_del(&c->list);
 	arena_unlock(a, flags);
-	if (c != &kmem_cache_boot)
-		kmem_cache_free(&kmem_cache_boot, c);
+	kmem_cache_free(&kmem_cache_boot, c);
 	return 0;
 }
 

@@ -939,6 +939,35 @@ static void test_destroy_lists_many_live_objects(void **state)
 	parena_fini(&p);
 }
 
+/*
+ * kmalloc's own caches, which kmalloc_slab() hands out, are not the
+ * caller's to destroy: one without live objects (a class never used, or
+ * whose objects all came back) was freed while kmalloc_caches[] and the
+ * magazines still named it, and the next kmalloc() of its sizes crashed.
+ */
+static void test_destroy_kmalloc_cache(void **state)
+{
+	static const size_t sizes[] = { 16, 64, 200, 448, 1000, KMALLOC_MAX_CACHE_SIZE };
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		struct kmem_cache *c = kmalloc_slab(sizes[k]);
+		unsigned long e0 = errors(mm_default_arena());
+		void *x;
+
+		if (!c)
+			continue;
+		capture_start();
+		misuse(assert_int_equal(kmem_cache_destroy(c), -1));
+		check_report(mm_default_arena(), e0, "kmalloc's own", NULL);
+		assert_ptr_equal(kmalloc_slab(sizes[k]), c);
+		x = kmalloc(sizes[k]);
+		assert_non_null(x);
+		assert_int_equal(ksize(x), kmem_cache_size(c));
+		kfree(x);
+	}
+	assert_arena_valid(mm_default_arena());
+}
+
 /* ---- /proc/slabinfo ------------------------------------------------------ */
 
 #if IS_ENABLED(CONFIG_MM_REPORTS)	/* the text mm_slabinfo() prints */
@@ -1698,6 +1727,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_and_oom_hook),
 		cmocka_unit_test(test_destroy_with_live_objects),
 		cmocka_unit_test(test_destroy_lists_many_live_objects),
+		cmocka_unit_test(test_destroy_kmalloc_cache),
 #if IS_ENABLED(CONFIG_MM_REPORTS)
 		cmocka_unit_test(test_slabinfo),
 #endif
