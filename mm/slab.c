@@ -448,9 +448,16 @@ static __noinline void *kmem_cache_alloc_slow(struct kmem_cache *c)
 {
 	struct mm_arena *a = c->arena;
 	mm_flags_t flags = arena_lock(a);
-	void *obj = __slab_alloc_slow(c);
+	void *obj;
 	int retry;
 
+	/* A destroyed cache has no active slab: its every allocation gets here. */
+	if (unlikely(c->destroyed)) {
+		mm_report_bug(a, c->name, "kmem_cache_alloc: cache already destroyed");
+		arena_unlock(a, flags);
+		return NULL;
+	}
+	obj = __slab_alloc_slow(c);
 	arena_unlock(a, flags);
 	if (obj)
 		return obj;
@@ -866,6 +873,16 @@ static struct kmem_cache *boot_cache(void)
 		if (!ready) {
 			cache_init(&kmem_cache_boot, a, "kmem_cache",
 				   sizeof(struct kmem_cache), 0, 0, NULL);
+			/*
+			 * A freed descriptor keeps its free pointer (and mark)
+			 * in its list link, dead once the cache is unlinked,
+			 * not in its first words: so a destroyed cache keeps
+			 * no active slab and its 'destroyed' flag, and a use
+			 * of it after kmem_cache_destroy() is told, where the
+			 * free list's pointer in cpu_freelist had it allocate
+			 * descriptor slots of this cache (or crash).
+			 */
+			kmem_cache_boot.offset = offsetof(struct kmem_cache, list);
 			cache_link(&kmem_cache_boot);
 			__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
 		}
@@ -928,10 +945,11 @@ int kmem_cache_destroy(struct kmem_cache *c)
 	/*
 	 * kmalloc's classes and the descriptors' own cache are kmalloc's:
 	 * kmalloc_caches[] and the magazines would go on using a descriptor
-	 * freed under them.
+	 * freed under them.  A cache destroyed already is a double free.
 	 */
-	if (unlikely(c->kmalloc_idx || c == &kmem_cache_boot)) {
-		mm_report_bug(a, c->name, "kmem_cache_destroy: a cache of kmalloc's own");
+	if (unlikely(c->kmalloc_idx || c == &kmem_cache_boot || c->destroyed)) {
+		mm_report_bug(a, c->name, "kmem_cache_destroy: %s", c->destroyed ?
+			      "cache already destroyed" : "a cache of kmalloc's own");
 		arena_unlock(a, flags);
 		return -1;
 	}
@@ -958,6 +976,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
 		return -1;
 	}
 	list_del(&c->list);
+	c->destroyed = 1;	/* and no active slab: shrink_locked() retired it */
 	arena_unlock(a, flags);
 	kmem_cache_free(&kmem_cache_boot, c);
 	return 0;

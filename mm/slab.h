@@ -44,6 +44,7 @@ struct kmem_cache {
 	uint8_t kmalloc_idx;		/* kmalloc class index, 0: not a kmalloc cache */
 	uint8_t mag_cap;		/* per-thread magazine capacity (percpu.c) */
 	uint8_t mag_refill;		/* at most this many objects per refill (percpu.c) */
+	uint8_t destroyed;		/* kmem_cache_destroy() freed it: see boot_cache() */
 	uint16_t nr_empty;		/* slabs on 'empty' */
 	struct list_head partial;	/* slabs with free objects */
 	struct list_head full;

@@ -940,6 +940,54 @@ static void test_destroy_lists_many_live_objects(void **state)
 }
 
 /*
+ * A cache used after kmem_cache_destroy(): destroyed again, allocated
+ * from, freed into.  Its descriptor went back to the descriptors' cache,
+ * whose free pointer took its first word: a second destroy unlinked it
+ * from the arena's list again (and without the checks crashed on the free
+ * mark where the active slab was), and an allocation popped a descriptor
+ * slot as an object, or crashed.  Each is reported now, and changes
+ * nothing; the arena's other caches and pages stay as they were.
+ */
+static void test_destroy_twice_and_use_after(void **state)
+{
+	static struct parena p;
+	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "gone", 64, 0, 0, NULL);
+	struct kmem_cache *d = kmem_cache_create_arena(a, "stays", 64, 0, 0, NULL);
+	void *o, *od;
+	unsigned long e0;
+
+	assert_non_null(c);
+	assert_non_null(d);
+	o = kmem_cache_alloc(c);
+	od = kmem_cache_alloc(d);
+	assert_non_null(o);
+	kmem_cache_free(c, o);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+
+	e0 = errors(a);
+	capture_start();
+	misuse(assert_int_equal(kmem_cache_destroy(c), -1));
+	check_report(a, e0, "already destroyed", "gone");
+	e0 = errors(a);
+	capture_start();
+	misuse(assert_null(kmem_cache_alloc(c)));
+	check_report(a, e0, "already destroyed", "kmem_cache_alloc");
+	e0 = errors(a);
+	capture_start();
+	misuse(kmem_cache_free(c, o));
+	check_report(a, e0, "gone", NULL);
+	assert_int_equal(kmem_cache_shrink(c), 0);
+
+	/* The other cache, and the arena's list of caches, are intact. */
+	kmem_cache_free(d, od);
+	assert_int_equal(info_of(d).active_objs, 0);
+	assert_int_equal(kmem_cache_destroy(d), 0);
+	assert_nothing_lost(&p);
+	parena_fini(&p);
+}
+
+/*
  * kmalloc's own caches, which kmalloc_slab() hands out, are not the
  * caller's to destroy: one without live objects (a class never used, or
  * whose objects all came back) was freed while kmalloc_caches[] and the
@@ -1727,6 +1775,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_and_oom_hook),
 		cmocka_unit_test(test_destroy_with_live_objects),
 		cmocka_unit_test(test_destroy_lists_many_live_objects),
+		cmocka_unit_test(test_destroy_twice_and_use_after),
 		cmocka_unit_test(test_destroy_kmalloc_cache),
 #if IS_ENABLED(CONFIG_MM_REPORTS)
 		cmocka_unit_test(test_slabinfo),
