@@ -808,6 +808,20 @@ void kfree(const void *p)
 	kfree_fast(p, __kfree_slow);
 }
 
+/*
+ * Is p an object's start that was handed out at some time?  One beyond its
+ * slab's fresh index never was (kfree() reports it as freed already): no
+ * block either, so ksize() says 0 -- and krealloc(), which asks ksize(),
+ * reports it and fails instead of keeping it where the slab hands it out
+ * again, or copying it.  Objects found from their page's class byte on the
+ * inline paths are never fresh (slab_move_fresh()).
+ */
+static __always_inline int slab_obj_live_start(const struct kmem_cache *c, const struct slab *s,
+					       const void *p)
+{
+	return slab_is_obj_start(c, p) && !slab_obj_fresh(c, s, p);
+}
+
 /* Everything ksize() does not do inline: out of line, so that it stays a leaf. */
 static __noinline size_t ksize_slow(const void *p)
 {
@@ -826,12 +840,12 @@ static __noinline size_t ksize_slow(const void *p)
 	 * same), and realloc() asks on every call.
 	 */
 	if (likely(classify(a, p, &s, &r, &order) == KOBJ_SLAB))
-		return slab_is_obj_start(s->cache, p) ? s->cache->object_size : 0;
+		return slab_obj_live_start(s->cache, s, p) ? s->cache->object_size : 0;
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {
 	case KOBJ_SLAB:
 		/* Not an object's start: a bad pointer, 0 as documented. */
-		if (slab_is_obj_start(s->cache, p))
+		if (slab_obj_live_start(s->cache, s, p))
 			n = s->cache->object_size;
 		break;
 	case KOBJ_LARGE:

@@ -1267,6 +1267,55 @@ static void test_kfree_never_handed_out(void **state)
 }
 #endif
 
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && MULTI_PAGE_SLABS(SIZE_MAX)
+/*
+ * realloc() and ksize() of an object never handed out, which kfree()
+ * reports as freed already (above).  ksize() gave its class's size, so
+ * realloc() to a size it still fit returned it -- and the fresh index
+ * handed it out again later: two owners; to a larger size it was copied
+ * and freed, and realloc() succeeded.  It is no block: ksize() is 0, and
+ * krealloc() reports it and fails (the facade's realloc() with ENOMEM), as
+ * for a freed object.
+ */
+static void test_realloc_never_handed_out(void **state)
+{
+	enum { MAX = 1024, MORE = 32 };
+	struct kmem_cache *c = multi_page_class(SIZE_MAX);
+	const size_t size = kmem_cache_size(c);
+	const size_t sizes[] = { size / 2 + 1, size, 4 * size, 1 };
+	static void *keep[MAX];
+	void *more[MORE];
+	unsigned int n, m;
+	unsigned long e0;
+	char *fresh;
+
+	n = alloc_until_fresh(c, keep, MAX);
+	fresh = (char *)c->cpu_slab + c->first + (size_t)(c->objs - 1) * c->size;
+	memset(fresh, 0, 2 * sizeof(void *));
+	assert_int_equal(ksize(fresh), 0);
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		e0 = diag().error_count;
+		capture_start();
+		misuse(assert_null(krealloc(fresh, sizes[k])));
+		check_report(def(), e0, "BUG", NULL);
+	}
+	/* Handed out once, when its turn comes. */
+	for (m = 0; m < MORE; m++) {
+		more[m] = kmalloc(size);
+		assert_non_null(more[m]);
+		for (unsigned int j = 0; j < m; j++)
+			assert_ptr_not_equal(more[j], more[m]);
+		for (unsigned int j = 0; j < n; j++)
+			assert_ptr_not_equal(keep[j], more[m]);
+	}
+	for (unsigned int j = 0; j < m; j++)
+		kfree(more[j]);
+	for (unsigned int j = 0; j < n; j++)
+		kfree(keep[j]);
+	assert_heap_works();
+}
+#endif
+
 /*
  * A double free across threads: one thread frees an object into its own
  * magazine and waits; the main thread frees it again.  The object's key
@@ -2371,6 +2420,9 @@ int main(void)
 	MULTI_PAGE_SLABS(SIZE_MAX)
 		cmocka_unit_test(test_kfree_never_handed_out),
 #endif
+#endif
+#if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && MULTI_PAGE_SLABS(SIZE_MAX)
+		cmocka_unit_test(test_realloc_never_handed_out),
 #endif
 		cmocka_unit_test(test_impossible_sizes),
 		cmocka_unit_test(test_random_differential),
