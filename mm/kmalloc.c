@@ -947,7 +947,8 @@ static void *krealloc_heap(struct mm_arena *a, void *p, size_t size)
  * it looks free: is it, in a magazine or on its slab's free list?  Then it
  * is reported (a use after free: keeping it would hand out an object that
  * another allocation gets too, moving it would free it twice) and
- * krealloc() fails.
+ * krealloc() fails.  An object of any cache of the default arena, and of
+ * any size: kfree() and ksize() take those too.
  */
 static __cold int krealloc_of_free(void *p, unsigned int k)
 {
@@ -963,7 +964,7 @@ static __cold int krealloc_of_free(void *p, unsigned int k)
 	if (k) {
 		c = kmalloc_caches[k];
 	} else {
-		if (!a || classify(a, p, &s, &r, &order) != KOBJ_SLAB || !s->cache->kmalloc_idx)
+		if (!a || classify(a, p, &s, &r, &order) != KOBJ_SLAB)
 			return 0;
 		c = s->cache;
 	}
@@ -1024,7 +1025,7 @@ void *__krealloc_slow(void *p, size_t new_size)
 		return NULL;
 	}
 	/* A slab object that is free already. */
-	if (old <= KMALLOC_MAX_CACHE_SIZE && krealloc_of_free(p, k < KMALLOC_HEAP_CLASS ? k : 0))
+	if (krealloc_of_free(p, k < KMALLOC_HEAP_CLASS ? k : 0))
 		return NULL;
 	/*
 	 * A shrink keeps the pointer for a block that still fits, and never
