@@ -782,7 +782,10 @@ void __kfree_slow(const void *p)
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {
 	case KOBJ_SLAB:
-		if (slab_free_checked(s->cache, s, p, "kfree"))
+		/* A cache's descriptor, still on its arena's list: freed, the list broke. */
+		if (unlikely(s->cache == &kmem_cache_boot))
+			mm_report_bug(a, "kfree", "%p is a kmem_cache (use kmem_cache_destroy)", p);
+		else if (slab_free_checked(s->cache, s, p, "kfree"))
 			slab_free_fast(s->cache, s, (void *)p);
 		break;
 	case KOBJ_LARGE:
@@ -814,12 +817,13 @@ void kfree(const void *p)
  * block either, so ksize() says 0 -- and krealloc(), which asks ksize(),
  * reports it and fails instead of keeping it where the slab hands it out
  * again, or copying it.  Objects found from their page's class byte on the
- * inline paths are never fresh (slab_move_fresh()).
+ * inline paths are never fresh (slab_move_fresh()).  Nor is a cache's
+ * descriptor a block: krealloc() would free it as kfree() must not.
  */
 static __always_inline int slab_obj_live_start(const struct kmem_cache *c, const struct slab *s,
 					       const void *p)
 {
-	return slab_is_obj_start(c, p) && !slab_obj_fresh(c, s, p);
+	return slab_is_obj_start(c, p) && !slab_obj_fresh(c, s, p) && c != &kmem_cache_boot;
 }
 
 /* Everything ksize() does not do inline: out of line, so that it stays a leaf. */

@@ -52,7 +52,7 @@
 #include "slabinfo.h"
 
 /* Descriptors come from a cache of their own, on the default arena. */
-static struct kmem_cache kmem_cache_boot;
+struct kmem_cache kmem_cache_boot;
 
 #if IS_ENABLED(CONFIG_MM_FREE_MARK)
 uintptr_t mm_free_mark;

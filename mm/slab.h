@@ -162,6 +162,12 @@ static __always_inline unsigned int slab_obj_page(const struct kmem_cache *c, un
 #define KMALLOC_FRESH_CLASS	(KMALLOC_NR_CLASSES + 1)
 #define KMALLOC_NR_CLASS_BYTES	(KMALLOC_NR_CLASSES + 2)
 
+/*
+ * The cache of the descriptors themselves (slab.c), on the default arena:
+ * kfree() and ksize() of an object of any cache there but this one.
+ */
+extern MM_INTERNAL struct kmem_cache kmem_cache_boot;
+
 /* The kmalloc cache of class index i (kmalloc.c). */
 struct kmem_cache *kmalloc_cache_index(unsigned int i);
 

@@ -210,6 +210,38 @@ static void test_default_arena_cache(void **state)
 	assert_arena_valid(mm_default_arena());
 }
 
+/*
+ * A cache's handle given to free() (for kmem_cache_destroy()): it is a
+ * slab object of the default arena, of the descriptors' own cache, and
+ * kfree() took it as it takes any cache's objects -- the descriptor was
+ * freed while the arena's list of caches still held it, and the next walk
+ * of that list (a reclaim) went astray.  Reported and refused now, and
+ * realloc() of it too; the cache goes on working.
+ */
+static void test_kfree_of_cache_handle(void **state)
+{
+	struct kmem_cache *c = kmem_cache_create("handle", 48, 0, 0, NULL);
+	unsigned long e0;
+	void *o;
+
+	assert_non_null(c);
+	e0 = errors(mm_default_arena());
+	capture_start();
+	misuse(kfree(c));
+	check_report(mm_default_arena(), e0, "kmem_cache_destroy", NULL);
+	assert_int_equal(ksize(c), 0);
+	e0 = errors(mm_default_arena());
+	capture_start();
+	misuse(assert_null(krealloc(c, 4 * sizeof(void *))));
+	check_report(mm_default_arena(), e0, "BUG kfree", NULL);
+	kmem_cache_reap(mm_default_arena());
+	o = kmem_cache_alloc(c);
+	assert_non_null(o);
+	kmem_cache_free(c, o);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_arena_valid(mm_default_arena());
+}
+
 #if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 /*
  * krealloc() of a freed object of a cache of the default arena, which
@@ -1814,6 +1846,7 @@ int main(void)
 		cmocka_unit_test(test_create_alloc_free_destroy),
 		cmocka_unit_test(test_create_rejects_impossible),
 		cmocka_unit_test(test_default_arena_cache),
+		cmocka_unit_test(test_kfree_of_cache_handle),
 #if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 		cmocka_unit_test(test_krealloc_of_freed_cache_object),
 #endif
