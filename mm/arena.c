@@ -36,7 +36,8 @@ static struct mm_region *region_add(struct mm_arena *a, void *mem, size_t len,
 	struct mm_region *r;
 	size_t total, m;
 
-	if ((uintptr_t)mem + len < (uintptr_t)mem || end <= base)
+	/* A header at address 0 would read as NULL, this function's failure. */
+	if ((uintptr_t)mem + len < (uintptr_t)mem || end <= base || !base)
 		return NULL;
 	total = (end - base) >> MM_PAGE_SHIFT;
 	m = meta_pages(total);
@@ -213,11 +214,37 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 	return 0;
 }
 
+/*
+ * A region of a that [mem, mem + len) overlaps, lock held, or NULL.  The
+ * same bank added twice (or a part of it) laid a second region's metadata
+ * over pages the first one had handed out, and then handed every page
+ * out again.
+ */
+static struct mm_region *region_overlapping(struct mm_arena *a, void *mem, size_t len)
+{
+	uintptr_t lo = (uintptr_t)mem, hi = lo + len;
+
+	if (hi < lo)
+		return NULL;		/* wraps: region_add() refuses it */
+	for (struct mm_region *r = a->regions; r; r = r->next) {
+		if (lo < (uintptr_t)r + r->len && (uintptr_t)r < hi)
+			return r;
+	}
+	return NULL;
+}
+
 int mm_arena_add_region(struct mm_arena *a, void *mem, size_t len)
 {
 	mm_flags_t flags = arena_lock(a);
-	struct mm_region *r = region_add(a, mem, len, NULL);
+	struct mm_region *r = region_overlapping(a, mem, len);
 
+	if (r) {
+		mm_report_bug(a, "mm_arena_add_region", "%zu bytes at %p overlap region %p of arena %s",
+			      len, mem, (void *)r, a->name);
+		arena_unlock(a, flags);
+		return -1;
+	}
+	r = region_add(a, mem, len, NULL);
 	arena_unlock(a, flags);
 	if (!r) {
 		mm_report_bug(a, "mm_arena_add_region",

@@ -237,6 +237,51 @@ static void test_add_region(void **state)
 	munmap(m3, 4 * PS);
 }
 
+/*
+ * Memory the arena manages already, added again -- the same bank twice,
+ * a part of it, a range reaching into it -- and a region at address 0:
+ * the second region's metadata went over pages the first had handed out,
+ * and every page was handed out twice (a page block written through one
+ * pointer was the other's); at 0 the header was written through NULL.
+ * Reported and refused; the arena stays as it was.
+ */
+static void test_add_region_overlapping(void **state)
+{
+	static struct mm_arena a;
+	unsigned int o = MM_MAX_ORDER < 2 ? MM_MAX_ORDER : 2;
+	char *m = map_pages(64), *p;
+	size_t free0;
+
+	assert_int_equal(mm_arena_init(&a, "overlap", NULL, 0), 0);
+	assert_int_equal(mm_arena_add_region(&a, m + 16 * PS, 32 * PS), 0);
+	p = alloc_pages(&a, o);
+	assert_non_null(p);
+	memset(p, 0x5a, PS << o);
+	free0 = mm_arena_free_pages(&a);
+	expect_bug(&a, "mm_arena_add_region", "overlap",
+		   assert_int_equal(mm_arena_add_region(&a, m + 16 * PS, 32 * PS), -1));
+	expect_bug(&a, "mm_arena_add_region", "overlap",
+		   assert_int_equal(mm_arena_add_region(&a, m + 24 * PS, 4 * PS), -1));
+	expect_bug(&a, "mm_arena_add_region", "overlap",
+		   assert_int_equal(mm_arena_add_region(&a, m, 17 * PS), -1));
+	expect_bug(&a, "mm_arena_add_region", "overlap",
+		   assert_int_equal(mm_arena_add_region(&a, m + 47 * PS, 16 * PS), -1));
+	expect_bug(&a, "mm_arena_add_region", "cannot hold",
+		   assert_int_equal(mm_arena_add_region(&a, NULL, 64 * PS), -1));
+	assert_int_equal(mm_arena_free_pages(&a), free0);
+	assert_int_equal(a.diag.nr_regions, 1);
+	for (size_t i = 0; i < PS << o; i++)
+		assert_int_equal((unsigned char)p[i], 0x5a);
+	/* Right next to it, on either side, is another region's memory. */
+	assert_int_equal(mm_arena_add_region(&a, m, 16 * PS), 0);
+	assert_int_equal(mm_arena_add_region(&a, m + 48 * PS, 16 * PS), 0);
+	assert_int_equal(a.diag.nr_regions, 3);
+	free_pages(&a, p, o);
+	assert_arena_valid(&a);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+	munmap(m, 64 * PS);
+}
+
 /* ---- Growth from every backend ---------------------------------------- */
 
 /* Inside some region the backend handed to the arena. */
@@ -1281,6 +1326,7 @@ int main(void)
 		cmocka_unit_test(test_init_initial),
 		cmocka_unit_test(test_init_failures),
 		cmocka_unit_test(test_add_region),
+		cmocka_unit_test(test_add_region_overlapping),
 		cmocka_unit_test(test_grow_static),
 #if IS_ENABLED(CONFIG_MM_BACKEND_SBRK)
 		cmocka_unit_test(test_grow_sbrk),

@@ -259,8 +259,8 @@ static void fill100_ctor(void *p)
 static void test_krealloc_of_freed_cache_object(void **state)
 {
 	/* The last beyond the largest class, where buddy blocks allow. */
-	static const size_t sizes[] = { 48, 100, min_t(size_t, 3 * KMALLOC_MAX_CACHE_SIZE / 2,
-						       MM_MAX_BLOCK / 2) };
+	const size_t sizes[] = { 48, 100, min_t(size_t, 3 * KMALLOC_MAX_CACHE_SIZE / 2,
+						MM_MAX_BLOCK / 2) };
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
 		struct kmem_cache *c = kmem_cache_create("realloc-freed", sizes[k], 0, 0,
