@@ -171,6 +171,18 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 {
 	mm_lock_t lock_init = MM_LOCK_INIT;
 
+	/*
+	 * An arena on the list is live: set up again, it forgot the pages
+	 * and caches it had, in use some of them, and linked itself a second
+	 * time -- a loop, which fork()'s handlers walked for ever.
+	 */
+	for (struct mm_arena *x = mm_arenas; x; x = x->next_arena) {
+		if (x == a) {
+			mm_report_bug(a, "mm_arena_init", "arena %s is live (mm_arena_destroy() it first)",
+				      a->name);
+			return -1;
+		}
+	}
 	memset(&a->first + 1, 0, sizeof(*a) - sizeof(a->first));
 	a->first = &mm_region_none;
 	a->name = name ? name : "arena";

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "helpers.h"
+#include "../mm/internal.h"	/* white-box: the list of arenas */
 
 #define PS MM_PAGE_SIZE
 /* An order, capped for configurations with a small MM_MAX_ORDER. */
@@ -158,6 +159,43 @@ static void test_init_failures(void **state)
 
 	test_static_fini(&small);
 	test_static_fini(&one);
+}
+
+/*
+ * mm_arena_init() of an arena that is live: it forgot its regions (pages
+ * in use among them) and linked itself on the list of arenas a second
+ * time, a loop that fork()'s handlers walked for ever.  Reported and
+ * refused; the arena goes on as it was, and once destroyed it may be set
+ * up again.
+ */
+static void test_init_live_arena(void **state)
+{
+	static struct mm_arena a, b;
+	char *m = map_pages(32), *p;
+	unsigned int seen = 0, n = 0;
+
+	assert_int_equal(mm_arena_init(&a, "live", NULL, 0), 0);
+	assert_int_equal(mm_arena_add_region(&a, m, 32 * PS), 0);
+	assert_int_equal(mm_arena_init(&b, "other", NULL, 0), 0);
+	p = alloc_pages(&a, 0);
+	assert_non_null(p);
+	memset(p, 0x3c, PS);
+	expect_bug(&a, "mm_arena_init", "is live",
+		   assert_int_equal(mm_arena_init(&a, "live", NULL, 0), -1));
+	expect_bug(&b, "mm_arena_init", "is live",
+		   assert_int_equal(mm_arena_init(&b, "other", NULL, 0), -1));
+	for (struct mm_arena *x = mm_arenas; x && n < 1000; x = x->next_arena, n++)
+		seen += x == &a;
+	assert_int_equal(seen, 1);
+	assert_true(n < 1000);
+	assert_int_equal(mm_page_order(&a, p), 0);
+	assert_int_equal((unsigned char)p[PS - 1], 0x3c);
+	free_pages(&a, p, 0);
+	assert_int_equal(mm_arena_destroy(&b), 0);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+	assert_int_equal(mm_arena_init(&a, "again", NULL, 0), 0);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+	munmap(m, 32 * PS);
 }
 
 /* ---- Regions ---------------------------------------------------------- */
@@ -1325,6 +1363,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_initial),
 		cmocka_unit_test(test_init_failures),
+		cmocka_unit_test(test_init_live_arena),
 		cmocka_unit_test(test_add_region),
 		cmocka_unit_test(test_add_region_overlapping),
 		cmocka_unit_test(test_grow_static),
