@@ -69,6 +69,23 @@ static size_t reap_locked(struct mm_arena *a)
 }
 
 /*
+ * Lock held: where the arena's list of caches holds c.  With the checks,
+ * NULL if it holds no such cache -- one destroyed already, or what never
+ * was one; without them c must be there.
+ */
+static struct kmem_cache **cache_link(struct mm_arena *a, const void *c)
+{
+	struct kmem_cache **pp = &a->caches;
+
+	while (*pp != c) {
+		if (IS_ENABLED(CONFIG_MM_CHECKS) && !*pp)
+			return NULL;
+		pp = &(*pp)->next;
+	}
+	return pp;
+}
+
+/*
  * Lock held; c is zeroed but for its name and constructor.  Geometry for
  * objects of 'size' bytes: the smallest slab whose unused tail is at most
  * 1/8 of it, or failing that by CONFIG_MM_SLAB_MAX_ORDER, the first that
@@ -113,10 +130,16 @@ int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t a
 
 static struct slab *new_slab(struct mm_arena *a, struct kmem_cache *c)
 {
-	char *obj = __alloc_pages_locked(a, c->order, PT_SLAB);
+	char *obj;
 	struct slab *s;
 	void **link;
 
+	/* A destroyed cache has no slab (tiny.h): its every allocation gets here. */
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && !cache_link(a, c)) {
+		mm_report_bug(a, "kmem_cache_alloc", "%p is no cache (destroyed already?)", c);
+		return NULL;
+	}
+	obj = __alloc_pages_locked(a, c->order, PT_SLAB);
 	if (!obj)
 		return NULL;
 	s = slab_of(addr_to_pfn(obj), c->order);
@@ -291,20 +314,30 @@ int kmem_cache_destroy(struct kmem_cache *c)
 	if (!c)
 		return 0;
 	flags = arena_lock(a);
+	/*
+	 * Found first: a destroyed cache's other words are a freed object's.
+	 * kmalloc's classes (no name) are kmalloc's, which goes on using them.
+	 */
+	pp = cache_link(a, c);
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && (!pp || !c->name)) {
+		mm_report_bug(a, "kmem_cache_destroy", "%p is %s", c,
+			      pp ? "kmalloc's own cache" : "no cache (destroyed already?)");
+		goto refuse;
+	}
 	if (c->active) {
 		mm_report_bug(a, c->name, "Slab cache still has objects: %lu of %u bytes",
 			      c->active, c->size);
-		arena_unlock(a, flags);
-		return -1;
+		goto refuse;
 	}
 	/* No object is allocated, so every slab is empty and on 'partial'. */
 	shrink_locked(a, c);
-	for (pp = &a->caches; *pp != c; pp = &(*pp)->next)
-		;
 	*pp = c->next;
 	arena_unlock(a, flags);
 	kfree(c);
 	return 0;
+refuse:
+	arena_unlock(a, flags);
+	return -1;
 }
 
 #if IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS)

@@ -45,9 +45,16 @@ struct slab {
 	unsigned int inuse;		/* objects allocated */
 };
 
+/*
+ * A descriptor of kmem_cache_create() is a kmalloc object; freed by
+ * kmem_cache_destroy(), its first word takes kmalloc's free pointer.  That
+ * is 'next', dead once the cache is off the arena's list, so a destroyed
+ * cache keeps 'partial' NULL: no free object is taken for its slab, and
+ * with the checks its use is told (new_slab()).
+ */
 struct kmem_cache {
-	struct slab *partial;		/* slabs with a free object (empty ones too) */
 	struct kmem_cache *next;	/* on the arena's list of caches */
+	struct slab *partial;		/* slabs with a free object (empty ones too) */
 	const char *name;		/* NULL: a kmalloc class, "kmalloc-<size>" */
 	kmem_ctor_t ctor;
 	unsigned int size;		/* stride between objects */

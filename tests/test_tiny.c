@@ -340,6 +340,78 @@ static void test_cache_misuse(void **state)
 	assert_int_equal(kmem_cache_destroy(other), 0);
 }
 
+#if IS_ENABLED(CONFIG_MM_CHECKS)	/* what the tiny core tells only with the checks */
+/*
+ * kmalloc's classes are kmalloc's: destroying one (kmalloc_slab() hands
+ * them out) is refused, with live objects or without, and the class stays
+ * on the arena's list, so its empty slabs still go back on a reap.  (It
+ * was taken off the list, reported only by the kfree() of a descriptor
+ * that no kmalloc handed out, and said 0: the class's empty slabs were
+ * never given back again.)
+ */
+static void test_cache_destroy_kmalloc_class(void **state)
+{
+	struct mm_arena *a = arena();
+	struct kmem_cache *k = kmalloc_slab(64);
+	struct baseline b;
+	void *p;
+
+	take(&b);
+	expect_bug(a, "kmem_cache_destroy", "kmalloc's own",
+		   assert_int_equal(kmem_cache_destroy(k), -1));
+	p = kmalloc(64);
+	assert_non_null(p);
+	expect_bug(a, "kmem_cache_destroy", "kmalloc's own",
+		   assert_int_equal(kmem_cache_destroy(k), -1));
+	kfree(p);
+	assert_ptr_equal(kmalloc_slab(64), k);
+	back_to(&b);		/* the class's empty slab went back */
+}
+
+/*
+ * A destroyed cache is a freed descriptor: destroying it again, or
+ * allocating from it, is reported and fails (a second destroy walked off
+ * the end of the arena's list of caches, an allocation made a slab for
+ * the dead cache inside a free kmalloc object), as long as its memory has
+ * not been handed out again.
+ */
+static void test_cache_use_after_destroy(void **state)
+{
+	struct mm_arena *a = arena();
+	struct kmem_cache *c, *ctor_c;
+	struct baseline b;
+	void *p;
+
+	take(&b);
+	c = kmem_cache_create("doomed", 40, 0, 0, NULL);
+	ctor_c = kmem_cache_create("doomed_ctor", 40, 0, 0, ctor);
+	assert_non_null(c);
+	assert_non_null(ctor_c);
+	p = kmem_cache_alloc(c);
+	kmem_cache_free(c, p);
+	p = kmem_cache_alloc(ctor_c);
+	kmem_cache_free(ctor_c, p);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	assert_int_equal(kmem_cache_destroy(ctor_c), 0);
+	expect_bug(a, "kmem_cache_destroy", "no cache",
+		   assert_int_equal(kmem_cache_destroy(c), -1));
+	expect_bug(a, "kmem_cache_alloc", "no cache", assert_null(kmem_cache_alloc(c)));
+	expect_bug(a, "kmem_cache_alloc", "no cache", assert_null(kmem_cache_alloc(ctor_c)));
+	expect_bug(a, "kmem_cache_destroy", "no cache",
+		   assert_int_equal(kmem_cache_destroy(ctor_c), -1));
+	/* Nor is what never was a cache: a stack variable's zeroes. */
+	{
+		struct { void *w[16]; } fake = { { 0 } };
+
+		expect_bug(a, "kmem_cache_destroy", "no cache",
+			   assert_int_equal(kmem_cache_destroy((void *)&fake), -1));
+		expect_bug(a, "kmem_cache_alloc", "no cache",
+			   assert_null(kmem_cache_alloc((void *)&fake)));
+	}
+	back_to(&b);
+}
+#endif
+
 /* ---- kmalloc ----------------------------------------------------------- */
 
 static void test_kmalloc_sizes(void **state)
@@ -715,6 +787,10 @@ int main(void)
 		cmocka_unit_test(test_cache_alignment),
 		cmocka_unit_test(test_cache_impossible),
 		cmocka_unit_test(test_cache_misuse),
+#if IS_ENABLED(CONFIG_MM_CHECKS)
+		cmocka_unit_test(test_cache_destroy_kmalloc_class),
+		cmocka_unit_test(test_cache_use_after_destroy),
+#endif
 		cmocka_unit_test(test_kmalloc_sizes),
 		cmocka_unit_test(test_kmalloc_zero_and_arrays),
 		cmocka_unit_test(test_kmalloc_aligned),

@@ -86,7 +86,11 @@ size_t kmem_cache_shrink(struct kmem_cache *c);
 /*
  * Free the cache.  If objects are still allocated, report "Slab cache still
  * has objects" with their addresses, keep their slabs (never free memory in
- * use) and return -1; otherwise 0.
+ * use) and return -1; otherwise 0.  A cache of kmalloc's own (kmalloc_slab())
+ * and one destroyed already are reported and refused (-1), and allocating
+ * from a destroyed cache is reported and fails, as long as its descriptor's
+ * memory has not been handed out again (the tiny core, CONFIG_MM_TINY: with
+ * CONFIG_MM_CHECKS).
  */
 int kmem_cache_destroy(struct kmem_cache *c);
 
