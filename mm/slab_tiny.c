@@ -196,6 +196,9 @@ __noinline int __slab_bad_free(struct slab *s, const void *obj)
 	for (void *f = s->freelist; f; f = *free_ptr(c, f))
 		if (f == obj)
 			return SLAB_FREE_TWICE;
+	/* Descriptors are kmalloc objects; a live one is on the arena's list. */
+	if (!c->name && cache_link(&mm_arena_default, obj))
+		return SLAB_FREE_CACHE;
 	return 0;
 }
 
@@ -208,7 +211,8 @@ static int check_free(struct mm_arena *a, struct slab *s, void *obj, const char 
 		return 0;
 	mm_report_bug(a, cache_name(s->cache), "%s: %p: %s", caller, obj,
 		      bad == SLAB_FREE_MIDDLE ? "pointer into the middle of an object" :
-		      "Object already free");
+		      bad == SLAB_FREE_TWICE ? "Object already free" :
+		      "is a kmem_cache (use kmem_cache_destroy)");
 	return -1;
 }
 #else

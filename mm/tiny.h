@@ -166,10 +166,11 @@ int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t a
 void __slab_free(struct mm_arena *a, struct slab *s, void *obj, const char *caller);
 
 /*
- * Why obj, a pointer into s, may not be freed -- no object's start, or
- * free already -- or 0.  Without CONFIG_MM_CHECKS nothing is asked.
+ * Why obj, a pointer into s, may not be freed -- no object's start, free
+ * already, or a live cache's descriptor -- or 0.  Without CONFIG_MM_CHECKS
+ * nothing is asked.
  */
-enum { SLAB_FREE_MIDDLE = 1, SLAB_FREE_TWICE };
+enum { SLAB_FREE_MIDDLE = 1, SLAB_FREE_TWICE, SLAB_FREE_CACHE };
 #if IS_ENABLED(CONFIG_MM_CHECKS)
 int __slab_bad_free(struct slab *s, const void *obj);
 #else

@@ -410,6 +410,37 @@ static void test_cache_use_after_destroy(void **state)
 	}
 	back_to(&b);
 }
+
+/*
+ * A live cache's descriptor is a kmalloc object, but the arena's list of
+ * caches holds it: kfree() (free()) refuses it, ksize() says 0 and
+ * krealloc() reports it and fails.  (kfree() took it, and the next reap
+ * walked freed memory as a cache: pages freed that were never allocated.)
+ */
+static void test_kfree_cache_descriptor(void **state)
+{
+	struct mm_arena *a = arena();
+	struct kmem_cache *c;
+	struct baseline b;
+	void *p;
+
+	take(&b);
+	c = kmem_cache_create("handle", 40, 0, 0, NULL);
+	assert_non_null(c);
+	p = kmem_cache_alloc(c);
+	expect_bug(a, "kmalloc", "is a kmem_cache", kfree(c));
+	assert_int_equal(ksize(c), 0);
+	expect_bug(a, "kmalloc", "is a kmem_cache", assert_null(krealloc(c, 4000)));
+	expect_bug(a, "kmalloc", "is a kmem_cache", assert_null(krealloc(c, 8)));
+	/* The cache is whole: a reap walks it, and it allocates and is destroyed. */
+	kmem_cache_reap(a);
+	kmem_cache_free(c, p);
+	p = kmem_cache_alloc(c);
+	assert_non_null(p);
+	kmem_cache_free(c, p);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	back_to(&b);
+}
 #endif
 
 /* ---- kmalloc ----------------------------------------------------------- */
@@ -790,6 +821,7 @@ int main(void)
 #if IS_ENABLED(CONFIG_MM_CHECKS)
 		cmocka_unit_test(test_cache_destroy_kmalloc_class),
 		cmocka_unit_test(test_cache_use_after_destroy),
+		cmocka_unit_test(test_kfree_cache_descriptor),
 #endif
 		cmocka_unit_test(test_kmalloc_sizes),
 		cmocka_unit_test(test_kmalloc_zero_and_arrays),
