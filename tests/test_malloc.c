@@ -1298,12 +1298,11 @@ static void test_double_free_reported(void **state)
 	}
 }
 
-#if !IS_ENABLED(CONFIG_MM_TINY)
 /*
  * realloc() of a freed block is reported and fails with ENOMEM, keeping
- * or moving alike, wherever frees are checked (but in the tiny core, whose
- * realloc() is ksize(), kmalloc() and kfree()): it neither hands the block
- * out while it is free nor frees it a second time.
+ * or moving alike, wherever frees are checked (the tiny core: with
+ * CONFIG_MM_CHECKS, which is the only way it checks): it neither hands the
+ * block out while it is free nor frees it a second time.
  */
 static void test_realloc_of_freed_block(void **state)
 {
@@ -1337,7 +1336,6 @@ static void test_realloc_of_freed_block(void **state)
 		M(free)(keep);
 	}
 }
-#endif /* !CONFIG_MM_TINY */
 #endif
 
 static void test_nothing_lost(void **state)
@@ -1439,9 +1437,7 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 		cmocka_unit_test(test_double_free_reported),
-#if !IS_ENABLED(CONFIG_MM_TINY)
 		cmocka_unit_test(test_realloc_of_freed_block),
-#endif
 #endif
 		cmocka_unit_test(test_nothing_lost),
 	};
