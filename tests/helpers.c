@@ -230,7 +230,7 @@ size_t in_use(void)
 	return d.allocated;
 }
 
-#if IS_ENABLED(CONFIG_MM_KMALLOC)
+#if IS_ENABLED(CONFIG_MM_KMALLOC) && (!IS_ENABLED(CONFIG_MM_TINY) || IS_ENABLED(CONFIG_MM_STATS))
 /*
  * Every class of the layout, the fine ones too: the cache of each size up
  * to the largest class, counted once (a size's class is never below the
