@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include "helpers.h"
+#include "../mm/tiny.h"		/* white-box: where a slab's header and the class array are */
 
 #if !IS_ENABLED(CONFIG_MM_TINY)
 #error "test_tiny is for CONFIG_MM_TINY"
@@ -606,6 +607,113 @@ static void test_kfree_misuse(void **state)
 }
 
 /*
+ * What kmem_cache_free() of what no slab holds reports: the cache's own
+ * check with CONFIG_MM_CHECKS, kfree()'s without (it hands the pointer on).
+ */
+#define expect_cache_free_refused(a, c, what, p)					\
+	do {									\
+		if (IS_ENABLED(CONFIG_MM_CHECKS))				\
+			expect_bug(a, what, "not an object of this cache",	\
+				   kmem_cache_free(c, p));			\
+		else								\
+			expect_bug(a, "kfree", "not allocated by kmalloc",	\
+				   kmem_cache_free(c, p));			\
+	} while (0)
+
+static int data_word = 1;
+
+/*
+ * What is no block the page metadata tells in every build, checks or not:
+ * small integers, .data, the metadata bytes and kmalloc's class array in
+ * the region's first pages, a slab object whose slab went back, a large
+ * block freed by krealloc(p, 0) or by a krealloc() that moved it.  kfree()
+ * and kmem_cache_free() report it, ksize() says 0, free_pages() reports
+ * it, krealloc() reports it (with the checks it fails, without it hands
+ * out a new block and copies nothing), and nothing is lost.  With the
+ * checks also a slab's header, and a slab object freed the same ways.
+ */
+static void test_no_block_in_any_build(void **state)
+{
+	struct mm_arena *a = arena();
+	struct kmem_cache *k = kmalloc_slab(1), *c;
+	void *const bad[] = {
+		(void *)1, (void *)8, (void *)MM_PAGE_SIZE, &data_word,
+		a->meta, a->meta + a->nr_pages - 1, k, (char *)k + 1,
+		(char *)pfn_to_addr(a->start_pfn) - 1,
+	};
+	struct baseline b;
+	char *p, *q, *keep;
+
+	take(&b);
+	c = kmem_cache_create("nb", 40, 0, 0, NULL);
+	assert_non_null(c);
+	keep = kmalloc(10);	/* krealloc()'s new blocks come from its slab */
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		void *page = (void *)((uintptr_t)bad[i] & MM_PAGE_MASK);
+
+		expect_bug(a, "kfree", "not allocated by kmalloc", kfree(bad[i]));
+		assert_int_equal(ksize(bad[i]), 0);
+		expect_cache_free_refused(a, c, "nb", bad[i]);
+		expect_bug(a, "free_pages", "not an allocated block", free_pages(a, bad[i], 0));
+		if (page)
+			expect_bug(a, "free_pages", "not an allocated block",
+				   free_pages(a, page, 0));
+		if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+			expect_bug(a, "kfree", "not allocated by kmalloc",
+				   assert_null(krealloc(bad[i], 10)));
+		} else {
+			expect_bug(a, "kfree", "not allocated by kmalloc", q = krealloc(bad[i], 10));
+			assert_non_null(q);
+			kfree(q);
+		}
+	}
+	/* A slab object whose slab went back to the buddy allocator. */
+	p = kmem_cache_alloc(c);
+	kmem_cache_free(c, p);
+	assert_true(kmem_cache_shrink(c) > 0);
+	expect_cache_free_refused(a, c, "nb", p);
+	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(p));
+	assert_int_equal(ksize(p), 0);
+	/* A large block freed by krealloc(), shrunk to 0 or moved. */
+	p = kmalloc(3 * MM_PAGE_SIZE);
+	assert_null(krealloc(p, 0));
+	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(p));
+	p = kmalloc(3 * MM_PAGE_SIZE);
+	q = krealloc(p, 20 * MM_PAGE_SIZE);
+	assert_non_null(q);
+	assert_ptr_not_equal(q, p);
+	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(p));
+	assert_int_equal(ksize(p), 0);
+	kfree(q);
+	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
+		struct slab *s;
+
+		/* A slab's header: in its slab, but no object's. */
+		p = kmem_cache_alloc(c);
+		s = slab_of(meta_pfn(a, __block_head(a, p)), meta_order(*__block_head(a, p)));
+		for (char *h = (char *)s; h < (char *)(s + 1); h += sizeof(void *)) {
+			expect_bug(a, "nb", "middle of an object", kfree(h));
+			expect_bug(a, "nb", "middle of an object", kmem_cache_free(c, h));
+			assert_int_equal(ksize(h), 0);
+		}
+		kmem_cache_free(c, p);
+		/* A slab object freed by krealloc(), shrunk to 0 or moved. */
+		p = kmalloc(64);
+		assert_null(krealloc(p, 0));
+		expect_bug(a, "kmalloc", "already free", kfree(p));
+		p = kmalloc(64);
+		q = krealloc(p, 1000);
+		assert_ptr_not_equal(q, p);
+		expect_bug(a, "kmalloc", "already free", kfree(p));
+		expect_bug(a, "kmalloc", "already free", assert_null(krealloc(p, 10)));
+		kfree(q);
+	}
+	kfree(keep);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	back_to(&b);
+}
+
+/*
  * krealloc() of what is no block fails and is reported: nothing is handed
  * out, copied or freed.  A freed object is no block when the checks can
  * tell (ksize() 0), the first object of its slab's free list or any other.
@@ -855,6 +963,7 @@ int main(void)
 		cmocka_unit_test(test_krealloc_in_place_and_moves),
 		cmocka_unit_test(test_krealloc_misuse),
 		cmocka_unit_test(test_kfree_misuse),
+		cmocka_unit_test(test_no_block_in_any_build),
 		cmocka_unit_test(test_reclaim_on_oom),
 		cmocka_unit_test(test_random_mix_nothing_lost),
 #if IS_ENABLED(CONFIG_MM_REPORTS)
