@@ -87,8 +87,16 @@ static inline void count_slabs(struct kmem_cache *c, long n)
  * kmalloc's classes, a struct kmem_cache each, live behind the metadata
  * bytes in the region's first pages (tiny_classes()): the library's static
  * RAM stays the arena struct, and the array costs no block of its own.
+ *
+ * The largest class is CONFIG_MM_KMALLOC_SHIFT_HIGH, but at most half the
+ * largest block: a slab's header takes the end of its block, so a class
+ * of a whole block has no slab (it was left unset up, and the first
+ * kmalloc() of its sizes crashed).  The sizes above it take buddy blocks.
  */
-#define TINY_NR_CLASSES		(CONFIG_MM_KMALLOC_SHIFT_HIGH - CONFIG_MM_KMALLOC_SHIFT_LOW + 1)
+#define TINY_SHIFT_HIGH		min_t(unsigned int, CONFIG_MM_KMALLOC_SHIFT_HIGH, \
+				      MM_PAGE_SHIFT + MM_MAX_ORDER - 1)
+#define TINY_MAX_CACHE_SIZE	((size_t)1 << TINY_SHIFT_HIGH)
+#define TINY_NR_CLASSES		(TINY_SHIFT_HIGH - CONFIG_MM_KMALLOC_SHIFT_LOW + 1)
 #define TINY_CLASSES_BYTES	(TINY_NR_CLASSES * sizeof(struct kmem_cache) + sizeof(void *))
 
 static __always_inline struct kmem_cache *tiny_classes(struct mm_arena *a)

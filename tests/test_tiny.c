@@ -499,6 +499,49 @@ static void test_kmalloc_sizes(void **state)
 	back_to(&b);
 }
 
+/*
+ * Every size up to the largest block is served, whatever the class range
+ * and the largest block: each power of two and one either side.  A cache
+ * is made for any size a largest block holds beside its slab header.
+ * (With MM_MAX_ORDER lowered until the largest block was no larger than
+ * the largest class, that class was left unset up and its first kmalloc()
+ * crashed; a cache whose one slab had to be the largest block, and
+ * wasted more than an eighth of it, was refused when CONFIG_MM_SLAB_MAX_ORDER
+ * lay beyond MM_MAX_ORDER.)
+ */
+static void test_sizes_up_to_the_largest_block(void **state)
+{
+	const size_t most = MM_MAX_BLOCK - sizeof(struct slab);
+	const size_t sizes[] = { MM_MAX_BLOCK / 2 + 1, MM_MAX_BLOCK / 4 * 3, most };
+	struct baseline b;
+
+	take(&b);
+	for (size_t size = KMALLOC_MIN_SIZE; size <= MM_MAX_BLOCK; size <<= 1) {
+		for (size_t n = size - 1; n <= size + 1 && n <= MM_MAX_BLOCK; n++) {
+			char *p = kmalloc(n);
+
+			assert_non_null(p);
+			assert_true(ksize(p) >= n);
+			memset(p, 0x5a, n);
+			kfree(p);
+		}
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		struct kmem_cache *c = kmem_cache_create("big", sizes[i], 0, 0, NULL);
+		char *p;
+
+		assert_non_null(c);
+		p = kmem_cache_alloc(c);
+		assert_non_null(p);
+		assert_true(kmem_cache_size(c) >= sizes[i]);
+		memset(p, 0xa5, sizes[i]);
+		kmem_cache_free(c, p);
+		assert_int_equal(kmem_cache_destroy(c), 0);
+	}
+	assert_null(kmem_cache_create("too big", most + 1, 0, 0, NULL));
+	back_to(&b);
+}
+
 static void test_kmalloc_zero_and_arrays(void **state)
 {
 	struct baseline b;
@@ -958,6 +1001,7 @@ int main(void)
 		cmocka_unit_test(test_kfree_cache_descriptor),
 #endif
 		cmocka_unit_test(test_kmalloc_sizes),
+		cmocka_unit_test(test_sizes_up_to_the_largest_block),
 		cmocka_unit_test(test_kmalloc_zero_and_arrays),
 		cmocka_unit_test(test_kmalloc_aligned),
 		cmocka_unit_test(test_krealloc_in_place_and_moves),
