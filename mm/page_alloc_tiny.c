@@ -130,6 +130,25 @@ uint8_t *__block_head(struct mm_arena *a, const void *p)
 }
 
 /*
+ * Of a region of n pages, enough metadata pages for a byte per page that
+ * remains after them, and behind those bytes kmalloc's class array (tiny.h).
+ */
+#define META_PAGES(n)	(((n) + TINY_CLASSES_BYTES + MM_PAGE_SIZE) / (MM_PAGE_SIZE + 1))
+
+/*
+ * A region whose metadata pages leave it no page is too small.  The static
+ * array's size is known to the build (it is aligned to a page at least),
+ * so the build says so; the linker's region is checked at setup.  (Where
+ * the metadata did not even fit, the region was taken to have SIZE_MAX
+ * pages and cleared far past its end: 128-byte pages, eight classes and
+ * a 256-byte array.)
+ */
+#if !IS_ENABLED(CONFIG_MM_STATIC_LINKER_REGION)
+static_assert(CONFIG_MM_STATIC_SIZE / MM_PAGE_SIZE > META_PAGES(CONFIG_MM_STATIC_SIZE / MM_PAGE_SIZE),
+	      "CONFIG_MM_STATIC_SIZE is too small for its page metadata and kmalloc's classes");
+#endif
+
+/*
  * Lock held, once (mm_default_arena(), kmalloc_tiny.c).  0 once the region
  * is on the free lists, -1 if it is too small.
  */
@@ -139,14 +158,12 @@ int __arena_setup(struct mm_arena *a)
 	uintptr_t end = HEAP_END >> MM_PAGE_SHIFT;
 	size_t n, meta_pages;
 
-	if (end <= first + 1)
+	if (end <= first)
 		return -1;
-	/*
-	 * Enough metadata pages for a byte per page that remains after them,
-	 * and behind those bytes kmalloc's class array (tiny.h).
-	 */
 	n = end - first;
-	meta_pages = (n + TINY_CLASSES_BYTES + MM_PAGE_SIZE) / (MM_PAGE_SIZE + 1);
+	meta_pages = META_PAGES(n);
+	if (IS_ENABLED(CONFIG_MM_STATIC_LINKER_REGION) && meta_pages >= n)
+		return -1;
 	a->meta = pfn_to_addr(first);
 	a->start_pfn = first + meta_pages;
 	a->nr_pages = n - meta_pages;
