@@ -6,8 +6,9 @@
 #  1. unit tests of every host configuration in configs/, each in its own
 #     build directory (build/check/<name>)
 #  2. the same tests once more under AddressSanitizer + UBSan (host, sbrk,
-#     tiny and release: the checks, the tiny core, the free mark), and
-#     with 64 KiB pages (host, release, static)
+#     tiny and release: the checks, the tiny core, the free mark; the tiny
+#     core also as cortex_m4 and cortex_m4_min build it), and with 64 KiB
+#     pages (host, release, static)
 #  3. and under Valgrind memcheck (host, static, tiny, release), and the
 #     threaded ones under ThreadSanitizer (release)
 #  4. the README's quick start ('make run' from no configuration), the
@@ -70,6 +71,23 @@ sanitized() {
 	mk "$1" olddefconfig >/dev/null &&
 	mk "$1" -j"$JOBS" tests EXTRA_CFLAGS="$3" EXTRA_LDFLAGS="$3" &&
 	mk "$1" test EXTRA_CFLAGS="$3" EXTRA_LDFLAGS="$3"
+}
+
+# The tiny core as the Cortex-M defconfigs build it, without reports:
+# cortex_m4's checks and statistics, and cortex_m4_min's neither, each held
+# to what it promises without the other options.  tiny_as_mcu NAME FLAGS
+# [TWEAK...] (kconfig-tweak's arguments).
+tiny_as_mcu() {
+	tm_dir=$1
+	tm_flags=$2
+	o=build/check/$1
+	configure "$1" host_tiny_defconfig &&
+	shift 2 &&
+	kconfig-tweak --file "$o/.config" --disable MM_MALLOC_LIBC --enable MM_MALLOC_PREFIXED \
+		--disable MM_REPORTS "$@" &&
+	mk "$tm_dir" olddefconfig >/dev/null &&
+	mk "$tm_dir" -j"$JOBS" tests EXTRA_CFLAGS="$tm_flags" EXTRA_LDFLAGS="$tm_flags" &&
+	mk "$tm_dir" test EXTRA_CFLAGS="$tm_flags" EXTRA_LDFLAGS="$tm_flags"
 }
 
 # Pages of 64 KiB, sixteen of the MMU's, for the whole suite: the mmap
@@ -153,6 +171,9 @@ step "Valgrind: host (libc facade)" valgrind_tests vg-host host_defconfig
 step "Valgrind: host_static" valgrind_tests vg-static host_static_defconfig
 step "ASan+UBSan: host_tiny" sanitized asan-tiny host_tiny_defconfig "$SAN"
 step "Valgrind: host_tiny" valgrind_tests vg-tiny host_tiny_defconfig
+step "ASan+UBSan: host_tiny as cortex_m4 (checks, statistics)" tiny_as_mcu asan-tiny-m4 "$SAN"
+step "ASan+UBSan: host_tiny as cortex_m4_min (no checks, no statistics)" tiny_as_mcu asan-tiny-min "$SAN" \
+	--disable MM_CHECKS --disable MM_STATS
 step "ASan+UBSan: host_release (free mark)" sanitized asan-release host_release_defconfig "$SAN"
 step "ASan+UBSan: host, 64 KiB pages" big_pages asan-p16 host_defconfig "$SAN"
 step "ASan+UBSan: host_release, 64 KiB pages" big_pages asan-p16-release host_release_defconfig "$SAN"
