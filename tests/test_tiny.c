@@ -435,8 +435,8 @@ static void test_cache_use_after_destroy(void **state)
 
 /*
  * A live cache's descriptor is a kmalloc object, but the arena's list of
- * caches holds it: kfree() (free()) refuses it, ksize() says 0 and
- * krealloc() reports it and fails.  (kfree() took it, and the next reap
+ * caches holds it: kfree() (free()) and kmem_cache_free() into its class
+ * refuse it, ksize() says 0 and krealloc() reports it and fails.  (kfree() took it, and the next reap
  * walked freed memory as a cache: pages freed that were never allocated.)
  */
 static void test_kfree_cache_descriptor(void **state)
@@ -451,6 +451,8 @@ static void test_kfree_cache_descriptor(void **state)
 	assert_non_null(c);
 	p = kmem_cache_alloc(c);
 	expect_bug(a, "kmalloc", "is a kmem_cache", kfree(c));
+	expect_bug(a, "kmalloc", "is a kmem_cache",
+		   kmem_cache_free(kmalloc_slab(sizeof(struct kmem_cache)), c));
 	assert_int_equal(ksize(c), 0);
 	expect_bug(a, "kmalloc", "is a kmem_cache", assert_null(krealloc(c, 4000)));
 	expect_bug(a, "kmalloc", "is a kmem_cache", assert_null(krealloc(c, 8)));
