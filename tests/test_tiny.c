@@ -752,6 +752,30 @@ static void test_no_block_in_any_build(void **state)
 		expect_bug(a, "kmalloc", "already free", kfree(p));
 		expect_bug(a, "kmalloc", "already free", assert_null(krealloc(p, 10)));
 		kfree(q);
+		/*
+		 * An object of a cache of its own, freed, or never handed out
+		 * (a new slab hands out its objects in address order).
+		 */
+		{
+			struct kmem_cache *f = kmem_cache_create("fresh", 40, 0, 0, NULL);
+
+			assert_non_null(f);
+			p = kmem_cache_alloc(f);
+			q = kmem_cache_alloc(f);
+			assert_ptr_equal(q, p + kmem_cache_size(f));
+			kmem_cache_free(f, q);
+			for (int k = 0; k < 2; k++) {
+				char *r = k ? q : q + kmem_cache_size(f);
+
+				assert_int_equal(ksize(r), 0);
+				expect_bug(a, "fresh", "already free", assert_null(krealloc(r, 8)));
+				expect_bug(a, "fresh", "already free",
+					   assert_null(krealloc(r, 4000)));
+				expect_bug(a, "fresh", "already free", kfree(r));
+			}
+			kmem_cache_free(f, p);
+			assert_int_equal(kmem_cache_destroy(f), 0);
+		}
 	}
 	kfree(keep);
 	assert_int_equal(kmem_cache_destroy(c), 0);
