@@ -81,7 +81,7 @@ struct mm_arena *mm_default_arena(void)
 	return a->kmalloc ? a : NULL;
 }
 
-/* 1 <= size <= TINY_MAX_CACHE_SIZE (0 counts as 1). */
+/* 1 <= size <= KMALLOC_MAX_CACHE_SIZE (0 counts as 1). */
 static inline unsigned int size_index(size_t size)
 {
 	if (size <= KMALLOC_MIN_SIZE)
@@ -93,7 +93,7 @@ struct kmem_cache *kmalloc_slab(size_t size)
 {
 	struct mm_arena *a = mm_default_arena();
 
-	if (!a || size > TINY_MAX_CACHE_SIZE)
+	if (!a || size > KMALLOC_MAX_CACHE_SIZE)
 		return NULL;
 	return a->kmalloc + size_index(size);
 }
@@ -108,7 +108,7 @@ void *kmalloc(size_t size)
 	if (c)
 		return kmem_cache_alloc(c);
 	a = mm_default_arena();
-	if (!a || size <= TINY_MAX_CACHE_SIZE)
+	if (!a || size <= KMALLOC_MAX_CACHE_SIZE)
 		return NULL;		/* no arena */
 	flags = arena_lock(a);
 	p = __alloc_pages_locked(a, get_order(size), PT_LARGE);

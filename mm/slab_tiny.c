@@ -89,8 +89,9 @@ static struct kmem_cache **cache_link(struct mm_arena *a, const void *c)
  * Lock held; c is zeroed but for its name and constructor.  Geometry for
  * objects of 'size' bytes: the smallest slab whose unused tail is at most
  * 1/8 of it, or failing that by CONFIG_MM_SLAB_MAX_ORDER (or the largest
- * block, if that is smaller), the first that holds an object.  The cache then joins the arena's list, and the arena
- * learns whom to ask for pages when it runs dry.
+ * block, if that is smaller), the first that holds an object.  The cache
+ * then joins the arena's list, and the arena learns whom to ask for pages
+ * when it runs dry.
  */
 int __cache_init(struct mm_arena *a, struct kmem_cache *c, size_t size, size_t align)
 {

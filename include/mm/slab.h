@@ -202,8 +202,17 @@ static inline void mm_percpu_drain(void)
 }
 #endif
 
-/* Largest size served from a slab cache (the largest class). */
+/*
+ * Largest size served from a slab cache (the largest class).  The tiny
+ * core's is at most half the largest block: its slab header takes the end
+ * of the block (mm/tiny.h).
+ */
+#if IS_ENABLED(CONFIG_MM_TINY)
+#define KMALLOC_MAX_CACHE_SIZE	((size_t)1 << min_t(unsigned int, CONFIG_MM_KMALLOC_SHIFT_HIGH, \
+						    MM_PAGE_SHIFT + MM_MAX_ORDER - 1))
+#else
 #define KMALLOC_MAX_CACHE_SIZE	((size_t)1 << CONFIG_MM_KMALLOC_SHIFT_HIGH)
+#endif
 #define KMALLOC_MIN_SIZE	((size_t)1 << CONFIG_MM_KMALLOC_SHIFT_LOW)
 
 MM_END_DECLS
