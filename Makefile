@@ -182,7 +182,21 @@ LIBMM_A := $(O)/libmm.a
 LIBMM_SO := $(O)/libmm.so
 libs := $(LIBMM_A) $(if $(CONFIG_ARCH_HOST),$(LIBMM_SO))
 
-$(O)/%.o: %.c $(O)/.cflags | $(O)/include/mm/autoconf.h
+# Constraints between options that Kconfig cannot state (bytes against KiB,
+# KiB against pages): mm/config_check.c asserts them.  Every object waits
+# for it, so a configuration that breaks one fails with that one message
+# before anything else is compiled; warnings are off there, as what it
+# includes may trip over the very value it is about to refuse.
+CONFIG_CHECK := $(O)/mm/config_check.ok
+
+$(CONFIG_CHECK): mm/config_check.c $(O)/.cflags | $(O)/include/mm/autoconf.h
+	$(quiet) CHECK $(KCONFIG_CONFIG)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_MM) -w -fsyntax-only -MMD -MP -MT $@ -MF $(@:.ok=.d.raw) $<
+	$(Q)scripts/fixdep $(@:.ok=.d.raw) $(O) > $(@:.ok=.d) && rm -f $(@:.ok=.d.raw)
+	$(Q)touch $@
+
+$(O)/%.o: %.c $(O)/.cflags | $(O)/include/mm/autoconf.h $(CONFIG_CHECK)
 	$(quiet) CC $@
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_MM) $(ARCH_PIC) -MMD -MP -MF $(@:.o=.d.raw) -c $< -o $@
@@ -198,7 +212,7 @@ $(LIBMM_SO): $(objs)
 
 all: $(libs)
 
--include $(objs:.o=.d)
+-include $(objs:.o=.d) $(CONFIG_CHECK:.ok=.d)
 
 # Sub-makes for what is built on top of the library.
 -include examples/Makefile

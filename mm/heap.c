@@ -65,50 +65,17 @@
  */
 #include <stddef.h>
 #include <string.h>
-#include "heap.h"
+#include "heap_layout.h"
 
 #define HB_FREE		((size_t)1)
 #define HB_PREV_FREE	((size_t)2)
 #define HB_BITS		((size_t)15)
 
-#define GRANULE		16u
-#define HEAD_BYTES	16u		/* payload offset */
-#define BLOCK_MIN	32u		/* header and two list links */
-
-struct heap_block {
-	size_t prev_size;		/* the block before, while it is free */
-	size_t head;			/* size | HB_FREE | HB_PREV_FREE */
-	struct heap_block *next, *prev;	/* on its free list, while free */
-};
-
 static_assert(sizeof(struct heap_block) == BLOCK_MIN, "a free block's fields fill a minimum block");
 static_assert(offsetof(struct heap_block, next) == HEAD_BYTES, "the payload starts after the header");
-
-#define SPAN_ORDER	CONFIG_MM_HEAP_SPAN_ORDER
-#define SPAN_BYTES	((size_t)MM_PAGE_SIZE << SPAN_ORDER)
-
-/* The start bitmap: a bit per granule of the span (CONFIG_MM_CHECKS). */
-#define MAP_BITS	(IS_ENABLED(CONFIG_MM_CHECKS) ? SPAN_BYTES / GRANULE : 0)
-#define MAP_LONGS	((MAP_BITS + BITS_PER_LONG - 1) / BITS_PER_LONG)
-
-struct heap_span {
-	struct list_head list;		/* on heap.spans */
-	unsigned long starts[MAP_LONGS];
-};
-
-/*
- * The first block, after the header: its prev_size word is never read (no
- * block before it), but it is a word the header must not own, and the
- * block must be 16-aligned so its payload is.  The last header sits 16
- * bytes from the end.
- */
-#define SPAN_FIRST	ALIGN(sizeof(struct heap_span) + sizeof(size_t), GRANULE)
-#define SPAN_AREA	(SPAN_BYTES - SPAN_FIRST - HEAD_BYTES)
-
-static_assert(HEAP_MAX + BLOCK_MIN <= SPAN_AREA, "the largest heap block must fit a span");
+/* What the options must allow is config_check.c's to say; these are ours. */
 static_assert(SPAN_ORDER <= MM_MAX_ORDER, "a span is a buddy block");
 static_assert(HEAP_MIN >= 2 * GRANULE, "below the heap, slabs");
-static_assert(HEAP_MIN < HEAP_MAX, "CONFIG_MM_HEAP_MIN must be below CONFIG_MM_HEAP_MAX_KB");
 
 /*
  * TLSF's index: sizes below SMALL (256) in 16 lists of 16 bytes (fl 0),

@@ -22,7 +22,8 @@
 
 static_assert(MM_NR_ORDERS <= 32, "free_mask is 32 bits wide");
 static_assert(MM_PAGE_SHIFT + MM_MAX_ORDER < 8 * sizeof(size_t),
-	      "the largest block must be addressable");
+	      "the largest block must be addressable: lower CONFIG_MM_MAX_ORDER or "
+	      "CONFIG_MM_PAGE_SHIFT (their sum below the bits of a size_t)");
 
 static __always_inline uintptr_t addr_to_pfn(const void *addr)
 {
