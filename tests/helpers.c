@@ -14,6 +14,7 @@
  */
 struct capture {
 	size_t len;
+	size_t lost;		/* bytes that found no room: captured() fails */
 	char buf[1 << 20];
 };
 
@@ -36,8 +37,10 @@ static void cap_out(const char *buf, size_t len, void *ctx)
 {
 	struct capture *c = cap();
 
-	if (c->len + len >= sizeof(c->buf))
+	if (c->len + len >= sizeof(c->buf)) {
+		c->lost += len - (sizeof(c->buf) - 1 - c->len);
 		len = sizeof(c->buf) - 1 - c->len;
+	}
 	memcpy(c->buf + c->len, buf, len);
 	c->len += len;
 	c->buf[c->len] = '\0';
@@ -48,6 +51,7 @@ void capture_start(void)
 	struct capture *c = cap();
 
 	c->len = 0;
+	c->lost = 0;
 	c->buf[0] = '\0';
 	cap_active = 1;
 	cap_stops = 0;
@@ -91,8 +95,15 @@ const char *capture_text(void)
 	return cap()->buf;
 }
 
+/*
+ * A capture cut short would miss what comes late in a report -- the page
+ * map prints a character per page of every region -- and so answer by
+ * chance: fail instead.
+ */
 int captured(const char *s)
 {
+	if (cap()->lost)
+		fail_msg("the capture lost %zu bytes past its %zu", cap()->lost, sizeof(cap()->buf));
 	return strstr(cap()->buf, s) != NULL;
 }
 
