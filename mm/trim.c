@@ -34,9 +34,23 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		size_t cap = r->max_pages - r->nr_pages;
 		size_t n = min_t(size_t, cap, want >> MM_PAGE_SHIFT);
 
+		int err;
+
 		if (r->backend != a->backend || n < need || r->no_regrow)
 			continue;
-		if (mm_backend_grow_at(a->backend, pfn_to_addr(end), n << MM_PAGE_SHIFT)) {
+		/*
+		 * The growth wanted may be more than the backend has there:
+		 * a static array has only the tail a trim gave back, smaller
+		 * than the arena's doubling once it has been trimmed partly
+		 * (or than MM_GROW_MIN_KB, with small blocks).  Ask for less,
+		 * down to what is needed, before giving the place up: the
+		 * new region the backend would hand out instead never merges
+		 * with this one, and this one would never regrow again.
+		 */
+		while ((err = mm_backend_grow_at(a->backend, pfn_to_addr(end),
+						 n << MM_PAGE_SHIFT)) && n > need)
+			n = max_t(size_t, n / 2, need);
+		if (err) {
 			r->no_regrow = 1;	/* someone else lives there now */
 			continue;
 		}

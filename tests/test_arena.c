@@ -688,24 +688,32 @@ static void test_trim_tail(void **state)
 /*
  * A trimmed region grows back in place: its metadata still covers the pages
  * it gave back, so growth asks the backend for exactly those (grow_at) and
- * no new region appears.  The region is 4 largest blocks at an address
- * aligned to one, so its layout is known: metadata, then the first block's
- * remains (the lowest order-0 page is kept allocated, so the region
- * survives the trim with or without per-thread caches), then three free
+ * no new region appears.  The region, of 'len' bytes, starts at an address
+ * aligned to the largest block, so its layout is known: metadata, then the
+ * first block's remains (the lowest order-0 page is kept allocated, so the
+ * region survives the trim with or without per-thread caches), then free
  * largest blocks.
  */
-static void regrow_in_place(struct mm_arena *a, struct mm_backend *be)
+static void regrow_in_place(struct mm_arena *a, struct mm_backend *be, size_t len)
 {
 	unsigned long nr_grow;
-	void *keep, *q;
+	void *keep, *q, *later = NULL;
 
-	assert_int_equal(mm_arena_init(a, "regrow", be, 4 * MM_MAX_BLOCK), 0);
+	assert_int_equal(mm_arena_init(a, "regrow", be, len), 0);
 	mm_arena_set_trim(a, 0, 0);
-	keep = alloc_pages(a, 0);
+	/* A page of the first block: smaller blocks may end the region. */
+	while ((keep = alloc_pages(a, 0)) != NULL &&
+	       (uintptr_t)keep - (uintptr_t)a->regions >= MM_MAX_BLOCK) {
+		*(void **)keep = later;
+		later = keep;
+	}
 	assert_non_null(keep);
-	assert_true((uintptr_t)keep - (uintptr_t)a->regions < MM_MAX_BLOCK);
-	assert_int_equal(mm_arena_trim(a, 0),
-			 4 * MM_MAX_BLOCK - (meta_pages_for(4 * MM_MAX_BLOCK / PS) + 1) * PS);
+	while (later) {
+		q = later;
+		later = *(void **)q;
+		free_pages(a, q, 0);
+	}
+	assert_int_equal(mm_arena_trim(a, 0), len - (meta_pages_for(len / PS) + 1) * PS);
 	assert_int_equal(mm_arena_free_pages(a), 0);
 	nr_grow = be->nr_grow;
 
@@ -726,20 +734,36 @@ static void test_regrow_in_place(void **state)
 {
 	static struct mm_arena a;
 	static struct mm_backend_static sb;
-	size_t len = 4 * MM_MAX_BLOCK;
+	const size_t len = 4 * MM_MAX_BLOCK, two = 2 * MM_MAX_BLOCK / PS;
+	size_t tight;
 	char *map = mmap(NULL, len + MM_MAX_BLOCK, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	assert_true(map != MAP_FAILED);
 	assert_int_equal(mm_backend_static_init(&sb, PTR_ALIGN(map, MM_MAX_BLOCK), len), 0);
-	regrow_in_place(&a, &sb.be);
+	regrow_in_place(&a, &sb.be, len);
+	/*
+	 * An array that leaves, after the trim, just the two largest blocks
+	 * a growth needs (one aligned, in a region of any alignment): less
+	 * than the growth asks for (those, their metadata, and at least
+	 * MM_GROW_MIN_KB), and less than the region's metadata covers, as
+	 * metadata comes in whole pages.  The region must take what the
+	 * array has rather than give its place up and leave the pages to a
+	 * new region (which never merges with it), or to none.
+	 */
+	tight = two + 1;
+	while (tight - meta_pages_for(tight) - 1 < two)
+		tight++;
+	assert_true(tight * PS <= len);
+	assert_int_equal(mm_backend_static_init(&sb, PTR_ALIGN(map, MM_MAX_BLOCK), tight * PS), 0);
+	regrow_in_place(&a, &sb.be, tight * PS);
 	munmap(map, len + MM_MAX_BLOCK);
 #if IS_ENABLED(CONFIG_MM_BACKEND_MMAP)
 	{
 		static struct mm_backend_mmap mb;
 
 		mm_backend_mmap_init(&mb, 0);	/* aligned to the largest block */
-		regrow_in_place(&a, &mb.be);
+		regrow_in_place(&a, &mb.be, len);
 	}
 #endif
 }
