@@ -457,28 +457,32 @@ static void test_grow_mmap(void **state)
  * split from it rather than served from a clean block of its own size.
  * Layout: the region's metadata takes its first page, so its free pages
  * start with clean blocks of order 0 (page 1), 1 (2-3) and 2 (4-7); the
- * order-2 block's buddy holds the metadata, so it never merges.
+ * order-2 block's buddy holds the metadata, so it never merges.  Where
+ * order 2 is the largest, or above it, p is a block of the largest order
+ * -- one of many, all clean -- and does not merge either.
  */
 static void test_prefer_resident(void **state)
 {
 	static struct mm_arena a;
 	static struct mm_backend_mmap mb;
+	const unsigned int o = ORD(2);
 	char *p, *q;
 
 	mm_backend_mmap_init(&mb, 0);
 	assert_int_equal(mm_arena_init(&a, "resident", &mb.be, 0), 0);
 	mm_arena_set_trim(&a, 0, 0);
-	p = alloc_pages(&a, 2);
+	p = alloc_pages(&a, o);
 	assert_non_null(p);
 	assert_true(a.nr_free > 0);
 	assert_int_equal(a.nr_clean, a.nr_free);	/* all untouched */
 	/* Fixed: the backend aligns a region to the largest block. */
-	assert_int_equal(a.regions->start_pfn & 3, 1);
-	assert_ptr_equal(p, pfn_to_addr(a.regions->start_pfn + 3));
+	assert_int_equal((a.regions->start_pfn - 1) & ((1u << o) - 1), 0);
+	if (o < MM_MAX_ORDER)
+		assert_ptr_equal(p, pfn_to_addr(a.regions->start_pfn + 3));
 	assert_int_equal(mm_arena_nr_free_order(&a, 0), 1);
-	memset(p, 0x5c, 4 * PS);
-	free_pages(&a, p, 2);
-	assert_int_equal(a.nr_clean, a.nr_free - 4);	/* p's four pages are dirty */
+	memset(p, 0x5c, PS << o);
+	free_pages(&a, p, o);
+	assert_int_equal(a.nr_clean, a.nr_free - (1u << o));	/* p's pages are dirty */
 	/* One page: from p's dirty block, not the clean single page before it. */
 	q = alloc_pages(&a, 0);
 	assert_ptr_equal(q, p);
