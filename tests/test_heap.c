@@ -39,7 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "kmalloc_helpers.h"
-#include "../mm/heap.h"		/* white-box: which sizes the heap serves */
+#include "../mm/heap_layout.h"	/* white-box: which sizes the heap serves, its spans */
 
 #if !IS_ENABLED(CONFIG_MM_HEAP)
 #error "test_heap is built only with CONFIG_MM_HEAP (tests/Makefile)"
@@ -53,7 +53,6 @@
 #endif
 
 #define PS		MM_PAGE_SIZE
-#define SPAN_BYTES	((size_t)MM_PAGE_SIZE << CONFIG_MM_HEAP_SPAN_ORDER)
 
 /* A block header's flag bits, as heap.c has them. */
 #define HB_FREE		((size_t)1)
@@ -109,13 +108,20 @@ static void *after(void *p, size_t bytes)
 	return (char *)p + bytes;
 }
 
-enum kind { K_SLAB, K_HEAP, K_LARGE };
+/*
+ * K_HUGE: past the largest buddy block, a direct mapping -- the heap's
+ * sizes reach there where its largest is a good part of the largest block
+ * (small MM_MAX_ORDER).
+ */
+enum kind { K_SLAB, K_HEAP, K_LARGE, K_HUGE };
 
 static enum kind kind_of(size_t size)
 {
 	if (heap_block(size))
 		return K_HEAP;
-	return size <= KMALLOC_MAX_CACHE_SIZE ? K_SLAB : K_LARGE;
+	if (size <= KMALLOC_MAX_CACHE_SIZE)
+		return K_SLAB;
+	return size <= MM_MAX_BLOCK ? K_LARGE : K_HUGE;
 }
 
 /*
@@ -135,7 +141,8 @@ static enum kind block_kind(const void *p, size_t size)
 /*
  * Is k what ksize() may say of a block of 'size' bytes of its kind?  A
  * large block is exact in pages, or one page more where its exact end
- * would be an odd page (page_alloc.c, exact_end()).
+ * would be an odd page (page_alloc.c, exact_end()); a direct mapping is
+ * at least as big (its pages, and what a shrink in place left it).
  */
 static int ksize_ok(enum kind kind, size_t k, size_t size)
 {
@@ -144,6 +151,8 @@ static int ksize_ok(enum kind kind, size_t k, size_t size)
 		return heap_ksize_ok(k, size);
 	case K_SLAB:
 		return k == expected_class(size);
+	case K_HUGE:
+		return k >= size;
 	default:
 		return k == ALIGN(size, PS) || k == ALIGN(size, PS) + PS;
 	}
@@ -568,6 +577,9 @@ static void test_aligned(void **state)
 			size_t sz = sizes[k];
 			void *p[N];
 
+			/* A heap of a few KiB ends before the larger offsets. */
+			if (!heap_block(sz))
+				continue;
 			for (int j = 0; j < N; j++) {
 				p[j] = kmalloc_aligned(sz, align);
 				assert_non_null(p[j]);
@@ -592,8 +604,8 @@ static void test_aligned(void **state)
 		assert_arena_valid(def());
 	}
 #ifdef M
-	/* The facade's ways to the same. */
-	for (size_t align = 32; align <= 2048; align <<= 1) {
+	/* The facade's ways to the same, where the heap serves the sizes. */
+	for (size_t align = 32; align <= 2048 && heap_block(H(3 * align)); align <<= 1) {
 		void *p = NULL, *q;
 
 		assert_int_equal(M(posix_memalign)(&p, align, H(align)), 0);
@@ -741,9 +753,13 @@ static void test_bad_pointers(void **state)
 		assert_true(heap_ksize_ok(ksize(a), sizes[1]));
 	}
 
-	/* The span's header: its list links and (checks) its start bitmap. */
+	/*
+	 * The span's header: its list links and (checks) its start bitmap,
+	 * to the first block's header -- a small span's header is shorter
+	 * than the 128 bytes looked at, and a block may start there.
+	 */
 	span = (uintptr_t)a & ~(uintptr_t)(SPAN_BYTES - 1);
-	for (size_t off = 0; off <= 128; off += 16)
+	for (size_t off = 0; off <= 128 && off < SPAN_FIRST + HEAD_BYTES; off += 16)
 		expect_bad_kfree("kfree", "not the start of a kmalloc block", (void *)(span + off));
 	expect_bad_kfree("kfree", "not the start of a kmalloc block", (void *)(span + 8));
 
@@ -1511,16 +1527,25 @@ static void test_spilled_memory_serves_other_classes(void **state)
 
 /*
  * With no room for a new span, a request of the heap's sizes is served in
- * whole pages -- not failed, and no failure counted.
+ * whole pages -- not failed, and no failure counted.  The room kept for
+ * it: a block of HEAP_MAX's order (16 pages of 4 KiB), below a span's; or
+ * where a heap block is more than half a span, HEAP_MAX's exact pages,
+ * which large blocks of exact runs (CONFIG_MM_EXACT_RUNS) can take and a
+ * span cannot.  Without exact runs such a request needs a block of a
+ * span's order, which the heap would take first: nothing to test there.
  */
 static void test_no_span_falls_back_to_pages(void **state)
 {
+	const unsigned int ro = get_order(HEAP_MAX);
+	const int exact = ro >= CONFIG_MM_HEAP_SPAN_ORDER;
 	size_t before = settle();
 	unsigned long oom0;
-	void *reserve = alloc_pages(def(), 4);	/* 16 pages: one HEAP_MAX block */
-	void *taken[MM_MAX_ORDER + 1], *heap = NULL, *p;
+	void *reserve, *taken[MM_MAX_ORDER + 1], *heap = NULL, *p;
 	struct mm_diag d;
 
+	if (exact && !IS_ENABLED(CONFIG_MM_EXACT_RUNS))
+		return;
+	reserve = exact ? alloc_pages_exact(def(), HEAP_MAX) : alloc_pages(def(), ro);
 	assert_non_null(reserve);
 	mm_arena_diag(def(), &d);
 	mm_arena_set_limit(def(), d.capacity);
@@ -1531,8 +1556,11 @@ static void test_no_span_falls_back_to_pages(void **state)
 		*(void **)p = heap;
 		heap = p;
 	}
-	/* 16 pages free: too few for a span, enough for the request. */
-	free_pages(def(), reserve, 4);
+	/* Too few pages free for a span, enough for the request. */
+	if (exact)
+		free_pages_exact(def(), reserve, HEAP_MAX);
+	else
+		free_pages(def(), reserve, ro);
 	oom0 = diag().oom_count;
 	p = kmalloc(HEAP_MAX);
 	assert_non_null(p);
