@@ -25,6 +25,14 @@
  */
 #define AT4K(n)	((size_t)(n) * PS / 4096)
 
+/*
+ * Objects of a slab of several pages holding three or more: 3000 bytes
+ * (five to four pages of 4 KiB), or 2600 where slabs are two pages at most
+ * (MM_MAX_ORDER=1): one to a page would waste more than slab.c allows,
+ * three fill two.
+ */
+#define MULTI_PAGE_OBJ	(MM_MAX_ORDER >= 2 ? 3000 : 2600)
+
 /* ---- Fixtures ----------------------------------------------------------- */
 
 struct parena {
@@ -501,6 +509,11 @@ static void check_aligned_cache(struct mm_arena *a, size_t size, size_t align,
 	size_t n;
 	void **objs;
 
+	/* The header, then one object, both aligned, past the largest block: no cache. */
+	if (ALIGN(sizeof(struct slab), want_align) + ALIGN(size, want_align) > MM_MAX_BLOCK) {
+		assert_null(c);
+		return;
+	}
 	assert_non_null(c);
 	i = info_of(c);
 	assert_int_equal(i.align, want_align);
@@ -579,6 +592,11 @@ static void check_obj_start_test(struct mm_arena *a, size_t size, size_t align)
 	void *x;
 	uintptr_t base, bytes;
 
+	/* No slab holds an object and its header past the largest block. */
+	if (size + sizeof(struct slab) > MM_MAX_BLOCK) {
+		assert_null(c);
+		return;
+	}
 	assert_non_null(c);
 	x = kmem_cache_alloc(c);
 	assert_non_null(x);
@@ -906,9 +924,10 @@ static void test_reclaim_and_oom_hook(void **state)
 	assert_int_equal(ctx.calls, 2);
 	assert_int_equal(ctx.bytes, PS);
 	assert_int_equal(ooms(a), oom0 + 2);
-	assert_null(alloc_pages(a, 2));
+	/* Four pages, or the largest block where that is less. */
+	assert_null(alloc_pages(a, MM_MAX_ORDER < 2 ? MM_MAX_ORDER : 2));
 	assert_int_equal(ctx.calls, 3);
-	assert_int_equal(ctx.bytes, 4 * PS);
+	assert_int_equal(ctx.bytes, (MM_MAX_ORDER < 2 ? 1u << MM_MAX_ORDER : 4) * PS);
 
 	/* A hook that says "retry" but frees nothing: asked once, then NULL. */
 	ctx.say_retry = 1;
@@ -1282,13 +1301,15 @@ static void test_free_foreign_pointer(void **state)
 	struct mm_arena *b = parena_init(&q, 64, SIZE_MAX);
 	struct kmem_cache *c = kmem_cache_create_arena(a, "victim", 64, 0, 0, NULL);
 	struct kmem_cache *cb = kmem_cache_create_arena(b, "elsewhere", 64, 0, 0, NULL);
+	/* A block of 8 pages, or the largest where that is less. */
+	const unsigned int bo = MM_MAX_ORDER < 3 ? MM_MAX_ORDER : 3;
 	void *x = kmem_cache_alloc(c), *far = kmem_cache_alloc(cb);
-	void *page = alloc_pages(a, 0), *block = alloc_pages(a, 3);
+	void *page = alloc_pages(a, 0), *block = alloc_pages(a, bo);
 	long on_stack[16];
 	unsigned long e0;
 	void *bad[] = {
 		on_stack, &on_stack[8], page, (char *)page + 64, block,
-		(char *)block + 5 * PS, far, (void *)(uintptr_t)0x1000,
+		(char *)block + ((5u << bo) / 8) * PS, far, (void *)(uintptr_t)0x1000,
 	};
 
 	for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
@@ -1299,7 +1320,7 @@ static void test_free_foreign_pointer(void **state)
 		assert_info(c, 1, 1, 0);
 	}
 	/* Free pages are no slab either. */
-	free_pages(a, block, 3);
+	free_pages(a, block, bo);
 	e0 = errors(a);
 	capture_start();
 	misuse(kmem_cache_free(c, block));
@@ -1504,7 +1525,10 @@ static void test_nothing_lost_random(void **state)
 	enum { SLOTS = 1500, OPS = 30000 };
 	static struct parena p;
 	static struct { void *p; int c; uint32_t tag; } slot[SLOTS];
-	static const size_t sizes[] = { 8, 24, 64, 200, 1000, 3000, 5000, 20000 };
+	/* The largest: half the largest block where that is less. */
+	static const size_t sizes[] = {
+		8, 24, 64, 200, 1000, 3000, 5000, 20000 <= MM_MAX_BLOCK / 2 ? 20000 : MM_MAX_BLOCK / 2,
+	};
 	struct mm_arena *a = parena_init(&p, 2048, SIZE_MAX);
 	struct kmem_cache *c[ARRAY_SIZE(sizes)];
 	size_t live = 0;
@@ -1658,7 +1682,7 @@ static void test_lazy_slab_touches_one_page(void **state)
 {
 	static struct parena p;
 	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
-	struct kmem_cache *c = kmem_cache_create_arena(a, "lazy-touch", 3000, 0, 0, NULL);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "lazy-touch", MULTI_PAGE_OBJ, 0, 0, NULL);
 	struct kmem_cache_info i = info_of(c);
 	unsigned int order = 0;
 	unsigned char *blk, *o, *o2;
@@ -1702,7 +1726,7 @@ static void test_bulk_alloc(void **state)
 {
 	static struct parena p;
 	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
-	const size_t size = AT4K(3000);
+	const size_t size = AT4K(MULTI_PAGE_OBJ);
 	struct kmem_cache *c = kmem_cache_create_arena(a, "bulk", size, 0, 0, NULL);
 	struct kmem_cache_info i = info_of(c);
 	unsigned int order = 0, n = i.objs_per_slab, got;
@@ -1763,7 +1787,7 @@ static void test_free_never_handed_out(void **state)
 {
 	static struct parena p;
 	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
-	struct kmem_cache *c = kmem_cache_create_arena(a, "unborn", 3000, 0, 0, NULL);
+	struct kmem_cache *c = kmem_cache_create_arena(a, "unborn", MULTI_PAGE_OBJ, 0, 0, NULL);
 	struct kmem_cache_info i = info_of(c);
 	unsigned int n = i.objs_per_slab;
 	char *o, *last, *got[65];
@@ -1797,7 +1821,7 @@ static void test_free_never_handed_out(void **state)
 	misuse(kmem_cache_free(c, got[1]));
 	check_report(a, e0, "Object already free", NULL);
 	assert_info(c, 1, 2, 1);
-	assert_still_works(a, c, 3000);
+	assert_still_works(a, c, MULTI_PAGE_OBJ);
 	kmem_cache_free(c, got[n]);
 	assert_int_equal(kmem_cache_destroy(c), 0);
 	assert_nothing_lost(&p);
