@@ -1308,9 +1308,9 @@ static void test_validate_catches_corruption(void **state)
 	expect_invalid(&a, "free_mask disagrees");
 	a.free_mask ^= 1u << MM_MAX_ORDER;
 
-	/* A class byte on a page that is no kmalloc slab's. */
+	/* A class byte on a page of p's, which is no kmalloc slab's. */
 	if (IS_ENABLED(CONFIG_MM_PAGE_CLASS)) {
-		uint8_t *cls = &META(r, addr_to_pfn(p) + 2) + 1;
+		uint8_t *cls = &META(r, addr_to_pfn(p) + min_t(size_t, 2, (1u << ORD(3)) - 1)) + 1;
 
 		*cls = 6;
 		expect_invalid(&a, "class byte disagrees with its block");

@@ -130,6 +130,9 @@ static void probe_fini(struct probe *p)
  * arenas are gone before anything is asserted: one left on the list of
  * arenas would be locked by every later fork.
  */
+/* A block of 4 pages, or of the largest order where that is less. */
+#define PROBE_ORDER	(MM_MAX_ORDER < 2 ? MM_MAX_ORDER : 2)
+
 static void check_locked_paths(int held)
 {
 	static struct probe p;
@@ -139,12 +142,12 @@ static void check_locked_paths(int held)
 	int ok[2];
 
 	probe_init(&p);
-	obj = alloc_pages(&p.arena, 2);
+	obj = alloc_pages(&p.arena, PROBE_ORDER);
 	ok[0] = obj != NULL;
 	calls[0] = p.calls;
 	nheld[0] = p.held;
 	if (obj)
-		free_pages(&p.arena, obj, 2);
+		free_pages(&p.arena, obj, PROBE_ORDER);
 	probe_fini(&p);
 
 	probe_init(&p);
