@@ -481,6 +481,7 @@ static void test_realloc_within_ksize_stays(void **state)
 static void test_realloc_grow(void **state)
 {
 	const size_t sizes[] = { H(16), H(200), 3 * HEAP_MIN, H(16) };
+	const size_t past = max_t(size_t, HEAP_MAX, KMALLOC_MAX_CACHE_SIZE) + 1;
 	void *r[4], *z, *a, *f, *d, *q, *t;
 	size_t before = settle(), ba, bf, ks, rest;
 
@@ -545,14 +546,18 @@ static void test_realloc_grow(void **state)
 	assert_int_equal(*head_of(t) & HB_FREE, HB_FREE);
 	assert_arena_valid(def());
 
-	/* Past the heap's sizes: whole pages, contents kept. */
+	/*
+	 * Past the heap's sizes and the classes': whole pages (a direct
+	 * mapping past the largest block), contents kept.
+	 */
 	fill(q, ksize(q), 27);
 	ks = ksize(q);
-	t = krealloc(q, HEAP_MAX + 1);
+	t = krealloc(q, past);
 	assert_non_null(t);
 	assert_ptr_not_equal(t, q);
-	assert_int_equal((uintptr_t)t % PS, 0);
-	assert_true(ksize_ok(K_LARGE, ksize(t), HEAP_MAX + 1));
+	if (kind_of(past) == K_LARGE)
+		assert_int_equal((uintptr_t)t % PS, 0);
+	assert_true(ksize_ok(kind_of(past), ksize(t), past));
 	assert_true(check_fill(t, ks, 27));
 	assert_int_equal(ksize(q), 0);
 	kfree(t);
@@ -780,19 +785,25 @@ static void test_bad_pointers(void **state)
  */
 static void test_spans(void **state)
 {
+	/*
+	 * Tens of thousands where spans are large and the heap's largest
+	 * block small; their sizes count down from HEAP_MAX, 64 of them at
+	 * most, so that they fill four spans and stay the heap's however
+	 * many.
+	 */
 	enum { N = 4 * (int)(SPAN_BYTES / HEAP_MAX) + 2 };
 	static void *p[N];
 	static int order[N];
+	static uintptr_t spans[N];
 
 	for (int round = 0; round < 2; round++) {
-		uintptr_t spans[N];
 		size_t nspans = 0, before = settle();
 
 		for (int k = 0; k < N; k++) {
 			uintptr_t s;
 			size_t i;
 
-			p[k] = kmalloc(HEAP_MAX - (size_t)k);
+			p[k] = kmalloc(HEAP_MAX - (size_t)k % min_t(size_t, 64, HEAP_MAX - heap_lo()));
 			assert_non_null(p[k]);
 			fill(p[k], 64, (uint32_t)k);
 			s = (uintptr_t)p[k] & ~(uintptr_t)(SPAN_BYTES - 1);
@@ -1537,7 +1548,7 @@ static void test_spilled_memory_serves_other_classes(void **state)
 static void test_no_span_falls_back_to_pages(void **state)
 {
 	const unsigned int ro = get_order(HEAP_MAX);
-	const int exact = ro >= CONFIG_MM_HEAP_SPAN_ORDER;
+	const int exact = (PS << ro) >= SPAN_BYTES;
 	size_t before = settle();
 	unsigned long oom0;
 	void *reserve, *taken[MM_MAX_ORDER + 1], *heap = NULL, *p;
@@ -1564,7 +1575,8 @@ static void test_no_span_falls_back_to_pages(void **state)
 	oom0 = diag().oom_count;
 	p = kmalloc(HEAP_MAX);
 	assert_non_null(p);
-	assert_int_equal(ksize(p), HEAP_MAX);	/* whole pages, not a heap block */
+	/* Whole pages, not a heap block: one of 64 KiB for a heap up to 42 KiB. */
+	assert_int_equal(ksize(p), ALIGN(HEAP_MAX, PS));
 	memset(p, 0x3c, HEAP_MAX);
 	assert_int_equal(diag().oom_count, oom0);
 	assert_arena_valid(def());
