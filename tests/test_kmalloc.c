@@ -609,20 +609,74 @@ static void assert_zero(const unsigned char *p, size_t len)
 }
 
 /*
- * The pages of the default arena's free memory that may be resident, in
- * MMU pages: the free pages not discarded, and the first page of every
- * free block, where a discarded one keeps its free-list node.  A block cut
- * from free memory finds no more of them resident than that.
+ * Which MMU pages of the default arena's regions are resident, taken
+ * before an allocation, so that a test can tell the pages the allocation
+ * made resident from those that were already.  Mapped, not malloc()ed:
+ * with the libc facade malloc() is mm.
  */
-static size_t free_resident_bound(void)
+struct residency {
+	unsigned int n;
+	uintptr_t start[16], end[16];
+	unsigned char *vec[16];
+};
+
+static void residency_take(struct residency *rs)
 {
 	const size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
-	struct mm_arena *a = def();
-	size_t pages = a->nr_free - a->nr_clean;
 
-	for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
-		pages += mm_arena_nr_free_order(a, o);
-	return pages * (PS > mmu ? PS / mmu : 1);
+	rs->n = 0;
+	for (const struct mm_region *r = def()->regions; r; r = r->next) {
+		uintptr_t start = (uintptr_t)pfn_to_addr(r->start_pfn);
+		size_t len = (size_t)r->nr_pages << MM_PAGE_SHIFT;
+		unsigned char *v;
+
+		assert_true(rs->n < ARRAY_SIZE(rs->vec));
+		v = mmap(NULL, len / mmu + 1, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		assert_true(v != MAP_FAILED);
+		assert_int_equal(mincore((void *)start, len, v), 0);
+		rs->start[rs->n] = start;
+		rs->end[rs->n] = start + len;
+		rs->vec[rs->n++] = v;
+	}
+}
+
+/* 1 if the MMU page at addr was resident when rs was taken (in a region then). */
+static int residency_had(const struct residency *rs, uintptr_t addr)
+{
+	const size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (unsigned int i = 0; i < rs->n; i++) {
+		if (addr >= rs->start[i] && addr < rs->end[i])
+			return rs->vec[i][(addr - rs->start[i]) / mmu] & 1;
+	}
+	return 0;
+}
+
+static void residency_drop(struct residency *rs)
+{
+	const size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (unsigned int i = 0; i < rs->n; i++)
+		munmap(rs->vec[i], (rs->end[i] - rs->start[i]) / mmu + 1);
+	rs->n = 0;
+}
+
+/* The MMU pages of [p, p + len) resident now that were not in rs. */
+static size_t resident_since(const struct residency *rs, const void *p, size_t len)
+{
+	static unsigned char vec[4096];
+	const size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
+	size_t k = 0;
+
+	for (size_t off = 0; off < len; off += sizeof(vec) * mmu) {
+		size_t n = min_t(size_t, (len - off) / mmu, sizeof(vec));
+
+		assert_int_equal(mincore((char *)p + off, n * mmu, vec), 0);
+		for (size_t i = 0; i < n; i++)
+			k += (vec[i] & 1) && !residency_had(rs, (uintptr_t)p + off + i * mmu);
+	}
+	return k;
 }
 
 /*
@@ -635,7 +689,8 @@ static void test_kzalloc_leaves_fresh_pages_untouched(void **state)
 {
 	const size_t huge = 2 * MM_MAX_BLOCK;
 	const size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
-	size_t before = settle(), large, bound, nr_pages;
+	static struct residency before_kzalloc;
+	size_t before = settle(), large, nr_pages;
 	unsigned char *p, *q;
 
 	/* A new direct mapping: nothing of it resident, all of it zero. */
@@ -665,31 +720,27 @@ static void test_kzalloc_leaves_fresh_pages_untouched(void **state)
 	 * Dirtied and freed, its pages dropped by a trim: the next kzalloc()
 	 * of its size leaves what it takes as it finds it.  The block need
 	 * not come back where it was -- the trim may give that back to the
-	 * system, and a run with resident pages is preferred -- so what may
-	 * be resident is what the arena's free memory may hold resident, and
-	 * should it grow, the free-list nodes of the new memory the block
-	 * covers: two blocks of each order at most, and one at either end.
+	 * system, and a run with resident pages is preferred, which kzalloc()
+	 * must clear -- so what counts is what it made resident: nothing,
+	 * but should the arena grow for it, the free-list nodes of the new
+	 * memory the block covers (two blocks of each order at most, and one
+	 * at either end).  With small largest blocks, whose free blocks are
+	 * all under the 64 KiB a trim discards, it may find every page
+	 * resident: then only the contents tell.
 	 */
 	p = kmalloc(large);
 	assert_non_null(p);
 	memset(p, 0x5a, large);
 	kfree(p);
 	mm_arena_trim(def(), 0);
-	bound = free_resident_bound();
+	residency_take(&before_kzalloc);
 	nr_pages = def()->nr_pages;
 	q = kzalloc(large);
 	assert_non_null(q);
-	if (def()->nr_pages > nr_pages)
-		bound += (2 * MM_NR_ORDERS + 2) * (PS > mmu ? PS / mmu : 1);
-	/*
-	 * Where the arena's free memory may hold the whole block resident --
-	 * small largest blocks, whose free blocks are all under the 64 KiB a
-	 * trim discards -- kzalloc() may find every page resident and clear
-	 * it: a kzalloc() that cleared every page would pass, and only the
-	 * contents tell.
-	 */
-	if (bound < large / mmu)
-		assert_true(resident_pages(q, large) <= bound);
+	assert_true(resident_since(&before_kzalloc, q, large) <=
+		    (def()->nr_pages > nr_pages ? 2 * MM_NR_ORDERS + 2 : 0) *
+		    (PS > mmu ? PS / mmu : 1));
+	residency_drop(&before_kzalloc);
 	assert_zero(q, large);
 	/* Dirty and freed without a trim: resident, and cleared. */
 	memset(q, 0x5a, large);
