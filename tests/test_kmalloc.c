@@ -358,11 +358,13 @@ static void test_fitted_classes_fill_slabs(void **state)
  * kfree() of the start gives back all five; a pointer to the continuation
  * is refused and reported.  Where the largest block has no room for five
  * pages past LB (a small MM_MAX_ORDER), three (2 + 1); with no room for
- * three, no large block has a continuation to test.
+ * three, no large block has a continuation to test.  One more where LB
+ * and those make a power of two, a single buddy block (LB of 11 pages).
  */
 static void test_large_exact(void **state)
 {
-	const size_t n = LARGE_FITS(5) ? 5 : 3;
+	const size_t lp = LB / PS, n0 = LARGE_FITS(5) ? 5 : 3;
+	const size_t n = ((lp + n0) & (lp + n0 - 1)) ? n0 : n0 + 1;
 	struct mm_arena *a = def();
 	size_t free0;
 	char *p, *q;
