@@ -370,7 +370,7 @@ static void test_large_exact(void **state)
 	char *p, *q;
 
 	if (!LARGE_FITS(n))
-		return;
+		skip();
 	q = kmalloc(PS);			/* warm the arena */
 	kfree(q);
 	mm_percpu_drain();
