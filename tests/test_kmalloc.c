@@ -932,6 +932,12 @@ static void *exhaust(void *list, size_t size)
 {
 	void *p;
 
+	/*
+	 * Never past the largest block: those are direct mappings, which
+	 * no arena limit stops, and taking them all takes the machine's
+	 * memory (MM_MAX_ORDER=1 with 64 KiB pages made four pages one).
+	 */
+	assert_true(size <= MM_MAX_BLOCK);
 	while ((p = kmalloc(size)) != NULL) {
 		*(void **)p = list;
 		list = p;
@@ -951,7 +957,8 @@ static void *fill_heap(void)
 
 	mm_arena_diag(def(), &d);
 	mm_arena_set_limit(def(), d.capacity);
-	list = exhaust(list, 4 * PS);
+	/* Four pages, or the largest block where that is less. */
+	list = exhaust(list, min_t(size_t, 4 * PS, MM_MAX_BLOCK));
 	list = exhaust(list, PS);
 	list = exhaust(list, 100);
 	return exhaust(list, 20);

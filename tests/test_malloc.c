@@ -524,11 +524,18 @@ static void test_realloc_shrink_gives_memory_back(void **state)
 	}
 }
 
-/* Take blocks of 'size' until kmalloc fails; chained through their first word. */
+/*
+ * Take blocks of 'size' until kmalloc fails; chained through their first
+ * word.  Never past the largest block: those are direct mappings, which
+ * no arena limit stops, and taking them all takes the machine's memory
+ * (with MM_MAX_ORDER=1 and 64 KiB pages, four pages were one: 22 GB
+ * before the kernel's OOM killer stopped the test).
+ */
 static void *take_all(void *list, size_t size)
 {
 	void *p;
 
+	assert_true(size <= MM_MAX_BLOCK);
 	while ((p = kmalloc(size)) != NULL) {
 		*(void **)p = list;
 		list = p;
@@ -559,7 +566,7 @@ static void test_realloc_shrink_under_oom(void **state)
 	mm_arena_diag(mm_default_arena(), &d);
 	mm_arena_set_limit(mm_default_arena(), d.capacity);
 #endif
-	list = take_all(list, 4 * MM_PAGE_SIZE);
+	list = take_all(list, min_t(size_t, 4 * MM_PAGE_SIZE, MM_MAX_BLOCK));
 	list = take_all(list, MM_PAGE_SIZE);
 	list = take_all(list, 100);
 	list = take_all(list, 20);
