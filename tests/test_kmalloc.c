@@ -1104,8 +1104,8 @@ static void test_kfree_garbage(void **state)
 	 * more, and a direct mapping where it has none for two.
 	 */
 	const size_t big_size = LB + (LARGE_FITS(40000 / PS + 1) ? max_t(size_t, 40000, 2 * PS) : 2 * PS);
-	const char *inside_big = LARGE_FITS(2) ? "not the start of a kmalloc block" :
-						 "not allocated by kmalloc";
+	const char *inside_big = big_size <= MM_MAX_BLOCK ? "not the start of a kmalloc block" :
+							    "not allocated by kmalloc";
 	/* A slab object: 100 bytes, or all of the largest class below. */
 	const size_t n = min_t(size_t, 100, slab_class_size(100));
 	char *p = kmalloc(n), *big = kmalloc(big_size), *huge = kmalloc(MM_MAX_BLOCK + 1);
@@ -1285,9 +1285,9 @@ static void test_double_kfree(void **state)
 			kfree(p[j]);
 	}
 
-	/* A buddy block. */
-	{
-		void *b = kmalloc(LB + 3 * PS), *keep = kmalloc(40000);
+	/* A buddy block: 3 pages past LB, or the largest block where that is less. */
+	if (is_large(MM_MAX_BLOCK)) {
+		void *b = kmalloc(LARGE_FITS(3) ? LB + 3 * PS : MM_MAX_BLOCK), *keep = kmalloc(40000);
 
 		kfree(b);
 		e0 = diag().error_count;

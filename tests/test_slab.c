@@ -27,11 +27,13 @@
 
 /*
  * Objects of a slab of several pages holding three or more: 3000 bytes
- * (five to four pages of 4 KiB), or 2600 where slabs are two pages at most
- * (MM_MAX_ORDER=1): one to a page would waste more than slab.c allows,
- * three fill two.
+ * (five to four pages of 4 KiB), or where slabs are two pages at most
+ * (MM_MAX_ORDER=1) 2600 bytes a 4 KiB of page: one to a page would waste
+ * more than slab.c allows, three fill two.  MULTI_PAGE_4K is the same
+ * for 4 KiB pages, for AT4K().
  */
-#define MULTI_PAGE_OBJ	(MM_MAX_ORDER >= 2 ? 3000 : 2600)
+#define MULTI_PAGE_4K	(MM_MAX_ORDER >= 2 ? 3000 : 2600)
+#define MULTI_PAGE_OBJ	(MM_MAX_ORDER >= 2 ? 3000 : AT4K(2600))
 
 /* ---- Fixtures ----------------------------------------------------------- */
 
@@ -1726,7 +1728,7 @@ static void test_bulk_alloc(void **state)
 {
 	static struct parena p;
 	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
-	const size_t size = AT4K(MULTI_PAGE_OBJ);
+	const size_t size = AT4K(MULTI_PAGE_4K);
 	struct kmem_cache *c = kmem_cache_create_arena(a, "bulk", size, 0, 0, NULL);
 	struct kmem_cache_info i = info_of(c);
 	unsigned int order = 0, n = i.objs_per_slab, got;
