@@ -220,7 +220,8 @@ corners() {
 		 "MM_KMALLOC_SHIFT_HIGH=6" \
 		 "MM_KMALLOC_SHIFT_LOW=7 MM_KMALLOC_SHIFT_HIGH=16" \
 		 "MM_KMALLOC_SHIFT_LOW=5 MM_KMALLOC_SHIFT_HIGH=11 MM_KMALLOC_FINE MM_SLAB_MAX_ORDER=1 MM_HEAP_MIN=1024" \
-		 "MM_HEAP_MIN=256 MM_SLAB_MAX_ORDER=0 MM_KMALLOC_96_192"; do
+		 "MM_HEAP_MIN=256 MM_SLAB_MAX_ORDER=0 MM_KMALLOC_96_192" \
+		 "MM_MAX_ORDER=5" "MM_MAX_ORDER=18"; do
 		name=corner-$(echo "$v" | tr ' +=' '-p_')
 		o=build/check/$name
 		configure "$name" host_defconfig &&
