@@ -1352,6 +1352,31 @@ static __maybe_unused unsigned int alloc_until_fresh(struct kmem_cache *c, void 
 	assert_true(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs);
 	return n;
 }
+
+/*
+ * After a misuse of an object its slab never handed out: the class of
+ * 'size' still hands each object out once, when its turn comes -- none
+ * twice, none of the n live ones in keep[].  Then everything goes back.
+ */
+static __maybe_unused void assert_handed_out_once(size_t size, void **keep, unsigned int n)
+{
+	enum { MORE = 32 };
+	void *more[MORE];
+
+	for (unsigned int m = 0; m < MORE; m++) {
+		more[m] = kmalloc(size);
+		assert_non_null(more[m]);
+		for (unsigned int j = 0; j < m; j++)
+			assert_ptr_not_equal(more[j], more[m]);
+		for (unsigned int j = 0; j < n; j++)
+			assert_ptr_not_equal(keep[j], more[m]);
+	}
+	for (unsigned int m = 0; m < MORE; m++)
+		kfree(more[m]);
+	for (unsigned int j = 0; j < n; j++)
+		kfree(keep[j]);
+	assert_heap_works();
+}
 #endif
 
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS)) && \
@@ -1365,12 +1390,11 @@ static __maybe_unused unsigned int alloc_until_fresh(struct kmem_cache *c, void 
  */
 static void test_kfree_never_handed_out(void **state)
 {
-	enum { MAX = 1024, MORE = 32 };
+	enum { MAX = 1024 };
 	struct kmem_cache *c = multi_page_class(SIZE_MAX);
 	const size_t size = kmem_cache_size(c);
 	static void *keep[MAX];
-	void *more[MORE];
-	unsigned int n, m;
+	unsigned int n;
 	unsigned long e0;
 	char *fresh;
 
@@ -1387,20 +1411,7 @@ static void test_kfree_never_handed_out(void **state)
 	capture_start();
 	misuse(kfree(fresh));
 	check_report(def(), e0, "Object already free", "never handed out");
-	/* Handed out once, when its turn comes, never twice. */
-	for (m = 0; m < MORE; m++) {
-		more[m] = kmalloc(size);
-		assert_non_null(more[m]);
-		for (unsigned int j = 0; j < m; j++)
-			assert_ptr_not_equal(more[j], more[m]);
-		for (unsigned int j = 0; j < n; j++)
-			assert_ptr_not_equal(keep[j], more[m]);
-	}
-	for (unsigned int j = 0; j < m; j++)
-		kfree(more[j]);
-	for (unsigned int j = 0; j < n; j++)
-		kfree(keep[j]);
-	assert_heap_works();
+	assert_handed_out_once(size, keep, n);
 }
 #endif
 
@@ -1416,13 +1427,12 @@ static void test_kfree_never_handed_out(void **state)
  */
 static void test_realloc_never_handed_out(void **state)
 {
-	enum { MAX = 1024, MORE = 32 };
+	enum { MAX = 1024 };
 	struct kmem_cache *c = multi_page_class(SIZE_MAX);
 	const size_t size = kmem_cache_size(c);
 	const size_t sizes[] = { size / 2 + 1, size, 4 * size, 1 };
 	static void *keep[MAX];
-	void *more[MORE];
-	unsigned int n, m;
+	unsigned int n;
 	unsigned long e0;
 	char *fresh;
 
@@ -1436,20 +1446,7 @@ static void test_realloc_never_handed_out(void **state)
 		misuse(assert_null(krealloc(fresh, sizes[k])));
 		check_report(def(), e0, "BUG", NULL);
 	}
-	/* Handed out once, when its turn comes. */
-	for (m = 0; m < MORE; m++) {
-		more[m] = kmalloc(size);
-		assert_non_null(more[m]);
-		for (unsigned int j = 0; j < m; j++)
-			assert_ptr_not_equal(more[j], more[m]);
-		for (unsigned int j = 0; j < n; j++)
-			assert_ptr_not_equal(keep[j], more[m]);
-	}
-	for (unsigned int j = 0; j < m; j++)
-		kfree(more[j]);
-	for (unsigned int j = 0; j < n; j++)
-		kfree(keep[j]);
-	assert_heap_works();
+	assert_handed_out_once(size, keep, n);
 }
 #endif
 
