@@ -584,26 +584,6 @@ static void test_zeroing_and_arrays(void **state)
 }
 
 #if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP)
-/*
- * How many of the MMU pages of [p, p + len) are resident: mincore()'s
- * unit, which may be smaller than MM_PAGE_SIZE.
- */
-static size_t resident_pages(const void *p, size_t len)
-{
-	static unsigned char vec[4096];
-	const size_t mmu = (size_t)sysconf(_SC_PAGESIZE);
-	size_t k = 0;
-
-	for (size_t off = 0; off < len; off += sizeof(vec) * mmu) {
-		size_t n = min_t(size_t, (len - off) / mmu, sizeof(vec));
-
-		assert_int_equal(mincore((char *)p + off, n * mmu, vec), 0);
-		for (size_t i = 0; i < n; i++)
-			k += vec[i] & 1;
-	}
-	return k;
-}
-
 static void assert_zero(const unsigned char *p, size_t len)
 {
 	for (size_t i = 0; i < len; i += sizeof(long))
@@ -664,7 +644,10 @@ static void residency_drop(struct residency *rs)
 	rs->n = 0;
 }
 
-/* The MMU pages of [p, p + len) resident now that were not in rs. */
+/*
+ * The MMU pages of [p, p + len) resident now that were not in rs: mincore()'s
+ * unit, which may be smaller than MM_PAGE_SIZE.
+ */
 static size_t resident_since(const struct residency *rs, const void *p, size_t len)
 {
 	static unsigned char vec[4096];
@@ -679,6 +662,14 @@ static size_t resident_since(const struct residency *rs, const void *p, size_t l
 			k += (vec[i] & 1) && !residency_had(rs, (uintptr_t)p + off + i * mmu);
 	}
 	return k;
+}
+
+/* How many of the MMU pages of [p, p + len) are resident. */
+static size_t resident_pages(const void *p, size_t len)
+{
+	static const struct residency none;
+
+	return resident_since(&none, p, len);
 }
 
 /*
