@@ -92,13 +92,11 @@ static inline void count_slabs(struct kmem_cache *c, long n)
  * largest block (KMALLOC_MAX_CACHE_SIZE says so too): a slab's header
  * takes the end of its block, so a class of a whole block has no slab (it
  * was left unset up, and the first kmalloc() of its sizes crashed).  The
- * sizes above it take buddy blocks.
+ * sizes above it take buddy blocks.  slab.h's KMALLOC_MAX_CACHE_SIZE is
+ * where that bound is made; the count of classes follows from it.
  */
-#define TINY_SHIFT_HIGH		min_t(unsigned int, CONFIG_MM_KMALLOC_SHIFT_HIGH, \
-				      MM_PAGE_SHIFT + MM_MAX_ORDER - 1)
+#define TINY_SHIFT_HIGH		((unsigned int)__builtin_ctzl(KMALLOC_MAX_CACHE_SIZE))
 #define TINY_NR_CLASSES		(TINY_SHIFT_HIGH - CONFIG_MM_KMALLOC_SHIFT_LOW + 1)
-static_assert(KMALLOC_MAX_CACHE_SIZE == (size_t)1 << TINY_SHIFT_HIGH,
-	      "slab.h's largest class is the tiny core's");
 #define TINY_CLASSES_BYTES	(TINY_NR_CLASSES * sizeof(struct kmem_cache) + sizeof(void *))
 
 static __always_inline struct kmem_cache *tiny_classes(struct mm_arena *a)
