@@ -34,7 +34,10 @@
  * the magazines' recycling costs in slabs that never drain (Round 12).
  * The one after it keeps every free in the magazines but has a full one
  * give back the objects of its sparsest slabs instead of its newest
- * (Round 13).
+ * (Round 13).  The last two add jemalloc's tcache GC (Round 14): every so
+ * many requests one class's magazine, in turn, gives back three quarters
+ * of the objects that lay unused at its bottom since its last turn (its
+ * low-water mark).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -71,6 +74,7 @@ struct class {
 	unsigned int nr_partial;
 	struct slot mag[MAG_SLOTS];	/* MAGAZINES: one thread's */
 	unsigned int mag_count, mag_cap, mag_refill;
+	unsigned int mag_low;		/* GC: the fewest objects since its last turn */
 };
 
 /* What a model run adds to ideal segregated storage. */
@@ -80,6 +84,8 @@ enum {
 	MAGAZINES = 4,		/* percpu.c's magazines in front */
 	BYPASS = 8,		/* frees outside the active slab skip the magazine */
 	FLUSH_SPARSE = 16,	/* a full magazine gives back its sparsest slabs' objects */
+	GC_SLOW = 32,		/* low-water GC of one class every 256 requests */
+	GC_FAST = 64,		/* ... every 16 */
 };
 
 struct model {
@@ -87,6 +93,8 @@ struct model {
 	unsigned int nr_classes;
 	unsigned int flags;
 	long pages, peak;		/* touched pages: now, highest */
+	unsigned long requests;		/* GC: its clock */
+	unsigned int gc_next;		/* GC: the class whose turn is next */
 };
 
 static double scale = 1.0;
@@ -299,7 +307,26 @@ static void model_alloc(struct model *m, struct slot *sl, size_t size)
 	while (c->mag_count < c->mag_refill)
 		take_object(m, c, &c->mag[c->mag_count++], c->size);
 	*sl = c->mag[--c->mag_count];
+	if (c->mag_count < c->mag_low)
+		c->mag_low = c->mag_count;
 	sl->size = size;
+}
+
+/*
+ * GC: the next class's objects that no request needed since its last turn
+ * -- three quarters of them, from the bottom, the longest unused -- go back.
+ */
+static void model_gc(struct model *m)
+{
+	struct class *c = &m->cls[m->gc_next];
+	unsigned int n = c->mag_low - c->mag_low / 4;
+
+	m->gc_next = (m->gc_next + 1) % m->nr_classes;
+	for (unsigned int j = 0; j < n; j++)
+		put_object(m, &c->mag[j]);
+	memmove(c->mag, c->mag + n, (c->mag_count - n) * sizeof(c->mag[0]));
+	c->mag_count -= n;
+	c->mag_low = c->mag_count;
 }
 
 /*
@@ -338,6 +365,8 @@ static void model_free(struct model *m, struct slot *sl)
 			sort_sparse_top(c);
 		for (unsigned int j = 0; j < c->mag_cap / 2; j++)
 			put_object(m, &c->mag[--c->mag_count]);
+		if (c->mag_count < c->mag_low)
+			c->mag_low = c->mag_count;
 	}
 	c->mag[c->mag_count++] = *sl;
 }
@@ -427,6 +456,9 @@ static long run_model(long n, unsigned int steps, unsigned int max_pages,
 		if (slot[k].size)
 			model_free(m, &slot[k]);
 		model_alloc(m, &slot[k], size);
+		if ((flags & (GC_SLOW | GC_FAST)) &&
+		    ++m->requests % (flags & GC_FAST ? 16 : 256) == 0)
+			model_gc(m);
 	}
 	peak = m->peak * (PAGE / 1024);
 	*nr_classes = m->nr_classes;
@@ -449,6 +481,10 @@ int main(int argc, char **argv)
 		  "  with frees outside the active slab past them" },
 		{ RECENT | KEEP_SHRUNK | MAGAZINES | FLUSH_SPARSE,
 		  "  with full magazines flushing their sparsest slabs' objects" },
+		{ RECENT | KEEP_SHRUNK | MAGAZINES | GC_SLOW,
+		  "  with a low-water GC of one class every 256 requests" },
+		{ RECENT | KEEP_SHRUNK | MAGAZINES | GC_FAST,
+		  "  with a low-water GC of one class every 16 requests" },
 	};
 	size_t peak_live = 0;
 	long n, grown;
