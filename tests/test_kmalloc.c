@@ -17,7 +17,9 @@
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "kmalloc_helpers.h"
 #include "../mm/percpu.h"	/* white-box: the fresh index, a thread's magazines */
@@ -2222,6 +2224,88 @@ static void test_free_at_oom_is_no_failure(void **state)
 }
 
 /*
+ * kmem_cache_free() into kmalloc_slab()'s cache while another thread
+ * forks.  A live object whose first word looks like a magazine key (any
+ * word that is 42 modulo 64: the number 42, a string that starts with
+ * 'j' or '*') is looked for in the magazines, and that took live_lock
+ * under the arena lock -- while fork()'s prepare handler took live_lock
+ * first and the arena locks after: each thread waited for the other's
+ * lock for ever, within a few forks.  The forks run in a child, so that
+ * a hang is a failure and not a test program that never ends.  Not under
+ * ThreadSanitizer, which takes the child's reset of the locks its parent
+ * held across fork() for double locks (as for test_lock's fork tests).
+ */
+#if !defined(__SANITIZE_THREAD__)
+#define KEY_LIKE	(PERCPU_KEY_SALT & (__alignof__(struct percpu_cache) - 1))
+
+static volatile int key_like_stop, key_like_running;
+
+static void *key_like_free_thread(void *arg)
+{
+	struct kmem_cache *c = arg;
+
+	while (!key_like_stop) {
+		uintptr_t *p = kmem_cache_alloc(c);
+
+		if (!p)
+			break;
+		p[0] = KEY_LIKE;
+		kmem_cache_free(c, p);
+		key_like_running = 1;
+	}
+	return NULL;
+}
+
+static int key_like_fork_child(void)
+{
+	struct kmem_cache *c = kmalloc_slab(64);
+	pthread_t t;
+
+	if (!c || pthread_create(&t, NULL, key_like_free_thread, c))
+		return 2;
+	while (!key_like_running)
+		usleep(100);
+	for (int i = 0; i < 50; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return 3;
+		if (pid == 0)
+			_exit(0);
+		if (waitpid(pid, NULL, 0) != pid)
+			return 4;
+	}
+	key_like_stop = 1;
+	return pthread_join(t, NULL) ? 5 : 0;
+}
+
+static void test_kmem_cache_free_key_like_while_forking(void **state)
+{
+	int status = 0, waited = 0;
+	pid_t pid, r;
+
+	assert_int_equal(KEY_LIKE, 42);
+	assert_true(percpu_key_like(KEY_LIKE));
+	assert_non_null(kmalloc_slab(64));
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(key_like_fork_child());
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && waited++ < 60 * 100)
+		usleep(10000);
+	if (r == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("a thread's kmem_cache_free() and another's fork() hung for 60 s");
+	}
+	assert_int_equal(r, pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+#endif
+
+/*
  * free() preserves errno (malloc.c), also when it sets the thread's
  * cache up and that grows the arena: here a region whose tail was given
  * back cannot grow in place (another mapping sits after it), the attempt
@@ -2570,6 +2654,9 @@ int main(void)
 		cmocka_unit_test(test_magazine_refill_every_class),
 		cmocka_unit_test(test_class_keeps_no_empty_slab),
 		cmocka_unit_test(test_free_at_oom_is_no_failure),
+#if !defined(__SANITIZE_THREAD__)
+		cmocka_unit_test(test_kmem_cache_free_key_like_while_forking),
+#endif
 #if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP) && IS_ENABLED(CONFIG_MM_TRIM)
 		cmocka_unit_test(test_first_free_keeps_errno),
 #endif
