@@ -349,9 +349,13 @@ static int default_state;		/* 0 not yet, 1 ready, -1 failed */
 /*
  * fork() in a threaded program: hold every lock the allocator has across the
  * fork, so the child never inherits one that another thread held mid-update.
- * Arenas are found on mm_arenas; other layers' locks (kmalloc's direct
- * mappings) are registered with __mm_fork_lock().  Those are taken first:
- * no path holds an arena lock while taking one of them.
+ * Arenas are found on mm_arenas; other layers' locks are registered with
+ * __mm_fork_lock().  Those are taken first (kmalloc's direct mappings: no
+ * path holds an arena lock while taking it), or, registered 'inner', after
+ * the arenas (percpu.c's list of live caches, which the slab's checks look
+ * at with the arena lock held, and whose holders take no arena lock).  In
+ * any other order a thread that holds one lock and waits for the other
+ * meets a fork that holds the other and waits for the first, for ever.
  *
  * The mutexes themselves (mm_lock_raw()), not mm_lock(), which skips them
  * while the process is single-threaded: a mutex taken here is released in
@@ -360,12 +364,14 @@ static int default_state;		/* 0 not yet, 1 ready, -1 failed */
  * child of a threaded parent as single-threaded again).
  */
 static mm_lock_t *fork_locks[4];
+static uint8_t fork_lock_inner[4];
 static mm_flags_t fork_flags, fork_lock_flags[4];
 
-void __mm_fork_lock(mm_lock_t *lock)
+void __mm_fork_lock(mm_lock_t *lock, int inner)
 {
 	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks); i++) {
 		if (!fork_locks[i] || fork_locks[i] == lock) {
+			fork_lock_inner[i] = !!inner;
 			fork_locks[i] = lock;
 			return;
 		}
@@ -373,20 +379,37 @@ void __mm_fork_lock(mm_lock_t *lock)
 	mm_panic("__mm_fork_lock: too many locks");
 }
 
+/* The registered locks that come before the arenas' (inner 0) or after (1). */
+static void fork_lock_all(int inner)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++) {
+		if (fork_lock_inner[i] == inner)
+			fork_lock_flags[i] = mm_lock_raw(fork_locks[i]);
+	}
+}
+
+static void fork_unlock_all(int inner)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++) {
+		if (fork_lock_inner[i] == inner)
+			mm_unlock_raw(fork_locks[i], fork_lock_flags[i]);
+	}
+}
+
 static void fork_prepare(void)
 {
-	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
-		fork_lock_flags[i] = mm_lock_raw(fork_locks[i]);
+	fork_lock_all(0);
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		fork_flags = mm_lock_raw(&a->lock);
+	fork_lock_all(1);
 }
 
 static void fork_parent(void)
 {
+	fork_unlock_all(1);
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		mm_unlock_raw(&a->lock, fork_flags);
-	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
-		mm_unlock_raw(fork_locks[i], fork_lock_flags[i]);
+	fork_unlock_all(0);
 }
 
 static void fork_child(void)
@@ -407,7 +430,7 @@ static void register_atfork(void)
 {
 }
 
-void __mm_fork_lock(mm_lock_t *lock)
+void __mm_fork_lock(mm_lock_t *lock, int inner)
 {
 }
 #endif

@@ -264,8 +264,13 @@ static __always_inline void arena_unlock(struct mm_arena *a, mm_flags_t flags)
 	mm_unlock(&a->lock, flags);
 }
 
-/* Hold this lock across fork() too (host thread locks; a no-op elsewhere). */
-void __mm_fork_lock(mm_lock_t *lock);
+/*
+ * Hold this lock across fork() too (host thread locks; a no-op elsewhere):
+ * taken before the arena locks, or with 'inner' after them -- a lock that
+ * is taken while an arena lock is held (percpu.c's live_lock) must come
+ * after them, one that is held while an arena lock is taken before.
+ */
+void __mm_fork_lock(mm_lock_t *lock, int inner);
 
 /*
  * In a fork()'s child, its locks reset: the threads that did not come

@@ -315,7 +315,7 @@ static mm_lock_t huge_lock = MM_LOCK_INIT;
  */
 __attribute__((constructor)) static void huge_lock_register(void)
 {
-	__mm_fork_lock(&huge_lock);
+	__mm_fork_lock(&huge_lock, 0);
 }
 
 /*

@@ -258,7 +258,11 @@ void percpu_init(void)
 {
 	if (pthread_key_create(&exit_key, thread_exit) == 0)
 		exit_key_ok = 1;
-	__mm_fork_lock(&live_lock);	/* held across fork(), reset in the child */
+	/*
+	 * Held across fork(), reset in the child; taken after the arena
+	 * locks, as the slab's checks take it (percpu_holding()).
+	 */
+	__mm_fork_lock(&live_lock, 1);
 }
 
 /* The magazine is empty: half fill it (MAG_REFILL_BYTES) under the lock, then pop. */
@@ -356,7 +360,9 @@ static __cold const char *magazine_holding(struct percpu_cache *pc, unsigned int
 /*
  * Which thread's magazine holds obj, if one does: "this thread's",
  * "another thread's" or NULL.  For krealloc(), asked of an object that
- * looks free (kobj_looks_free()).
+ * looks free (kobj_looks_free()), and for the slab's checks
+ * (__slab_check_free()), which hold the arena lock: live_lock nests inside
+ * the arena locks, and fork() takes it after them (percpu_init()).
  */
 const char *percpu_holding(struct kmem_cache *c, const void *obj)
 {
