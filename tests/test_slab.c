@@ -1094,6 +1094,42 @@ static void test_destroy_twice_and_use_after(void **state)
 }
 
 /*
+ * A cache destroyed and another created in its place: the descriptor's
+ * memory is handed out again (the same address, as the descriptors'
+ * cache hands back its last free object first), and the new cache is
+ * none of the old one's -- it allocates, frees and is destroyed with no
+ * report, and so does a third.
+ */
+static void test_destroy_then_create_in_place(void **state)
+{
+	static struct parena p;
+	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX);
+	unsigned long e0 = errors(a), d0 = errors(mm_default_arena());
+	struct kmem_cache *c = kmem_cache_create_arena(a, "first", 64, 0, 0, NULL), *c2;
+	void *o;
+
+	assert_non_null(c);
+	o = kmem_cache_alloc(c);
+	assert_non_null(o);
+	kmem_cache_free(c, o);
+	assert_int_equal(kmem_cache_destroy(c), 0);
+	for (int i = 0; i < 2; i++) {
+		c2 = kmem_cache_create_arena(a, "again", 64, 0, 0, NULL);
+		assert_non_null(c2);
+		assert_ptr_equal(c2, c);
+		o = kmem_cache_alloc(c2);
+		assert_non_null(o);
+		assert_int_equal(ksize(c2), 0);
+		kmem_cache_free(c2, o);
+		assert_int_equal(kmem_cache_destroy(c2), 0);
+	}
+	assert_int_equal(errors(a), e0);
+	assert_int_equal(errors(mm_default_arena()), d0);
+	assert_nothing_lost(&p);
+	parena_fini(&p);
+}
+
+/*
  * kmalloc's own caches, which kmalloc_slab() hands out, are not the
  * caller's to destroy: one without live objects (a class never used, or
  * whose objects all came back) was freed while kmalloc_caches[] and the
@@ -1891,6 +1927,7 @@ int main(void)
 		cmocka_unit_test(test_destroy_with_live_objects),
 		cmocka_unit_test(test_destroy_lists_many_live_objects),
 		cmocka_unit_test(test_destroy_twice_and_use_after),
+		cmocka_unit_test(test_destroy_then_create_in_place),
 		cmocka_unit_test(test_destroy_kmalloc_cache),
 #if IS_ENABLED(CONFIG_MM_REPORTS)
 		cmocka_unit_test(test_slabinfo),
