@@ -53,7 +53,9 @@ struct percpu_cache {
  * a cache's alignment may be any thread's key, and a free that finds one
  * goes the slow way to look for the object in that thread's magazine
  * (percpu.c): a double free is caught whichever thread's magazine holds
- * the object.  Aligned pointers and small numbers never look like a key.
+ * the object.  An aligned pointer never looks like a key; one word in 64
+ * does (the number 42, a string that starts with '*' or 'j'), and its free
+ * takes the slow way to find it in no magazine -- time, never a report.
  */
 #define PERCPU_KEY_SALT	((uintptr_t)0x6d6d2d6d61672aULL)
 
