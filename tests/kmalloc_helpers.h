@@ -111,6 +111,34 @@ static inline size_t expected_class(size_t size)
 }
 
 /*
+ * Does the class of 'cls' bytes get a slab cache?  The rule of
+ * CONFIG_MM_SLAB_MAX_ORDER's help: a slab of at most that order -- and of
+ * at most MM_MAX_ORDER -- holds its objects, the header in the place of
+ * the first, with at most 1/8 of it lost; else kmalloc serves the class's
+ * sizes with whole pages.  With a largest block of 8 KiB, kmalloc-5120
+ * has none: one object in 8 KiB loses three eighths.
+ */
+static inline int class_has_slab(size_t cls)
+{
+	size_t align = max_t(size_t, cls & -cls, sizeof(void *));
+	size_t size = ALIGN(cls, sizeof(void *)), first;
+	unsigned int max_order = min_t(unsigned int, CONFIG_MM_SLAB_MAX_ORDER, MM_MAX_ORDER);
+
+	if (IS_ENABLED(CONFIG_MM_FREE_MARK))	/* the pointer and the mark (slab.h) */
+		size = max_t(size_t, size, 2 * sizeof(void *));
+	size = ALIGN(size, align);
+	first = ALIGN(sizeof(struct slab), align);
+	for (unsigned int o = 0; o <= max_order; o++) {
+		size_t bytes = MM_PAGE_SIZE << o;
+
+		if (bytes >= first + size &&
+		    (bytes - (bytes - first) / size * size) * 8 <= bytes)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * Where the heap starts for kmalloc: above CONFIG_MM_HEAP_MIN, or above the
  * class that holds sizes on both sides of it, which keeps its cache and
  * all its sizes (kmalloc.c) -- with the heap from 600 bytes, 601 to 672

@@ -60,10 +60,11 @@ static size_t opaque(size_t x)
 	return v;
 }
 
-/* Whole pages: above the classes and the heap. */
+/* Whole pages: above the classes and the heap, or a class no slab suits. */
 static int is_large(size_t size)
 {
-	return size > KMALLOC_MAX_CACHE_SIZE && !heap_block(size);
+	return !heap_block(size) &&
+	       (size > KMALLOC_MAX_CACHE_SIZE || !class_has_slab(expected_class(size)));
 }
 
 /*
@@ -91,11 +92,9 @@ static size_t expected_ksize(size_t size)
 {
 	if (heap_block(size))
 		return heap_usable(size);
-	if (size <= KMALLOC_MAX_CACHE_SIZE)
+	if (!is_large(size))
 		return expected_class(size);
-	if (size <= MM_MAX_BLOCK)
-		return ALIGN(size, PS);		/* large blocks are exact in pages */
-	return 0;	/* a direct mapping: at least size, checked apart */
+	return ALIGN(size, PS);		/* large blocks are exact in pages, direct mappings too */
 }
 
 /*
@@ -117,6 +116,13 @@ static size_t expected_ksize_at(const void *p, size_t size)
 	if (is_large(size) && size <= MM_MAX_BLOCK &&
 	    ((addr_to_pfn(p) + e / PS) & 1) && ksize(p) == e + PS)
 		return e + PS;
+	/*
+	 * A direct mapping past the largest block: the one kept from a
+	 * free serves a request it holds without wasting half of it
+	 * (kmalloc.c, huge_alloc()), whole pages all the same.
+	 */
+	if (size > MM_MAX_BLOCK && ksize(p) > e && ksize(p) % PS == 0 && ksize(p) / 2 < e + PS)
+		return ksize(p);
 	return e;
 }
 
@@ -192,6 +198,11 @@ static void test_every_size_finds_its_class(void **state)
 			assert_null(c);
 			continue;
 		}
+		/* A class no slab suits has no cache: whole pages serve it. */
+		if (!class_has_slab(expected_class(sz))) {
+			assert_null(c);
+			continue;
+		}
 		assert_non_null(c);
 		if (kmem_cache_size(c) != expected_class(sz))
 			print_message("size %zu: class %u, expected %zu\n", sz,
@@ -254,7 +265,7 @@ static void test_class_boundaries(void **state)
 		if (heap_block(sz)) {
 			assert_null(c);		/* no class cache where the heap serves */
 			assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0);
-		} else if (sz <= KMALLOC_MAX_CACHE_SIZE) {
+		} else if (!is_large(sz)) {
 			struct kmem_cache_info i;
 			char name[32];
 			size_t cls = expected_class(sz);
@@ -470,7 +481,8 @@ static void test_kmalloc_zero(void **state)
 #if IS_ENABLED(CONFIG_MM_REPORTS)	/* the text it prints */
 /*
  * Has the class of 'cls' bytes a cache?  Not where the heap serves every
- * size of it, from one past the class below (kmalloc.c, kmalloc_init()).
+ * size of it, from one past the class below (kmalloc.c, kmalloc_init()),
+ * nor where no slab suits it.
  */
 static int class_has_cache(size_t cls)
 {
@@ -478,7 +490,7 @@ static int class_has_cache(size_t cls)
 
 	while (first > 1 && expected_class(first - 1) == cls)
 		first--;
-	return !heap_serves(cls) || !heap_serves(first);
+	return class_has_slab(cls) && (!heap_serves(cls) || !heap_serves(first));
 }
 
 /* The active objects slabinfo's line of cache 'name' gives, from its text. */
@@ -1228,6 +1240,13 @@ static void test_double_kfree(void **state)
 {
 	/* Slab objects (100 bytes, or the largest class below) and heap blocks. */
 	const size_t sizes[] = { 16, slab_class_size(100), 1000, KMALLOC_MAX_CACHE_SIZE };
+	/*
+	 * "Object already free", says a slab or the heap; where the block
+	 * went back to the buddy allocator whole -- pages (a class no slab
+	 * suits), or a heap block alone in its span -- kfree() says it is
+	 * "already free (double free)".
+	 */
+	const char *already_free = "already free";
 	unsigned long e0;
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
@@ -1240,24 +1259,24 @@ static void test_double_kfree(void **state)
 		e0 = diag().error_count;
 		capture_start();
 		misuse(kfree(p[0]));
-		check_report(def(), e0, "Object already free", NULL);
+		check_report(def(), e0, already_free, NULL);
 		/* Not the most recent. */
 		kfree(p[1]);
 		kfree(p[2]);
 		e0 = diag().error_count;
 		capture_start();
 		misuse(kfree(p[1]));
-		check_report(def(), e0, "Object already free", NULL);
+		check_report(def(), e0, already_free, NULL);
 		/* Back in its slab (per-thread cache drained). */
 		mm_percpu_drain();
 		e0 = diag().error_count;
 		capture_start();
 		misuse(kfree(p[2]));
-		check_report(def(), e0, "Object already free", NULL);
+		check_report(def(), e0, already_free, NULL);
 		e0 = diag().error_count;
 		capture_start();
 		misuse(kfree(p[0]));
-		check_report(def(), e0, "Object already free", NULL);
+		check_report(def(), e0, already_free, NULL);
 		/* Each object comes back once. */
 		{
 			void *q[3];
@@ -1303,9 +1322,11 @@ static void test_double_kfree(void **state)
 
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && MULTI_PAGE_SLABS(SIZE_MAX)
 /*
- * The largest kmalloc class whose slabs span several pages, of at most
- * 'max' bytes: where an active slab keeps pages of objects it never
- * handed out.  MULTI_PAGE_SLABS(max) promises one.
+ * The largest kmalloc class whose slabs span several pages and hold
+ * several objects, of at most 'max' bytes: where an active slab keeps
+ * pages of objects it never handed out.  MULTI_PAGE_SLABS(max) promises
+ * one.  (With a largest block of 8 KiB, kmalloc-7168's two-page slab
+ * holds one object, handed out as the slab becomes active.)
  */
 static __maybe_unused struct kmem_cache *multi_page_class(size_t max)
 {
@@ -1315,7 +1336,7 @@ static __maybe_unused struct kmem_cache *multi_page_class(size_t max)
 	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
 		struct kmem_cache *c = kmalloc_cache_index(i);
 
-		if (c && c->order && c->object_size <= max &&
+		if (c && c->order && c->objs >= 2 && c->object_size <= max &&
 		    (!best || c->object_size > best->object_size))
 			best = c;
 	}
@@ -1984,6 +2005,12 @@ static __maybe_unused void test_objects_in_older_regions(void **state)
 			assert_true(heap_ksize_ok(ksize(obj[k]), sizes[k] / 2 + 1));
 			assert_ptr_equal(krealloc(obj[k], sizes[k]), obj[k]);
 			assert_true(heap_ksize_ok(ksize(obj[k]), sizes[k]));
+			kfree(obj[k]);
+			continue;
+		}
+		if (is_large(sizes[k])) {
+			/* A class no slab suits (MM_MAX_ORDER=1): whole pages. */
+			assert_int_equal(ksize(obj[k]), expected_ksize_at(obj[k], sizes[k]));
 			kfree(obj[k]);
 			continue;
 		}
