@@ -226,6 +226,14 @@ static unsigned int class_for(size_t size)
 	return best;
 }
 
+/* The natural alignment of the class of 'size' bytes: its lowest set bit. */
+static size_t class_align(size_t size)
+{
+	size_t cs = class_size(class_for(size));
+
+	return cs & -cs;
+}
+
 /* The largest class below 'size' bytes (0 if none): a class holds (floor, size]. */
 static size_t class_floor(size_t size)
 {
@@ -618,8 +626,13 @@ void *__kmalloc_slow(size_t size)
 		if (p)
 			return p;
 	}
-	/* Large, a class no slab suits, or no span. */
-	return kmalloc_large(size, 0);
+	/*
+	 * Large, a class no slab suits, or no span.  A class's sizes keep
+	 * its natural alignment when pages serve them: kmalloc(8192) with
+	 * a largest block of 8 KiB, where kmalloc-8k has no slab, was only
+	 * page-aligned.
+	 */
+	return kmalloc_large(size, size <= KMALLOC_MAX_CACHE_SIZE ? class_align(size) : 0);
 }
 
 void *kmalloc(size_t size)
