@@ -124,7 +124,8 @@ static enum kind kind_of(size_t size)
 {
 	if (heap_block(size))
 		return K_HEAP;
-	if (size <= KMALLOC_MAX_CACHE_SIZE)
+	/* A class no slab suits (small MM_MAX_ORDER) is whole pages. */
+	if (size <= KMALLOC_MAX_CACHE_SIZE && class_has_slab(expected_class(size)))
 		return K_SLAB;
 	return size <= MM_MAX_BLOCK ? K_LARGE : K_HUGE;
 }
