@@ -141,6 +141,13 @@ static enum kind block_kind(const void *p, size_t size)
 
 	if (k == K_SLAB && ksize(p) != expected_class(size))
 		return K_HEAP;
+	/*
+	 * An alignment no span holds with the size -- kmalloc_aligned(7160,
+	 * 2048) in spans of 8 KiB -- or no span to be had: whole pages
+	 * (kmalloc.c), whose usable size no heap block has.
+	 */
+	if (k == K_HEAP && ksize(p) % PS == 0 && (uintptr_t)p % PS == 0)
+		return K_LARGE;
 	return k;
 }
 
