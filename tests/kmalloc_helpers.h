@@ -148,13 +148,39 @@ static inline size_t heap_lo(void)
 {
 	size_t cls = expected_class(HEAP_MIN + 1);
 
-	return cls != SIZE_MAX && expected_class(HEAP_MIN) == cls ? cls : HEAP_MIN;
+	return cls != SIZE_MAX && expected_class(HEAP_MIN) == cls && class_has_slab(cls) ?
+	       cls : HEAP_MIN;
+}
+
+/*
+ * Where it ends: at CONFIG_MM_HEAP_MAX_KB, or below the class that holds
+ * sizes on both sides of it, which keeps its cache as well -- with spans
+ * of a page and the heap up to 3 KiB, 2705 to 3264 are objects of
+ * kmalloc-3264.  (A class no slab suits has no cache: the heap serves
+ * its sizes, at either end.)
+ */
+static inline size_t heap_hi(void)
+{
+	/* Found once: the random tests ask at every size, from several threads. */
+	static size_t hi;
+	size_t cls, s = __atomic_load_n(&hi, __ATOMIC_RELAXED);
+
+	if (s)
+		return s;
+	s = HEAP_MAX;
+	cls = expected_class(HEAP_MAX);
+	if (cls != SIZE_MAX && expected_class(HEAP_MAX + 1) == cls && class_has_slab(cls)) {
+		while (s > HEAP_MIN && expected_class(s) == cls)
+			s--;
+	}
+	__atomic_store_n(&hi, s, __ATOMIC_RELAXED);
+	return s;
 }
 
 /* Does kmalloc(size) take a heap block (before any class spills into the heap)? */
 static inline int heap_block(size_t size)
 {
-	return IS_ENABLED(CONFIG_MM_HEAP) && size > heap_lo() && size <= HEAP_MAX;
+	return IS_ENABLED(CONFIG_MM_HEAP) && size > heap_lo() && size <= heap_hi();
 }
 
 /*

@@ -62,10 +62,15 @@
 /* A size the heap serves in every configuration: n bytes above its least. */
 #define H(n)		(heap_lo() + (size_t)(n))
 /*
+ * The heap's greatest size: HEAP_MAX, or less where a class holds sizes
+ * on both sides of it (heap_hi()).
+ */
+#define HEAP_TOP	heap_hi()
+/*
  * The same, or the heap's greatest where the heap is narrower than that
  * (MM_HEAP_MIN near MM_HEAP_MAX_KB: 14.4 to 15 KiB, say).
  */
-#define HC(n)		min_t(size_t, H(n), HEAP_MAX)
+#define HC(n)		min_t(size_t, H(n), HEAP_TOP)
 
 static double scale = 1.0;	/* divisor of the operation counts */
 
@@ -278,7 +283,7 @@ static void fence_check_free(void *z, void *d, uint32_t seed)
 /* After bad input: the heap is intact and keeps working, blocks merge. */
 static void assert_heap_works(void)
 {
-	const size_t sizes[] = { H(1), HC(100), HC(3000), HEAP_MAX };
+	const size_t sizes[] = { H(1), HC(100), HC(3000), HEAP_TOP };
 	void *p[ARRAY_SIZE(sizes)];
 
 	assert_arena_valid(def());
@@ -490,7 +495,7 @@ static void test_realloc_shrink_cuts(void **state)
  */
 static void test_realloc_within_ksize_stays(void **state)
 {
-	const size_t sizes[] = { H(1), HC(1000), HEAP_MAX - 100, HEAP_MAX - 8, HEAP_MAX };
+	const size_t sizes[] = { H(1), HC(1000), HEAP_TOP - 100, HEAP_TOP - 8, HEAP_TOP };
 	size_t before = settle();
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
@@ -616,6 +621,27 @@ static void test_realloc_grow(void **state)
 
 /* ---- 4. Alignment ----------------------------------------------------------- */
 
+/*
+ * The power-of-two class kmalloc_aligned(n, align) takes before the heap
+ * (kmalloc.c), or 0: the one that holds both, if it has a cache -- a
+ * class holding sizes on both sides of the heap's end keeps one, and
+ * kmalloc_aligned(5000, 2048) is an object of kmalloc-8k where the heap
+ * ends at 7 KiB.
+ */
+static size_t aligned_class(size_t n, size_t align)
+{
+	size_t need = roundup_pow_of_two(max_t(size_t, n, align));
+
+	return align > sizeof(void *) && need <= KMALLOC_MAX_CACHE_SIZE && !heap_block(need) &&
+	       class_has_slab(need) ? need : 0;
+}
+
+/* Is k the usable size of kmalloc_aligned(n, align) for a size of the heap? */
+static int aligned_ksize_ok(size_t k, size_t n, size_t align)
+{
+	return aligned_class(n, align) ? k == aligned_class(n, align) : heap_ksize_ok(k, n);
+}
+
 static void test_aligned(void **state)
 {
 	enum { N = 6 };
@@ -623,7 +649,7 @@ static void test_aligned(void **state)
 
 	for (size_t align = 32; align <= 2048; align <<= 1) {
 		const size_t sizes[] = { H(1), H(align), H(3 * align + 5), H(1000) + align / 2,
-					 HEAP_MAX - align, HEAP_MAX };
+					 HEAP_TOP - align, HEAP_TOP };
 
 		for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
 			size_t sz = sizes[k];
@@ -645,7 +671,7 @@ static void test_aligned(void **state)
 						      p[j]);
 				assert_int_equal((uintptr_t)p[j] % align, 0);
 				assert_true(ksize(p[j]) >= sz);
-				assert_true(heap_ksize_ok(ksize(p[j]), sz));
+				assert_true(aligned_ksize_ok(ksize(p[j]), sz, align));
 				fill(p[j], ksize(p[j]), (uint32_t)(align + j));
 			}
 			/* None overlaps another; every other one first. */
@@ -670,11 +696,11 @@ static void test_aligned(void **state)
 		assert_non_null(p);
 		assert_int_equal((uintptr_t)p % align, 0);
 		assert_true(M(malloc_usable_size)(p) >= H(align));
-		assert_true(heap_ksize_ok(ksize(p), H(align)));
+		assert_true(aligned_ksize_ok(ksize(p), H(align), align));
 		q = M(aligned_alloc)(align, H(3 * align));
 		assert_non_null(q);
 		assert_int_equal((uintptr_t)q % align, 0);
-		assert_true(heap_ksize_ok(ksize(q), H(3 * align)));
+		assert_true(aligned_ksize_ok(ksize(q), H(3 * align), align));
 		memset(p, 0x3c, H(align));
 		memset(q, 0xc3, H(3 * align));
 		for (size_t i = 0; i < H(align); i++)
@@ -850,7 +876,7 @@ static void test_spans(void **state)
 	static uintptr_t spans[N];
 
 	/* A class that straddles MM_HEAP_MIN may hold all the heap's sizes. */
-	if (!heap_block(HEAP_MAX))
+	if (!heap_block(HEAP_TOP))
 		skip();
 	for (int round = 0; round < 2; round++) {
 		size_t nspans = 0, before = settle();
@@ -859,7 +885,7 @@ static void test_spans(void **state)
 			uintptr_t s;
 			size_t i;
 
-			p[k] = kmalloc(HEAP_MAX - (size_t)k % min_t(size_t, 64, HEAP_MAX - heap_lo()));
+			p[k] = kmalloc(HEAP_TOP - (size_t)k % min_t(size_t, 64, HEAP_TOP - heap_lo()));
 			assert_non_null(p[k]);
 			fill(p[k], 64, (uint32_t)k);
 			s = (uintptr_t)p[k] & ~(uintptr_t)(SPAN_BYTES - 1);
@@ -887,7 +913,7 @@ static void test_spans(void **state)
 		assert_int_equal(diag().allocated, before + SPAN_BYTES);
 		assert_arena_valid(def());
 		/* The next request takes it, no new pages. */
-		p[0] = kmalloc(HEAP_MAX);
+		p[0] = kmalloc(HEAP_TOP);
 		assert_non_null(p[0]);
 		assert_int_equal(diag().allocated, before + SPAN_BYTES);
 		kfree(p[0]);
@@ -1097,7 +1123,7 @@ static size_t heap_size(unsigned int *s)
 	*s = *s * 1103515245u + 12345u;
 	bits = 4 + (*s >> 8) % 13;		/* up to 64 KiB */
 	*s = *s * 1103515245u + 12345u;
-	return H(1 + (*s >> 4) % min_t(size_t, (size_t)1 << bits, HEAP_MAX - heap_lo()));
+	return H(1 + (*s >> 4) % min_t(size_t, (size_t)1 << bits, HEAP_TOP - heap_lo()));
 }
 
 static void *worker_main(void *arg)
@@ -1233,8 +1259,9 @@ static void model_check(const struct model *m, size_t n)
 static void model_alloc(struct model *m, size_t n, unsigned int how)
 {
 	size_t align = (size_t)32 << (how % 7);
+	int aligned = how % 4 == 0 && heap_block(n);
 
-	if (how % 4 == 0 && heap_block(n)) {
+	if (aligned) {
 		m->p = kmalloc_aligned(n, align);
 		assert_non_null(m->p);
 		assert_int_equal((uintptr_t)m->p % align, 0);
@@ -1248,11 +1275,17 @@ static void model_alloc(struct model *m, size_t n, unsigned int how)
 		assert_non_null(m->p);
 	}
 	m->size = n;
-	m->kind = block_kind(m->p, n);
 	m->ks = ksize(m->p);
-	if (!ksize_ok(m->kind, m->ks, n))
-		print_message("kmalloc(%zu): ksize %zu\n", n, m->ks);
-	assert_true(ksize_ok(m->kind, m->ks, n));
+	if (aligned && aligned_class(n, align)) {
+		/* An object of the power-of-two class, not of the size's own. */
+		m->kind = K_SLAB;
+		assert_int_equal(m->ks, aligned_class(n, align));
+	} else {
+		m->kind = block_kind(m->p, n);
+		if (!ksize_ok(m->kind, m->ks, n))
+			print_message("kmalloc(%zu): ksize %zu\n", n, m->ks);
+		assert_true(ksize_ok(m->kind, m->ks, n));
+	}
 	if (m->kind == K_LARGE)
 		assert_int_equal((uintptr_t)m->p % PS, 0);
 	m->tag = (uint32_t)rnd();
@@ -1275,7 +1308,11 @@ static void model_realloc(struct model *m, size_t n)
 		if (q != old)
 			print_message("krealloc(%zu-byte block, %zu) moved\n", m->ks, n);
 		assert_ptr_equal(q, old);
-		if (n > m->ks)		/* grown in place */
+		/*
+		 * Grown in place: a heap block to any of the heap's sizes,
+		 * those a class holds at its top end too (krealloc_heap()).
+		 */
+		if (n > m->ks)
 			assert_true(m->kind != K_SLAB && (m->kind != K_HEAP || n <= HEAP_MAX));
 		if (m->kind != K_SLAB) {
 			if (!ksize_ok(m->kind, ksize(q), n))
@@ -1327,7 +1364,7 @@ static size_t random_size(void)
 
 	if (r < 70) {
 		unsigned int bits = 4 + (unsigned int)(rnd() % 13);
-		size_t span = min_t(size_t, (size_t)1 << bits, HEAP_MAX - heap_lo());
+		size_t span = min_t(size_t, (size_t)1 << bits, HEAP_TOP - heap_lo());
 
 		return H(1 + rnd() % span);
 	}
@@ -1603,15 +1640,16 @@ static void test_spilled_memory_serves_other_classes(void **state)
 /*
  * With no room for a new span, a request of the heap's sizes is served in
  * whole pages -- not failed, and no failure counted.  The room kept for
- * it: a block of HEAP_MAX's order (16 pages of 4 KiB), below a span's; or
- * where a heap block is more than half a span, HEAP_MAX's exact pages,
- * which large blocks of exact runs (CONFIG_MM_EXACT_RUNS) can take and a
- * span cannot.  Without exact runs such a request needs a block of a
+ * it: a block of the heap's greatest size's order (16 pages of 4 KiB),
+ * below a span's; or where a heap block is more than half a span, its
+ * exact pages, which large blocks of exact runs (CONFIG_MM_EXACT_RUNS)
+ * can take and a span cannot.  Without exact runs such a request needs a block of a
  * span's order, which the heap would take first: nothing to test there.
  */
 static void test_no_span_falls_back_to_pages(void **state)
 {
-	const unsigned int ro = get_order(HEAP_MAX);
+	const size_t top = HEAP_TOP;
+	const unsigned int ro = get_order(top);
 	const int exact = (PS << ro) >= SPAN_BYTES;
 	size_t before = settle();
 	unsigned long oom0;
@@ -1622,33 +1660,33 @@ static void test_no_span_falls_back_to_pages(void **state)
 	 * Nor where the request's pages are a span's (a span of one page):
 	 * any room for them is room for a span.
 	 */
-	if ((exact && !IS_ENABLED(CONFIG_MM_EXACT_RUNS)) || ALIGN(HEAP_MAX, PS) >= SPAN_BYTES)
+	if ((exact && !IS_ENABLED(CONFIG_MM_EXACT_RUNS)) || ALIGN(top, PS) >= SPAN_BYTES)
 		skip();
-	reserve = exact ? alloc_pages_exact(def(), HEAP_MAX) : alloc_pages(def(), ro);
+	reserve = exact ? alloc_pages_exact(def(), top) : alloc_pages(def(), ro);
 	assert_non_null(reserve);
 	mm_arena_diag(def(), &d);
 	mm_arena_set_limit(def(), d.capacity);
 	for (int o = MM_MAX_ORDER; o >= 0; o--)
 		taken[o] = take_pages(NULL, (unsigned int)o);
 	/* Whatever room the spans have left, taken too. */
-	while ((p = kmalloc(HEAP_MAX)) != NULL) {
+	while ((p = kmalloc(top)) != NULL) {
 		*(void **)p = heap;
 		heap = p;
 	}
 	/* Too few pages free for a span, enough for the request. */
 	if (exact)
-		free_pages_exact(def(), reserve, HEAP_MAX);
+		free_pages_exact(def(), reserve, top);
 	else
 		free_pages(def(), reserve, ro);
 	oom0 = diag().oom_count;
-	p = kmalloc(HEAP_MAX);
+	p = kmalloc(top);
 	assert_non_null(p);
 	/*
 	 * Whole pages, not a heap block: one of 64 KiB for a heap up to 42
 	 * KiB, and a page more where the last would be odd (exact_end()).
 	 */
-	assert_true(ksize_ok(K_LARGE, ksize(p), HEAP_MAX));
-	memset(p, 0x3c, HEAP_MAX);
+	assert_true(ksize_ok(K_LARGE, ksize(p), top));
+	memset(p, 0x3c, top);
 	assert_int_equal(diag().oom_count, oom0);
 	assert_arena_valid(def());
 	kfree(p);
