@@ -131,36 +131,39 @@ static_assert(ARRAY_SIZE(kmalloc_fine) == KMALLOC_NR_FINE_4K, "slab.h counts the
 
 #if IS_ENABLED(CONFIG_MM_HEAP)
 /*
- * A class that holds sizes on both sides of CONFIG_MM_HEAP_MIN keeps them
- * all (kmalloc_init()): the heap starts past it.  Where that class reaches
- * CONFIG_MM_HEAP_MAX_KB -- no class ends in [HEAP_MIN, HEAP_MAX) -- the
- * heap was built, and a span's worth of code and tests, for no size at
- * all (HEAP_MIN=1021 with HEAP_MAX_KB=1: kmalloc-1024 holds 1021 to 1024).
- * Counted here, where the classes are known: the powers of two, the fine
- * ones up to 4 KiB and their quarter steps above (96 and 192 lie below
- * the least MM_HEAP_MIN, 256).
+ * A class that holds sizes on both sides of CONFIG_MM_HEAP_MIN, or of
+ * CONFIG_MM_HEAP_MAX_KB, keeps them all (kmalloc_init()): the heap serves
+ * from the least class at or above HEAP_MIN to the greatest at or below
+ * HEAP_MAX -- to HEAP_MAX itself where no class is larger.  Where those
+ * are one class, the heap was built, and a span's worth of code and
+ * tests, for no size at all (HEAP_MIN=1021 with HEAP_MAX_KB=1:
+ * kmalloc-1024 holds 1021 to 1024).  Counted here, where the classes are
+ * known: the powers of two, the fine ones up to 4 KiB and their quarter
+ * steps above (96 and 192 lie below the least MM_HEAP_MIN, 256).  A class
+ * no slab suits has no cache and leaves its sizes to the heap; that
+ * depends on the slab header, and is not counted.
  */
 #define __stringify_1(x)	#x
 #define __stringify(x)		__stringify_1(x)
-#define CLASS_ENDS_IN_HEAP(size)					\
-	((size) >= HEAP_MIN && (size) < HEAP_MAX && (size) <= KMALLOC_MAX_CACHE_SIZE)
-#define FINE_ENDS_IN_HEAP(size)	+ CLASS_ENDS_IN_HEAP(size)
-#define STEPS_END_IN_HEAP(shift)	(CLASS_ENDS_IN_HEAP(5 << ((shift) - 2)) +	\
-				 CLASS_ENDS_IN_HEAP(6 << ((shift) - 2)) +	\
-				 CLASS_ENDS_IN_HEAP(7 << ((shift) - 2)))
-#define POW2_ENDS_IN_HEAP(shift)	CLASS_ENDS_IN_HEAP((size_t)1 << (shift))
-static_assert(HEAP_MIN >= KMALLOC_MAX_CACHE_SIZE ||
-	      POW2_ENDS_IN_HEAP(8) + POW2_ENDS_IN_HEAP(9) + POW2_ENDS_IN_HEAP(10) +
-	      POW2_ENDS_IN_HEAP(11) + POW2_ENDS_IN_HEAP(12) + POW2_ENDS_IN_HEAP(13) +
-	      POW2_ENDS_IN_HEAP(14) + POW2_ENDS_IN_HEAP(15) + POW2_ENDS_IN_HEAP(16) +
+#define CLASS_IN_HEAP(size)						\
+	((size) >= HEAP_MIN && (size) <= HEAP_MAX && (size) <= KMALLOC_MAX_CACHE_SIZE)
+#define FINE_IN_HEAP(size)	+ CLASS_IN_HEAP(size)
+#define STEPS_IN_HEAP(shift)	(CLASS_IN_HEAP(5 << ((shift) - 2)) +		\
+				 CLASS_IN_HEAP(6 << ((shift) - 2)) +		\
+				 CLASS_IN_HEAP(7 << ((shift) - 2)))
+#define POW2_IN_HEAP(shift)	CLASS_IN_HEAP((size_t)1 << (shift))
+static_assert(KMALLOC_MAX_CACHE_SIZE < HEAP_MAX ||
+	      POW2_IN_HEAP(8) + POW2_IN_HEAP(9) + POW2_IN_HEAP(10) + POW2_IN_HEAP(11) +
+	      POW2_IN_HEAP(12) + POW2_IN_HEAP(13) + POW2_IN_HEAP(14) + POW2_IN_HEAP(15) +
+	      POW2_IN_HEAP(16) +
 	      (IS_ENABLED(CONFIG_MM_KMALLOC_FINE) ?
-	       0 KMALLOC_FINE_4K(FINE_ENDS_IN_HEAP) + STEPS_END_IN_HEAP(12) +
-	       STEPS_END_IN_HEAP(13) + STEPS_END_IN_HEAP(14) + STEPS_END_IN_HEAP(15) : 0) > 0,
+	       0 KMALLOC_FINE_4K(FINE_IN_HEAP) + STEPS_IN_HEAP(12) + STEPS_IN_HEAP(13) +
+	       STEPS_IN_HEAP(14) + STEPS_IN_HEAP(15) : 0) >= 2,
 	      "CONFIG_MM_HEAP_MIN=" __stringify(CONFIG_MM_HEAP_MIN) " and CONFIG_MM_HEAP_MAX_KB="
-	      __stringify(CONFIG_MM_HEAP_MAX_KB) ": the kmalloc class that holds"
-	      " MM_HEAP_MIN + 1 bytes keeps all its sizes and reaches MM_HEAP_MAX_KB, so the heap"
-	      " serves no size: lower MM_HEAP_MIN to a class size (a power of two) or raise"
-	      " MM_HEAP_MAX_KB past that class, or turn MM_HEAP off");
+	      __stringify(CONFIG_MM_HEAP_MAX_KB) ": the kmalloc classes that hold sizes on both"
+	      " sides of them keep those sizes, and leave the heap none: lower MM_HEAP_MIN to a"
+	      " class size (a power of two) or raise MM_HEAP_MAX_KB past the next class, or turn"
+	      " MM_HEAP off");
 #endif
 
 /* Fine classes up to 64 KiB, the largest CONFIG_MM_KMALLOC_SHIFT_HIGH allows. */
