@@ -56,7 +56,7 @@ typedef struct mallinfo2 mallinfo2_t;
 #define BIG		MM_MAX_BLOCK
 #endif
 /* Beyond the largest buddy block: direct mappings, on hosts with mmap. */
-#define HUGE_OK		IS_ENABLED(CONFIG_MM_BACKEND_MMAP)
+#define HUGE_OK		PAST_BLOCK_OK
 
 /* 1 if a request that needs n bytes (or n-aligned) can be expected to work. */
 static int testable(size_t n)
@@ -203,7 +203,7 @@ static void test_alignment_many_sizes(void **state)
 	enum { WINDOW = 32 };
 	void *live[WINDOW] = { 0 };
 
-	for (size_t n = 1; n <= 100000; n++) {
+	for (size_t n = 1; n <= 100000 && (n <= MM_MAX_BLOCK || HUGE_OK); n++) {
 		unsigned char *p = M(malloc)(n);
 		size_t u;
 
@@ -220,6 +220,12 @@ static void test_alignment_many_sizes(void **state)
 	}
 	for (int i = 0; i < WINDOW; i++)
 		M(free)(live[i]);
+	/* Past the largest block with nothing to serve it: refused, said so. */
+	if (!HUGE_OK && MM_MAX_BLOCK < 100000) {
+		errno = 0;
+		assert_null(M(malloc)(opaque(MM_MAX_BLOCK + 1)));
+		assert_int_equal(errno, ENOMEM);
+	}
 }
 
 static void test_malloc_zero_unique(void **state)
@@ -240,7 +246,7 @@ static void test_malloc_zero_unique(void **state)
 
 static void test_free_null_and_errno(void **state)
 {
-	void *small = M(malloc)(24), *large = M(malloc)(300 * KiB);
+	void *small = M(malloc)(24), *large = M(malloc)(min_t(size_t, 300 * KiB, BIG));
 	void *huge = M(malloc)(HUGE_OK ? 6 * MiB : 100);
 
 	assert_non_null(small);
@@ -676,7 +682,7 @@ static void test_reallocarray(void **state)
 	assert_non_null(p);
 	for (unsigned int i = 0; i < 10; i++)
 		p[i] = i * 3;
-	p = M(reallocarray)(p, 5000, sizeof(*p));
+	p = M(reallocarray)(p, min_t(size_t, 5000, BIG / sizeof(*p)), sizeof(*p));
 	assert_non_null(p);
 	for (unsigned int i = 0; i < 10; i++)
 		assert_int_equal(p[i], i * 3);
@@ -1184,7 +1190,7 @@ static size_t churn_size(void)
 	if (r < 900)
 		return rnd() % 8192;
 	if (r < 990)
-		return 8192 + rnd() % 200000;
+		return served_size(8192 + rnd() % 200000);
 	if (r < 998)
 		return BIG / 2 + rnd() % (BIG / 2);
 	if (!HUGE_OK)
