@@ -1206,6 +1206,12 @@ static size_t churn_size(void)
  */
 static int churn_nomem;
 
+/* Alignments up to 64 KiB, but no more than the largest block (MM_MAX_ORDER=3: 32 KiB). */
+static size_t churn_align(size_t align)
+{
+	return min_t(size_t, align, MM_MAX_BLOCK);
+}
+
 static int churn(unsigned int seed, int ops)
 {
 	int errors = 0;
@@ -1247,11 +1253,11 @@ static int churn(unsigned int seed, int ops)
 			if (slots[k].p && !all_zero(slots[k].p, n))
 				errors++;
 		} else if (op < 9) {
-			slots[k].p = M(aligned_alloc)((size_t)16 << (rnd() % 10), n);
+			slots[k].p = M(aligned_alloc)(churn_align((size_t)16 << (rnd() % 10)), n);
 		} else {
 			void *q = NULL;
 
-			if (M(posix_memalign)(&q, (size_t)8 << (rnd() % 14), n))
+			if (M(posix_memalign)(&q, churn_align((size_t)8 << (rnd() % 14)), n))
 				q = NULL;
 			slots[k].p = q;
 		}
