@@ -215,7 +215,7 @@ static int check_fill(const void *p, size_t n, uint32_t seed)
 static void heap_run(void **p, const size_t *sizes, int n)
 {
 	enum { TRIES = 64 };
-	static void *spare[TRIES][RUN_MAX];
+	static void *spare[TRIES][RUN_MAX], *filler[TRIES];
 	size_t bytes = 0;
 	int t, ok = 0;
 
@@ -239,6 +239,16 @@ static void heap_run(void **p, const size_t *sizes, int n)
 		ok = 1;
 		for (int i = 0; i + 1 < n; i++)
 			ok &= spare[t][i + 1] == after(spare[t][i], blk(spare[t][i]));
+		/*
+		 * The hole the others left in their span, where the first
+		 * fits: filled, or where a span holds about one run (blocks
+		 * of 2 KiB and more in spans of 8 KiB) every try's first
+		 * block takes the last one's hole, and the rest the next span.
+		 */
+		if (!ok) {
+			filler[t] = kmalloc(sizes[0]);
+			assert_non_null(filler[t]);
+		}
 	}
 	assert_true(ok);
 	t--;
@@ -247,6 +257,7 @@ static void heap_run(void **p, const size_t *sizes, int n)
 	while (t--) {
 		for (int i = 0; i < n; i++)
 			kfree(spare[t][i]);
+		kfree(filler[t]);
 	}
 }
 
