@@ -119,14 +119,52 @@ static const char *const kmalloc_names[] = {
  * the bytes, the anonymous memory at its peak went down by 6 % (Round 11
  * in bench/README.md).  test_kmalloc.c checks the fit.
  */
-static const unsigned short kmalloc_fine[] = {
-	80, 112, 160, 224,		/* 5/4 and 7/4 of 64 and 128 (6/4: 96, 192) */
-	320, 384, 448,			/* 5/4, 6/4 and 7/4 of 256 */
-	576, 672, 800, 1008,		/* 7, 6, 5 and 4 on a page */
-	1152, 1344, 1616, 2032,		/* 7 in 8 KiB, 3 on a page, 5 and 4 in 8 KiB */
-	2320, 2704, 3264, 4064,		/* 7 in 16, 3 in 8, 5 in 16, 2 in 8 KiB */
-};
+#define KMALLOC_FINE_4K(X)							\
+	X(80) X(112) X(160) X(224)	/* 5/4 and 7/4 of 64 and 128 (6/4: 96, 192) */ \
+	X(320) X(384) X(448)		/* 5/4, 6/4 and 7/4 of 256 */		\
+	X(576) X(672) X(800) X(1008)	/* 7, 6, 5 and 4 on a page */		\
+	X(1152) X(1344) X(1616) X(2032)	/* 7 in 8 KiB, 3 on a page, 5 and 4 in 8 KiB */ \
+	X(2320) X(2704) X(3264) X(4064)	/* 7 in 16, 3 in 8, 5 in 16, 2 in 8 KiB */
+#define FINE_ENTRY(size)	size,
+static const unsigned short kmalloc_fine[] = { KMALLOC_FINE_4K(FINE_ENTRY) };
 static_assert(ARRAY_SIZE(kmalloc_fine) == KMALLOC_NR_FINE_4K, "slab.h counts them");
+
+#if IS_ENABLED(CONFIG_MM_HEAP)
+/*
+ * A class that holds sizes on both sides of CONFIG_MM_HEAP_MIN, or of
+ * CONFIG_MM_HEAP_MAX_KB, keeps them all (kmalloc_init()): the heap serves
+ * from the least class at or above HEAP_MIN to the greatest at or below
+ * HEAP_MAX -- to HEAP_MAX itself where no class is larger.  Where those
+ * are one class, the heap was built, and a span's worth of code and
+ * tests, for no size at all (HEAP_MIN=1021 with HEAP_MAX_KB=1:
+ * kmalloc-1024 holds 1021 to 1024).  Counted here, where the classes are
+ * known: the powers of two, the fine ones up to 4 KiB and their quarter
+ * steps above (96 and 192 lie below the least MM_HEAP_MIN, 256).  A class
+ * no slab suits has no cache and leaves its sizes to the heap; that
+ * depends on the slab header, and is not counted.
+ */
+#define __stringify_1(x)	#x
+#define __stringify(x)		__stringify_1(x)
+#define CLASS_IN_HEAP(size)						\
+	((size) >= HEAP_MIN && (size) <= HEAP_MAX && (size) <= KMALLOC_MAX_CACHE_SIZE)
+#define FINE_IN_HEAP(size)	+ CLASS_IN_HEAP(size)
+#define STEPS_IN_HEAP(shift)	(CLASS_IN_HEAP(5 << ((shift) - 2)) +		\
+				 CLASS_IN_HEAP(6 << ((shift) - 2)) +		\
+				 CLASS_IN_HEAP(7 << ((shift) - 2)))
+#define POW2_IN_HEAP(shift)	CLASS_IN_HEAP((size_t)1 << (shift))
+static_assert(KMALLOC_MAX_CACHE_SIZE < HEAP_MAX ||
+	      POW2_IN_HEAP(8) + POW2_IN_HEAP(9) + POW2_IN_HEAP(10) + POW2_IN_HEAP(11) +
+	      POW2_IN_HEAP(12) + POW2_IN_HEAP(13) + POW2_IN_HEAP(14) + POW2_IN_HEAP(15) +
+	      POW2_IN_HEAP(16) +
+	      (IS_ENABLED(CONFIG_MM_KMALLOC_FINE) ?
+	       0 KMALLOC_FINE_4K(FINE_IN_HEAP) + STEPS_IN_HEAP(12) + STEPS_IN_HEAP(13) +
+	       STEPS_IN_HEAP(14) + STEPS_IN_HEAP(15) : 0) >= 2,
+	      "CONFIG_MM_HEAP_MIN=" __stringify(CONFIG_MM_HEAP_MIN) " and CONFIG_MM_HEAP_MAX_KB="
+	      __stringify(CONFIG_MM_HEAP_MAX_KB) ": the kmalloc classes that hold sizes on both"
+	      " sides of them keep those sizes, and leave the heap none: lower MM_HEAP_MIN to a"
+	      " class size (a power of two) or raise MM_HEAP_MAX_KB past the next class, or turn"
+	      " MM_HEAP off");
+#endif
 
 /* Fine classes up to 64 KiB, the largest CONFIG_MM_KMALLOC_SHIFT_HIGH allows. */
 static const char *const kmalloc_fine_names[] = {
@@ -189,6 +227,14 @@ static unsigned int class_for(size_t size)
 			best = i;
 	}
 	return best;
+}
+
+/* The natural alignment of the class of 'size' bytes: its lowest set bit. */
+static size_t class_align(size_t size)
+{
+	size_t cs = class_size(class_for(size));
+
+	return cs & -cs;
 }
 
 /* The largest class below 'size' bytes (0 if none): a class holds (floor, size]. */
@@ -583,8 +629,13 @@ void *__kmalloc_slow(size_t size)
 		if (p)
 			return p;
 	}
-	/* Large, a class no slab suits, or no span. */
-	return kmalloc_large(size, 0);
+	/*
+	 * Large, a class no slab suits, or no span.  A class's sizes keep
+	 * its natural alignment when pages serve them: kmalloc(8192) with
+	 * a largest block of 8 KiB, where kmalloc-8k has no slab, was only
+	 * page-aligned.
+	 */
+	return kmalloc_large(size, size <= KMALLOC_MAX_CACHE_SIZE ? class_align(size) : 0);
 }
 
 void *kmalloc(size_t size)

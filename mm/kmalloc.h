@@ -224,6 +224,14 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 			return slow(p);
 		s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
 		c = s->cache;
+		/*
+		 * A cache's descriptor is reported by the slow path: freed
+		 * here, without per-thread caches, it went back to the
+		 * descriptors' slab while its cache stayed on the arena's
+		 * list, and nothing was said.
+		 */
+		if (unlikely(c == &kmem_cache_boot))
+			return slow(p);
 		k = c->kmalloc_idx;
 	}
 	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {

@@ -82,6 +82,17 @@
 			 KMALLOC_NR_CLASSES * MAG_SIZE * sizeof(void *))
 
 /*
+ * Taken as one block (percpu_setup()): where none is that large the thread
+ * never got a cache, and every malloc() took the lock while the
+ * configuration said otherwise.  Kconfig asks for a largest block of 32
+ * KiB, which holds the cache of every class layout.
+ */
+static_assert(DIV_ROUND_UP(PERCPU_BYTES, MM_PAGE_SIZE) <= (1u << MM_MAX_ORDER),
+	      "CONFIG_MM_PERCPU_CACHE: a thread's cache does not fit the largest block,"
+	      " 2^(CONFIG_MM_PAGE_SHIFT + CONFIG_MM_MAX_ORDER) bytes: raise MM_MAX_ORDER"
+	      " or turn MM_PERCPU_CACHE off");
+
+/*
  * What a thread's pointer names before its cache exists, and after it went
  * back at the thread's exit: every count and cap 0, so the fast paths go
  * the slow way, which tells the two apart.  Never written: untouched .bss.

@@ -209,9 +209,13 @@ demo_runs() {
 step "README quick start (make run), every host demo and firmware" demo_runs
 
 # Options a user can change in menuconfig that no defconfig changes: each
-# variant of host_defconfig must build warning-free and pass the tests it
-# builds (a random-configuration campaign found each of these broken).
-# An option is turned off, or on with a leading '+'.
+# variant of host_defconfig -- or of the defconfig named before a colon --
+# must build warning-free and pass the tests it builds (a
+# random-configuration campaign found each of these broken).  An option is
+# turned off, or on with a leading '+'.  The smallest largest block
+# (MM_MAX_ORDER=1, the heap up to 4 KiB): classes no slab suits, no
+# per-thread caches, direct mappings from 8 KiB; host_static at
+# MM_MAX_ORDER=2: kfree()'s inline path without class bytes or magazines.
 corners() {
 	for v in "MM_SLAB" "MM_KMALLOC" "MM_BACKEND_STATIC" "MM_VALIDATE" \
 		 "MM_BACKEND_MMAP MM_BACKEND_SBRK MM_BACKEND_STATIC" \
@@ -222,10 +226,14 @@ corners() {
 		 "MM_KMALLOC_SHIFT_LOW=7 MM_KMALLOC_SHIFT_HIGH=16" \
 		 "MM_KMALLOC_SHIFT_LOW=5 MM_KMALLOC_SHIFT_HIGH=11 MM_KMALLOC_FINE MM_SLAB_MAX_ORDER=1 MM_HEAP_MIN=1024" \
 		 "MM_HEAP_MIN=256 MM_SLAB_MAX_ORDER=0 MM_KMALLOC_96_192" \
-		 "MM_MAX_ORDER=5" "MM_MAX_ORDER=18"; do
+		 "MM_MAX_ORDER=5" "MM_MAX_ORDER=18" \
+		 "MM_MAX_ORDER=1 MM_HEAP_MAX_KB=4" "host_static: MM_MAX_ORDER=2"; do
+		base=host
+		case $v in *:*) base=${v%%:*} v=${v#*: } ;; esac
 		name=corner-$(echo "$v" | tr ' +=' '-p_')
+		[ "$base" = host ] || name=corner-$base-${name#corner-}
 		o=build/check/$name
-		configure "$name" host_defconfig &&
+		configure "$name" "${base}_defconfig" &&
 			for opt in $v; do
 				case $opt in
 				+*) kconfig-tweak --file "$o/.config" --enable "${opt#+}" ;;
@@ -236,7 +244,7 @@ corners() {
 			mk "$name" olddefconfig >/dev/null &&
 			mk "$name" -j"$JOBS" all tests >"$o.log" 2>&1 &&
 			mk "$name" test >>"$o.log" 2>&1 || {
-			echo "$v (off, on with +, or set with =):"
+			echo "${base}_defconfig, $v (off, on with +, or set with =):"
 			grep -m5 "error\|FAILED" "$o.log"
 			return 1
 		}

@@ -28,6 +28,22 @@ static_assert(CONFIG_MM_STATIC_SIZE >= 4 * MM_MAX_BLOCK,
 	      "(MM_PAGE_SIZE << MM_MAX_ORDER): raise it or lower CONFIG_MM_MAX_ORDER");
 #endif
 
+/*
+ * Past the largest block only a direct mapping serves a request: the full
+ * core with the mmap backend.  The tiny core, or a static arena alone,
+ * refuses it -- with MM_MAX_ORDER of 1 to 4 that is 8 to 64 KiB.
+ */
+#define PAST_BLOCK_OK	(IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && !IS_ENABLED(CONFIG_MM_TINY))
+
+/*
+ * A size of the tests' random mixes that the default arena can serve: n,
+ * or where it cannot, a size in the upper half of the largest block.
+ */
+static inline size_t served_size(size_t n)
+{
+	return n <= MM_MAX_BLOCK || PAST_BLOCK_OK ? n : MM_MAX_BLOCK / 2 + n % (MM_MAX_BLOCK / 2);
+}
+
 /* Start capturing everything mm prints (reports, errors) into a buffer. */
 void capture_start(void);
 /* Stop; returns the captured text (valid until the next capture_start). */

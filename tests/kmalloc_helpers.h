@@ -111,6 +111,34 @@ static inline size_t expected_class(size_t size)
 }
 
 /*
+ * Does the class of 'cls' bytes get a slab cache?  The rule of
+ * CONFIG_MM_SLAB_MAX_ORDER's help: a slab of at most that order -- and of
+ * at most MM_MAX_ORDER -- holds its objects, the header in the place of
+ * the first, with at most 1/8 of it lost; else kmalloc serves the class's
+ * sizes with whole pages.  With a largest block of 8 KiB, kmalloc-5120
+ * has none: one object in 8 KiB loses three eighths.
+ */
+static inline int class_has_slab(size_t cls)
+{
+	size_t align = max_t(size_t, cls & -cls, sizeof(void *));
+	size_t size = ALIGN(cls, sizeof(void *)), first;
+	unsigned int max_order = min_t(unsigned int, CONFIG_MM_SLAB_MAX_ORDER, MM_MAX_ORDER);
+
+	if (IS_ENABLED(CONFIG_MM_FREE_MARK))	/* the pointer and the mark (slab.h) */
+		size = max_t(size_t, size, 2 * sizeof(void *));
+	size = ALIGN(size, align);
+	first = ALIGN(sizeof(struct slab), align);
+	for (unsigned int o = 0; o <= max_order; o++) {
+		size_t bytes = MM_PAGE_SIZE << o;
+
+		if (bytes >= first + size &&
+		    (bytes - (bytes - first) / size * size) * 8 <= bytes)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * Where the heap starts for kmalloc: above CONFIG_MM_HEAP_MIN, or above the
  * class that holds sizes on both sides of it, which keeps its cache and
  * all its sizes (kmalloc.c) -- with the heap from 600 bytes, 601 to 672
@@ -120,13 +148,39 @@ static inline size_t heap_lo(void)
 {
 	size_t cls = expected_class(HEAP_MIN + 1);
 
-	return cls != SIZE_MAX && expected_class(HEAP_MIN) == cls ? cls : HEAP_MIN;
+	return cls != SIZE_MAX && expected_class(HEAP_MIN) == cls && class_has_slab(cls) ?
+	       cls : HEAP_MIN;
+}
+
+/*
+ * Where it ends: at CONFIG_MM_HEAP_MAX_KB, or below the class that holds
+ * sizes on both sides of it, which keeps its cache as well -- with spans
+ * of a page and the heap up to 3 KiB, 2705 to 3264 are objects of
+ * kmalloc-3264.  (A class no slab suits has no cache: the heap serves
+ * its sizes, at either end.)
+ */
+static inline size_t heap_hi(void)
+{
+	/* Found once: the random tests ask at every size, from several threads. */
+	static size_t hi;
+	size_t cls, s = __atomic_load_n(&hi, __ATOMIC_RELAXED);
+
+	if (s)
+		return s;
+	s = HEAP_MAX;
+	cls = expected_class(HEAP_MAX);
+	if (cls != SIZE_MAX && expected_class(HEAP_MAX + 1) == cls && class_has_slab(cls)) {
+		while (s > HEAP_MIN && expected_class(s) == cls)
+			s--;
+	}
+	__atomic_store_n(&hi, s, __ATOMIC_RELAXED);
+	return s;
 }
 
 /* Does kmalloc(size) take a heap block (before any class spills into the heap)? */
 static inline int heap_block(size_t size)
 {
-	return IS_ENABLED(CONFIG_MM_HEAP) && size > heap_lo() && size <= HEAP_MAX;
+	return IS_ENABLED(CONFIG_MM_HEAP) && size > heap_lo() && size <= heap_hi();
 }
 
 /*

@@ -1369,18 +1369,28 @@ static void test_default_arena(void **state)
 	 */
 	{
 		size_t nmax = CONFIG_MM_STATIC_SIZE / MM_MAX_BLOCK;
-		void *blk[64];
+		void *list = NULL, *blk;
 		size_t n = 0;
 
 		assert_int_equal(a->diag.nr_regions, 1);
 		assert_int_equal(mm_default_backend()->held, CONFIG_MM_STATIC_SIZE);
-		assert_true(nmax >= 2 && nmax <= ARRAY_SIZE(blk));
-		/* All but the first (it holds the metadata), maybe less what is in use. */
-		while (n < nmax && (blk[n] = alloc_pages(a, MM_MAX_ORDER)) != NULL)
+		assert_true(nmax >= 2);
+		/*
+		 * All but the first (it holds the metadata), maybe less what
+		 * is in use; listed through their first words: thousands of
+		 * them with MM_MAX_ORDER=1.
+		 */
+		while (n < nmax && (blk = alloc_pages(a, MM_MAX_ORDER)) != NULL) {
+			*(void **)blk = list;
+			list = blk;
 			n++;
+		}
 		assert_true(n >= nmax - 2);
-		while (n)
-			free_pages(a, blk[--n], MM_MAX_ORDER);
+		while (list) {
+			blk = list;
+			list = *(void **)blk;
+			free_pages(a, blk, MM_MAX_ORDER);
+		}
 		assert_arena_valid(a);
 	}
 #endif

@@ -62,10 +62,15 @@
 /* A size the heap serves in every configuration: n bytes above its least. */
 #define H(n)		(heap_lo() + (size_t)(n))
 /*
+ * The heap's greatest size: HEAP_MAX, or less where a class holds sizes
+ * on both sides of it (heap_hi()).
+ */
+#define HEAP_TOP	heap_hi()
+/*
  * The same, or the heap's greatest where the heap is narrower than that
  * (MM_HEAP_MIN near MM_HEAP_MAX_KB: 14.4 to 15 KiB, say).
  */
-#define HC(n)		min_t(size_t, H(n), HEAP_MAX)
+#define HC(n)		min_t(size_t, H(n), HEAP_TOP)
 
 static double scale = 1.0;	/* divisor of the operation counts */
 
@@ -124,7 +129,8 @@ static enum kind kind_of(size_t size)
 {
 	if (heap_block(size))
 		return K_HEAP;
-	if (size <= KMALLOC_MAX_CACHE_SIZE)
+	/* A class no slab suits (small MM_MAX_ORDER) is whole pages. */
+	if (size <= KMALLOC_MAX_CACHE_SIZE && class_has_slab(expected_class(size)))
 		return K_SLAB;
 	return size <= MM_MAX_BLOCK ? K_LARGE : K_HUGE;
 }
@@ -140,6 +146,13 @@ static enum kind block_kind(const void *p, size_t size)
 
 	if (k == K_SLAB && ksize(p) != expected_class(size))
 		return K_HEAP;
+	/*
+	 * An alignment no span holds with the size -- kmalloc_aligned(7160,
+	 * 2048) in spans of 8 KiB -- or no span to be had: whole pages
+	 * (kmalloc.c), whose usable size no heap block has.
+	 */
+	if (k == K_HEAP && ksize(p) % PS == 0 && (uintptr_t)p % PS == 0)
+		return K_LARGE;
 	return k;
 }
 
@@ -202,7 +215,7 @@ static int check_fill(const void *p, size_t n, uint32_t seed)
 static void heap_run(void **p, const size_t *sizes, int n)
 {
 	enum { TRIES = 64 };
-	static void *spare[TRIES][RUN_MAX];
+	static void *spare[TRIES][RUN_MAX], *filler[TRIES];
 	size_t bytes = 0;
 	int t, ok = 0;
 
@@ -226,6 +239,16 @@ static void heap_run(void **p, const size_t *sizes, int n)
 		ok = 1;
 		for (int i = 0; i + 1 < n; i++)
 			ok &= spare[t][i + 1] == after(spare[t][i], blk(spare[t][i]));
+		/*
+		 * The hole the others left in their span, where the first
+		 * fits: filled, or where a span holds about one run (blocks
+		 * of 2 KiB and more in spans of 8 KiB) every try's first
+		 * block takes the last one's hole, and the rest the next span.
+		 */
+		if (!ok) {
+			filler[t] = kmalloc(sizes[0]);
+			assert_non_null(filler[t]);
+		}
 	}
 	assert_true(ok);
 	t--;
@@ -234,6 +257,7 @@ static void heap_run(void **p, const size_t *sizes, int n)
 	while (t--) {
 		for (int i = 0; i < n; i++)
 			kfree(spare[t][i]);
+		kfree(filler[t]);
 	}
 }
 
@@ -270,7 +294,7 @@ static void fence_check_free(void *z, void *d, uint32_t seed)
 /* After bad input: the heap is intact and keeps working, blocks merge. */
 static void assert_heap_works(void)
 {
-	const size_t sizes[] = { H(1), HC(100), HC(3000), HEAP_MAX };
+	const size_t sizes[] = { H(1), HC(100), HC(3000), HEAP_TOP };
 	void *p[ARRAY_SIZE(sizes)];
 
 	assert_arena_valid(def());
@@ -482,7 +506,7 @@ static void test_realloc_shrink_cuts(void **state)
  */
 static void test_realloc_within_ksize_stays(void **state)
 {
-	const size_t sizes[] = { H(1), HC(1000), HEAP_MAX - 100, HEAP_MAX - 8, HEAP_MAX };
+	const size_t sizes[] = { H(1), HC(1000), HEAP_TOP - 100, HEAP_TOP - 8, HEAP_TOP };
 	size_t before = settle();
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
@@ -608,6 +632,27 @@ static void test_realloc_grow(void **state)
 
 /* ---- 4. Alignment ----------------------------------------------------------- */
 
+/*
+ * The power-of-two class kmalloc_aligned(n, align) takes before the heap
+ * (kmalloc.c), or 0: the one that holds both, if it has a cache -- a
+ * class holding sizes on both sides of the heap's end keeps one, and
+ * kmalloc_aligned(5000, 2048) is an object of kmalloc-8k where the heap
+ * ends at 7 KiB.
+ */
+static size_t aligned_class(size_t n, size_t align)
+{
+	size_t need = roundup_pow_of_two(max_t(size_t, n, align));
+
+	return align > sizeof(void *) && need <= KMALLOC_MAX_CACHE_SIZE && !heap_block(need) &&
+	       class_has_slab(need) ? need : 0;
+}
+
+/* Is k the usable size of kmalloc_aligned(n, align) for a size of the heap? */
+static int aligned_ksize_ok(size_t k, size_t n, size_t align)
+{
+	return aligned_class(n, align) ? k == aligned_class(n, align) : heap_ksize_ok(k, n);
+}
+
 static void test_aligned(void **state)
 {
 	enum { N = 6 };
@@ -615,7 +660,7 @@ static void test_aligned(void **state)
 
 	for (size_t align = 32; align <= 2048; align <<= 1) {
 		const size_t sizes[] = { H(1), H(align), H(3 * align + 5), H(1000) + align / 2,
-					 HEAP_MAX - align, HEAP_MAX };
+					 HEAP_TOP - align, HEAP_TOP };
 
 		for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
 			size_t sz = sizes[k];
@@ -637,7 +682,7 @@ static void test_aligned(void **state)
 						      p[j]);
 				assert_int_equal((uintptr_t)p[j] % align, 0);
 				assert_true(ksize(p[j]) >= sz);
-				assert_true(heap_ksize_ok(ksize(p[j]), sz));
+				assert_true(aligned_ksize_ok(ksize(p[j]), sz, align));
 				fill(p[j], ksize(p[j]), (uint32_t)(align + j));
 			}
 			/* None overlaps another; every other one first. */
@@ -662,11 +707,11 @@ static void test_aligned(void **state)
 		assert_non_null(p);
 		assert_int_equal((uintptr_t)p % align, 0);
 		assert_true(M(malloc_usable_size)(p) >= H(align));
-		assert_true(heap_ksize_ok(ksize(p), H(align)));
+		assert_true(aligned_ksize_ok(ksize(p), H(align), align));
 		q = M(aligned_alloc)(align, H(3 * align));
 		assert_non_null(q);
 		assert_int_equal((uintptr_t)q % align, 0);
-		assert_true(heap_ksize_ok(ksize(q), H(3 * align)));
+		assert_true(aligned_ksize_ok(ksize(q), H(3 * align), align));
 		memset(p, 0x3c, H(align));
 		memset(q, 0xc3, H(3 * align));
 		for (size_t i = 0; i < H(align); i++)
@@ -699,7 +744,7 @@ static void test_aligned(void **state)
 
 static void test_double_free(void **state)
 {
-	const size_t sizes[] = { H(16), H(300), H(600), H(16) };
+	const size_t sizes[] = { H(16), HC(300), HC(600), H(16) };
 	size_t before = settle();
 	unsigned long e0;
 
@@ -737,13 +782,19 @@ static void test_double_free(void **state)
 			/*
 			 * b taken in by a growing into it: no block at all
 			 * while it is a's payload; a free one again once a
-			 * shrinks back and cuts it off.
+			 * shrinks back and cuts it off.  All of b, or as much
+			 * as the heap's greatest size takes where a and b are
+			 * more (a heap from 2 KiB to 3 KiB).
 			 */
 			ka = ksize(a);
 			bb = blk(b);
 			kfree(b);
-			assert_ptr_equal(krealloc(a, ka + bb), a);
-			assert_int_equal(ksize(a), ka + bb);
+			assert_true(min_t(size_t, ka + bb, HEAP_MAX) > ka + 16);
+			assert_ptr_equal(krealloc(a, min_t(size_t, ka + bb, HEAP_MAX)), a);
+			if (ka + bb <= HEAP_MAX)
+				assert_int_equal(ksize(a), ka + bb);
+			else
+				assert_true(ksize(a) >= HEAP_MAX && ksize(a) <= ka + bb);
 			memset(a, 0x5a, ksize(a));
 			expect_bad_kfree("kfree", "not the start of a kmalloc block", b);
 			assert_ptr_equal(krealloc(a, ka), a);
@@ -770,7 +821,7 @@ static void test_double_free(void **state)
  */
 static void test_bad_pointers(void **state)
 {
-	const size_t sizes[] = { H(64), H(1000), H(64) };
+	const size_t sizes[] = { H(64), HC(1000), H(64) };
 	static const size_t into[] = { 16, 32, 8, 1, 100, 512 };
 	static const unsigned char bytes[] = { 0x00, 0x5a, 0xff, 0x01 };
 	size_t before = settle();
@@ -842,7 +893,7 @@ static void test_spans(void **state)
 	static uintptr_t spans[N];
 
 	/* A class that straddles MM_HEAP_MIN may hold all the heap's sizes. */
-	if (!heap_block(HEAP_MAX))
+	if (!heap_block(HEAP_TOP))
 		skip();
 	for (int round = 0; round < 2; round++) {
 		size_t nspans = 0, before = settle();
@@ -851,7 +902,7 @@ static void test_spans(void **state)
 			uintptr_t s;
 			size_t i;
 
-			p[k] = kmalloc(HEAP_MAX - (size_t)k % min_t(size_t, 64, HEAP_MAX - heap_lo()));
+			p[k] = kmalloc(HEAP_TOP - (size_t)k % min_t(size_t, 64, HEAP_TOP - heap_lo()));
 			assert_non_null(p[k]);
 			fill(p[k], 64, (uint32_t)k);
 			s = (uintptr_t)p[k] & ~(uintptr_t)(SPAN_BYTES - 1);
@@ -879,7 +930,7 @@ static void test_spans(void **state)
 		assert_int_equal(diag().allocated, before + SPAN_BYTES);
 		assert_arena_valid(def());
 		/* The next request takes it, no new pages. */
-		p[0] = kmalloc(HEAP_MAX);
+		p[0] = kmalloc(HEAP_TOP);
 		assert_non_null(p[0]);
 		assert_int_equal(diag().allocated, before + SPAN_BYTES);
 		kfree(p[0]);
@@ -1089,7 +1140,7 @@ static size_t heap_size(unsigned int *s)
 	*s = *s * 1103515245u + 12345u;
 	bits = 4 + (*s >> 8) % 13;		/* up to 64 KiB */
 	*s = *s * 1103515245u + 12345u;
-	return H(1 + (*s >> 4) % min_t(size_t, (size_t)1 << bits, HEAP_MAX - heap_lo()));
+	return H(1 + (*s >> 4) % min_t(size_t, (size_t)1 << bits, HEAP_TOP - heap_lo()));
 }
 
 static void *worker_main(void *arg)
@@ -1225,8 +1276,9 @@ static void model_check(const struct model *m, size_t n)
 static void model_alloc(struct model *m, size_t n, unsigned int how)
 {
 	size_t align = (size_t)32 << (how % 7);
+	int aligned = how % 4 == 0 && heap_block(n);
 
-	if (how % 4 == 0 && heap_block(n)) {
+	if (aligned) {
 		m->p = kmalloc_aligned(n, align);
 		assert_non_null(m->p);
 		assert_int_equal((uintptr_t)m->p % align, 0);
@@ -1240,11 +1292,17 @@ static void model_alloc(struct model *m, size_t n, unsigned int how)
 		assert_non_null(m->p);
 	}
 	m->size = n;
-	m->kind = block_kind(m->p, n);
 	m->ks = ksize(m->p);
-	if (!ksize_ok(m->kind, m->ks, n))
-		print_message("kmalloc(%zu): ksize %zu\n", n, m->ks);
-	assert_true(ksize_ok(m->kind, m->ks, n));
+	if (aligned && aligned_class(n, align)) {
+		/* An object of the power-of-two class, not of the size's own. */
+		m->kind = K_SLAB;
+		assert_int_equal(m->ks, aligned_class(n, align));
+	} else {
+		m->kind = block_kind(m->p, n);
+		if (!ksize_ok(m->kind, m->ks, n))
+			print_message("kmalloc(%zu): ksize %zu\n", n, m->ks);
+		assert_true(ksize_ok(m->kind, m->ks, n));
+	}
 	if (m->kind == K_LARGE)
 		assert_int_equal((uintptr_t)m->p % PS, 0);
 	m->tag = (uint32_t)rnd();
@@ -1267,7 +1325,11 @@ static void model_realloc(struct model *m, size_t n)
 		if (q != old)
 			print_message("krealloc(%zu-byte block, %zu) moved\n", m->ks, n);
 		assert_ptr_equal(q, old);
-		if (n > m->ks)		/* grown in place */
+		/*
+		 * Grown in place: a heap block to any of the heap's sizes,
+		 * those a class holds at its top end too (krealloc_heap()).
+		 */
+		if (n > m->ks)
 			assert_true(m->kind != K_SLAB && (m->kind != K_HEAP || n <= HEAP_MAX));
 		if (m->kind != K_SLAB) {
 			if (!ksize_ok(m->kind, ksize(q), n))
@@ -1319,7 +1381,7 @@ static size_t random_size(void)
 
 	if (r < 70) {
 		unsigned int bits = 4 + (unsigned int)(rnd() % 13);
-		size_t span = min_t(size_t, (size_t)1 << bits, HEAP_MAX - heap_lo());
+		size_t span = min_t(size_t, (size_t)1 << bits, HEAP_TOP - heap_lo());
 
 		return H(1 + rnd() % span);
 	}
@@ -1552,7 +1614,15 @@ static void test_class_spills_past_its_bound(void **state)
  */
 static void test_spilled_memory_serves_other_classes(void **state)
 {
-	const size_t a_size = 1000, b_size = 2000, heaps = 256;
+	/*
+	 * A's heap blocks in one span, which the heap keeps when they are
+	 * freed: 256, or fewer where spans are small (MM_MAX_ORDER of 4 and
+	 * less) -- more spans' worth went back to the buddy allocator empty,
+	 * and B's blocks took new spans from it, pages the comparison below
+	 * counts.
+	 */
+	const size_t a_size = 1000, b_size = 2000;
+	const size_t heaps = min_t(size_t, 256, SPAN_AREA / (heap_usable(a_size) + 8) - 1);
 	struct kmem_cache *ca = kmalloc_slab(a_size), *cb = kmalloc_slab(b_size);
 	size_t before = settle(), na, nb, fa, fb, slabs_b, pages;
 	void **va, **vb;
@@ -1587,15 +1657,16 @@ static void test_spilled_memory_serves_other_classes(void **state)
 /*
  * With no room for a new span, a request of the heap's sizes is served in
  * whole pages -- not failed, and no failure counted.  The room kept for
- * it: a block of HEAP_MAX's order (16 pages of 4 KiB), below a span's; or
- * where a heap block is more than half a span, HEAP_MAX's exact pages,
- * which large blocks of exact runs (CONFIG_MM_EXACT_RUNS) can take and a
- * span cannot.  Without exact runs such a request needs a block of a
+ * it: a block of the heap's greatest size's order (16 pages of 4 KiB),
+ * below a span's; or where a heap block is more than half a span, its
+ * exact pages, which large blocks of exact runs (CONFIG_MM_EXACT_RUNS)
+ * can take and a span cannot.  Without exact runs such a request needs a block of a
  * span's order, which the heap would take first: nothing to test there.
  */
 static void test_no_span_falls_back_to_pages(void **state)
 {
-	const unsigned int ro = get_order(HEAP_MAX);
+	const size_t top = HEAP_TOP;
+	const unsigned int ro = get_order(top);
 	const int exact = (PS << ro) >= SPAN_BYTES;
 	size_t before = settle();
 	unsigned long oom0;
@@ -1606,33 +1677,33 @@ static void test_no_span_falls_back_to_pages(void **state)
 	 * Nor where the request's pages are a span's (a span of one page):
 	 * any room for them is room for a span.
 	 */
-	if ((exact && !IS_ENABLED(CONFIG_MM_EXACT_RUNS)) || ALIGN(HEAP_MAX, PS) >= SPAN_BYTES)
+	if ((exact && !IS_ENABLED(CONFIG_MM_EXACT_RUNS)) || ALIGN(top, PS) >= SPAN_BYTES)
 		skip();
-	reserve = exact ? alloc_pages_exact(def(), HEAP_MAX) : alloc_pages(def(), ro);
+	reserve = exact ? alloc_pages_exact(def(), top) : alloc_pages(def(), ro);
 	assert_non_null(reserve);
 	mm_arena_diag(def(), &d);
 	mm_arena_set_limit(def(), d.capacity);
 	for (int o = MM_MAX_ORDER; o >= 0; o--)
 		taken[o] = take_pages(NULL, (unsigned int)o);
 	/* Whatever room the spans have left, taken too. */
-	while ((p = kmalloc(HEAP_MAX)) != NULL) {
+	while ((p = kmalloc(top)) != NULL) {
 		*(void **)p = heap;
 		heap = p;
 	}
 	/* Too few pages free for a span, enough for the request. */
 	if (exact)
-		free_pages_exact(def(), reserve, HEAP_MAX);
+		free_pages_exact(def(), reserve, top);
 	else
 		free_pages(def(), reserve, ro);
 	oom0 = diag().oom_count;
-	p = kmalloc(HEAP_MAX);
+	p = kmalloc(top);
 	assert_non_null(p);
 	/*
 	 * Whole pages, not a heap block: one of 64 KiB for a heap up to 42
 	 * KiB, and a page more where the last would be odd (exact_end()).
 	 */
-	assert_true(ksize_ok(K_LARGE, ksize(p), HEAP_MAX));
-	memset(p, 0x3c, HEAP_MAX);
+	assert_true(ksize_ok(K_LARGE, ksize(p), top));
+	memset(p, 0x3c, top);
 	assert_int_equal(diag().oom_count, oom0);
 	assert_arena_valid(def());
 	kfree(p);

@@ -388,10 +388,20 @@ static void fork_child_threads(void)
 	fork_and_check(child_main);
 }
 
+/*
+ * Whole pages, under the arena lock: 3 pages, or the largest block where
+ * that is less and no direct mapping can serve more -- the tiny core, or
+ * no mmap backend: a kmalloc(3 pages) with MM_MAX_ORDER=1 failed there,
+ * and the child said its fork handlers had.
+ */
+#define LOCKED_BYTES	(3 * MM_PAGE_SIZE <= MM_MAX_BLOCK ||				\
+			 (IS_ENABLED(CONFIG_MM_BACKEND_MMAP) && !IS_ENABLED(CONFIG_MM_TINY)) ? \
+			 3 * MM_PAGE_SIZE : MM_MAX_BLOCK)
+
 /* A grandchild: the allocator works, pages (the arena lock) included. */
 static int grandchild_main(void)
 {
-	void *p = kmalloc(100), *q = kmalloc(3 * MM_PAGE_SIZE);
+	void *p = kmalloc(100), *q = kmalloc(LOCKED_BYTES);
 
 	kfree(p);
 	kfree(q);
@@ -439,7 +449,7 @@ static unsigned long other_runs[3], other_fails;
 static void other_handler(int which)
 {
 	/* A small object may come from the thread's magazine; pages take the arena lock. */
-	void *p = kmalloc(200), *q = kmalloc(3 * MM_PAGE_SIZE);
+	void *p = kmalloc(200), *q = kmalloc(LOCKED_BYTES);
 
 	if (!p || !q)
 		other_fails++;

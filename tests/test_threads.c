@@ -147,7 +147,7 @@ static unsigned int rnd(unsigned int *s)
 /* The largest blocks of the arena: up to a MiB, less in a static one. */
 #define BIG_MAX		(IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC) ? MiB / 8 : MiB)
 
-static size_t rnd_size(unsigned int *s, int huge)
+static size_t __rnd_size(unsigned int *s, int huge)
 {
 	unsigned int r = rnd(s) % 10000;
 
@@ -162,6 +162,12 @@ static size_t rnd_size(unsigned int *s, int huge)
 	if (r < 9998 || !huge)
 		return 65536 + rnd(s) % BIG_MAX;
 	return 4 * MiB + rnd(s) % (2 * MiB);	/* a direct mapping */
+}
+
+/* Within the largest block where nothing serves more (the tiny core at MM_MAX_ORDER=4: 64 KiB). */
+static size_t rnd_size(unsigned int *s, int huge)
+{
+	return served_size(__rnd_size(s, huge));
 }
 
 /* ---- The shared queue (cross-thread frees) ------------------------------ */
@@ -457,16 +463,16 @@ static int child_work(void)
 
 	for (int round = 0; round < 3; round++) {
 		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
-			b[i].n = sizes[i];
+			b[i].n = served_size(sizes[i]);
 			b[i].tag = (unsigned int)(round * 100 + i);
-			b[i].p = malloc(sizes[i]);
+			b[i].p = malloc(b[i].n);
 			if (!b[i].p)
 				return 2;
 			blk_fill(&b[i]);
 		}
 		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 			bad |= !blk_ok(&b[i]);
-			b[i].p = realloc(b[i].p, sizes[i] * 2);
+			b[i].p = realloc(b[i].p, max_t(size_t, served_size(2 * b[i].n), b[i].n));
 			if (!b[i].p)
 				return 3;
 			bad |= !blk_ok(&b[i]);

@@ -144,6 +144,16 @@ static void test_buddy_exhaust_and_recover(void **state)
 	back_to(&b);
 }
 
+/*
+ * Orders and sizes the largest block holds: order 2 or 5, or the largest
+ * where that is less; a large block -- past the classes, which end at
+ * half the largest block -- of 3 pages, or the largest block where that
+ * is less (MM_MAX_ORDER=1).
+ */
+#define ORDER2	min_t(unsigned int, 2, MM_MAX_ORDER)
+#define ORDER5	min_t(unsigned int, 5, MM_MAX_ORDER)
+#define LARGE	min_t(size_t, 3 * MM_PAGE_SIZE, MM_MAX_BLOCK)
+
 static void test_free_pages_misuse(void **state)
 {
 	struct mm_arena *a = arena();
@@ -153,16 +163,16 @@ static void test_free_pages_misuse(void **state)
 	char *p;
 
 	take(&b);
-	p = alloc_pages(a, 2);
+	p = alloc_pages(a, ORDER2);
 	assert_non_null(p);
-	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, p, 1));
+	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, p, ORDER2 - 1));
 	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, p + MM_PAGE_SIZE, 0));
-	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, p + 8, 2));
+	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, p + 8, ORDER2));
 	expect_bug(a, "free_pages", "not an allocated block", free_pages(a, &local, 0));
-	free_pages(a, p, 2);
+	free_pages(a, p, ORDER2);
 	errs = a->diag.error_count;
 	capture_start();
-	misuse(free_pages(a, p, 2));		/* double free */
+	misuse(free_pages(a, p, ORDER2));	/* double free */
 	check_report(a, errs, "free_pages", "not an allocated block");
 	/* SLUB's shape: a ruler of 77 '=', the BUG line, a ruler of 77 '-'. */
 	{
@@ -199,6 +209,11 @@ static void ctor(void *obj)
 static void test_cache_objects(void **state)
 {
 	static const size_t sizes[] = { 1, 8, 24, 40, 100, 256, 1000, 3000 };
+	/*
+	 * Not from the allocator under test: 3 pages of 1-byte objects are
+	 * 12293 pointers, past a largest block of 64 KiB (MM_MAX_ORDER=4).
+	 */
+	static char *objs[3 * MM_PAGE_SIZE + 5];
 	struct baseline b;
 
 	take(&b);
@@ -208,10 +223,9 @@ static void test_cache_objects(void **state)
 #if IS_ENABLED(CONFIG_MM_STATS)
 		struct kmem_cache_info info;
 #endif
-		char **obj = calloc(n, sizeof(*obj));
+		char **obj = objs;
 
 		assert_non_null(c);
-		assert_non_null(obj);
 		assert_true(kmem_cache_size(c) >= size);
 		/* zalloc clears what the last user left, all of kmem_cache_size() */
 		obj[0] = kmem_cache_alloc(c);
@@ -250,7 +264,6 @@ static void test_cache_objects(void **state)
 		assert_true(kmem_cache_shrink(c) > 0);
 #endif
 		assert_int_equal(kmem_cache_destroy(c), 0);
-		free(obj);
 	}
 	back_to(&b);
 }
@@ -474,7 +487,8 @@ static void test_kmalloc_sizes(void **state)
 	struct baseline b;
 
 	take(&b);
-	for (size_t size = 0; size <= 4 * KMALLOC_MAX_CACHE_SIZE; size += size < 300 ? 1 : 97) {
+	for (size_t size = 0; size <= min_t(size_t, 4 * KMALLOC_MAX_CACHE_SIZE, MM_MAX_BLOCK);
+	     size += size < 300 ? 1 : 97) {
 		char *p = kmalloc(size);
 		size_t usable = ksize(p);
 
@@ -609,11 +623,18 @@ static void test_krealloc_in_place_and_moves(void **state)
 	q = krealloc(p, 1000);
 	assert_non_null(q);
 	assert_true(filled(q, 100, 7));
-	p = krealloc(q, 3 * MM_PAGE_SIZE);	/* into a large block */
+	p = krealloc(q, LARGE);			/* into a large block */
 	assert_non_null(p);
 	assert_true(filled(p, 100, 7));
-	assert_ptr_equal(krealloc(p, 4 * MM_PAGE_SIZE), p);
-	q = krealloc(p, 5 * MM_PAGE_SIZE);
+	assert_ptr_equal(krealloc(p, ksize(p)), p);	/* its whole buddy block */
+	/* Past it: a larger block, where the largest is larger. */
+	if (ksize(p) < MM_MAX_BLOCK) {
+		q = krealloc(p, ksize(p) + 1);
+		assert_non_null(q);
+		assert_ptr_not_equal(q, p);
+	} else {
+		q = p;
+	}
 	assert_true(filled(q, 100, 7));
 	/* Failure leaves the block as it was. */
 	assert_null(krealloc(q, MM_MAX_BLOCK + 1));
@@ -634,7 +655,7 @@ static void test_kfree_misuse(void **state)
 	int local;
 
 	take(&b);
-	big = kmalloc(3 * MM_PAGE_SIZE);
+	big = kmalloc(LARGE);
 	small = kmalloc(64);
 	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(&local));
 	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(big + MM_PAGE_SIZE));
@@ -719,17 +740,26 @@ static void test_no_block_in_any_build(void **state)
 	expect_cache_free_refused(a, c, "nb", p);
 	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(p));
 	assert_int_equal(ksize(p), 0);
-	/* A large block freed by krealloc(), shrunk to 0 or moved. */
-	p = kmalloc(3 * MM_PAGE_SIZE);
+	/*
+	 * A large block freed by krealloc(), shrunk to 0 or moved -- where
+	 * it can move: with MM_MAX_ORDER=1 every large block is a largest
+	 * one (the classes end at half of it).
+	 */
+	p = kmalloc(LARGE);
 	assert_null(krealloc(p, 0));
 	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(p));
-	p = kmalloc(3 * MM_PAGE_SIZE);
-	q = krealloc(p, 20 * MM_PAGE_SIZE);
-	assert_non_null(q);
-	assert_ptr_not_equal(q, p);
-	expect_bug(a, "kfree", "not allocated by kmalloc", kfree(p));
-	assert_int_equal(ksize(p), 0);
-	kfree(q);
+	p = kmalloc(KMALLOC_MAX_CACHE_SIZE + 1);
+	if (ksize(p) < MM_MAX_BLOCK) {
+		q = krealloc(p, MM_MAX_BLOCK);
+		assert_non_null(q);
+		assert_ptr_not_equal(q, p);
+		expect_bug(a, "kfree", "not allocated by kmalloc", kfree(p));
+		assert_int_equal(ksize(p), 0);
+		kfree(q);
+	} else {
+		assert_int_equal(ksize(p), MM_MAX_BLOCK);
+		kfree(p);
+	}
 	if (IS_ENABLED(CONFIG_MM_CHECKS)) {
 		struct slab *s;
 
@@ -797,7 +827,7 @@ static void test_krealloc_misuse(void **state)
 	take(&b);
 	x = kmalloc(64);
 	y = kmalloc(64);
-	big = kmalloc(3 * MM_PAGE_SIZE);
+	big = kmalloc(LARGE);
 	assert_non_null(x);
 	assert_non_null(y);
 	assert_non_null(big);
@@ -868,6 +898,12 @@ static void test_random_mix_nothing_lost(void **state)
 	enum { N = 3000 };
 	static void *live[N];
 	static size_t len[N];		/* 0: an object of the cache */
+	/*
+	 * Fewer slots where pages are larger than 4 KiB: a large block is a
+	 * page at least, and a twelfth of 3000 slots live in pages of 64
+	 * KiB are the whole 16 MiB array.
+	 */
+	const size_t n = N * 4096 / max_t(size_t, MM_PAGE_SIZE, 4096);
 	uint64_t rng = 88172645463325252ULL;
 	unsigned long errs = arena()->diag.error_count;
 	struct kmem_cache *c;
@@ -877,7 +913,7 @@ static void test_random_mix_nothing_lost(void **state)
 	c = kmem_cache_create("mix", 72, 0, 0, NULL);
 	assert_non_null(c);
 	for (int round = 0; round < 40000; round++) {
-		size_t i = xorshift64s(&rng) % N;
+		size_t i = xorshift64s(&rng) % n;
 
 		if (live[i]) {
 			assert_true(filled(live[i], len[i] ? len[i] : 72, (unsigned int)i));
@@ -894,7 +930,7 @@ static void test_random_mix_nothing_lost(void **state)
 			live[i] = kmem_cache_alloc(c);
 			break;
 		case 1:
-			len[i] = 1 + xorshift64s(&rng) % (3 * KMALLOC_MAX_CACHE_SIZE);
+			len[i] = served_size(1 + xorshift64s(&rng) % (3 * KMALLOC_MAX_CACHE_SIZE));
 			live[i] = kmalloc(len[i]);
 			break;
 		default:
@@ -947,11 +983,11 @@ static void test_diag_peak(void **state)
 	void *p;
 
 	mm_arena_diag(a, &d0);
-	p = alloc_pages(a, 5);
+	p = alloc_pages(a, ORDER5);
 	mm_arena_diag(a, &d1);
-	free_pages(a, p, 5);
+	free_pages(a, p, ORDER5);
 	mm_arena_diag(a, &d2);
-	assert_int_equal(d1.allocated, d0.allocated + (MM_PAGE_SIZE << 5));
+	assert_int_equal(d1.allocated, d0.allocated + (MM_PAGE_SIZE << ORDER5));
 	assert_int_equal(d2.allocated, d0.allocated);
 	if (IS_ENABLED(CONFIG_MM_STATS))	/* the peak is kept with statistics only */
 		assert_true(d2.peak_allocated >= d1.allocated);
