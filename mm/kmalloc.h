@@ -241,14 +241,7 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 	} else {
 		mm_flags_t flags;
 
-		/*
-		 * A cache's descriptor is a slab object too, which the slow
-		 * path refuses.  Found from its slab header (no class bytes),
-		 * nothing else turns it away here; a class byte never names
-		 * its cache, so with them the test is not made.
-		 */
-		if (slab_free_suspect(c, p) ||
-		    (!IS_ENABLED(CONFIG_MM_PAGE_CLASS) && unlikely(c == &kmem_cache_boot)))
+		if (slab_free_suspect(c, p))
 			return slow(p);
 		flags = arena_lock(c->arena);
 		if (slab_free_ok(c, s, p, "kfree"))
