@@ -852,15 +852,21 @@ static void test_trim_thresholds_follow_peak(void **state)
 {
 	static struct mm_arena a;
 	struct test_static ts;
-	size_t base = ((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10) / PS;
+	/* A threshold of less than a page is a page: 0 alone means never. */
+	size_t base = DIV_ROUND_UP((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10, PS);
 	size_t pages = 16 * base + 64;
 
 	test_static_init(&ts, pages);
 	assert_int_equal(mm_arena_init(&a, "peak", &ts.be.be, SIZE_MAX), 0);
 	assert_true(a.trim_peak >= 16 * base);
-	assert_int_equal(a.trim_high, max_t(size_t, base, a.trim_peak / 8));
-	assert_int_equal(a.trim_low, max_t(size_t, base / 2, a.trim_peak / 16));
-	assert_true(a.trim_high < a.trim_peak / 2);
+	if (base) {
+		assert_int_equal(a.trim_high, max_t(size_t, base, a.trim_peak / 8));
+		assert_int_equal(a.trim_low, max_t(size_t, base / 2, a.trim_peak / 16));
+		assert_true(a.trim_high < a.trim_peak / 2);
+	} else {
+		assert_int_equal(a.trim_high, SIZE_MAX);
+		assert_int_equal(a.trim_low, 0);
+	}
 	assert_int_equal(mm_arena_destroy(&a), 0);
 	test_static_fini(&ts);
 }
