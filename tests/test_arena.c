@@ -462,7 +462,10 @@ static void test_grow_mmap(void **state)
  * start with clean blocks of order 0 (page 1), 1 (2-3) and 2 (4-7); the
  * order-2 block's buddy holds the metadata, so it never merges.  Where
  * order 2 is the largest, or above it, p is a block of the largest order
- * -- one of many, all clean -- and does not merge either.
+ * -- one of many, all clean -- and does not merge either.  The region is
+ * sixteen pages, not what the arena would grow by: MM_GROW_MIN_KB need
+ * not be a power of two, and a region's tail cut into small blocks has
+ * clean order-0 and order-2 blocks of its own.
  */
 static void test_prefer_resident(void **state)
 {
@@ -472,7 +475,7 @@ static void test_prefer_resident(void **state)
 	char *p, *q;
 
 	mm_backend_mmap_init(&mb, 0);
-	assert_int_equal(mm_arena_init(&a, "resident", &mb.be, 0), 0);
+	assert_int_equal(mm_arena_init(&a, "resident", &mb.be, 16 * PS), 0);
 	mm_arena_set_trim(&a, 0, 0);
 	p = alloc_pages(&a, o);
 	assert_non_null(p);
