@@ -1915,10 +1915,21 @@ static unsigned int region_age(struct mm_arena *a, const struct mm_region *r)
 	return n;
 }
 
+/*
+ * 'size' where the heap serves it, else the largest class up to it with a
+ * slab cache: kmalloc(size) of neither kind is whole pages, which have no
+ * class (classes that end below, or slabs too small for it).
+ */
+static size_t heap_or_slab(size_t size)
+{
+	return heap_block(size) ? size : slab_class_size(size);
+}
+
 static __maybe_unused void test_objects_in_older_regions(void **state)
 {
 	/* Slab objects (100 bytes, or the largest class below) and heap blocks. */
-	const size_t sizes[] = { 16, slab_class_size(100), 700, 3000, KMALLOC_MAX_CACHE_SIZE };
+	const size_t sizes[] = { 16, slab_class_size(100), heap_or_slab(700), heap_or_slab(3000),
+				 heap_or_slab(KMALLOC_MAX_CACHE_SIZE) };
 	/*
 	 * Largest blocks enough for two growths: the arena doubles, and what
 	 * its regions have free goes first -- a few of 4 MiB, thousands
