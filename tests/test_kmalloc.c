@@ -60,10 +60,13 @@ static size_t opaque(size_t x)
 	return v;
 }
 
-/* Whole pages: above the classes and the heap. */
+/*
+ * Whole pages: above the classes and the heap, or a class that no slab of
+ * at most CONFIG_MM_SLAB_MAX_ORDER suits (slab.c, calculate_sizes()).
+ */
 static int is_large(size_t size)
 {
-	return size > KMALLOC_MAX_CACHE_SIZE && !heap_block(size);
+	return !heap_block(size) && (size > KMALLOC_MAX_CACHE_SIZE || !kmalloc_slab(size));
 }
 
 /*
@@ -91,7 +94,7 @@ static size_t expected_ksize(size_t size)
 {
 	if (heap_block(size))
 		return heap_usable(size);
-	if (size <= KMALLOC_MAX_CACHE_SIZE)
+	if (!is_large(size))
 		return expected_class(size);
 	if (size <= MM_MAX_BLOCK)
 		return ALIGN(size, PS);		/* large blocks are exact in pages */
@@ -1233,7 +1236,8 @@ static void test_kfree_garbage(void **state)
 static void test_double_kfree(void **state)
 {
 	/* Slab objects (100 bytes, or the largest class below) and heap blocks. */
-	const size_t sizes[] = { 16, slab_class_size(100), 1000, KMALLOC_MAX_CACHE_SIZE };
+	const size_t sizes[] = { 16, slab_class_size(100), heap_or_slab(1000),
+				 heap_or_slab(KMALLOC_MAX_CACHE_SIZE) };
 	unsigned long e0;
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
@@ -1919,16 +1923,6 @@ static unsigned int region_age(struct mm_arena *a, const struct mm_region *r)
 	for (const struct mm_region *q = a->regions; q && q != r; q = q->next)
 		n++;
 	return n;
-}
-
-/*
- * 'size' where the heap serves it, else the largest class up to it with a
- * slab cache: kmalloc(size) of neither kind is whole pages, which have no
- * class (classes that end below, or slabs too small for it).
- */
-static size_t heap_or_slab(size_t size)
-{
-	return heap_block(size) ? size : slab_class_size(size);
 }
 
 static __maybe_unused void test_objects_in_older_regions(void **state)
