@@ -224,6 +224,13 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 			return slow(p);
 		s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
 		c = s->cache;
+		/*
+		 * A cache's descriptor is no block: the slow path reports it.
+		 * Magazines turn it away themselves (its index is 0); without
+		 * them it was freed here, its cache still on the arena's list.
+		 */
+		if (!IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && unlikely(c == &kmem_cache_boot))
+			return slow(p);
 		k = c->kmalloc_idx;
 	}
 	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {

@@ -223,7 +223,8 @@ corners() {
 		 "MM_HEAP_MIN=256 MM_SLAB_MAX_ORDER=0 MM_KMALLOC_96_192" \
 		 "MM_MAX_ORDER=5" "MM_MAX_ORDER=18" \
 		 "MM_TRIM" "MM_TRIM_THRESHOLD_KB=1 MM_PCP_PAGES=1" "MM_LOCK_SINGLE_THREAD_ELIDE" \
-		 "MM_KMALLOC_SHIFT_HIGH=9 MM_HEAP" "MM_CHECKS MM_FREE_MARK" "MM_SLAB_MAX_EMPTY=0"; do
+		 "MM_KMALLOC_SHIFT_HIGH=9 MM_HEAP" "MM_CHECKS MM_FREE_MARK" "MM_SLAB_MAX_EMPTY=0" \
+		 "MM_PAGE_CLASS MM_PERCPU_CACHE"; do
 		name=corner-$(echo "$v" | tr ' +=' '-p_')
 		o=build/check/$name
 		configure "$name" host_defconfig &&
