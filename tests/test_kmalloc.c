@@ -389,9 +389,13 @@ static void test_large_exact(void **state)
 	/* n pages, or n + 1 where the last would end on an odd one. */
 	assert_int_equal(ksize(p), expected_ksize_at(p, LB + n * PS));
 	assert_int_equal(pages_in_use(a), used0 + ksize(p) / PS);
-	/* Its first piece: n - 1 pages (LB + 4), or fewer if a run of free pages served it. */
+	/*
+	 * Its first piece: the largest power of two of its pages (LB + 4),
+	 * or less if a run of free pages served it -- all of them where the
+	 * page an odd end adds makes a power of two.
+	 */
 	assert_true(mm_page_order(a, p) >= 0 &&
-		    (size_t)1 << mm_page_order(a, p) <= LB / PS + n - 1);
+		    mm_page_order(a, p) <= (int)ilog2(ksize(p) / PS));
 	memset(p, 0x3e, LB + n * PS);
 	capture_start();
 	mm_page_map(a);
