@@ -350,7 +350,7 @@ static void test_class_boundaries(void **state)
  */
 static void test_fitted_classes_fill_slabs(void **state)
 {
-	unsigned int fitted = 0;
+	unsigned int fitted = 0, slabless = 0;
 
 	(void)state;
 	for (size_t sz = 512 + 16; sz < 4096 && sz <= KMALLOC_MAX_CACHE_SIZE; sz += 16) {
@@ -358,8 +358,16 @@ static void test_fitted_classes_fill_slabs(void **state)
 		struct kmem_cache_info i;
 		size_t bytes;
 
-		if (!c || heap_block(sz))
+		if (heap_block(sz))
 			continue;
+		if (!c) {
+			/* Whole pages: a fitted class no slab of at most MM_SLAB_MAX_ORDER suits. */
+			if (expected_class(sz) == sz && (sz & (sz - 1))) {
+				assert_class_may_lack_slab(sz);
+				slabless++;
+			}
+			continue;
+		}
 		kmem_cache_info(c, &i);
 		if (i.object_size != sz || !(sz & (sz - 1)))
 			continue;	/* not a class boundary, or a power of two */
@@ -375,7 +383,7 @@ static void test_fitted_classes_fill_slabs(void **state)
 	}
 	if (IS_ENABLED(CONFIG_MM_KMALLOC_FINE) && KMALLOC_MAX_CACHE_SIZE >= 4096 &&
 	    !heap_block(520) && !heap_block(4000))
-		assert_int_equal(fitted, 12);
+		assert_int_equal(fitted + slabless, 12);
 }
 
 /*
@@ -518,7 +526,14 @@ static int class_has_cache(size_t cls)
 
 	while (first > 1 && expected_class(first - 1) == cls)
 		first--;
-	return !heap_serves(cls) || !heap_serves(first);
+	if (heap_serves(cls) && heap_serves(first))
+		return 0;
+	/* Or whole pages serve it: no slab suits it. */
+	if (!kmalloc_slab(cls)) {
+		assert_class_may_lack_slab(cls);
+		return 0;
+	}
+	return 1;
 }
 
 /* The active objects slabinfo's line of cache 'name' gives, from its text. */
@@ -1348,9 +1363,10 @@ static void test_double_kfree(void **state)
 
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && MULTI_PAGE_SLABS(SIZE_MAX)
 /*
- * The largest kmalloc class whose slabs span several pages, of at most
- * 'max' bytes: where an active slab keeps pages of objects it never
- * handed out.  MULTI_PAGE_SLABS(max) promises one.
+ * The largest kmalloc class whose slabs span several pages and hold two
+ * objects or more, of at most 'max' bytes: where an active slab keeps
+ * pages of objects it never handed out (a slab of 8 KiB holds one object
+ * of 7 KiB).  MULTI_PAGE_SLABS(max) promises one.
  */
 static __maybe_unused struct kmem_cache *multi_page_class(size_t max)
 {
@@ -1360,7 +1376,7 @@ static __maybe_unused struct kmem_cache *multi_page_class(size_t max)
 	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
 		struct kmem_cache *c = kmalloc_cache_index(i);
 
-		if (c && c->order && c->object_size <= max &&
+		if (c && c->order && c->objs >= 2 && c->object_size <= max &&
 		    (!best || c->object_size > best->object_size))
 			best = c;
 	}
