@@ -15,9 +15,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "kmalloc_helpers.h"
 #include "../mm/percpu.h"	/* white-box: the fresh index, a thread's magazines */
@@ -1573,6 +1575,77 @@ static void test_double_kfree_other_thread(void **state)
 	}
 	assert_arena_valid(def());
 }
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && \
+	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
+/*
+ * fork() while another thread pushes onto its magazine: the store to the
+ * count may land before the one to the slot, and the child, which sifts
+ * that thread's magazines (percpu.c, fork_child_sift()), read through the
+ * slot of a magazine new to the class, still NULL (a random configuration
+ * under UBSan, in test_lock's children).  Here the thread is parked with
+ * its top slot in that state while a child forks and allocates.
+ */
+struct torn {
+	sem_t ready, go;
+	struct percpu_cache *pc;
+};
+
+static void *torn_thread(void *arg)
+{
+	struct torn *t = arg;
+
+	kfree(kmalloc(64));		/* into this thread's magazine */
+	t->pc = percpu_this();
+	sem_post(&t->ready);
+	sem_wait(&t->go);
+	return NULL;
+}
+
+static void test_fork_sifts_torn_magazine(void **state)
+{
+	static struct torn t;		/* it outlives a failed assert */
+	struct kmem_cache *c = kmalloc_slab(64);
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+	pthread_t thread;
+	struct magazine *m;
+	void **slot, *saved;
+	pid_t pid;
+	int st;
+
+	assert_non_null(c);
+	assert_int_equal(sem_init(&t.ready, 0, 0), 0);
+	assert_int_equal(sem_init(&t.go, 0, 0), 0);
+	assert_int_equal(pthread_create(&thread, NULL, torn_thread, &t), 0);
+	sem_wait(&t.ready);
+	m = &t.pc->mag[c->kmalloc_idx];
+	assert_true(m->count >= 1 && m->count < m->cap);
+	slot = &percpu_objs(t.pc, c->kmalloc_idx)[m->count];
+	saved = *slot;
+	*slot = NULL;			/* the count stored, not the slot */
+	m->count++;
+	/* A crash in the child is the child's, not a test run of its own. */
+	sigaction(SIGSEGV, &dfl, &old);
+	pid = fork();
+	if (pid == 0) {
+		void *q = kmalloc(64);
+
+		kfree(q);
+		_exit(q ? 0 : 1);
+	}
+	sigaction(SIGSEGV, &old, NULL);
+	m->count--;
+	*slot = saved;
+	sem_post(&t.go);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		fail_msg("child: status %#x", st);
+	sem_destroy(&t.ready);
+	sem_destroy(&t.go);
+}
+#endif
+
 /*
  * kmem_cache_free() into the cache kmalloc_slab() names, of an object that
  * kfree() already put in this thread's magazine: the object is on no slab
@@ -2610,6 +2683,10 @@ int main(void)
 #endif
 		cmocka_unit_test(test_krealloc_of_freed_object),
 		cmocka_unit_test(test_kmem_cache_free_of_kfreed),
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && \
+	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
+		cmocka_unit_test(test_fork_sifts_torn_magazine),
+#endif
 		cmocka_unit_test(test_double_kfree_many),
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS)) && \
 	MULTI_PAGE_SLABS(SIZE_MAX)
