@@ -124,7 +124,8 @@ static enum kind kind_of(size_t size)
 {
 	if (heap_block(size))
 		return K_HEAP;
-	if (size <= KMALLOC_MAX_CACHE_SIZE)
+	/* A class no slab of at most MM_SLAB_MAX_ORDER suits is whole pages. */
+	if (size <= KMALLOC_MAX_CACHE_SIZE && kmalloc_slab(size))
 		return K_SLAB;
 	return size <= MM_MAX_BLOCK ? K_LARGE : K_HUGE;
 }
@@ -699,7 +700,7 @@ static void test_aligned(void **state)
 
 static void test_double_free(void **state)
 {
-	const size_t sizes[] = { H(16), H(300), H(600), H(16) };
+	const size_t sizes[] = { H(16), HC(300), HC(600), H(16) };
 	size_t before = settle();
 	unsigned long e0;
 
@@ -770,7 +771,7 @@ static void test_double_free(void **state)
  */
 static void test_bad_pointers(void **state)
 {
-	const size_t sizes[] = { H(64), H(1000), H(64) };
+	const size_t sizes[] = { H(64), HC(1000), H(64) };
 	static const size_t into[] = { 16, 32, 8, 1, 100, 512 };
 	static const unsigned char bytes[] = { 0x00, 0x5a, 0xff, 0x01 };
 	size_t before = settle();
