@@ -367,6 +367,38 @@ static void test_arena_discards_middle(void **state)
 	assert_int_equal(m.be.held, 0);
 }
 
+/*
+ * remap: a mapping the kernel moved lies on any MMU page, not on one of
+ * our pages (larger, with MM_PAGE_SHIFT above 12); it can still be
+ * resized.  Such resizes were refused, and realloc() of a direct mapping
+ * that had moved once kept its memory however far it shrank.
+ */
+static void test_remap_mmu_aligned(void **state)
+{
+	struct mm_backend_mmap m;
+	const size_t mmu = 4096;
+	char *base, *p, *q;
+
+	mm_backend_mmap_init(&m, 0);
+	base = mmap(NULL, 4 * PS + mmu, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	assert_true(base != MAP_FAILED);
+	/* One MMU page in: on no page of ours where those are larger. */
+	p = (char *)ALIGN((uintptr_t)base, PS) + mmu;
+	munmap(base, (size_t)(p - base));
+	munmap(p + 3 * PS, (size_t)(base + 4 * PS + mmu - (p + 3 * PS)));
+	p[0] = 1;
+	p[3 * PS - 1] = 2;
+	m.be.held = 3 * PS;
+	q = mm_backend_mmap_remap(&m, p, 3 * PS, PS);
+	assert_non_null(q);
+	assert_int_equal(q[0], 1);
+	assert_int_equal(m.be.held, PS);
+	/* And the kernel's rule stays: not on an MMU page, refused. */
+	assert_null(mm_backend_mmap_remap(&m, q + 8, PS, PS));
+	munmap(q, PS);
+}
+
 /* grow_at: maps exactly the pages asked for, never over a mapping. */
 static void test_grow_at(void **state)
 {
@@ -401,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_arena_grows_and_trims),
 		cmocka_unit_test(test_arena_discards_middle),
 		cmocka_unit_test(test_grow_at),
+		cmocka_unit_test(test_remap_mmu_aligned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
