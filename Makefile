@@ -77,6 +77,58 @@ olddefconfig: kconfig-tools
 alldefconfig: kconfig-tools
 	$(call kconf,--alldefconfig,>/dev/null)
 
+# Linux's whole-tree configurations: every option no (allnoconfig), yes
+# (allyesconfig) or at random (randconfig), the choices at their defaults
+# (randconfig: at random too).  As in Linux, KCONFIG_ALLCONFIG=file pins
+# the options that file sets, and KCONFIG_ALLCONFIG=1 (or empty) takes
+# all{no,yes,random}.config, else all.config, from the directory that holds
+# the configuration (the source tree, or $(O) with O=dir); KCONFIG_SEED
+# makes a randconfig reproducible, KCONFIG_PROBABILITY (percent) sets its
+# odds of a yes.  What kconfig-conf 4.11 does that Linux users may not
+# expect, checked on it:
+#  - a KCONFIG_SEED that strtol() does not take whole ("12x", "abc", or
+#    "08") is dropped silently for a seed from the clock: refused here, so
+#    that a seed asked for is the seed used.  The seed used goes to
+#    stderr as KCONFIG_SEED=0x...;
+#  - randconfig draws bool options and choices only: every int and hex
+#    option keeps its default (kconfig-tweak --set-val, then
+#    olddefconfig, to draw those);
+#  - kconfig-conf runs in the directory it reads all*.config from, and a
+#    relative KCONFIG_ALLCONFIG would be taken from there, not from where
+#    make runs: it is made absolute here;
+#  - a pinned value that the configuration cannot have (out of its range,
+#    or its dependencies off) is dropped without a word, and an int out of
+#    range becomes the range's nearest end: scripts/allconfig-check.sh
+#    warns of each such option;
+#  - randconfig writes '# ... is not set' for the choice entries of an
+#    architecture it did not pick; olddefconfig drops those lines, and
+#    changes nothing else.
+ALLCONFIG_DIR := $(dir $(KCONFIG_CONFIG_ABS))
+ifeq ($(origin KCONFIG_ALLCONFIG),undefined)
+allconfig-env :=
+else ifeq ($(filter-out 1,$(KCONFIG_ALLCONFIG)),)
+allconfig-env := KCONFIG_ALLCONFIG=$(KCONFIG_ALLCONFIG)
+else
+allconfig-env := KCONFIG_ALLCONFIG=$(abspath $(KCONFIG_ALLCONFIG))
+endif
+
+allnoconfig allyesconfig randconfig: kconfig-tools
+	$(Q)case "$${KCONFIG_SEED-}" in \
+	'' | 0 | [1-9] | [1-9]*[0-9] | 0[xX]?*) \
+		case "$${KCONFIG_SEED-}" in \
+		0[xX]*[!0-9a-fA-F]* | [1-9]*[!0-9]*) ;; \
+		*) exit 0 ;; esac ;; \
+	0[0-7]*) case "$${KCONFIG_SEED}" in *[!0-7]*) ;; *) exit 0 ;; esac ;; \
+	esac; \
+	echo "KCONFIG_SEED=$${KCONFIG_SEED}: not a number kconfig-conf takes (decimal, 0x hex," \
+	     "0 octal); it would seed from the clock instead" >&2; exit 1
+	$(Q)mkdir -p $(O) $(ALLCONFIG_DIR)
+	$(Q)cd $(ALLCONFIG_DIR) && $(KCONFIG_ENV) $(allconfig-env) $(KCONF) --$@ $(srctree)/Kconfig >/dev/null
+	$(Q)$(if $(allconfig-env),scripts/allconfig-check.sh $(KCONFIG_CONFIG_ABS) \
+		$(if $(filter-out 1,$(KCONFIG_ALLCONFIG)),$(abspath $(KCONFIG_ALLCONFIG)), \
+		$(ALLCONFIG_DIR)$(subst rand,allrandom,$(@:config=)).config $(ALLCONFIG_DIR)all.config))
+	@echo "Configured $(KCONFIG_CONFIG) ($@)"
+
 savedefconfig: kconfig-tools
 	$(call kconf,--savedefconfig=$(objtree)/defconfig)
 	@echo "Minimal configuration written to $(O)/defconfig"
@@ -90,7 +142,8 @@ nconfig: kconfig-tools
 	$(Q)mkdir -p $(O)
 	$(Q)cd $(O) && $(KCONFIG_ENV) $(KNCONF) $(srctree)/Kconfig
 
-.PHONY: kconfig-tools olddefconfig alldefconfig savedefconfig menuconfig nconfig
+.PHONY: kconfig-tools olddefconfig alldefconfig savedefconfig menuconfig nconfig \
+	allnoconfig allyesconfig randconfig
 
 # 'make run' on a fresh clone configures the host default first.
 ifeq ($(wildcard $(KCONFIG_CONFIG)),)
@@ -251,6 +304,12 @@ help:
 	@echo '  nconfig          - the same, ncurses-style'
 	@echo '  olddefconfig     - update .config after a Kconfig change, new options at default'
 	@echo '  savedefconfig    - write the minimal configuration to $$(O)/defconfig'
+	@echo '  allnoconfig      - every option off that can be (choices at their default)'
+	@echo '  allyesconfig     - every option on that can be (choices at their default)'
+	@echo '  randconfig       - options and choices at random (ints at their default);'
+	@echo '                     KCONFIG_SEED=n repeats one, KCONFIG_PROBABILITY=percent'
+	@echo '  KCONFIG_ALLCONFIG=file pins what file sets in the three above; =1 reads'
+	@echo '                     all{no,yes,random}.config or all.config beside the .config'
 	@echo '  <name>_defconfig - configure for a board; one of:'
 	@$(foreach d,$(DEFCONFIGS),echo '      $(d)';)
 	@echo 'Build (needs a configuration):'

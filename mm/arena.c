@@ -193,7 +193,8 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 	INIT_LIST_HEAD(&a->caches);
 #endif
 #if IS_ENABLED(CONFIG_MM_TRIM)
-	a->trim_base = ((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10) >> MM_PAGE_SHIFT;
+	/* Up: a threshold below a page is one page, not 0 ("never"). */
+	a->trim_base = DIV_ROUND_UP((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10, MM_PAGE_SIZE);
 	a->trim_adaptive = 1;
 	__arena_trim_adapt(a);
 #endif

@@ -174,7 +174,15 @@ void *mm_backend_mmap_remap(struct mm_backend_mmap *m, void *addr, size_t old_le
 	int saved = errno;
 	void *p;
 
-	if (!old_len || !new_len || ((uintptr_t)addr | old_len | new_len) & (MM_PAGE_SIZE - 1))
+	/*
+	 * Lengths in pages of ours; the address need only be the MMU's page
+	 * (the kernel's test): a mapping it moved before lies on any MMU
+	 * page, and with pages of ours larger than that, every later resize
+	 * of it was refused -- a direct mapping shrunk by realloc() kept
+	 * all its memory.
+	 */
+	if (!old_len || !new_len || (old_len | new_len) & (MM_PAGE_SIZE - 1) ||
+	    (uintptr_t)addr & ((1u << MMU_MIN_SHIFT) - 1))
 		return NULL;
 	p = mremap(addr, old_len, new_len, MREMAP_MAYMOVE);
 	errno = saved;

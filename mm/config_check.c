@@ -20,6 +20,16 @@
 #define __stringify_1(x)	#x
 #define __stringify(x)		__stringify_1(x)
 
+/*
+ * Kconfig bounds the cache line (4 to 256) but cannot ask for a power of
+ * two; SLAB_HWCACHE_ALIGN rounds with a mask, and a line of 211 bytes
+ * gave objects misaligned to it.
+ */
+static_assert((CONFIG_ARCH_CACHE_LINE & (CONFIG_ARCH_CACHE_LINE - 1)) == 0,
+	      "CONFIG_ARCH_CACHE_LINE=" __stringify(CONFIG_ARCH_CACHE_LINE)
+	      " is no power of two: SLAB_HWCACHE_ALIGN aligns objects to it;"
+	      " set the machine's line size (16, 32, 64, 128 ...)");
+
 #if IS_ENABLED(CONFIG_MM_HEAP)
 #include "heap_layout.h"
 

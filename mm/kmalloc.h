@@ -225,12 +225,11 @@ static __hot_inline void __kfree(const void *p, void (*slow)(const void *))
 		s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(MM_PAGE_SIZE - 1));
 		c = s->cache;
 		/*
-		 * A cache's descriptor is reported by the slow path: freed
-		 * here, without per-thread caches, it went back to the
-		 * descriptors' slab while its cache stayed on the arena's
-		 * list, and nothing was said.
+		 * A cache's descriptor is no block: the slow path reports it.
+		 * Magazines turn it away themselves (its index is 0); without
+		 * them it was freed here, its cache still on the arena's list.
 		 */
-		if (unlikely(c == &kmem_cache_boot))
+		if (!IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && unlikely(c == &kmem_cache_boot))
 			return slow(p);
 		k = c->kmalloc_idx;
 	}

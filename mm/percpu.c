@@ -450,8 +450,9 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
  * a store to a slot and one to the count that nothing orders: keep only
  * the objects that carry what a magazine's objects carry (the key or the
  * mark); one without is left where it is, lost to the child rather than
- * freed twice.  Without key or mark only the top slot can be torn, and it
- * is left out.
+ * freed twice, and so is a slot the count covers but the push never
+ * wrote: NULL where the magazine is new to the class, no object to read.
+ * Without key or mark only the top slot can be torn, and it is left out.
  */
 static void fork_child_sift(struct percpu_cache *pc)
 {
@@ -464,8 +465,9 @@ static void fork_child_sift(struct percpu_cache *pc)
 			continue;
 		}
 		for (unsigned int j = 0; j < count; j++) {
-			if (IS_ENABLED(CONFIG_MM_CHECKS) ? *(uintptr_t *)objs[j] == pc->key :
-			    *mag_obj_mark(objs[j]) == mm_free_mark)
+			if (objs[j] &&
+			    (IS_ENABLED(CONFIG_MM_CHECKS) ? *(uintptr_t *)objs[j] == pc->key :
+			     *mag_obj_mark(objs[j]) == mm_free_mark))
 				objs[n++] = objs[j];
 		}
 		pc->mag[i].count = n;

@@ -4,7 +4,10 @@
 #  - a second make rebuilds nothing;
 #  - a changed option rebuilds only the objects that mention it;
 #  - savedefconfig round-trips the configuration;
-#  - O=dir alone builds with dir/.config.
+#  - O=dir alone builds with dir/.config;
+#  - allnoconfig, allyesconfig and randconfig write a configuration that
+#    kconfig keeps as it is and that builds and passes its tests;
+#    randconfig repeats with a seed, and KCONFIG_ALLCONFIG pins options.
 set -u
 cd "$(dirname "$0")/.."
 O=build/check/kbuild
@@ -62,6 +65,59 @@ if make -s O="$O2" host_static_defconfig >/dev/null && make -s O="$O2" all >/dev
 	ok "O=dir keeps its own configuration"
 else
 	ko "O=dir keeps its own configuration"
+fi
+
+# The whole-tree configurations, with O=dir as every other target.  A
+# configuration is valid if olddefconfig leaves it as it is; it must then
+# build warning-free (-Werror) and pass the tests it builds.  randconfig
+# with a fixed seed, the host pinned by a KCONFIG_ALLCONFIG fragment named
+# relative to where make runs (the cross toolchains are the cross builds'
+# business): the same seed twice is the same configuration.
+all_config() {
+	ac_dir=build/check/kbuild-$1
+	rm -rf "$ac_dir"
+	make -s O="$ac_dir" "$@" >"$ac_dir.log" 2>&1 &&
+	cp "$ac_dir/.config" "$ac_dir/.config.$1" &&
+	make -s O="$ac_dir" olddefconfig >>"$ac_dir.log" 2>&1 &&
+	diff -u "$ac_dir/.config.$1" "$ac_dir/.config" >>"$ac_dir.log" &&
+	grep -q '^CONFIG_ARCH_HOST=y$' "$ac_dir/.config" &&
+	make -s O="$ac_dir" -j2 all tests >>"$ac_dir.log" 2>&1 &&
+	make -s O="$ac_dir" test >>"$ac_dir.log" 2>&1
+}
+SEED=0x5eed
+printf 'CONFIG_ARCH_HOST=y\n' > build/check/kbuild-host.config
+for t in allnoconfig allyesconfig "randconfig KCONFIG_SEED=$SEED KCONFIG_ALLCONFIG=build/check/kbuild-host.config"; do
+	# shellcheck disable=SC2086
+	if all_config $t; then
+		ok "$t: a valid configuration that builds and passes its tests"
+	else
+		ko "$t: a valid configuration that builds and passes its tests"
+		tail -5 "build/check/kbuild-${t%% *}.log"
+	fi
+done
+R=build/check/kbuild-randconfig
+if make -s O="$R-again" randconfig KCONFIG_SEED=$SEED \
+	KCONFIG_ALLCONFIG=build/check/kbuild-host.config >/dev/null 2>&1 &&
+   cmp -s "$R/.config.randconfig" "$R-again/.config"; then
+	ok "randconfig: KCONFIG_SEED=$SEED again, the same configuration"
+else
+	ko "randconfig: KCONFIG_SEED=$SEED again, the same configuration"
+fi
+# kconfig-conf would take a seed it cannot read for no seed (the clock's).
+if ! make -s O="$R-again" randconfig KCONFIG_SEED=12x >/dev/null 2>&1 &&
+   cmp -s "$R/.config.randconfig" "$R-again/.config"; then
+	ok "randconfig: a seed that is no number is refused"
+else
+	ko "randconfig: a seed that is no number is refused"
+fi
+# Pinned on top of allnoconfig: the fragment's options, and nothing else on.
+printf 'CONFIG_MM_SLAB=y\nCONFIG_MM_KMALLOC=y\n' > "$R-again/allno.config"
+if make -s O="$R-again" allnoconfig KCONFIG_ALLCONFIG=1 >/dev/null 2>&1 &&
+   grep -q '^CONFIG_MM_KMALLOC=y$' "$R-again/.config" &&
+   ! grep -q '^CONFIG_MM_CHECKS=y$' "$R-again/.config"; then
+	ok "allnoconfig: KCONFIG_ALLCONFIG=1 pins what O/allno.config sets"
+else
+	ko "allnoconfig: KCONFIG_ALLCONFIG=1 pins what O/allno.config sets"
 fi
 
 echo "build system: $pass passed, $fail failed"

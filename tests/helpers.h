@@ -141,6 +141,23 @@ struct test_static {
 };
 void test_static_init(struct test_static *t, size_t pages);
 void test_static_fini(struct test_static *t);
+
+/*
+ * Built without give-back (CONFIG_MM_TRIM=n), mm_arena_trim() is a no-op:
+ * assert that it kept every page, free or held, and return true, so that
+ * a test of give-back checks that promise where trimming's do not hold.
+ */
+static inline int trim_keeps_all(struct mm_arena *a, struct mm_backend *be)
+{
+	size_t held = be->held, nr_free = mm_arena_free_pages(a);
+
+	if (IS_ENABLED(CONFIG_MM_TRIM))
+		return 0;
+	assert_int_equal(mm_arena_trim(a, 0), 0);
+	assert_int_equal(be->held, held);
+	assert_int_equal(mm_arena_free_pages(a), nr_free);
+	return 1;
+}
 #endif
 
 /* xorshift64*: a deterministic generator, so every run is the same. */

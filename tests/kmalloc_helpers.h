@@ -201,6 +201,16 @@ static inline size_t slab_class_size(size_t size)
 	return 0;
 }
 
+/*
+ * 'size' where the heap serves it, else slab_class_size(size): a test of
+ * slab objects and heap blocks, where kmalloc(size) of neither kind is
+ * whole pages (classes that end below, or slabs too small for it).
+ */
+static inline size_t heap_or_slab(size_t size)
+{
+	return heap_block(size) ? size : slab_class_size(size);
+}
+
 /* The object size of the largest class below 'limit' bytes with a slab cache; 0 if none. */
 static inline size_t slab_class_below(size_t limit)
 {

@@ -381,6 +381,8 @@ static void grow_and_trim(struct mm_arena *a, struct mm_backend *be, unsigned in
 	 * then only the newest region is sure to be emptied.
 	 */
 	regions = d.nr_regions;
+	if (trim_keeps_all(a, be))
+		goto grow_again;
 	assert_true(mm_arena_trim(a, 0) >= 4 * PS);
 	mm_arena_diag(a, &d);
 	held = 0;
@@ -401,6 +403,7 @@ static void grow_and_trim(struct mm_arena *a, struct mm_backend *be, unsigned in
 		if (be->discard)	/* mmap: any part of any region can go */
 			assert_int_equal(d.capacity, 0);
 	}
+grow_again:
 	assert_arena_valid(a);
 
 	/* And grows again when needed. */
@@ -459,7 +462,10 @@ static void test_grow_mmap(void **state)
  * start with clean blocks of order 0 (page 1), 1 (2-3) and 2 (4-7); the
  * order-2 block's buddy holds the metadata, so it never merges.  Where
  * order 2 is the largest, or above it, p is a block of the largest order
- * -- one of many, all clean -- and does not merge either.
+ * -- one of many, all clean -- and does not merge either.  The region is
+ * sixteen pages, not what the arena would grow by: MM_GROW_MIN_KB need
+ * not be a power of two, and a region's tail cut into small blocks has
+ * clean order-0 and order-2 blocks of its own.
  */
 static void test_prefer_resident(void **state)
 {
@@ -469,7 +475,7 @@ static void test_prefer_resident(void **state)
 	char *p, *q;
 
 	mm_backend_mmap_init(&mb, 0);
-	assert_int_equal(mm_arena_init(&a, "resident", &mb.be, 0), 0);
+	assert_int_equal(mm_arena_init(&a, "resident", &mb.be, 16 * PS), 0);
 	mm_arena_set_trim(&a, 0, 0);
 	p = alloc_pages(&a, o);
 	assert_non_null(p);
@@ -528,9 +534,14 @@ static void footprint_run(struct mm_arena *a, int capped)
 		/* Never more resident than the bar (SIZE_MAX when off). */
 		assert_true(a->nr_pages - a->nr_clean <= a->fp_high);
 	}
-	/* A discarded hole reads zero past its first page (the list node). */
+	/*
+	 * A discarded hole reads zero past its first page (the list node).
+	 * One at a region's end may have gone back to the backend instead
+	 * (a trim threshold below the holes' 1 MiB): not to be read, and
+	 * not resident either.
+	 */
 	for (unsigned int i = 0; i < 2 * HOLES; i += 2)
-		zeroed += v[i][PS] == 0 && v[i][big - 1] == 0;
+		zeroed += !in_arena(a, v[i], big) || (v[i][PS] == 0 && v[i][big - 1] == 0);
 	if (capped) {
 		assert_true(zeroed > 0);
 		assert_true(a->nr_pages - a->nr_clean <= a->fp_peak + a->fp_peak / 16 +
@@ -849,15 +860,21 @@ static void test_trim_thresholds_follow_peak(void **state)
 {
 	static struct mm_arena a;
 	struct test_static ts;
-	size_t base = ((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10) / PS;
+	/* A threshold of less than a page is a page: 0 alone means never. */
+	size_t base = DIV_ROUND_UP((size_t)CONFIG_MM_TRIM_THRESHOLD_KB << 10, PS);
 	size_t pages = 16 * base + 64;
 
 	test_static_init(&ts, pages);
 	assert_int_equal(mm_arena_init(&a, "peak", &ts.be.be, SIZE_MAX), 0);
 	assert_true(a.trim_peak >= 16 * base);
-	assert_int_equal(a.trim_high, max_t(size_t, base, a.trim_peak / 8));
-	assert_int_equal(a.trim_low, max_t(size_t, base / 2, a.trim_peak / 16));
-	assert_true(a.trim_high < a.trim_peak / 2);
+	if (base) {
+		assert_int_equal(a.trim_high, max_t(size_t, base, a.trim_peak / 8));
+		assert_int_equal(a.trim_low, max_t(size_t, base / 2, a.trim_peak / 16));
+		assert_true(a.trim_high < a.trim_peak / 2);
+	} else {
+		assert_int_equal(a.trim_high, SIZE_MAX);
+		assert_int_equal(a.trim_low, 0);
+	}
 	assert_int_equal(mm_arena_destroy(&a), 0);
 	test_static_fini(&ts);
 }

@@ -292,7 +292,7 @@ static void fence_check_free(void *z, void *d, uint32_t seed)
 }
 
 /* After bad input: the heap is intact and keeps working, blocks merge. */
-static void assert_heap_works(void)
+static __maybe_unused void assert_heap_works(void)
 {
 	const size_t sizes[] = { H(1), HC(100), HC(3000), HEAP_TOP };
 	void *p[ARRAY_SIZE(sizes)];
@@ -1483,9 +1483,11 @@ static void give_pages(void *list, unsigned int order)
  * CONFIG_MM_HEAP_SPILL_KB: a class all above CONFIG_MM_HEAP_SPILL_MIN that
  * keeps its slabs (below CONFIG_MM_HEAP_MIN) takes heap blocks once its
  * slabs hold the bound and have no free object.  Tested with the class
- * of 1000 and of 2000 bytes, where the configuration has them spill.
+ * of 1000 and of 2000 bytes, where the configuration has them spill:
+ * classes up to 2 KiB at least, whose sizes are all above 512 bytes.
  */
-#define SPILL_TESTS	(CONFIG_MM_HEAP_SPILL_KB && CONFIG_MM_HEAP_MIN >= 2048)
+#define SPILL_TESTS	(CONFIG_MM_HEAP_SPILL_KB && CONFIG_MM_HEAP_MIN >= 2048 &&		\
+			 CONFIG_MM_KMALLOC_SHIFT_HIGH >= 11 && CONFIG_MM_HEAP_SPILL_MIN <= 512)
 
 #if SPILL_TESTS
 /* The largest class below the class of 'size' (0 if none). */

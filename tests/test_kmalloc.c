@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -88,6 +89,24 @@ static int is_large(size_t size)
 #define SLAB_PAGES_GT1(size)	((size) * 32 > (1 << MM_PAGE_SHIFT))
 #define MULTI_PAGE_SLABS(max)	(CONFIG_MM_SLAB_MAX_ORDER > 0 &&			\
 				 SLAB_PAGES_GT1((max) < SLAB_MAX_BYTES ? (max) : SLAB_MAX_BYTES))
+
+/*
+ * A class without a slab cache: none of at most CONFIG_MM_SLAB_MAX_ORDER
+ * (and the largest block) holds its objects with at most 1/8 left over
+ * (slab.c, calculate_sizes()), and kmalloc serves its sizes with whole
+ * pages.  Which classes those are is slab.c's arithmetic; what the tests
+ * hold it to: with a header under a sixteenth of such a slab, objects of
+ * at most a sixteenth of it always fit well, so only larger ones may lack
+ * a cache.
+ */
+static void assert_class_may_lack_slab(size_t cls)
+{
+	size_t slab = PS << min_t(unsigned int, CONFIG_MM_SLAB_MAX_ORDER, MM_MAX_ORDER);
+
+	if (cls * 16 <= slab)
+		print_message("class %zu has no cache, slabs of %zu\n", cls, slab);
+	assert_true(cls * 16 > slab);
+}
 
 /* What ksize() must say for a live block of 'size' bytes. */
 static size_t expected_ksize(size_t size)
@@ -278,6 +297,9 @@ static void test_class_boundaries(void **state)
 			class_name(name, sizeof(name), cls);
 			assert_string_equal(i.name, name);
 		} else {
+			/* Whole pages: above the classes, or a class without slabs. */
+			if (sz <= KMALLOC_MAX_CACHE_SIZE)
+				assert_class_may_lack_slab(expected_class(sz));
 			assert_null(c);
 			assert_int_equal((uintptr_t)p % PS, 0);
 		}
@@ -337,7 +359,7 @@ static void test_class_boundaries(void **state)
  */
 static void test_fitted_classes_fill_slabs(void **state)
 {
-	unsigned int fitted = 0;
+	unsigned int fitted = 0, slabless = 0;
 
 	(void)state;
 	for (size_t sz = 512 + 16; sz < 4096 && sz <= KMALLOC_MAX_CACHE_SIZE; sz += 16) {
@@ -345,8 +367,16 @@ static void test_fitted_classes_fill_slabs(void **state)
 		struct kmem_cache_info i;
 		size_t bytes;
 
-		if (!c || heap_block(sz))
+		if (heap_block(sz))
 			continue;
+		if (!c) {
+			/* Whole pages: a fitted class no slab of at most MM_SLAB_MAX_ORDER suits. */
+			if (expected_class(sz) == sz && (sz & (sz - 1))) {
+				assert_class_may_lack_slab(sz);
+				slabless++;
+			}
+			continue;
+		}
 		kmem_cache_info(c, &i);
 		if (i.object_size != sz || !(sz & (sz - 1)))
 			continue;	/* not a class boundary, or a power of two */
@@ -386,12 +416,17 @@ static void test_fitted_classes_fill_slabs(void **state)
  * three, no large block has a continuation to test.  One more where LB
  * and those make a power of two, a single buddy block (LB of 11 pages).
  */
+static size_t pages_in_use(struct mm_arena *a)
+{
+	return a->nr_pages - mm_arena_free_pages(a);
+}
+
 static void test_large_exact(void **state)
 {
 	const size_t lp = LB / PS, n0 = LARGE_FITS(5) ? 5 : 3;
 	const size_t n = ((lp + n0) & (lp + n0 - 1)) ? n0 : n0 + 1;
 	struct mm_arena *a = def();
-	size_t free0;
+	size_t used0;
 	char *p, *q;
 	int whole;
 
@@ -400,12 +435,13 @@ static void test_large_exact(void **state)
 	q = kmalloc(PS);			/* warm the arena */
 	kfree(q);
 	mm_percpu_drain();
-	free0 = mm_arena_free_pages(a);
+	/* Pages in use, not free ones: the arena may grow for the block. */
+	used0 = pages_in_use(a);
 	p = kmalloc(LB + n * PS);
 	assert_non_null(p);
 	/* n pages, or n + 1 where the last would end on an odd one. */
 	assert_int_equal(ksize(p), expected_ksize_at(p, LB + n * PS));
-	assert_int_equal(mm_arena_free_pages(a), free0 - ksize(p) / PS);
+	assert_int_equal(pages_in_use(a), used0 + ksize(p) / PS);
 	/*
 	 * Its first piece: n - 1 pages (LB + 4), or fewer if a run of free
 	 * pages served it -- but it may be one buddy block, without a
@@ -440,11 +476,11 @@ static void test_large_exact(void **state)
 		capture_start();
 		misuse(kfree(p + LB + (n - 1) * PS));
 		check_report(a, e0, "BUG kfree", NULL);
-		assert_int_equal(mm_arena_free_pages(a), free0 - ksize(p) / PS);
+		assert_int_equal(pages_in_use(a), used0 + ksize(p) / PS);
 	}
 	assert_int_equal((unsigned char)p[LB + n * PS - 1], 0x3e);
 	kfree(p);
-	assert_int_equal(mm_arena_free_pages(a), free0);
+	assert_int_equal(pages_in_use(a), used0);
 	assert_arena_valid(a);
 }
 
@@ -478,6 +514,9 @@ static void test_class_alignment(void **state)
 			 */
 			if (!heap_block(sz) && ksize(p[j]) != expected_class(sz))
 				natural = is_power_of_2(sz) ? sz : 16;
+			/* A class without slabs: whole pages, aligned to one. */
+			if (is_large(sz))
+				natural = min_t(size_t, natural, PS);
 			if ((uintptr_t)p[j] % natural)
 				print_message("class %zu size %zu: %p\n", cls, sz, p[j]);
 			assert_int_equal((uintptr_t)p[j] % natural, 0);
@@ -1568,6 +1607,77 @@ static void test_double_kfree_other_thread(void **state)
 	}
 	assert_arena_valid(def());
 }
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && \
+	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
+/*
+ * fork() while another thread pushes onto its magazine: the store to the
+ * count may land before the one to the slot, and the child, which sifts
+ * that thread's magazines (percpu.c, fork_child_sift()), read through the
+ * slot of a magazine new to the class, still NULL (a random configuration
+ * under UBSan, in test_lock's children).  Here the thread is parked with
+ * its top slot in that state while a child forks and allocates.
+ */
+struct torn {
+	sem_t ready, go;
+	struct percpu_cache *pc;
+};
+
+static void *torn_thread(void *arg)
+{
+	struct torn *t = arg;
+
+	kfree(kmalloc(64));		/* into this thread's magazine */
+	t->pc = percpu_this();
+	sem_post(&t->ready);
+	sem_wait(&t->go);
+	return NULL;
+}
+
+static void test_fork_sifts_torn_magazine(void **state)
+{
+	static struct torn t;		/* it outlives a failed assert */
+	struct kmem_cache *c = kmalloc_slab(64);
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+	pthread_t thread;
+	struct magazine *m;
+	void **slot, *saved;
+	pid_t pid;
+	int st;
+
+	assert_non_null(c);
+	assert_int_equal(sem_init(&t.ready, 0, 0), 0);
+	assert_int_equal(sem_init(&t.go, 0, 0), 0);
+	assert_int_equal(pthread_create(&thread, NULL, torn_thread, &t), 0);
+	sem_wait(&t.ready);
+	m = &t.pc->mag[c->kmalloc_idx];
+	assert_true(m->count >= 1 && m->count < m->cap);
+	slot = &percpu_objs(t.pc, c->kmalloc_idx)[m->count];
+	saved = *slot;
+	*slot = NULL;			/* the count stored, not the slot */
+	m->count++;
+	/* A crash in the child is the child's, not a test run of its own. */
+	sigaction(SIGSEGV, &dfl, &old);
+	pid = fork();
+	if (pid == 0) {
+		void *q = kmalloc(64);
+
+		kfree(q);
+		_exit(q ? 0 : 1);
+	}
+	sigaction(SIGSEGV, &old, NULL);
+	m->count--;
+	*slot = saved;
+	sem_post(&t.go);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		fail_msg("child: status %#x", st);
+	sem_destroy(&t.ready);
+	sem_destroy(&t.go);
+}
+#endif
+
 /*
  * kmem_cache_free() into the cache kmalloc_slab() names, of an object that
  * kfree() already put in this thread's magazine: the object is on no slab
@@ -1974,7 +2084,8 @@ static unsigned int region_age(struct mm_arena *a, const struct mm_region *r)
 static __maybe_unused void test_objects_in_older_regions(void **state)
 {
 	/* Slab objects (100 bytes, or the largest class below) and heap blocks. */
-	const size_t sizes[] = { 16, slab_class_size(100), 700, 3000, KMALLOC_MAX_CACHE_SIZE };
+	const size_t sizes[] = { 16, slab_class_size(100), heap_or_slab(700), heap_or_slab(3000),
+				 heap_or_slab(KMALLOC_MAX_CACHE_SIZE) };
 	/*
 	 * Largest blocks enough for two growths: the arena doubles, and what
 	 * its regions have free goes first -- a few of 4 MiB, thousands
@@ -2692,14 +2803,18 @@ int main(void)
 #endif
 		cmocka_unit_test(test_krealloc_of_freed_object),
 		cmocka_unit_test(test_kmem_cache_free_of_kfreed),
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE) && \
+	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
+		cmocka_unit_test(test_fork_sifts_torn_magazine),
+#endif
 		cmocka_unit_test(test_double_kfree_many),
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PAGE_CLASS)) && \
 	MULTI_PAGE_SLABS(SIZE_MAX)
 		cmocka_unit_test(test_kfree_never_handed_out),
 #endif
-#endif
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && MULTI_PAGE_SLABS(SIZE_MAX)
 		cmocka_unit_test(test_realloc_never_handed_out),
+#endif
 #endif
 		cmocka_unit_test(test_impossible_sizes),
 		cmocka_unit_test(test_random_differential),

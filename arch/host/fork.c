@@ -30,7 +30,7 @@
 #include <mm/arch.h>
 #include <pthread.h>
 
-enum { FORK_NONE, FORK_READY = ARCH_FORK_READY, FORK_HELD };
+enum { FORK_NONE, FORK_READY = ARCH_FORK_READY, FORK_HELD = ARCH_FORK_HELD };
 
 int __mm_fork_state;
 /*

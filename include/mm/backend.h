@@ -99,7 +99,8 @@ void mm_backend_mmap_init(struct mm_backend_mmap *m, size_t align);
  * Resize a mapping of m's from old_len to new_len bytes (multiples of
  * MM_PAGE_SIZE), moving it if it must (Linux's mremap(): the kernel moves
  * the page tables, nothing is copied).  The new address, or NULL where
- * that is refused or unsupported.
+ * that is refused or unsupported.  A moved mapping is aligned to the MMU's
+ * page only, not to MM_PAGE_SIZE or the backend's alignment.
  */
 void *mm_backend_mmap_remap(struct mm_backend_mmap *m, void *addr, size_t old_len,
 			    size_t new_len);

@@ -83,6 +83,7 @@ static __always_inline int arch_single_threaded(void)
  */
 void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 #define ARCH_FORK_READY	1
+#define ARCH_FORK_HELD	2
 MM_BEGIN_DECLS
 extern int __mm_fork_state;
 unsigned long __mm_fork_lock_slow(arch_lock_t *l);
@@ -103,9 +104,14 @@ static __always_inline unsigned long arch_lock(arch_lock_t *l)
 	return 1;
 }
 
+/*
+ * Only a mutex arch_lock() took: flags are 0 where it took none -- the
+ * process single-threaded, or a fork holding every lock for this thread
+ * (arch/host/fork.c), with or without the elision.
+ */
 static __always_inline void arch_unlock(arch_lock_t *l, unsigned long flags)
 {
-	if (!ARCH_LOCK_ELIDES || flags)
+	if (flags)
 		pthread_mutex_unlock(l);
 }
 
