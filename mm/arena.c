@@ -17,6 +17,15 @@
 #include "internal.h"
 
 struct mm_arena *mm_arenas;
+/*
+ * Orders changes to mm_arenas (mm_arena_init(), mm_arena_destroy()) with
+ * fork()'s handlers, which walk it three times and must find the same
+ * arenas each time: one linked between prepare and parent had its lock,
+ * which prepare never took, released by parent under the thread that held
+ * it, and two threads went on in its buddy lists at once.  Taken first by
+ * prepare, released last by parent; no arena lock is held with it.
+ */
+static mm_lock_t arenas_lock = MM_LOCK_INIT;
 
 static size_t meta_pages(size_t total)
 {
@@ -170,6 +179,7 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 		  size_t initial)
 {
 	mm_lock_t lock_init = MM_LOCK_INIT;
+	mm_flags_t flags = mm_lock(&arenas_lock);
 
 	/*
 	 * An arena on the list is live: set up again, it forgot the pages
@@ -180,9 +190,11 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 		if (x == a) {
 			mm_report_bug(a, "mm_arena_init", "arena %s is live (mm_arena_destroy() it first)",
 				      a->name);
+			mm_unlock(&arenas_lock, flags);
 			return -1;
 		}
 	}
+	mm_unlock(&arenas_lock, flags);
 	memset(&a->first + 1, 0, sizeof(*a) - sizeof(a->first));
 	a->first = &mm_region_none;
 	a->name = name ? name : "arena";
@@ -221,8 +233,10 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 			return -1;
 		}
 	}
+	flags = mm_lock(&arenas_lock);
 	a->next_arena = mm_arenas;
 	mm_arenas = a;
+	mm_unlock(&arenas_lock, flags);
 	return 0;
 }
 
@@ -270,6 +284,7 @@ int mm_arena_add_region(struct mm_arena *a, void *mem, size_t len)
 int mm_arena_destroy(struct mm_arena *a)
 {
 	struct mm_region *r, *next, *kept = NULL;
+	mm_flags_t flags;
 	int ret = 0;
 
 #if IS_ENABLED(CONFIG_MM_SLAB)
@@ -300,12 +315,14 @@ int mm_arena_destroy(struct mm_arena *a)
 			      a->name, a->nr_pages - a->nr_free);
 		return ret;
 	}
+	flags = mm_lock(&arenas_lock);
 	for (struct mm_arena **pp = &mm_arenas; *pp; pp = &(*pp)->next_arena) {
 		if (*pp == a) {
 			*pp = a->next_arena;
 			break;
 		}
 	}
+	mm_unlock(&arenas_lock, flags);
 	return 0;
 }
 
@@ -365,7 +382,7 @@ static int default_state;		/* 0 not yet, 1 ready, -1 failed */
  */
 static mm_lock_t *fork_locks[4];
 static uint8_t fork_lock_inner[4];
-static mm_flags_t fork_flags, fork_lock_flags[4];
+static mm_flags_t fork_flags, fork_arenas_flags, fork_lock_flags[4];
 
 void __mm_fork_lock(mm_lock_t *lock, int inner)
 {
@@ -398,6 +415,7 @@ static void fork_unlock_all(int inner)
 
 static void fork_prepare(void)
 {
+	fork_arenas_flags = mm_lock_raw(&arenas_lock);
 	fork_lock_all(0);
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		fork_flags = mm_lock_raw(&a->lock);
@@ -410,10 +428,12 @@ static void fork_parent(void)
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		mm_unlock_raw(&a->lock, fork_flags);
 	fork_unlock_all(0);
+	mm_unlock_raw(&arenas_lock, fork_arenas_flags);
 }
 
 static void fork_child(void)
 {
+	mm_lock_init(&arenas_lock);
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		mm_lock_init(&a->lock);
 	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
