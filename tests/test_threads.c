@@ -789,8 +789,10 @@ static int atfork_first_child(void)
 	if (pid < 0)
 		return 4;
 	if (pid == 0) {
-		void *p = malloc(100);
+		void *p;
 
+		alarm(5);	/* not inherited: its own */
+		p = malloc(100);
 		free(p);
 		_exit(p ? 0 : 1);
 	}
@@ -822,6 +824,88 @@ static void test_fork_with_handlers_that_allocate(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/*
+ * A fork() while another thread makes the first kmalloc() of the process,
+ * and so sets up the size classes under their own lock: the child must
+ * find that setup done or not begun, never its lock held by a thread the
+ * child does not have.  A fresh process (the program again, SETUP_ARG),
+ * whose prepare handler, registered before mm's and so run after it, lets
+ * the thread start while the fork holds the arena locks: the setup stops
+ * at the first of them.  Where the program allocated before main() (the
+ * libc facade) the setup is long done; the mm_ names find it to do.
+ */
+#define SETUP_ARG	"--fork-during-setup-child"
+static volatile int setup_go;
+
+static void setup_prepare(void)
+{
+	if (!setup_go) {
+		setup_go = 1;
+		usleep(100 * 1000);
+	}
+}
+
+static void *setup_thread(void *arg)
+{
+	while (!setup_go)
+		usleep(100);
+	free(malloc(100));	/* the first kmalloc() of the process */
+	return arg;
+}
+
+static int setup_child(void)
+{
+	static int token;
+	void *ret = NULL;
+	int status = -1;
+	pthread_t t;
+	pid_t pid;
+
+	/* Ours first, then mm's (the arena's setup), and no kmalloc() yet. */
+	if (pthread_atfork(setup_prepare, NULL, NULL) || !mm_default_arena() ||
+	    pthread_create(&t, NULL, setup_thread, &token))
+		return 2;
+	pid = fork();
+	if (pid < 0)
+		return 3;
+	if (pid == 0) {
+		void *p;
+
+		alarm(5);	/* not inherited: its own */
+		p = malloc(100);
+		free(p);
+		_exit(p ? 0 : 1);
+	}
+	if (pthread_join(t, &ret) || !ret)
+		return 4;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return 5;
+	return 0;
+}
+
+static void test_fork_during_setup(void **state)
+{
+	char self[4096], *args[] = { self, SETUP_ARG, NULL };
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int status = -1;
+	pid_t pid;
+
+	assert_true(n > 0);
+	self[n] = '\0';
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);	/* the process's own hang, or its wait for the child */
+		execv(self, args);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("fork during setup: signal %d (SIGALRM: the child hung)",
+			 WTERMSIG(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* argv[1], if given, is a CMocka test-name filter ("test_fork*"). */
 int main(int argc, char **argv)
 {
@@ -834,6 +918,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fork_child_gets_magazines_back),
 		cmocka_unit_test(test_first_malloc_after_many_keys),
 		cmocka_unit_test(test_fork_with_handlers_that_allocate),
+		cmocka_unit_test(test_fork_during_setup),
 	};
 
 	/* Before anything allocates: see test_first_malloc_after_many_keys(). */
@@ -841,6 +926,8 @@ int main(int argc, char **argv)
 		return many_keys_child();
 	if (argc > 1 && strcmp(argv[1], ATFORK_ARG) == 0)
 		return atfork_first_child();
+	if (argc > 1 && strcmp(argv[1], SETUP_ARG) == 0)
+		return setup_child();
 	env = getenv("MM_TEST_SCALE");
 	if (env && strtod(env, NULL) >= 1)
 		scale = strtod(env, NULL);
