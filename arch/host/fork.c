@@ -2,14 +2,16 @@
 /*
  * fork() handlers on a host with pthread mutexes or spinlocks.
  *
- * A core hands its handlers to arch_atfork() when its arena is set up:
- * prepare takes every allocator lock, parent releases them, child resets
- * them, so that a child never inherits a lock another thread held
- * mid-update.  They are registered there and then, wrapped.
+ * A core hands its handlers to arch_atfork(): the full core at load time
+ * (a constructor in mm/arena.c, so that a fork during the default arena's
+ * setup finds them), the tiny one when its arena is set up.  Prepare
+ * takes every allocator lock, parent releases them, child resets them,
+ * so that a child never inherits a lock another thread held mid-update.
+ * They are registered there and then, wrapped.
  *
  * Prepare handlers run last registered first, so ours runs before those
- * of any library that registered before our arena was set up (one whose
- * constructor ran before the first malloc()) -- and those may allocate.
+ * of any library that registered before ours (one whose constructor ran
+ * before mm's) -- and those may allocate.
  * They would find our locks taken, by their own thread, and the fork
  * would hang.  So while a fork holds the locks (FORK_HELD), the forking
  * thread's arch_lock() takes nothing: every allocator lock is already its
