@@ -14,6 +14,11 @@
 #include <unistd.h>
 #include <mm/mm.h>
 
+#if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
+#define malloc	mm_malloc
+#define free	mm_free
+#endif
+
 static struct mm_arena arena;
 static struct mm_backend_mmap be;
 static int stop, go, errors;
