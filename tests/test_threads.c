@@ -835,28 +835,26 @@ static void test_fork_with_handlers_that_allocate(void **state)
  * libc facade) the setup is long done; the mm_ names find it to do.
  */
 #define SETUP_ARG	"--fork-during-setup-child"
-static volatile int setup_go;
+static int setup_go, setup_done;
 
 static void setup_prepare(void)
 {
-	if (!setup_go) {
-		setup_go = 1;
+	if (!__atomic_exchange_n(&setup_go, 1, __ATOMIC_ACQ_REL))
 		usleep(100 * 1000);
-	}
 }
 
 static void *setup_thread(void *arg)
 {
-	while (!setup_go)
+	while (!__atomic_load_n(&setup_go, __ATOMIC_ACQUIRE))
 		usleep(100);
 	free(malloc(100));	/* the first kmalloc() of the process */
+	__atomic_store_n(&setup_done, 1, __ATOMIC_RELEASE);
 	return arg;
 }
 
 static int setup_child(void)
 {
 	static int token;
-	void *ret = NULL;
 	int status = -1;
 	pthread_t t;
 	pid_t pid;
@@ -865,6 +863,11 @@ static int setup_child(void)
 	if (pthread_atfork(setup_prepare, NULL, NULL) || !mm_default_arena() ||
 	    pthread_create(&t, NULL, setup_thread, &token))
 		return 2;
+	/*
+	 * Detached, and waited for by a flag: ThreadSanitizer took the
+	 * thread the child does not have for a leak of the child's.
+	 */
+	pthread_detach(t);
 	pid = fork();
 	if (pid < 0)
 		return 3;
@@ -876,8 +879,8 @@ static int setup_child(void)
 		free(p);
 		_exit(p ? 0 : 1);
 	}
-	if (pthread_join(t, &ret) || !ret)
-		return 4;
+	while (!__atomic_load_n(&setup_done, __ATOMIC_ACQUIRE))
+		usleep(1000);
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
 		return 5;
 	return 0;
