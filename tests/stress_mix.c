@@ -266,7 +266,7 @@ static void *worker(void *arg)
 }
 
 /* ---- the forker ---- */
-static void *child_thread(void *arg)
+static __attribute__((unused)) void *child_thread(void *arg)
 {
 	unsigned int s = 7;
 	struct blk slot[8] = {{0}};
@@ -288,8 +288,18 @@ static void child(void)
 	if (!getenv("STRESS_GDB"))
 		alarm(10);
 	churn(&s, slot, 8, 200);
+	/*
+	 * Not under AddressSanitizer: its own allocator (gcc 12's) holds no
+	 * lock across fork(), and a thread started in the child waited on
+	 * one, in ASan's thread setup or its quarantine, that another thread
+	 * of the parent held.
+	 */
+#ifndef __SANITIZE_ADDRESS__
 	if (pthread_create(&t, NULL, child_thread, NULL) || pthread_join(t, NULL))
 		_exit(3);
+#else
+	(void)t;
+#endif
 	for (unsigned int i = 0; i < 8; i++)
 		release(&slot[i]);
 	malloc_trim(0);
