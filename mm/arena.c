@@ -17,6 +17,17 @@
 #include "internal.h"
 
 struct mm_arena *mm_arenas;
+/*
+ * Orders changes to mm_arenas (mm_arena_init(), mm_arena_destroy()) with
+ * fork()'s handlers, which walk it three times and must find the same
+ * arenas each time: one linked between prepare and parent had its lock,
+ * which prepare never took, released by parent under the thread that held
+ * it, and two threads went on in its buddy lists at once.  Taken by
+ * prepare after the setups' locks (the default arena's setup holds
+ * setup_lock while it links the arena) and before the arena locks; no
+ * lock is taken while it is held.
+ */
+static mm_lock_t arenas_lock = MM_LOCK_INIT;
 
 static size_t meta_pages(size_t total)
 {
@@ -170,6 +181,7 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 		  size_t initial)
 {
 	mm_lock_t lock_init = MM_LOCK_INIT;
+	mm_flags_t flags = mm_lock(&arenas_lock);
 
 	/*
 	 * An arena on the list is live: set up again, it forgot the pages
@@ -180,9 +192,11 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 		if (x == a) {
 			mm_report_bug(a, "mm_arena_init", "arena %s is live (mm_arena_destroy() it first)",
 				      a->name);
+			mm_unlock(&arenas_lock, flags);
 			return -1;
 		}
 	}
+	mm_unlock(&arenas_lock, flags);
 	memset(&a->first + 1, 0, sizeof(*a) - sizeof(a->first));
 	a->first = &mm_region_none;
 	a->name = name ? name : "arena";
@@ -222,8 +236,10 @@ int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 			return -1;
 		}
 	}
+	flags = mm_lock(&arenas_lock);
 	a->next_arena = mm_arenas;
 	mm_arenas = a;
+	mm_unlock(&arenas_lock, flags);
 	return 0;
 }
 
@@ -271,6 +287,7 @@ int mm_arena_add_region(struct mm_arena *a, void *mem, size_t len)
 int mm_arena_destroy(struct mm_arena *a)
 {
 	struct mm_region *r, *next, *kept = NULL;
+	mm_flags_t flags;
 	int ret = 0;
 
 #if IS_ENABLED(CONFIG_MM_SLAB)
@@ -301,12 +318,14 @@ int mm_arena_destroy(struct mm_arena *a)
 			      a->name, a->nr_pages - a->nr_free);
 		return ret;
 	}
+	flags = mm_lock(&arenas_lock);
 	for (struct mm_arena **pp = &mm_arenas; *pp; pp = &(*pp)->next_arena) {
 		if (*pp == a) {
 			*pp = a->next_arena;
 			break;
 		}
 	}
+	mm_unlock(&arenas_lock, flags);
 	return 0;
 }
 
@@ -342,6 +361,7 @@ static_assert(offsetof(struct mm_arena, first) == 0,
 const struct mm_region mm_region_none;	/* in ROM on MCUs: never written */
 struct mm_arena mm_arena_default = { .first = &mm_region_none, .lock = MM_LOCK_INIT };
 static int default_state;		/* 0 not yet, 1 ready, -1 failed */
+static mm_lock_t setup_lock = MM_LOCK_INIT;	/* held across fork() */
 
 #if IS_ENABLED(CONFIG_ARCH_HOST) && !IS_ENABLED(CONFIG_MM_LOCK_NONE) && \
 	!IS_ENABLED(CONFIG_MM_LOCK_USER)
@@ -351,12 +371,15 @@ static int default_state;		/* 0 not yet, 1 ready, -1 failed */
  * fork() in a threaded program: hold every lock the allocator has across the
  * fork, so the child never inherits one that another thread held mid-update.
  * Arenas are found on mm_arenas; other layers' locks are registered with
- * __mm_fork_lock().  Those are taken first (kmalloc's direct mappings: no
- * path holds an arena lock while taking it), or, registered 'inner', after
- * the arenas (percpu.c's list of live caches, which the slab's checks look
- * at with the arena lock held, and whose holders take no arena lock).  In
- * any other order a thread that holds one lock and waits for the other
- * meets a fork that holds the other and waits for the first, for ever.
+ * __mm_fork_lock() and taken by rank (internal.h): first those held while
+ * an arena lock is taken (the setups' locks) or that no path takes with an
+ * arena lock held (kmalloc's direct mappings), then the arenas, then those
+ * taken with the arena lock held (percpu.c's list of live caches, which
+ * the slab's checks look at with the arena lock held, and whose holders
+ * take no arena lock).  In any other order a thread that holds one lock
+ * and waits for the other meets a fork that holds the other and waits for
+ * the first, for ever.  A lock left out is inherited held by a child whose
+ * thread that held it did not come along.
  *
  * The mutexes themselves (mm_lock_raw()), not mm_lock(), which skips them
  * while the process is single-threaded: a mutex taken here is released in
@@ -364,15 +387,15 @@ static int default_state;		/* 0 not yet, 1 ready, -1 failed */
  * depend on what the thread count says at that moment (glibc may count the
  * child of a threaded parent as single-threaded again).
  */
-static mm_lock_t *fork_locks[4];
-static uint8_t fork_lock_inner[4];
-static mm_flags_t fork_flags, fork_lock_flags[4];
+static mm_lock_t *fork_locks[8];
+static uint8_t fork_lock_rank[8];
+static mm_flags_t fork_flags, fork_arenas_flags, fork_lock_flags[8];
 
-void __mm_fork_lock(mm_lock_t *lock, int inner)
+void __mm_fork_lock(mm_lock_t *lock, int rank)
 {
 	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks); i++) {
 		if (!fork_locks[i] || fork_locks[i] == lock) {
-			fork_lock_inner[i] = !!inner;
+			fork_lock_rank[i] = (uint8_t)rank;
 			fork_locks[i] = lock;
 			return;
 		}
@@ -380,41 +403,49 @@ void __mm_fork_lock(mm_lock_t *lock, int inner)
 	mm_panic("__mm_fork_lock: too many locks");
 }
 
-/* The registered locks that come before the arenas' (inner 0) or after (1). */
-static void fork_lock_all(int inner)
+/* The registered locks of ranks [from, to), rank by rank. */
+static void fork_lock_all(int from, int to)
 {
-	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++) {
-		if (fork_lock_inner[i] == inner)
-			fork_lock_flags[i] = mm_lock_raw(fork_locks[i]);
+	for (int rank = from; rank < to; rank++) {
+		for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++) {
+			if (fork_lock_rank[i] == rank)
+				fork_lock_flags[i] = mm_lock_raw(fork_locks[i]);
+		}
 	}
 }
 
-static void fork_unlock_all(int inner)
+static void fork_unlock_all(int from, int to)
 {
-	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++) {
-		if (fork_lock_inner[i] == inner)
-			mm_unlock_raw(fork_locks[i], fork_lock_flags[i]);
+	for (int rank = to - 1; rank >= from; rank--) {
+		for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++) {
+			if (fork_lock_rank[i] == rank)
+				mm_unlock_raw(fork_locks[i], fork_lock_flags[i]);
+		}
 	}
 }
 
 static void fork_prepare(void)
 {
-	fork_lock_all(0);
+	fork_lock_all(0, MM_FORK_INNER);
+	/* After setup_lock, which is held while mm_arena_init() takes it. */
+	fork_arenas_flags = mm_lock_raw(&arenas_lock);
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		fork_flags = mm_lock_raw(&a->lock);
-	fork_lock_all(1);
+	fork_lock_all(MM_FORK_INNER, MM_FORK_RANKS);
 }
 
 static void fork_parent(void)
 {
-	fork_unlock_all(1);
+	fork_unlock_all(MM_FORK_INNER, MM_FORK_RANKS);
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		mm_unlock_raw(&a->lock, fork_flags);
-	fork_unlock_all(0);
+	mm_unlock_raw(&arenas_lock, fork_arenas_flags);
+	fork_unlock_all(0, MM_FORK_INNER);
 }
 
 static void fork_child(void)
 {
+	mm_lock_init(&arenas_lock);
 	for (struct mm_arena *a = mm_arenas; a; a = a->next_arena)
 		mm_lock_init(&a->lock);
 	for (unsigned int i = 0; i < ARRAY_SIZE(fork_locks) && fork_locks[i]; i++)
@@ -422,23 +453,28 @@ static void fork_child(void)
 	__percpu_fork_child();
 }
 
-static void register_atfork(void)
+/*
+ * At load time, before main() and any thread: a fork handler registered
+ * only when the default arena was set up (its first allocation) came too
+ * late for a fork that another thread made during that setup -- the child
+ * inherited setup_lock held by a thread it did not have, and its first
+ * allocation waited for ever (test_threads' test_fork_during_setup).
+ * Registered first, mm's prepare handler also runs after those of the
+ * libraries that register later, which may allocate.
+ */
+__attribute__((constructor)) static void register_atfork(void)
 {
+	__mm_fork_lock(&setup_lock, MM_FORK_SETUP);
 	arch_atfork(fork_prepare, fork_parent, fork_child);
 }
 #else
-static void register_atfork(void)
-{
-}
-
-void __mm_fork_lock(mm_lock_t *lock, int inner)
+void __mm_fork_lock(mm_lock_t *lock, int rank)
 {
 }
 #endif
 
 static __noinline struct mm_arena *default_arena_setup(void)
 {
-	static mm_lock_t setup_lock = MM_LOCK_INIT;
 	mm_flags_t flags = mm_lock(&setup_lock);
 	int state = __atomic_load_n(&default_state, __ATOMIC_ACQUIRE);
 
@@ -455,9 +491,6 @@ static __noinline struct mm_arena *default_arena_setup(void)
 		if (state == 1 && IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC))
 			mm_arena_set_trim(&mm_arena_default, 0, 0);
 		__atomic_store_n(&default_state, state, __ATOMIC_RELEASE);
-		/* May allocate; the arena is ready, so that is fine. */
-		if (state == 1)
-			register_atfork();
 	}
 	mm_unlock(&setup_lock, flags);
 	return state == 1 ? &mm_arena_default : NULL;

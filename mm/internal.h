@@ -265,12 +265,24 @@ static __always_inline void arena_unlock(struct mm_arena *a, mm_flags_t flags)
 }
 
 /*
- * Hold this lock across fork() too (host thread locks; a no-op elsewhere):
- * taken before the arena locks, or with 'inner' after them -- a lock that
- * is taken while an arena lock is held (percpu.c's live_lock) must come
- * after them, one that is held while an arena lock is taken before.
+ * Hold this lock across fork() too (host thread locks; a no-op elsewhere).
+ * The rank says where the fork takes it: the ranks in this order, the
+ * arena locks between MM_FORK_HUGE and MM_FORK_INNER -- a lock held while
+ * another is taken comes first (setup_lock, then kmalloc's init_lock,
+ * then the slab's boot_lock, all before the arena locks the setups take);
+ * one taken while an arena lock is held (percpu.c's live_lock) after the
+ * arena locks.  Register from a constructor: before any thread exists,
+ * and so before any fork that would read the table while it changes.
  */
-void __mm_fork_lock(mm_lock_t *lock, int inner);
+enum {
+	MM_FORK_SETUP,		/* arena.c: the default arena's setup */
+	MM_FORK_INIT,		/* kmalloc.c: the size classes' setup */
+	MM_FORK_BOOT,		/* slab.c: the descriptors' cache */
+	MM_FORK_HUGE,		/* kmalloc.c: the direct mappings */
+	MM_FORK_INNER,		/* percpu.c: the live caches */
+	MM_FORK_RANKS
+};
+void __mm_fork_lock(mm_lock_t *lock, int rank);
 
 /*
  * In a fork()'s child, its locks reset: the threads that did not come

@@ -267,9 +267,20 @@ static unsigned long spill_slabs(const struct kmem_cache *c)
 	return max_t(unsigned long, 1, SPILL_BYTES >> (MM_PAGE_SHIFT + c->order));
 }
 
+/*
+ * Held across fork(): the setup holds it while it takes the arena lock for
+ * each class, and a child that inherited it held (a fork while another
+ * thread made the first kmalloc()) waited for ever at its own first.
+ */
+static mm_lock_t init_lock = MM_LOCK_INIT;
+
+__attribute__((constructor)) static void init_lock_register(void)
+{
+	__mm_fork_lock(&init_lock, MM_FORK_INIT);
+}
+
 static __noinline int kmalloc_init(void)
 {
-	static mm_lock_t init_lock = MM_LOCK_INIT;
 	struct mm_arena *a = mm_default_arena();
 	mm_flags_t flags;
 	int ok = 1;
@@ -361,7 +372,7 @@ static mm_lock_t huge_lock = MM_LOCK_INIT;
  */
 __attribute__((constructor)) static void huge_lock_register(void)
 {
-	__mm_fork_lock(&huge_lock, 0);
+	__mm_fork_lock(&huge_lock, MM_FORK_HUGE);
 }
 
 /*

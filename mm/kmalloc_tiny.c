@@ -19,7 +19,7 @@
 
 static_assert(CONFIG_MM_KMALLOC_SHIFT_LOW >= 3, "a free object holds a pointer");
 
-#if IS_ENABLED(CONFIG_ARCH_HOST) && IS_ENABLED(CONFIG_MM_LOCK_PTHREAD)
+#if IS_ENABLED(CONFIG_ARCH_HOST) && (IS_ENABLED(CONFIG_MM_LOCK_PTHREAD) || IS_ENABLED(CONFIG_MM_LOCK_SPIN))
 #include <pthread.h>
 
 /*

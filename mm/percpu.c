@@ -269,11 +269,18 @@ void percpu_init(void)
 {
 	if (pthread_key_create(&exit_key, thread_exit) == 0)
 		exit_key_ok = 1;
-	/*
-	 * Held across fork(), reset in the child; taken after the arena
-	 * locks, as the slab's checks take it (percpu_holding()).
-	 */
-	__mm_fork_lock(&live_lock, 1);
+}
+
+/*
+ * Held across fork(), reset in the child; taken after the arena locks, as
+ * the slab's checks take it (percpu_holding()).  Registered at load time:
+ * registered at kmalloc's setup, it could join the table while a fork in
+ * another thread walked it, and be released by a parent handler that never
+ * took it.
+ */
+__attribute__((constructor)) static void live_lock_register(void)
+{
+	__mm_fork_lock(&live_lock, MM_FORK_INNER);
 }
 
 /* The magazine is empty: half fill it (MAG_REFILL_BYTES) under the lock, then pop. */

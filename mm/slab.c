@@ -855,6 +855,17 @@ static void cache_link(struct kmem_cache *c)
 	arena_unlock(a, flags);
 }
 
+/*
+ * Held across fork() (taken inside kmalloc's init_lock, before the arena
+ * lock): a child must not inherit it held by a thread it does not have.
+ */
+static mm_lock_t boot_lock = MM_LOCK_INIT;
+
+__attribute__((constructor)) static void boot_lock_register(void)
+{
+	__mm_fork_lock(&boot_lock, MM_FORK_BOOT);
+}
+
 static struct kmem_cache *boot_cache(void)
 {
 	static int ready;
@@ -867,7 +878,6 @@ static struct kmem_cache *boot_cache(void)
 		return NULL;
 	/* Racing first callers compute the same thing; only one links it. */
 	{
-		static mm_lock_t boot_lock = MM_LOCK_INIT;
 		mm_flags_t flags = mm_lock(&boot_lock);
 
 		if (!ready) {

@@ -755,6 +755,166 @@ static void test_first_malloc_after_many_keys(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/*
+ * fork() handlers of a library registered before the allocator's, whose
+ * prepare handler therefore runs after the allocator's has taken its
+ * locks (and whose parent and child handlers run before the allocator's
+ * release them), and which allocate: the forking thread must get its
+ * memory, with a pthread mutex or a spinlock alike.  A fresh process, so
+ * that its handlers come first: the program again, with ATFORK_ARG.
+ */
+#define ATFORK_ARG	"--atfork-first-child"
+
+static void atfork_alloc(void)
+{
+	free(malloc(100));
+	free(malloc(3000));
+}
+
+static void *atfork_thread(void *arg)
+{
+	free(malloc(200));
+	return arg;
+}
+
+static int atfork_first_child(void)
+{
+	static int token;
+	pthread_t t;
+	void *ret = NULL;
+	int status = -1;
+	pid_t pid;
+
+	if (pthread_atfork(atfork_alloc, atfork_alloc, atfork_alloc))
+		return 2;
+	free(malloc(100));	/* the allocator's handlers: after ours */
+	/* A second thread: the locks are taken from now on. */
+	if (pthread_create(&t, NULL, atfork_thread, &token) || pthread_join(t, &ret) || !ret)
+		return 3;
+	pid = fork();
+	if (pid < 0)
+		return 4;
+	if (pid == 0) {
+		void *p;
+
+		alarm(5);	/* not inherited: its own */
+		p = malloc(100);
+		free(p);
+		_exit(p ? 0 : 1);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return 5;
+	return 0;
+}
+
+static void test_fork_with_handlers_that_allocate(void **state)
+{
+	char self[4096], *args[] = { self, ATFORK_ARG, NULL };
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int status = -1;
+	pid_t pid;
+
+	assert_true(n > 0);
+	self[n] = '\0';
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);	/* a fork that waits on its own locks */
+		execv(self, args);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("fork with allocating handlers: signal %d (SIGALRM: it hung)",
+			 WTERMSIG(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * A fork() while another thread makes the first kmalloc() of the process,
+ * and so sets up the size classes under their own lock: the child must
+ * find that setup done or not begun, never its lock held by a thread the
+ * child does not have.  A fresh process (the program again, SETUP_ARG),
+ * whose prepare handler, registered before mm's and so run after it, lets
+ * the thread start while the fork holds the arena locks: the setup stops
+ * at the first of them.  Where the program allocated before main() (the
+ * libc facade) the setup is long done; the mm_ names find it to do.
+ */
+#define SETUP_ARG	"--fork-during-setup-child"
+static int setup_go, setup_done;
+
+static void setup_prepare(void)
+{
+	if (!__atomic_exchange_n(&setup_go, 1, __ATOMIC_ACQ_REL))
+		usleep(100 * 1000);
+}
+
+static void *setup_thread(void *arg)
+{
+	while (!__atomic_load_n(&setup_go, __ATOMIC_ACQUIRE))
+		usleep(100);
+	free(malloc(100));	/* the first kmalloc() of the process */
+	__atomic_store_n(&setup_done, 1, __ATOMIC_RELEASE);
+	return arg;
+}
+
+static int setup_child(void)
+{
+	static int token;
+	int status = -1;
+	pthread_t t;
+	pid_t pid;
+
+	/* Ours first, then mm's (the arena's setup), and no kmalloc() yet. */
+	if (pthread_atfork(setup_prepare, NULL, NULL) || !mm_default_arena() ||
+	    pthread_create(&t, NULL, setup_thread, &token))
+		return 2;
+	/*
+	 * Detached, and waited for by a flag: ThreadSanitizer took the
+	 * thread the child does not have for a leak of the child's.
+	 */
+	pthread_detach(t);
+	pid = fork();
+	if (pid < 0)
+		return 3;
+	if (pid == 0) {
+		void *p;
+
+		alarm(5);	/* not inherited: its own */
+		p = malloc(100);
+		free(p);
+		_exit(p ? 0 : 1);
+	}
+	while (!__atomic_load_n(&setup_done, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return 5;
+	return 0;
+}
+
+static void test_fork_during_setup(void **state)
+{
+	char self[4096], *args[] = { self, SETUP_ARG, NULL };
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int status = -1;
+	pid_t pid;
+
+	assert_true(n > 0);
+	self[n] = '\0';
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);	/* the process's own hang, or its wait for the child */
+		execv(self, args);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("fork during setup: signal %d (SIGALRM: the child hung)",
+			 WTERMSIG(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* argv[1], if given, is a CMocka test-name filter ("test_fork*"). */
 int main(int argc, char **argv)
 {
@@ -766,11 +926,17 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_thread_exit_returns_memory),
 		cmocka_unit_test(test_fork_child_gets_magazines_back),
 		cmocka_unit_test(test_first_malloc_after_many_keys),
+		cmocka_unit_test(test_fork_with_handlers_that_allocate),
+		cmocka_unit_test(test_fork_during_setup),
 	};
 
 	/* Before anything allocates: see test_first_malloc_after_many_keys(). */
 	if (argc > 1 && strcmp(argv[1], MANY_KEYS_ARG) == 0)
 		return many_keys_child();
+	if (argc > 1 && strcmp(argv[1], ATFORK_ARG) == 0)
+		return atfork_first_child();
+	if (argc > 1 && strcmp(argv[1], SETUP_ARG) == 0)
+		return setup_child();
 	env = getenv("MM_TEST_SCALE");
 	if (env && strtod(env, NULL) >= 1)
 		scale = strtod(env, NULL);

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * fork() handlers on a host with pthread mutexes.
+ * fork() handlers on a host with pthread mutexes or spinlocks.
  *
- * A core hands its handlers to arch_atfork() when its arena is set up:
- * prepare takes every allocator lock, parent releases them, child resets
- * them, so that a child never inherits a lock another thread held
- * mid-update.  They are registered there and then, wrapped.
+ * A core hands its handlers to arch_atfork(): the full core at load time
+ * (a constructor in mm/arena.c, so that a fork during the default arena's
+ * setup finds them), the tiny one when its arena is set up.  Prepare
+ * takes every allocator lock, parent releases them, child resets them,
+ * so that a child never inherits a lock another thread held mid-update.
+ * They are registered there and then, wrapped.
  *
  * Prepare handlers run last registered first, so ours runs before those
- * of any library that registered before our arena was set up (one whose
- * constructor ran before the first malloc()) -- and those may allocate.
+ * of any library that registered before ours (one whose constructor ran
+ * before mm's) -- and those may allocate.
  * They would find our locks taken, by their own thread, and the fork
  * would hang.  So while a fork holds the locks (FORK_HELD), the forking
  * thread's arch_lock() takes nothing: every allocator lock is already its
@@ -72,12 +74,40 @@ void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+/* Does a fork hold every lock for this thread (FORK_HELD, and it forks)? */
+static int fork_held_here(void)
+{
+	return __atomic_load_n(&__mm_fork_state, __ATOMIC_ACQUIRE) == FORK_HELD &&
+	       pthread_equal(__atomic_load_n(&fork_thread, __ATOMIC_RELAXED), pthread_self());
+}
+
+#if IS_ENABLED(CONFIG_MM_LOCK_SPIN)
+#include <sched.h>
+
+/*
+ * arch_lock()'s spinlock, found held: the fork's, for this thread (1: left
+ * held at the unlock), or another thread's, spun on until it is free (0).
+ */
+unsigned long __mm_spin_lock_slow(arch_lock_t *l)
+{
+	do {
+		if (fork_held_here())
+			return 1;
+		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED)) {
+			if (fork_held_here())
+				return 1;
+			sched_yield();
+		}
+	} while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE));
+	return 0;
+}
+#else
 /* arch_lock(), while the state is not FORK_READY. */
 unsigned long __mm_fork_lock_slow(arch_lock_t *l)
 {
-	if (__atomic_load_n(&__mm_fork_state, __ATOMIC_ACQUIRE) == FORK_HELD &&
-	    pthread_equal(__atomic_load_n(&fork_thread, __ATOMIC_RELAXED), pthread_self()))
+	if (fork_held_here())
 		return 0;		/* the fork holds every lock for this thread */
 	pthread_mutex_lock(l);
 	return 1;
 }
+#endif

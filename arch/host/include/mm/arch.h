@@ -142,26 +142,33 @@ static __always_inline void arch_lock_init(arch_lock_t *l)
 	l->locked = 0;
 }
 
+/*
+ * fork() handlers, as with the mutex: arch/host/fork.c wraps them, and
+ * while a fork holds every lock the forking thread's arch_lock() takes
+ * none -- a library's handler that runs inside mm's (registered before
+ * mm's arena was set up) and allocates would otherwise spin on a lock its
+ * own thread holds, for ever.  That is only looked at when the lock is
+ * found held (__mm_spin_lock_slow()), so the uncontended path is the same
+ * exchange as ever.  The flags are the value arch_unlock() stores: 0, or
+ * 1 when the lock was the fork's and stays held.
+ */
+void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+#define ARCH_FORK_READY	1
+MM_BEGIN_DECLS
+extern int __mm_fork_state;
+unsigned long __mm_spin_lock_slow(arch_lock_t *l);
+MM_END_DECLS
+
 static __always_inline unsigned long arch_lock(arch_lock_t *l)
 {
-	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)) {
-		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED))
-			sched_yield();
-	}
-	return 0;
+	if (likely(!__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)))
+		return 0;
+	return __mm_spin_lock_slow(l);
 }
 
 static __always_inline void arch_unlock(arch_lock_t *l, unsigned long flags)
 {
-	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
-}
-
-#include <pthread.h>
-
-/* fork() handlers: registered at once (a spinlock is always taken). */
-static inline void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
-{
-	pthread_atfork(prepare, parent, child);
+	__atomic_store_n(&l->locked, (int)flags, __ATOMIC_RELEASE);
 }
 
 #else

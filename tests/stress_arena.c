@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+/*
+ * stress_arena: private arenas set up and destroyed while another thread
+ * forks.  Two users share each new arena (alloc_pages()/free_pages() with
+ * a pattern checked before each free, and mm_arena_validate() at the
+ * end); the list of arenas that fork()'s handlers walk changes under them.
+ * Usage: stress_arena [seconds].  Links libmm.a.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <mm/mm.h>
+
+#if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
+#define malloc	mm_malloc
+#define free	mm_free
+#endif
+
+static struct mm_arena arena;
+static struct mm_backend_mmap be;
+static int stop, go, errors;
+static unsigned long rounds, forks;
+static pthread_barrier_t bar;
+
+#define LOAD(x)		__atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+
+static void *user(void *arg)
+{
+	unsigned int s = (unsigned int)(uintptr_t)arg;
+
+	for (;;) {
+		void *p[16] = { 0 };
+		unsigned int ord[16];
+
+		pthread_barrier_wait(&bar);		/* the arena is set up */
+		if (LOAD(stop))
+			break;
+		while (LOAD(go)) {
+			for (int i = 0; i < 16; i++) {
+				s = s * 1103515245 + 12345;
+				ord[i] = (s >> 16) % 3;
+				p[i] = alloc_pages(&arena, ord[i]);
+				if (p[i])
+					memset(p[i], i + (int)(uintptr_t)arg, (size_t)MM_PAGE_SIZE << ord[i]);
+			}
+			for (int i = 0; i < 16; i++) {
+				unsigned char *q = p[i];
+
+				if (!q)
+					continue;
+				for (size_t k = 0; k < ((size_t)MM_PAGE_SIZE << ord[i]); k += 512)
+					if (q[k] != (unsigned char)(i + (int)(uintptr_t)arg)) {
+						__atomic_add_fetch(&errors, 1, __ATOMIC_RELAXED);
+						fprintf(stderr, "stress_arena: page %p overwritten\n", q);
+						break;
+					}
+				free_pages(&arena, q, ord[i]);
+			}
+		}
+		pthread_barrier_wait(&bar);		/* done with it */
+	}
+	return NULL;
+}
+
+static void *forker(void *arg)
+{
+	while (!LOAD(stop)) {
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0) {
+			void *p;
+
+			alarm(10);
+			p = malloc(100);
+			free(p);
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			__atomic_add_fetch(&errors, 1, __ATOMIC_RELAXED);
+			fprintf(stderr, "stress_arena: child failed (%#x)\n", st);
+		}
+		forks++;
+	}
+	return arg;
+}
+
+int main(int argc, char **argv)
+{
+	int secs = argc > 1 ? atoi(argv[1]) : 5;
+	pthread_t u[2], f;
+	time_t end = time(NULL) + secs;
+
+	free(malloc(1));
+	mm_backend_mmap_init(&be, 0);
+	pthread_barrier_init(&bar, NULL, 3);
+	pthread_create(&u[0], NULL, user, (void *)1);
+	pthread_create(&u[1], NULL, user, (void *)2);
+	pthread_create(&f, NULL, forker, NULL);
+	while (time(NULL) < end && !LOAD(errors)) {
+		if (mm_arena_init(&arena, "stress", &be.be, 1 << 20)) {
+			errors++;
+			break;
+		}
+		STORE(go, 1);
+		pthread_barrier_wait(&bar);
+		usleep(2000);
+		STORE(go, 0);
+		pthread_barrier_wait(&bar);
+		if (mm_arena_validate(&arena) || mm_arena_destroy(&arena)) {
+			fprintf(stderr, "stress_arena: arena invalid or pages left\n");
+			errors++;
+			break;
+		}
+		rounds++;
+	}
+	STORE(stop, 1);
+	pthread_barrier_wait(&bar);
+	pthread_join(u[0], NULL);
+	pthread_join(u[1], NULL);
+	pthread_join(f, NULL);
+	printf("stress_arena: %lu arenas, %lu forks, %d errors\n", rounds, forks, errors);
+	return errors ? 1 : 0;
+}
