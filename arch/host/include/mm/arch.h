@@ -154,6 +154,7 @@ static __always_inline void arch_lock_init(arch_lock_t *l)
  */
 void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 #define ARCH_FORK_READY	1
+#define ARCH_FORK_HELD	2
 MM_BEGIN_DECLS
 extern int __mm_fork_state;
 unsigned long __mm_spin_lock_slow(arch_lock_t *l);
