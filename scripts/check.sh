@@ -10,7 +10,8 @@
 #     core also as cortex_m4 and cortex_m4_min build it), and with 64 KiB
 #     pages (host, release, static)
 #  3. and under Valgrind memcheck (host, static, tiny, release), and the
-#     threaded ones under ThreadSanitizer (release)
+#     threaded ones under ThreadSanitizer (release); the stress programs
+#     for longer than 'make test' runs them
 #  4. the README's quick start ('make run' from no configuration), the
 #     demo and the firmware example of every host configuration;
 #     host_defconfig with options changed that no defconfig changes;
@@ -182,6 +183,24 @@ step "ASan+UBSan: host_static, 64 KiB pages" big_pages asan-p16-static host_stat
 step "Valgrind: host_release (free mark)" valgrind_tests vg-release host_release_defconfig
 TSAN="-fsanitize=thread -fno-omit-frame-pointer"
 step "TSan: host_release (threads, magazines, lock-free kfree)" tsan_tests tsan-release host_release_defconfig
+
+# The stress programs (tests/stress_*.c) run a second in every
+# configuration's 'make test'; here longer, in the builds of step 1 that
+# hold the locks in the most ways: the pthread mutex with the checks
+# (host) and with the free mark (release), the spinlock (static), and the
+# spinlock with every VM_BUG_ON (debug).  A hang is the timeout's.
+stress_runs() {
+	for cfg in host host_release host_static host_debug; do
+		d=build/check/$cfg/tests
+		for t in "stress_mix 8" "stress_arena 5" "stress_first 600"; do
+			[ -x "$d/${t%% *}" ] || continue
+			echo "== $cfg: $t"
+			# shellcheck disable=SC2086
+			timeout -k 10 120 $d/$t || { echo "FAILED: $cfg: $t"; return 1; }
+		done
+	done
+}
+step "stress: threads, forks, trims and private arenas at once (longer runs)" stress_runs
 
 # The README's quick start: 'make run' from no configuration at all (it
 # configures the host default itself), then the demo and the firmware

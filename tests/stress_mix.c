@@ -16,7 +16,8 @@
  *   kmem      (with -DSTRESS_KMEM, linked with libmm.a) private caches
  *             created, used from several threads, destroyed
  *
- * Usage: stress_mix [seconds] [workers]  (defaults 3, 3).  Exit 0 when
+ * Usage: stress_mix [seconds] [workers]  (defaults 1, 3: a second in every
+ * configuration's 'make test', longer in make check's stress step).  Exit 0 when
  * nothing went wrong; a hang is for the caller's timeout to catch
  * (tests/Makefile's).  Built by 'make tests' with libmm.a linked in, on
  * the mm_ names with the prefixed facade; the libc names also run under
@@ -503,7 +504,7 @@ static void *kmem_admin(void *arg)
 
 int main(int argc, char **argv)
 {
-	int secs = argc > 1 ? atoi(argv[1]) : 3;
+	int secs = argc > 1 ? atoi(argv[1]) : 1;
 	int nw = argc > 2 ? atoi(argv[2]) : 3;
 	int nofork = getenv("STRESS_NO_FORK") != NULL;
 	pthread_t t[32];
