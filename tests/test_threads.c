@@ -734,9 +734,14 @@ static int many_keys_child(void)
 	return 0;
 }
 
-static void test_first_malloc_after_many_keys(void **state)
+/*
+ * This program again, as a fresh process that runs the child side of the
+ * test 'arg' names (main()), with ten seconds to exit 0: a signal (SIGALRM
+ * where it hung) fails the test with what was tested.
+ */
+static void run_self(const char *arg, const char *what)
 {
-	char self[4096], *args[] = { self, MANY_KEYS_ARG, NULL };
+	char self[4096], *args[] = { self, (char *)arg, NULL };
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	int status = -1;
 	pid_t pid;
@@ -751,8 +756,38 @@ static void test_first_malloc_after_many_keys(void **state)
 		_exit(127);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));		/* not killed by SIGSEGV */
+	if (WIFSIGNALED(status))
+		fail_msg("%s: signal %d (SIGALRM: it hung)", what, WTERMSIG(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * A child that allocates at once, with its own alarm (not inherited): 0,
+ * or 4 where fork() failed and 5 where the child did not exit 0.
+ */
+static int fork_child_mallocs(void)
+{
+	int status = -1;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return 4;
+	if (pid == 0) {
+		void *p;
+
+		alarm(5);
+		p = malloc(100);
+		free(p);
+		_exit(p ? 0 : 1);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return 5;
+	return 0;
+}
+
+static void test_first_malloc_after_many_keys(void **state)
+{
+	run_self(MANY_KEYS_ARG, "first malloc after many keys");
 }
 
 /*
@@ -782,8 +817,6 @@ static int atfork_first_child(void)
 	static int token;
 	pthread_t t;
 	void *ret = NULL;
-	int status = -1;
-	pid_t pid;
 
 	if (pthread_atfork(atfork_alloc, atfork_alloc, atfork_alloc))
 		return 2;
@@ -791,43 +824,12 @@ static int atfork_first_child(void)
 	/* A second thread: the locks are taken from now on. */
 	if (pthread_create(&t, NULL, atfork_thread, &token) || pthread_join(t, &ret) || !ret)
 		return 3;
-	pid = fork();
-	if (pid < 0)
-		return 4;
-	if (pid == 0) {
-		void *p;
-
-		alarm(5);	/* not inherited: its own */
-		p = malloc(100);
-		free(p);
-		_exit(p ? 0 : 1);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
-		return 5;
-	return 0;
+	return fork_child_mallocs();
 }
 
 static void test_fork_with_handlers_that_allocate(void **state)
 {
-	char self[4096], *args[] = { self, ATFORK_ARG, NULL };
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	int status = -1;
-	pid_t pid;
-
-	assert_true(n > 0);
-	self[n] = '\0';
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		alarm(10);	/* a fork that waits on its own locks */
-		execv(self, args);
-		_exit(127);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (WIFSIGNALED(status))
-		fail_msg("fork with allocating handlers: signal %d (SIGALRM: it hung)",
-			 WTERMSIG(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	run_self(ATFORK_ARG, "fork with allocating handlers");
 }
 
 /*
@@ -861,9 +863,8 @@ static void *setup_thread(void *arg)
 static int setup_child(void)
 {
 	static int token;
-	int status = -1;
 	pthread_t t;
-	pid_t pid;
+	int st;
 
 	/* Ours first, then mm's (the arena's setup), and no kmalloc() yet. */
 	if (pthread_atfork(setup_prepare, NULL, NULL) || !mm_default_arena() ||
@@ -874,45 +875,15 @@ static int setup_child(void)
 	 * thread the child does not have for a leak of the child's.
 	 */
 	pthread_detach(t);
-	pid = fork();
-	if (pid < 0)
-		return 3;
-	if (pid == 0) {
-		void *p;
-
-		alarm(5);	/* not inherited: its own */
-		p = malloc(100);
-		free(p);
-		_exit(p ? 0 : 1);
-	}
+	st = fork_child_mallocs();
 	while (!__atomic_load_n(&setup_done, __ATOMIC_ACQUIRE))
 		usleep(1000);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
-		return 5;
-	return 0;
+	return st;
 }
 
 static void test_fork_during_setup(void **state)
 {
-	char self[4096], *args[] = { self, SETUP_ARG, NULL };
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	int status = -1;
-	pid_t pid;
-
-	assert_true(n > 0);
-	self[n] = '\0';
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		alarm(10);	/* the process's own hang, or its wait for the child */
-		execv(self, args);
-		_exit(127);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (WIFSIGNALED(status))
-		fail_msg("fork during setup: signal %d (SIGALRM: the child hung)",
-			 WTERMSIG(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	run_self(SETUP_ARG, "fork during setup");
 }
 
 /* argv[1], if given, is a CMocka test-name filter ("test_fork*"). */
