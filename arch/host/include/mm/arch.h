@@ -23,6 +23,23 @@ static __always_inline void arch_cpu_relax(void)
 #endif
 }
 
+#if IS_ENABLED(CONFIG_MM_LOCK_PTHREAD) || IS_ENABLED(CONFIG_MM_LOCK_SPIN)
+/*
+ * fork() handlers, with the mutex or the spinlock: a core hands them over
+ * (arch/host/fork.c), which wraps them.  __mm_fork_state is
+ * ARCH_FORK_READY from then on but while a fork holds every lock
+ * (ARCH_FORK_HELD), when the forking thread's arch_lock() takes none: a
+ * library's handler that runs inside mm's and allocates would otherwise
+ * wait for a lock its own thread holds, for ever.
+ */
+void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+#define ARCH_FORK_READY	1
+#define ARCH_FORK_HELD	2
+MM_BEGIN_DECLS
+extern int __mm_fork_state;
+MM_END_DECLS
+#endif
+
 #if IS_ENABLED(CONFIG_MM_LOCK_PTHREAD)
 #include <pthread.h>
 
@@ -75,17 +92,8 @@ static __always_inline int arch_single_threaded(void)
 #endif
 }
 
-/*
- * fork() handlers: a core hands them over at setup (arch/host/fork.c).
- * __mm_fork_state is ARCH_FORK_READY from then on but while a fork holds
- * the locks, when the forking thread itself takes none; the test costs a
- * load the mutex path can spare.
- */
-void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
-#define ARCH_FORK_READY	1
-#define ARCH_FORK_HELD	2
+/* The fork state's test costs a load the mutex path can spare. */
 MM_BEGIN_DECLS
-extern int __mm_fork_state;
 unsigned long __mm_fork_lock_slow(arch_lock_t *l);
 /* pthread_mutex_lock(), but a held mutex is watched a while first (lock.c). */
 void __mm_mutex_lock(arch_lock_t *l);
@@ -143,20 +151,12 @@ static __always_inline void arch_lock_init(arch_lock_t *l)
 }
 
 /*
- * fork() handlers, as with the mutex: arch/host/fork.c wraps them, and
- * while a fork holds every lock the forking thread's arch_lock() takes
- * none -- a library's handler that runs inside mm's (registered before
- * mm's arena was set up) and allocates would otherwise spin on a lock its
- * own thread holds, for ever.  That is only looked at when the lock is
- * found held (__mm_spin_lock_slow()), so the uncontended path is the same
- * exchange as ever.  The flags are the value arch_unlock() stores: 0, or
- * 1 when the lock was the fork's and stays held.
+ * The fork state is only looked at when the lock is found held
+ * (__mm_spin_lock_slow()), so the uncontended path is the same exchange
+ * as ever.  The flags are the value arch_unlock() stores: 0, or 1 when the
+ * lock was the fork's and stays held.
  */
-void arch_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
-#define ARCH_FORK_READY	1
-#define ARCH_FORK_HELD	2
 MM_BEGIN_DECLS
-extern int __mm_fork_state;
 unsigned long __mm_spin_lock_slow(arch_lock_t *l);
 MM_END_DECLS
 
