@@ -266,7 +266,7 @@ corners() {
 			mk "$name" -j"$JOBS" all tests >"$o.log" 2>&1 &&
 			mk "$name" test >>"$o.log" 2>&1 || {
 			echo "${base}_defconfig, $v (off, on with +, or set with =):"
-			grep -m5 "error\|FAILED" "$o.log"
+			grep -m12 "error\|FAILED\|panic\|^stress_" "$o.log"
 			return 1
 		}
 	done

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <mm/mm.h>
+#include "stress.h"
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
 #define malloc	mm_malloc
@@ -108,12 +109,13 @@ int main(int argc, char **argv)
 	pthread_t u[2], f;
 	time_t end = time(NULL) + secs;
 
+	stress_catch_crashes("stress_arena");
 	free(malloc(1));
 	mm_backend_mmap_init(&be, 0);
 	pthread_barrier_init(&bar, NULL, 3);
-	pthread_create(&u[0], NULL, user, (void *)1);
-	pthread_create(&u[1], NULL, user, (void *)2);
-	pthread_create(&f, NULL, forker, NULL);
+	stress_thread(&u[0], user, (void *)1);
+	stress_thread(&u[1], user, (void *)2);
+	stress_thread(&f, forker, NULL);
 	while (time(NULL) < end && !LOAD(errors)) {
 		if (mm_arena_init(&arena, "stress", &be.be, 1 << 20)) {
 			errors++;
@@ -124,8 +126,8 @@ int main(int argc, char **argv)
 		usleep(2000);
 		STORE(go, 0);
 		pthread_barrier_wait(&bar);
-		if (arena_invalid(&arena) || mm_arena_destroy(&arena)) {
-			fprintf(stderr, "stress_arena: arena invalid or pages left\n");
+		if (arena.diag.error_count || arena_invalid(&arena) || mm_arena_destroy(&arena)) {
+			fprintf(stderr, "stress_arena: arena invalid, pages left or errors reported\n");
 			errors++;
 			break;
 		}
@@ -136,6 +138,10 @@ int main(int argc, char **argv)
 	pthread_join(u[0], NULL);
 	pthread_join(u[1], NULL);
 	pthread_join(f, NULL);
+	if (mm_errors()) {
+		fprintf(stderr, "stress_arena: mm reported %lu errors\n", mm_errors());
+		errors++;
+	}
 	printf("stress_arena: %lu arenas, %lu forks, %d errors\n", rounds, forks, errors);
 	return errors ? 1 : 0;
 }

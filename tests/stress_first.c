@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <mm/mm.h>
+#include "stress.h"
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
 #define malloc	mm_malloc
@@ -61,6 +62,7 @@ int main(int argc, char **argv)
 	const char *scale = getenv("MM_TEST_SCALE");	/* 10 under valgrind */
 	int n = argc > 1 ? atoi(argv[1]) : 300, bad = 0;
 
+	stress_catch_crashes("stress_first");
 	if (argc <= 1 && scale && atoi(scale) > 1)
 		n /= atoi(scale);
 

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <mm/mm.h>
+#include "stress.h"
 #if IS_ENABLED(CONFIG_MM_SLAB)
 #define STRESS_KMEM	1
 #endif
@@ -283,6 +284,7 @@ static void child(void)
 	unsigned int s = 99;
 	struct blk slot[8] = {{0}};
 	pthread_t t;
+	unsigned long mm_before = mm_errors();	/* the parent's, inherited */
 
 	in_child = 1;
 	errors = 0;
@@ -296,15 +298,20 @@ static void child(void)
 	 * of the parent held.
 	 */
 #ifndef __SANITIZE_ADDRESS__
-	if (pthread_create(&t, NULL, child_thread, NULL) || pthread_join(t, NULL))
+	if ((errno = pthread_create(&t, NULL, child_thread, NULL)) || pthread_join(t, NULL)) {
+		stress_say("stress_mix: child: pthread_create: %s\n", strerror(errno));
 		_exit(3);
+	}
 #else
 	(void)t;
 #endif
 	for (unsigned int i = 0; i < 8; i++)
 		release(&slot[i]);
 	malloc_trim(0);
-	_exit(errors ? 2 : 0);
+	if (mm_errors() != mm_before)
+		fprintf(stderr, "stress_mix: child: mm reported %lu errors\n",
+			mm_errors() - mm_before);
+	_exit(errors || mm_errors() != mm_before ? 2 : 0);
 }
 
 static void *forker(void *arg)
@@ -511,18 +518,19 @@ int main(int argc, char **argv)
 	int n = 0;
 	struct blk b;
 
+	stress_catch_crashes("stress_mix");
 	free(malloc(1));	/* mm's key first: ours is destroyed after it */
 	pthread_key_create(&late_key, late_dtor);
 	for (int i = 0; i < nw && n < 24; i++)
-		pthread_create(&t[n++], NULL, worker, (void *)(uintptr_t)(i + 1));
+		stress_thread(&t[n++], worker, (void *)(uintptr_t)(i + 1));
 	if (!nofork)
-		pthread_create(&t[n++], NULL, forker, NULL);
-	pthread_create(&t[n++], NULL, trimmer, NULL);
-	pthread_create(&t[n++], NULL, spawner, NULL);
+		stress_thread(&t[n++], forker, NULL);
+	stress_thread(&t[n++], trimmer, NULL);
+	stress_thread(&t[n++], spawner, NULL);
 #ifdef STRESS_KMEM
-	pthread_create(&t[n++], NULL, kmem_admin, NULL);
-	pthread_create(&t[n++], NULL, kmem_user, (void *)11);
-	pthread_create(&t[n++], NULL, kmem_user, (void *)13);
+	stress_thread(&t[n++], kmem_admin, NULL);
+	stress_thread(&t[n++], kmem_user, (void *)11);
+	stress_thread(&t[n++], kmem_user, (void *)13);
 #endif
 	sleep(secs);
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
@@ -530,6 +538,8 @@ int main(int argc, char **argv)
 		pthread_join(t[i], NULL);
 	while (get(&b))
 		release(&b);
+	if (mm_errors())
+		fail("mm reported errors", NULL, mm_errors());
 	printf("stress_mix: %lu ops, %lu forks, %lu threads, %d errors\n", nops, nforks,
 	       nspawned, errors);
 	return errors ? 1 : 0;
