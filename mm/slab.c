@@ -441,6 +441,41 @@ void *__slab_alloc_bounded(struct kmem_cache *c)
 }
 
 /*
+ * Is c an object start in a slab of the descriptors' cache -- a cache
+ * kmem_cache_create() made, live or destroyed?  A destroyed descriptor's
+ * fields stay as they were (its free pointer is in its list link), and
+ * the checks below tell it by c->destroyed; but once its slab went back to
+ * the buddy allocator (a shrink, a trim) its memory is a free block's or
+ * another user's, and every field read from it is garbage -- c->arena
+ * first.  Without the lock, as kfree() classifies a pointer: regions are
+ * never unmapped, and a live descriptor's slab cannot change under it.
+ */
+static int cache_handle_ok(const struct kmem_cache *c)
+{
+	const struct kmem_cache *boot = &kmem_cache_boot;
+	struct mm_arena *a = __atomic_load_n(&kmem_cache_boot.arena, __ATOMIC_ACQUIRE);
+	struct slab *s = obj_to_slab(boot, c);
+	uintptr_t pfn = addr_to_pfn(s);
+	struct mm_region *r;
+
+	if (c == boot)
+		return 1;
+	r = a ? region_of(a, pfn) : NULL;
+	return r && __atomic_load_n(page_meta(r, pfn), __ATOMIC_RELAXED) ==
+			    PAGE_META(PT_SLAB, boot->order) &&
+	       __atomic_load_n(&s->cache, __ATOMIC_RELAXED) == boot &&
+	       slab_is_obj_start(boot, c);
+}
+
+/* The handle is no descriptor at all: told against the default arena. */
+static __cold int report_bad_handle(const struct kmem_cache *c, const char *caller)
+{
+	mm_report_bug(mm_default_arena(), caller, "%p is no cache (destroyed, its memory reused?)",
+		      (const void *)c);
+	return -1;
+}
+
+/*
  * The slow path of kmem_cache_alloc(), lock not held: another slab, and out
  * of pages even after growing and reclaiming, the OOM hook.
  */
@@ -472,8 +507,15 @@ static __noinline void *kmem_cache_alloc_slow(struct kmem_cache *c)
 
 void *kmem_cache_alloc(struct kmem_cache *c)
 {
-	mm_flags_t flags = arena_lock(c->arena);
-	void *obj = slab_alloc_fast(c);
+	mm_flags_t flags;
+	void *obj;
+
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && unlikely(!cache_handle_ok(c))) {
+		report_bad_handle(c, "kmem_cache_alloc");
+		return NULL;
+	}
+	flags = arena_lock(c->arena);
+	obj = slab_alloc_fast(c);
 
 	arena_unlock(c->arena, flags);
 	if (unlikely(!obj))
@@ -694,6 +736,10 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 
 	if (unlikely(!obj))
 		return;
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && unlikely(!cache_handle_ok(c))) {
+		report_bad_handle(c, "kmem_cache_free");
+		return;
+	}
 	s = obj_to_slab(c, obj);
 	flags = arena_lock(c->arena);
 	if (unlikely(slab_free_doubtful(c, s, obj)))
@@ -719,8 +765,13 @@ static size_t shrink_locked(struct kmem_cache *c)
 
 size_t kmem_cache_shrink(struct kmem_cache *c)
 {
-	mm_flags_t flags = arena_lock(c->arena);
-	size_t pages = shrink_locked(c);
+	mm_flags_t flags;
+	size_t pages;
+
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && unlikely(!cache_handle_ok(c)))
+		return report_bad_handle(c, "kmem_cache_shrink"), 0;
+	flags = arena_lock(c->arena);
+	pages = shrink_locked(c);
 
 	__arena_maybe_trim(c->arena);
 	arena_unlock(c->arena, flags);
@@ -950,6 +1001,8 @@ int kmem_cache_destroy(struct kmem_cache *c)
 
 	if (!c)
 		return 0;
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && unlikely(!cache_handle_ok(c)))
+		return report_bad_handle(c, "kmem_cache_destroy");
 	a = c->arena;
 	flags = arena_lock(a);
 	/*

@@ -1140,6 +1140,92 @@ static void test_destroy_then_create_in_place(void **state)
 	parena_fini(&p);
 }
 
+#if IS_ENABLED(CONFIG_MM_CHECKS)
+/*
+ * Handles that name no cache: destroyed caches whose descriptors' slab
+ * went back to the buddy allocator (their memory a free block's now),
+ * NULL, and a struct of the caller's.  A second destroy read the arena
+ * pointer from such memory and crashed, and so did an allocation or a
+ * free.  Now each is reported, against the default arena, and does
+ * nothing; a destroyed cache whose descriptor is still in a slab is
+ * told "already destroyed" as before.
+ */
+#define NHANDLES 64
+static void test_handle_not_a_cache(void **state)
+{
+	static struct parena p;
+	struct mm_arena *a = parena_init(&p, 256, SIZE_MAX), *d = mm_default_arena();
+	static struct kmem_cache *c[NHANDLES];
+	struct kmem_cache fake, *reaped = NULL;
+	unsigned long a0, d0;
+	void *o;
+
+	for (unsigned int i = 0; i < NHANDLES; i++) {
+		c[i] = kmem_cache_create_arena(a, "handle", 32, 0, 0, NULL);
+		assert_non_null(c[i]);
+	}
+	o = kmem_cache_alloc(c[0]);
+	assert_non_null(o);
+	kmem_cache_free(c[0], o);
+	for (unsigned int i = 0; i < NHANDLES; i++)
+		assert_int_equal(kmem_cache_destroy(c[i]), 0);
+	/*
+	 * The descriptors' slabs that held only these go back, and with a
+	 * trim their pages to the system: zeroes when touched again.
+	 */
+	kmem_cache_reap(d);
+	mm_arena_trim(d, 0);
+
+	a0 = errors(a);
+	d0 = errors(d);
+	for (unsigned int i = 0; i < NHANDLES; i++) {
+		unsigned long before = errors(d);
+
+		capture_start();
+		misuse(assert_int_equal(kmem_cache_destroy(c[i]), -1));
+		capture_stop();
+		if (!reaped && errors(d) != before)
+			reaped = c[i];
+	}
+	assert_int_equal(errors(a) - a0 + errors(d) - d0, counted(NHANDLES));
+	if (!IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR)) {
+		/* 64 descriptors fill two slabs of any size at least. */
+		assert_non_null(reaped);
+	} else {
+		reaped = c[NHANDLES - 1];	/* the children said; this one is past the first slab */
+	}
+
+	/* A reaped handle, NULL and a struct on the stack: every call. */
+	memset(&fake, 0, sizeof(fake));
+	struct kmem_cache *bad[] = { reaped, NULL, &fake };
+	for (unsigned int k = 0; k < ARRAY_SIZE(bad); k++) {
+		unsigned long e0 = errors(d);
+
+		capture_start();
+		misuse(assert_null(kmem_cache_alloc(bad[k])));
+		check_report(d, e0, "no cache", "kmem_cache_alloc");
+		e0 = errors(d);
+		capture_start();
+		misuse(kmem_cache_free(bad[k], &fake));
+		check_report(d, e0, "no cache", "kmem_cache_free");
+		e0 = errors(d);
+		capture_start();
+		misuse(assert_int_equal(kmem_cache_shrink(bad[k]), 0));
+		check_report(d, e0, "no cache", "kmem_cache_shrink");
+		if (bad[k]) {
+			e0 = errors(d);
+			capture_start();
+			misuse(assert_int_equal(kmem_cache_destroy(bad[k]), -1));
+			check_report(d, e0, "no cache", "kmem_cache_destroy");
+		}
+	}
+	/* kmem_cache_destroy(NULL) is nothing, as in Linux. */
+	assert_int_equal(kmem_cache_destroy(NULL), 0);
+	assert_nothing_lost(&p);
+	parena_fini(&p);
+}
+#endif
+
 /*
  * kmalloc's own caches, which kmalloc_slab() hands out, are not the
  * caller's to destroy: one without live objects (a class never used, or
@@ -1945,6 +2031,9 @@ int main(void)
 		cmocka_unit_test(test_destroy_twice_and_use_after),
 		cmocka_unit_test(test_destroy_then_create_in_place),
 		cmocka_unit_test(test_destroy_kmalloc_cache),
+#if IS_ENABLED(CONFIG_MM_CHECKS)
+		cmocka_unit_test(test_handle_not_a_cache),
+#endif
 #if IS_ENABLED(CONFIG_MM_REPORTS)
 		cmocka_unit_test(test_slabinfo),
 #endif
