@@ -502,9 +502,19 @@ static void *kmem_admin(void *arg)
 		pthread_rwlock_unlock(&cache_rw);
 		usleep(300);
 	}
-	for (unsigned int i = 0; i < NCACHE; i++)
-		if (caches[i])
-			kmem_cache_destroy(caches[i]);
+	/*
+	 * The users may still be inside a round: under the write lock, which
+	 * waits for them, as every destroy above.  Without it a user's live
+	 * objects made this destroy report "still has objects" -- a panic
+	 * with CONFIG_MM_PANIC_ON_ERROR, once in CI -- and leak the cache.
+	 */
+	pthread_rwlock_wrlock(&cache_rw);
+	for (unsigned int i = 0; i < NCACHE; i++) {
+		if (caches[i] && kmem_cache_destroy(caches[i]))
+			fail("kmem_cache_destroy at the end", caches[i], 0);
+		caches[i] = NULL;
+	}
+	pthread_rwlock_unlock(&cache_rw);
 	return arg;
 }
 #endif
