@@ -46,13 +46,17 @@ static void fork_child(void)
 	mm_lock_init(&mm_arena_default.lock);
 }
 
-static void register_atfork(void)
+/*
+ * At load time, as the full core's (arena.c): registered at the arena's
+ * setup, with its lock held, a fork in another thread during that setup
+ * left its child the lock held by a thread it did not have, and the
+ * registration waited for glibc's atfork lock with the arena lock held
+ * while that fork's prepare handlers -- another library's, allocating --
+ * waited for the arena lock.
+ */
+__attribute__((constructor)) static void register_atfork(void)
 {
 	arch_atfork(fork_prepare, fork_parent, fork_child);
-}
-#else
-static inline void register_atfork(void)
-{
 }
 #endif
 
@@ -74,7 +78,6 @@ struct mm_arena *mm_default_arena(void)
 
 		for (unsigned int i = 0; i < TINY_NR_CLASSES; i++)
 			__cache_init(a, &k[i], KMALLOC_MIN_SIZE << i, 0);
-		register_atfork();
 		publish(&a->kmalloc, k);
 	}
 	arena_unlock(a, flags);

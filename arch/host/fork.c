@@ -2,9 +2,9 @@
 /*
  * fork() handlers on a host with pthread mutexes or spinlocks.
  *
- * A core hands its handlers to arch_atfork(): the full core at load time
- * (a constructor in mm/arena.c, so that a fork during the default arena's
- * setup finds them), the tiny one when its arena is set up.  Prepare
+ * A core hands its handlers to arch_atfork() at load time (a constructor
+ * in mm/arena.c, or mm/kmalloc_tiny.c), so that a fork during the default
+ * arena's setup finds them.  Prepare
  * takes every allocator lock, parent releases them, child resets them,
  * so that a child never inherits a lock another thread held mid-update.
  * They are registered there and then, wrapped.
