@@ -453,30 +453,71 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 }
 
 /*
- * A thread the fork left behind may have been pushing onto its magazine,
- * a store to a slot and one to the count that nothing orders: keep only
- * the objects that carry what a magazine's objects carry (the key or the
- * mark); one without is left where it is, lost to the child rather than
- * freed twice, and so is a slot the count covers but the push never
- * wrote: NULL where the magazine is new to the class, no object to read.
- * Without key or mark only the top slot can be torn, and it is left out.
+ * The word that says "parked here": the key with the checks, else the mark.
+ * Claimed, it says nothing -- a second slot naming the object is turned
+ * away (fork_child_sift()).
+ */
+static inline uintptr_t *parked_word(void *obj)
+{
+	return IS_ENABLED(CONFIG_MM_CHECKS) ? (uintptr_t *)obj : mag_obj_mark(obj);
+}
+
+static inline uintptr_t parked_value(const struct percpu_cache *pc)
+{
+	return IS_ENABLED(CONFIG_MM_CHECKS) ? pc->key : mm_free_mark;
+}
+
+/* This thread's objects, claimed while the others' are sifted (put back: 1). */
+static void claim_own(struct percpu_cache *self, int put_back)
+{
+	for (unsigned int i = 0; self && i < KMALLOC_NR_CLASSES; i++) {
+		void **objs = percpu_objs(self, i);
+
+		for (unsigned int j = 0; j < self->mag[i].count; j++)
+			*parked_word(objs[j]) = put_back ? parked_value(self) : 0;
+	}
+}
+
+/*
+ * fork() stops no thread.  The kernel copies the parent's memory a page at
+ * a time while the threads the child will not have go on pushing and
+ * popping their magazines (the handlers' locks stop only the locked
+ * paths), so the child's copy of such a magazine mixes moments: a count
+ * may cover a slot whose write the copy missed -- a slot never written
+ * (the pages came from the buddy allocator as they were), or one naming
+ * an object the thread had popped since, and that was handed out, freed
+ * into another magazine or this one at another slot, or went home to its
+ * slab.  So a slot's object goes back only if it is, in every way the
+ * child can check, a parked object: an object start of a live slab of the
+ * class that the slab counts as handed out, carrying the magazine's key
+ * (or the mark), and not taken from another slot already (taking it
+ * claims its key or mark: a second slot naming it finds neither).  The
+ * forking thread's own objects are claimed first, for the mark names no
+ * magazine.  What is turned away is lost to the child, never freed twice.
  */
 static void fork_child_sift(struct percpu_cache *pc)
 {
 	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
+		struct kmem_cache *c = kmalloc_cache_index(i);
 		void **objs = percpu_objs(pc, i);
 		unsigned int n = 0, count = min_t(unsigned int, pc->mag[i].count, MAG_SIZE);
+		mm_flags_t flags;
 
-		if (!PERCPU_LIVE) {
-			pc->mag[i].count = count ? count - 1 : 0;
+		if (!c || !count) {
+			pc->mag[i].count = 0;
 			continue;
 		}
+		flags = arena_lock(c->arena);
 		for (unsigned int j = 0; j < count; j++) {
-			if (objs[j] &&
-			    (IS_ENABLED(CONFIG_MM_CHECKS) ? *(uintptr_t *)objs[j] == pc->key :
-			     *mag_obj_mark(objs[j]) == mm_free_mark))
-				objs[n++] = objs[j];
+			void *obj = objs[j];
+
+			if (__slab_is_obj(c, obj) && *parked_word(obj) == parked_value(pc) &&
+			    !__slab_freelist_contains(c, obj_to_slab(c, obj), obj)) {
+				*parked_word(obj) = 0;
+				objs[n++] = obj;
+			}
 		}
+		arena_unlock(c->arena, flags);
 		pc->mag[i].count = n;
 	}
 }
@@ -486,14 +527,20 @@ static void fork_child_sift(struct percpu_cache *pc)
  * that forked, and every other thread's cache is still on live_caches
  * with the objects its magazines parked -- for threads that do not exist
  * here, so nothing would ever take them or give them back (16 threads of
- * a server that forks workers: a few MiB in each child).  Their objects
- * go back to their slabs and the caches to the arena.
+ * a server that forks workers: a few MiB in each child).  What
+ * fork_child_sift() finds parked goes back to the slabs, and the caches
+ * to the arena.  Without a key or a mark nothing tells a parked object
+ * from one the copy caught being handed out: those caches stay as they
+ * are, lost to the child.
  */
 void __percpu_fork_child(void)
 {
 	struct percpu_cache *self = mm_tcache, *pc = live_caches, *next;
 
+	if (self == &percpu_none || self == &percpu_gone)
+		self = NULL;
 	live_caches = NULL;
+	claim_own(self, 0);
 	for (; pc; pc = next) {
 		next = pc->next_live;
 		if (pc == self) {
@@ -501,10 +548,13 @@ void __percpu_fork_child(void)
 			live_caches = pc;
 			continue;
 		}
+		if (!PERCPU_LIVE)
+			continue;
 		fork_child_sift(pc);
 		drain_all(pc);
 		kfree(pc);
 	}
+	claim_own(self, 1);
 }
 
 void mm_percpu_drain(void)

@@ -597,6 +597,24 @@ static __cold void report_foreign(struct kmem_cache *c, const void *obj, const c
 	mm_report_bug(a, c->name, "%s: %p is not in any slab of this arena", caller, obj);
 }
 
+/*
+ * Is obj an object start in a live slab of c, and one that was handed out
+ * (not fresh)?  Any pointer may be asked -- nothing at obj is read before
+ * its page says it is in a slab of c.  Lock held.  For fork()'s child
+ * (percpu.c), which cannot take the magazines of the threads that did not
+ * come along on trust; whether the slab has it free, it asks
+ * __slab_freelist_contains() next.
+ */
+int __slab_is_obj(struct kmem_cache *c, const void *obj)
+{
+	struct slab *s = obj_to_slab(c, obj);
+	uintptr_t pfn = addr_to_pfn(s);
+	struct mm_region *r = region_of(c->arena, pfn);
+
+	return r && *page_meta(r, pfn) == PAGE_META(PT_SLAB, c->order) && s->cache == c &&
+	       slab_is_obj_start(c, obj) && !slab_obj_fresh(c, s, obj);
+}
+
 #if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 
 /*

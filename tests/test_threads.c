@@ -669,13 +669,17 @@ static void test_fork_child_gets_magazines_back(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		/*
-		 * Without a key or mark to tell a magazine's objects (no
-		 * checks, no free mark) the child leaves each magazine's top
-		 * slot alone (percpu.c, fork_child_sift()): at most one
-		 * object a class a thread, each pinning at most its slab.
+		 * Without a key or mark (no checks, no free mark) nothing
+		 * tells a parked object from one the fork's copy caught being
+		 * handed out, and the child keeps the other threads' caches
+		 * as they are (percpu.c, __percpu_fork_child()): a thread's
+		 * cache (32 KiB at most) and what its magazines park: at most
+		 * 16 KiB of each class the 14 sizes here use (16 counted),
+		 * each class's objects pinning a slab more than they fill.
 		 */
 		size_t slack = IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK) ? 0 :
-			       (size_t)PARKED_THREADS * 16 * ((size_t)MM_PAGE_SIZE << CONFIG_MM_SLAB_MAX_ORDER);
+			       (size_t)PARKED_THREADS * (32 * KiB + 16 * (16 * KiB +
+				((size_t)MM_PAGE_SIZE << CONFIG_MM_SLAB_MAX_ORDER)));
 
 		alarm(10);
 		settle();
@@ -695,6 +699,132 @@ static void test_fork_child_gets_magazines_back(void **state)
 	settle();
 	assert_int_equal(in_use(), before);
 }
+
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+#include "../mm/percpu.h"	/* white-box: a thread's magazine, as a fork's copy may find it */
+
+/*
+ * fork() stops no thread: the kernel copies memory a page at a time while
+ * the threads the child will not have go on pushing and popping, so the
+ * child may find a magazine whose count covers slots the copy caught
+ * before their last write.  Such a slot names an object the thread had
+ * popped since (and that is now in its magazine again at another slot, in
+ * the forking thread's magazine, on its slab's free list, or in use), or
+ * holds what the page held before (the cache's pages come from the buddy
+ * allocator as they were).  The child gave every such object back to its
+ * slab as it found it -- a second copy of a free object, handed out twice
+ * (stress_mix: the child's allocator crashed on a free list gone bad) --
+ * or read through the garbage.  Here the parked thread's magazine gets
+ * those slots written into it while it waits, as a fork's copy could
+ * show it; the child must hand out no object twice, nor the one in use.
+ */
+#define TORN_SIZE	48
+#define TORN_PARKED	4
+#define TORN_CHILD	2048
+
+static pthread_barrier_t torn_parked, torn_released;
+
+static void *torn_main(void *arg)
+{
+	void *v[TORN_PARKED];
+
+	for (int i = 0; i < TORN_PARKED; i++)
+		v[i] = malloc(TORN_SIZE);
+	for (int i = 0; i < TORN_PARKED; i++)
+		free(v[i]);
+	*(struct percpu_cache **)arg = mm_tcache;
+	pthread_barrier_wait(&torn_parked);
+	pthread_barrier_wait(&torn_released);
+	return NULL;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* In the child: TORN_CHILD objects of the class, all distinct, none of them 'live'. */
+static int torn_child(const unsigned char *live)
+{
+	static void *got[TORN_CHILD];
+	int bad = 0;
+
+	alarm(10);
+	for (int i = 0; i < TORN_CHILD; i++) {
+		got[i] = malloc(TORN_SIZE);
+		if (!got[i] || got[i] == live)
+			bad |= 1;
+		else
+			memset(got[i], 0xee, TORN_SIZE);
+	}
+	qsort(got, TORN_CHILD, sizeof(got[0]), cmp_ptr);
+	for (int i = 1; i < TORN_CHILD; i++)
+		if (got[i] && got[i] == got[i - 1])
+			bad |= 2;
+	for (int i = 0; i < TORN_SIZE; i++)
+		if (live[i] != 0x5a)
+			bad |= 4;
+	if (mm_default_arena()->diag.error_count)
+		bad |= 8;
+#if IS_ENABLED(CONFIG_MM_VALIDATE)
+	if (mm_arena_validate(mm_default_arena()))
+		bad |= 16;
+#endif
+	return bad;
+}
+
+static void test_fork_child_torn_magazine(void **state)
+{
+	struct kmem_cache *c = kmalloc_slab(TORN_SIZE);
+	unsigned int idx = c->kmalloc_idx;
+	struct percpu_cache *pc = NULL;
+	unsigned char *live;
+	void *mine, *on_slab, *torn[6];
+	unsigned int count;
+	int status = -1;
+	pid_t pid;
+	pthread_t t;
+
+	assert_int_equal(mm_default_arena()->diag.error_count, 0);
+	pthread_barrier_init(&torn_parked, NULL, 2);
+	pthread_barrier_init(&torn_released, NULL, 2);
+	assert_int_equal(spawn(&t, torn_main, &pc), 0);
+	pthread_barrier_wait(&torn_parked);
+	assert_non_null(pc);
+	count = pc->mag[idx].count;
+	assert_true(count >= 1 && count + ARRAY_SIZE(torn) <= pc->mag[idx].cap);
+
+	live = malloc(TORN_SIZE);		/* in use by this thread */
+	memset(live, 0x5a, TORN_SIZE);
+	mine = malloc(TORN_SIZE);
+	free(mine);				/* in this thread's magazine */
+	on_slab = c->cpu_freelist;		/* free on its slab */
+	torn[0] = percpu_objs(pc, idx)[0];	/* parked there already */
+	torn[1] = mine;
+	torn[2] = on_slab;
+	torn[3] = live;
+	torn[4] = (void *)(uintptr_t)0x5a5a5a5a5a5a5a58ULL;	/* what a page held */
+	torn[5] = NULL;
+	for (unsigned int i = 0; i < ARRAY_SIZE(torn); i++)
+		percpu_objs(pc, idx)[count + i] = torn[i];
+	pc->mag[idx].count = count + ARRAY_SIZE(torn);
+
+	pid = fork();
+	if (pid == 0)
+		_exit(torn_child(live));
+	pc->mag[idx].count = count;		/* the parent's is the magazine as it was */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pthread_barrier_wait(&torn_released);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&torn_parked);
+	pthread_barrier_destroy(&torn_released);
+	free(live);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+#endif
 
 /*
  * A thread's first allocation sets up its cache and registers it with
@@ -896,6 +1026,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fork_while_allocating),
 		cmocka_unit_test(test_thread_exit_returns_memory),
 		cmocka_unit_test(test_fork_child_gets_magazines_back),
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+		cmocka_unit_test(test_fork_child_torn_magazine),
+#endif
 		cmocka_unit_test(test_first_malloc_after_many_keys),
 		cmocka_unit_test(test_fork_with_handlers_that_allocate),
 		cmocka_unit_test(test_fork_during_setup),
