@@ -1398,10 +1398,12 @@ static void test_double_kfree(void **state)
 #if IS_ENABLED(CONFIG_MM_SLAB_LAZY) && MULTI_PAGE_SLABS(SIZE_MAX)
 /*
  * The largest kmalloc class whose slabs span several pages and hold
- * several objects, of at most 'max' bytes: where an active slab keeps
- * pages of objects it never handed out.  MULTI_PAGE_SLABS(max) promises
- * one.  (With a largest block of 8 KiB, kmalloc-7168's two-page slab
- * holds one object, handed out as the slab becomes active.)
+ * objects that start past the first page, of at most 'max' bytes: where an
+ * active slab keeps pages of objects it never handed out.
+ * MULTI_PAGE_SLABS(max) promises one.  (With a largest block of 8 KiB,
+ * kmalloc-7168's two-page slab holds one object, handed out as the slab
+ * becomes active; with slabs of two pages, kmalloc-3072's two objects both
+ * start on the first, threaded as the slab is made.)
  */
 static __maybe_unused struct kmem_cache *multi_page_class(size_t max)
 {
@@ -1411,7 +1413,8 @@ static __maybe_unused struct kmem_cache *multi_page_class(size_t max)
 	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
 		struct kmem_cache *c = kmalloc_cache_index(i);
 
-		if (c && c->order && c->objs >= 2 && c->object_size <= max &&
+		if (c && c->order && c->objs >= 2 && slab_obj_page(c, c->objs - 1) > 0 &&
+		    c->object_size <= max &&
 		    (!best || c->object_size > best->object_size))
 			best = c;
 	}
@@ -1423,7 +1426,10 @@ static __maybe_unused struct kmem_cache *multi_page_class(size_t max)
  * Allocate objects of c into keep[] (at most max) until c's active slab
  * has objects it never handed out: once the free ones its slabs had are
  * gone (the thread's cache drained first, so it parks none), a new slab.
- * Returns how many it took.
+ * One at a time from the slab, not through kmalloc(), whose magazine
+ * refills take a batch -- with few objects a slab (kmalloc-4064: two in
+ * two pages) the whole slab at once, and no active slab ever had a fresh
+ * page when the loop looked.  Returns how many it took.
  */
 static __maybe_unused unsigned int alloc_until_fresh(struct kmem_cache *c, void **keep,
 						      unsigned int max)
@@ -1432,7 +1438,7 @@ static __maybe_unused unsigned int alloc_until_fresh(struct kmem_cache *c, void 
 
 	mm_percpu_drain();
 	while (n < max && !(c->cpu_slab && slab_fresh(c, c->cpu_slab) < c->objs)) {
-		keep[n] = kmalloc(kmem_cache_size(c));
+		keep[n] = kmem_cache_alloc(c);
 		assert_non_null(keep[n]);
 		n++;
 	}
