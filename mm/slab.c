@@ -450,7 +450,7 @@ void *__slab_alloc_bounded(struct kmem_cache *c)
  * first.  Without the lock, as kfree() classifies a pointer: regions are
  * never unmapped, and a live descriptor's slab cannot change under it.
  */
-static int cache_handle_ok(const struct kmem_cache *c)
+static __noinline int cache_handle_ok(const struct kmem_cache *c)
 {
 	const struct kmem_cache *boot = &kmem_cache_boot;
 	struct mm_arena *a = __atomic_load_n(&kmem_cache_boot.arena, __ATOMIC_ACQUIRE);
@@ -597,6 +597,7 @@ static __cold void report_foreign(struct kmem_cache *c, const void *obj, const c
 	mm_report_bug(a, c->name, "%s: %p is not in any slab of this arena", caller, obj);
 }
 
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
 /*
  * Is obj an object start in a live slab of c, and one that was handed out
  * (not fresh)?  Any pointer may be asked -- nothing at obj is read before
@@ -614,6 +615,7 @@ int __slab_is_obj(struct kmem_cache *c, const void *obj)
 	return r && *page_meta(r, pfn) == PAGE_META(PT_SLAB, c->order) && s->cache == c &&
 	       slab_is_obj_start(c, obj) && !slab_obj_fresh(c, s, obj);
 }
+#endif
 
 #if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 
