@@ -39,6 +39,9 @@ static int arena_invalid(struct mm_arena *a)
 #endif
 }
 
+/* Orders 0 to 2, where the largest block allows: above is misuse, reported. */
+#define ORDERS		(MM_MAX_ORDER < 2 ? MM_MAX_ORDER + 1 : 3)
+
 #define LOAD(x)		__atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define STORE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
@@ -56,7 +59,7 @@ static void *user(void *arg)
 		while (LOAD(go)) {
 			for (int i = 0; i < 16; i++) {
 				s = s * 1103515245 + 12345;
-				ord[i] = (s >> 16) % 3;
+				ord[i] = (s >> 16) % ORDERS;
 				p[i] = alloc_pages(&arena, ord[i]);
 				if (p[i])
 					memset(p[i], i + (int)(uintptr_t)arg, (size_t)MM_PAGE_SIZE << ord[i]);
