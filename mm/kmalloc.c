@@ -665,7 +665,13 @@ void *kmalloc(size_t size)
  * such calls are commoner than the source says).  A calloc() of 20 MiB
  * made 20 MiB resident before.
  */
-#define KZALLOC_PAGES_MIN	max_t(size_t, HEAP_MAX, KMALLOC_MAX_CACHE_SIZE)
+/*
+ * Past the largest block a class has no slab either (a slab is a buddy
+ * block) and the heap no span: with MM_MAX_ORDER=1 and classes up to
+ * 64 KiB, a calloc() of 16 KiB, a direct mapping, was cleared by memset().
+ */
+#define KZALLOC_PAGES_MIN	min_t(size_t, max_t(size_t, HEAP_MAX, KMALLOC_MAX_CACHE_SIZE), \
+				      MM_MAX_BLOCK)
 
 void *kzalloc(size_t size)
 {
