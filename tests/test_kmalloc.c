@@ -141,10 +141,19 @@ static size_t expected_ksize_at(const void *p, size_t size)
 	/*
 	 * A direct mapping past the largest block: the one kept from a
 	 * free serves a request it holds without wasting half of it
-	 * (kmalloc.c, huge_alloc()), whole pages all the same.
+	 * (kmalloc.c, huge_alloc()), whole pages all the same.  A class's
+	 * sizes there -- classes past the largest block, MM_MAX_ORDER=1
+	 * with MM_KMALLOC_SHIFT_HIGH=16 -- keep the class's alignment
+	 * (__kmalloc_slow()): their mapping is longer by it, and what it
+	 * leaves after the block is the block's.
 	 */
-	if (size > MM_MAX_BLOCK && ksize(p) > e && ksize(p) % PS == 0 && ksize(p) / 2 < e + PS)
-		return ksize(p);
+	if (size > MM_MAX_BLOCK) {
+		size_t cs = size <= KMALLOC_MAX_CACHE_SIZE ? expected_class(size) : 0;
+		size_t head = max_t(size_t, PS, cs & -cs);
+
+		if (ksize(p) > e && ksize(p) % PS == 0 && ksize(p) / 2 < e + head)
+			return ksize(p);
+	}
 	return e;
 }
 
