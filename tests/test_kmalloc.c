@@ -1322,8 +1322,15 @@ static void test_kfree_garbage(void **state)
 
 static void test_double_kfree(void **state)
 {
-	/* Slab objects (100 bytes, or the largest class below) and heap blocks. */
-	const size_t sizes[] = { 16, slab_class_size(100), 1000, KMALLOC_MAX_CACHE_SIZE };
+	/*
+	 * Slab objects (100 bytes, or the largest class below) and heap
+	 * blocks.  The largest class, or the largest block where classes go
+	 * past it (MM_MAX_ORDER=1, MM_KMALLOC_SHIFT_HIGH=16): a direct
+	 * mapping, once freed, is no longer known to be ours at all, and
+	 * kfree() says so ("not allocated by kmalloc").
+	 */
+	const size_t sizes[] = { 16, slab_class_size(100), 1000,
+				 min_t(size_t, KMALLOC_MAX_CACHE_SIZE, MM_MAX_BLOCK) };
 	/*
 	 * "Object already free", says a slab or the heap; where the block
 	 * went back to the buddy allocator whole -- pages (a class no slab
