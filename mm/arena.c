@@ -177,6 +177,18 @@ uintptr_t __free_tail_start(struct mm_arena *a, struct mm_region *r, size_t floo
 	return cut;
 }
 
+/* Is a on mm_arenas?  For a handle whose fields may be anything (slab.c). */
+int __arena_is_live(const struct mm_arena *a)
+{
+	mm_flags_t flags = mm_lock(&arenas_lock);
+	struct mm_arena *x = mm_arenas;
+
+	while (x && x != a)
+		x = x->next_arena;
+	mm_unlock(&arenas_lock, flags);
+	return x != NULL;
+}
+
 int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 		  size_t initial)
 {

@@ -298,6 +298,7 @@ static inline void __percpu_fork_child(void)
 
 /* Every arena, for fork() handling and reports. */
 extern MM_INTERNAL struct mm_arena *mm_arenas;
+int __arena_is_live(const struct mm_arena *a);
 
 /* VM_BUG_ON: the allocator's own invariants, compiled away by default. */
 #if IS_ENABLED(CONFIG_MM_DEBUG_VM)

@@ -465,10 +465,17 @@ static __noinline int cache_handle_ok(const struct kmem_cache *c)
 	if (c == boot)
 		return 1;
 	r = a ? region_of(a, pfn) : NULL;
+	/*
+	 * A descriptors' slab again is no proof either: the handle may be a
+	 * slot of it never handed out, or threaded onto its free list
+	 * unused, whose fields are what the pages held (zeroes after a
+	 * trim: a NULL arena).  Only a live arena is locked.
+	 */
 	return r && __atomic_load_n(page_meta(r, pfn), __ATOMIC_RELAXED) ==
 			    PAGE_META(PT_SLAB, boot->order) &&
 	       __atomic_load_n(&s->cache, __ATOMIC_RELAXED) == boot &&
-	       slab_is_obj_start(boot, c);
+	       slab_is_obj_start(boot, c) && !slab_obj_fresh(boot, s, c) &&
+	       __arena_is_live(__atomic_load_n(&c->arena, __ATOMIC_RELAXED));
 }
 
 /* The handle is no descriptor at all: told against the default arena. */
