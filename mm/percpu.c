@@ -479,14 +479,17 @@ static void claim_own(struct percpu_cache *self, int put_back)
 }
 
 /*
- * fork() stops no thread.  The kernel copies the parent's memory a page at
- * a time while the threads the child will not have go on pushing and
- * popping their magazines (the handlers' locks stop only the locked
- * paths), so the child's copy of such a magazine mixes moments: a count
- * may cover a slot whose write the copy missed -- a slot never written
- * (the pages came from the buddy allocator as they were), or one naming
- * an object the thread had popped since, and that was handed out, freed
- * into another magazine or this one at another slot, or went home to its
+ * fork() stops no thread.  The threads the child will not have go on
+ * pushing and popping their magazines while the kernel copies the
+ * parent's memory (the handlers' locks stop only the locked paths), and
+ * the copy may catch one between the stores of a push or a pop -- to a
+ * slot, to the count, to the object's key or mark -- which nothing orders
+ * (the compiler may reorder them, a weakly ordered CPU make them visible
+ * out of order).  So a count may cover a slot whose write the copy
+ * missed: a slot never written (the cache's pages came from the buddy
+ * allocator as they were), or one naming an object the thread had popped
+ * since, and that was handed out, freed into another magazine or this
+ * one at another slot, or went home to its
  * slab.  So a slot's object goes back only if it is, in every way the
  * child can check, a parked object: an object start of a live slab of the
  * class that the slab counts as handed out, carrying the magazine's key
@@ -540,21 +543,21 @@ void __percpu_fork_child(void)
 	if (self == &percpu_none || self == &percpu_gone)
 		self = NULL;
 	live_caches = NULL;
-	claim_own(self, 0);
+	if (PERCPU_LIVE)
+		claim_own(self, 0);
 	for (; pc; pc = next) {
 		next = pc->next_live;
 		if (pc == self) {
 			pc->next_live = live_caches;
 			live_caches = pc;
-			continue;
+		} else if (PERCPU_LIVE) {
+			fork_child_sift(pc);
+			drain_all(pc);
+			kfree(pc);
 		}
-		if (!PERCPU_LIVE)
-			continue;
-		fork_child_sift(pc);
-		drain_all(pc);
-		kfree(pc);
 	}
-	claim_own(self, 1);
+	if (PERCPU_LIVE)
+		claim_own(self, 1);
 }
 
 void mm_percpu_drain(void)
