@@ -799,8 +799,10 @@ size_t kmem_cache_shrink(struct kmem_cache *c)
 	mm_flags_t flags;
 	size_t pages;
 
-	if (IS_ENABLED(CONFIG_MM_CHECKS) && unlikely(!cache_handle_ok(c)))
-		return report_bad_handle(c, "kmem_cache_shrink"), 0;
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && unlikely(!cache_handle_ok(c))) {
+		report_bad_handle(c, "kmem_cache_shrink");
+		return 0;
+	}
 	flags = arena_lock(c->arena);
 	pages = shrink_locked(c);
 

@@ -21,7 +21,6 @@
 #define MM_TEST_STRESS_H
 
 #include <errno.h>
-#include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +29,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <mm/mm.h>
+#ifdef __GLIBC__
+#include <execinfo.h>
+#endif
 
 static const char *stress_name = "stress";
 
@@ -51,19 +53,22 @@ static __attribute__((format(printf, 1, 2))) void stress_say(const char *fmt, ..
 		_exit(5);
 }
 
+/* The call chain, where the C library can tell it (glibc's backtrace()). */
 static __attribute__((unused)) void stress_backtrace(void)
 {
+#ifdef __GLIBC__
 	void *pcs[32];
 	int n = backtrace(pcs, 32);
 
 	backtrace_symbols_fd(pcs, n, 2);
+#endif
 }
 
 static void stress_on_crash(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
-	stress_say("%s: SIG%s at address %p in process %d\n", stress_name,
-		   sigabbrev_np(sig), si->si_addr, (int)getpid());
+	stress_say("%s: signal %d at address %p in process %d\n", stress_name,
+		   sig, si->si_addr, (int)getpid());
 	stress_backtrace();
 	/* SA_RESETHAND: the default action now, a core where they are kept. */
 	raise(sig);
@@ -83,7 +88,11 @@ static __attribute__((unused)) void stress_catch_crashes(const char *name)
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	return;		/* the sanitizer's own handler says more */
 #endif
+#ifdef __GLIBC__
 	backtrace(&pc, 1);
+#else
+	(void)pc;
+#endif
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = stress_on_crash;
 	sa.sa_flags = SA_SIGINFO | SA_RESETHAND;

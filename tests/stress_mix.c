@@ -298,8 +298,9 @@ static void child(void)
 	 * of the parent held.
 	 */
 #ifndef __SANITIZE_ADDRESS__
-	if ((errno = pthread_create(&t, NULL, child_thread, NULL)) || pthread_join(t, NULL)) {
-		stress_say("stress_mix: child: pthread_create: %s\n", strerror(errno));
+	if ((errno = pthread_create(&t, NULL, child_thread, NULL)) ||
+	    (errno = pthread_join(t, NULL))) {
+		stress_say("stress_mix: child: its thread: %s\n", strerror(errno));
 		_exit(3);
 	}
 #else
