@@ -489,14 +489,14 @@ static void claim_own(struct percpu_cache *self, int put_back)
  * missed: a slot never written (the cache's pages came from the buddy
  * allocator as they were), or one naming an object the thread had popped
  * since, and that was handed out, freed into another magazine or this
- * one at another slot, or went home to its
- * slab.  So a slot's object goes back only if it is, in every way the
- * child can check, a parked object: an object start of a live slab of the
- * class that the slab counts as handed out, carrying the magazine's key
- * (or the mark), and not taken from another slot already (taking it
- * claims its key or mark: a second slot naming it finds neither).  The
- * forking thread's own objects are claimed first, for the mark names no
- * magazine.  What is turned away is lost to the child, never freed twice.
+ * one at another slot, or went home to its slab.  A slot's object goes
+ * back only if it is, in every way the child can check, a parked object:
+ * an object start of a live slab of the class that the slab counts as
+ * handed out, carrying the magazine's key (or the mark), and not taken
+ * from another slot already (taking it claims its key or mark: a second
+ * slot naming it finds neither).  The forking thread's own objects are
+ * claimed first, for the mark names no magazine.  What is turned away is
+ * lost to the child, never freed twice.
  */
 static void fork_child_sift(struct percpu_cache *pc)
 {

@@ -447,8 +447,10 @@ void *__slab_alloc_bounded(struct kmem_cache *c)
  * the checks below tell it by c->destroyed; but once its slab went back to
  * the buddy allocator (a shrink, a trim) its memory is a free block's or
  * another user's, and every field read from it is garbage -- c->arena
- * first.  Without the lock, as kfree() classifies a pointer: regions are
- * never unmapped, and a live descriptor's slab cannot change under it.
+ * first.  Without the lock, as kfree() classifies a pointer: the regions'
+ * headers and metadata are never unmapped, and a live descriptor's slab
+ * cannot change under it; the handle itself is read only once its page
+ * is known to be a descriptors' slab.
  * Asked by kmem_cache_destroy() and kmem_cache_shrink(); an allocation or
  * a free trusts a handle that is not NULL, as Linux's do -- the walk of
  * the regions cost them 80 instructions a pair, and reading the handle
