@@ -120,6 +120,18 @@ static size_t expected_ksize(size_t size)
 }
 
 /*
+ * Is p, of 'size' bytes, a heap block that a class's request took, its
+ * class past its slabs' bound (CONFIG_MM_HEAP_SPILL_KB)?  ksize() tells:
+ * a heap block's usable bytes are 8 past a multiple of 16, no class's.
+ */
+static int spilled(const void *p, size_t size)
+{
+	struct kmem_cache *c = is_large(size) ? NULL : kmalloc_slab(size);
+
+	return c && c->spill_slabs != ~0UL && heap_ksize_ok(ksize(p), size);
+}
+
+/*
  * ksize() of the block p that holds 'size' bytes: expected_ksize(), but a
  * large block never ends before an odd page when the page after it was
  * free (page_alloc.c, exact_end()), so one page more where its exact end
@@ -131,9 +143,7 @@ static size_t expected_ksize_at(const void *p, size_t size)
 
 	if (heap_block(size))
 		return ksize(p) == e + 16 ? e + 16 : e;
-	/* A class that spills into the heap (CONFIG_MM_HEAP_SPILL_KB): a heap block. */
-	if (!is_large(size) && kmalloc_slab(size) && kmalloc_slab(size)->spill_slabs != ~0UL &&
-	    heap_ksize_ok(ksize(p), size))
+	if (spilled(p, size))
 		return ksize(p);
 	if (is_large(size) && size <= MM_MAX_BLOCK &&
 	    ((addr_to_pfn(p) + e / PS) & 1) && ksize(p) == e + PS)
@@ -2015,7 +2025,7 @@ static void test_random_differential(void **state)
 			}
 			m->ks = expected_ksize_at(m->p, m->size);
 			m->large = is_large(m->size);
-			m->heap = heap_block(m->size);
+			m->heap = heap_block(m->size) || spilled(m->p, m->size);
 			assert_int_equal(ksize(m->p), m->ks);
 			m->tag = (uint32_t)rnd();
 			model_fill(m);
@@ -2036,7 +2046,8 @@ static void test_random_differential(void **state)
 			 * slab object moves; a large block may grow in place
 			 * (when the pages after it are free), a direct mapping
 			 * too (mremap), a heap block into a free block after
-			 * it.  A heap block stays one however small it gets.
+			 * it.  A heap block stays one however small it gets,
+			 * one a class spilled into the heap too.
 			 */
 			in_place = (n <= m->ks && (m->large || m->heap || !slab_shrink_moves(m->ks, n))) ||
 				   ((m->large || m->heap) && q == m->p);
@@ -2055,7 +2066,7 @@ static void test_random_differential(void **state)
 				assert_ptr_not_equal(q, m->p);
 				m->ks = expected_ksize_at(q, n);
 				m->large = is_large(n);
-				m->heap = heap_block(n);
+				m->heap = heap_block(n) || spilled(q, n);
 			}
 			assert_int_equal(ksize(q), m->ks);
 			m->p = q;
