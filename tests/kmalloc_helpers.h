@@ -188,14 +188,16 @@ static inline int heap_block(size_t size)
  * the largest class below it that has one; 0 if none has.  For a test
  * that needs slab objects of about 'size' bytes in any class layout:
  * above the largest class, or where the heap serves, kmalloc(size) is
- * whole pages or a heap block.
+ * whole pages or a heap block.  Nor a class that spills into the heap
+ * (CONFIG_MM_HEAP_SPILL_KB): past its bound -- with 1 KiB, its first
+ * slab -- it takes heap blocks too.
  */
 static inline size_t slab_class_size(size_t size)
 {
 	for (size_t s = min_t(size_t, size, KMALLOC_MAX_CACHE_SIZE); s; s--) {
 		struct kmem_cache *c = kmalloc_slab(s);
 
-		if (c)
+		if (c && c->spill_slabs == ~0UL)
 			return kmem_cache_size(c);
 	}
 	return 0;
