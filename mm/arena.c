@@ -177,6 +177,7 @@ uintptr_t __free_tail_start(struct mm_arena *a, struct mm_region *r, size_t floo
 	return cut;
 }
 
+#if IS_ENABLED(CONFIG_MM_CHECKS)
 /* Is a on mm_arenas?  For a handle whose fields may be anything (slab.c). */
 int __arena_is_live(const struct mm_arena *a)
 {
@@ -188,6 +189,7 @@ int __arena_is_live(const struct mm_arena *a)
 	mm_unlock(&arenas_lock, flags);
 	return x != NULL;
 }
+#endif
 
 int mm_arena_init(struct mm_arena *a, const char *name, struct mm_backend *be,
 		  size_t initial)

@@ -440,45 +440,62 @@ void *__slab_alloc_bounded(struct kmem_cache *c)
 	return likely(obj) ? obj : slab_alloc_next(c, slab_may_grow(c));
 }
 
+#if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
 /*
- * Is c an object start in a slab of the descriptors' cache -- a cache
- * kmem_cache_create() made, live or destroyed?  A destroyed descriptor's
- * fields stay as they were (its free pointer is in its list link), and
- * the checks below tell it by c->destroyed; but once its slab went back to
- * the buddy allocator (a shrink, a trim) its memory is a free block's or
- * another user's, and every field read from it is garbage -- c->arena
- * first.  Without the lock, as kfree() classifies a pointer: the regions'
- * headers and metadata are never unmapped, and a live descriptor's slab
- * cannot change under it; the handle itself is read only once its page
- * is known to be a descriptors' slab.
- * Asked by kmem_cache_destroy() and kmem_cache_shrink(); an allocation or
- * a free trusts a handle that is not NULL, as Linux's do -- the walk of
- * the regions cost them 80 instructions a pair, and reading the handle
- * for a stamp of its own could fault where a trim unmapped its page.
+ * Is obj an object start in a live slab of c, and one that was handed out
+ * (not fresh)?  Any pointer may be asked -- nothing at obj is read before
+ * its page says it is in a slab of c -- with the lock or without, as
+ * kfree() classifies a pointer: the regions' headers and metadata are
+ * never unmapped, and the slab of an object in use cannot change under
+ * it.  For a handle that may name no cache (cache_handle_ok()), and for
+ * fork()'s child (percpu.c), which cannot take the magazines of the
+ * threads that did not come along on trust.
  */
+int __slab_is_obj(const struct kmem_cache *c, const void *obj)
+{
+	struct slab *s = obj_to_slab(c, obj);
+	uintptr_t pfn = addr_to_pfn(s);
+	struct mm_region *r = region_of(c->arena, pfn);
+
+	return r && __atomic_load_n(page_meta(r, pfn), __ATOMIC_RELAXED) ==
+			    PAGE_META(PT_SLAB, c->order) &&
+	       __atomic_load_n(&s->cache, __ATOMIC_RELAXED) == c &&
+	       slab_is_obj_start(c, obj) && !slab_obj_fresh(c, s, obj);
+}
+#endif
+
+/*
+ * Is c a cache kmem_cache_create() made, live or destroyed -- a descriptor
+ * handed out by the descriptors' cache?  A destroyed descriptor's fields
+ * stay as they were (its free pointer is in its list link), and the
+ * callers tell it by c->destroyed; but once its slab went back to the
+ * buddy allocator (a shrink, a trim) its memory is a free block's or
+ * another user's, and every field read from it is garbage -- c->arena
+ * first.  A descriptors' slab again is no proof either: the handle may be
+ * a slot of it threaded onto its free list unused, whose fields are what
+ * the page held (zeroes after a trim: a NULL arena), so only a live arena
+ * is locked.  Asked by kmem_cache_destroy() and kmem_cache_shrink(); an
+ * allocation or a free trusts a handle that is not NULL, as Linux's do --
+ * the walk of the regions cost them 80 instructions a pair, and reading
+ * the handle for a stamp of its own could fault where a trim unmapped its
+ * page.
+ */
+#if IS_ENABLED(CONFIG_MM_CHECKS)
 static __noinline int cache_handle_ok(const struct kmem_cache *c)
 {
 	const struct kmem_cache *boot = &kmem_cache_boot;
-	struct mm_arena *a = __atomic_load_n(&kmem_cache_boot.arena, __ATOMIC_ACQUIRE);
-	struct slab *s = obj_to_slab(boot, c);
-	uintptr_t pfn = addr_to_pfn(s);
-	struct mm_region *r;
 
 	if (c == boot)
 		return 1;
-	r = a ? region_of(a, pfn) : NULL;
-	/*
-	 * A descriptors' slab again is no proof either: the handle may be a
-	 * slot of it never handed out, or threaded onto its free list
-	 * unused, whose fields are what the pages held (zeroes after a
-	 * trim: a NULL arena).  Only a live arena is locked.
-	 */
-	return r && __atomic_load_n(page_meta(r, pfn), __ATOMIC_RELAXED) ==
-			    PAGE_META(PT_SLAB, boot->order) &&
-	       __atomic_load_n(&s->cache, __ATOMIC_RELAXED) == boot &&
-	       slab_is_obj_start(boot, c) && !slab_obj_fresh(boot, s, c) &&
+	return __atomic_load_n(&boot->arena, __ATOMIC_ACQUIRE) && __slab_is_obj(boot, c) &&
 	       __arena_is_live(__atomic_load_n(&c->arena, __ATOMIC_RELAXED));
 }
+#else
+static inline int cache_handle_ok(const struct kmem_cache *c)
+{
+	return 1;
+}
+#endif
 
 /* The handle is no descriptor at all: told against the default arena. */
 static __cold int report_bad_handle(const struct kmem_cache *c, const char *caller)
@@ -609,26 +626,6 @@ static __cold void report_foreign(struct kmem_cache *c, const void *obj, const c
 	}
 	mm_report_bug(a, c->name, "%s: %p is not in any slab of this arena", caller, obj);
 }
-
-#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
-/*
- * Is obj an object start in a live slab of c, and one that was handed out
- * (not fresh)?  Any pointer may be asked -- nothing at obj is read before
- * its page says it is in a slab of c.  Lock held.  For fork()'s child
- * (percpu.c), which cannot take the magazines of the threads that did not
- * come along on trust; whether the slab has it free, it asks
- * __slab_freelist_contains() next.
- */
-int __slab_is_obj(struct kmem_cache *c, const void *obj)
-{
-	struct slab *s = obj_to_slab(c, obj);
-	uintptr_t pfn = addr_to_pfn(s);
-	struct mm_region *r = region_of(c->arena, pfn);
-
-	return r && *page_meta(r, pfn) == PAGE_META(PT_SLAB, c->order) && s->cache == c &&
-	       slab_is_obj_start(c, obj) && !slab_obj_fresh(c, s, obj);
-}
-#endif
 
 #if IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK)
 

@@ -175,7 +175,7 @@ struct kmem_cache *kmalloc_cache_index(unsigned int i);
 void __slab_free_locked(struct kmem_cache *c, struct slab *s, void *obj);
 void *__slab_alloc_bounded(struct kmem_cache *c);
 int __slab_freelist_contains(struct kmem_cache *c, struct slab *s, const void *obj);
-int __slab_is_obj(struct kmem_cache *c, const void *obj);
+int __slab_is_obj(const struct kmem_cache *c, const void *obj);
 unsigned int __slab_alloc_bulk(struct kmem_cache *c, void **objs, unsigned int n);
 
 /*
