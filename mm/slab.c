@@ -491,6 +491,7 @@ static __noinline int cache_handle_ok(const struct kmem_cache *c)
 	       __arena_is_live(__atomic_load_n(&c->arena, __ATOMIC_RELAXED));
 }
 #else
+/* Without the checks every handle is taken on trust, and this compiles away. */
 static inline int cache_handle_ok(const struct kmem_cache *c)
 {
 	return 1;
@@ -798,7 +799,7 @@ size_t kmem_cache_shrink(struct kmem_cache *c)
 	mm_flags_t flags;
 	size_t pages;
 
-	if (IS_ENABLED(CONFIG_MM_CHECKS) && unlikely(!cache_handle_ok(c))) {
+	if (unlikely(!cache_handle_ok(c))) {
 		report_bad_handle(c, "kmem_cache_shrink");
 		return 0;
 	}
@@ -1033,7 +1034,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
 
 	if (!c)
 		return 0;
-	if (IS_ENABLED(CONFIG_MM_CHECKS) && unlikely(!cache_handle_ok(c)))
+	if (unlikely(!cache_handle_ok(c)))
 		return report_bad_handle(c, "kmem_cache_destroy");
 	a = c->arena;
 	flags = arena_lock(a);
