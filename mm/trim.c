@@ -34,6 +34,7 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		size_t cap = r->max_pages - r->nr_pages;
 		size_t n = min_t(size_t, cap, want >> MM_PAGE_SHIFT);
 
+		unsigned long fails = a->backend->nr_fail;
 		int err;
 
 		if (r->backend != a->backend || n < need || r->no_regrow)
@@ -50,6 +51,8 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		while ((err = mm_backend_grow_at(a->backend, pfn_to_addr(end),
 						 n << MM_PAGE_SHIFT)) && n > need)
 			n = max_t(size_t, n / 2, need);
+		/* Asking for less until it fits is no failure of the backend. */
+		a->backend->nr_fail = fails + !!err;
 		if (err) {
 			r->no_regrow = 1;	/* someone else lives there now */
 			continue;

@@ -716,7 +716,7 @@ static void test_trim_tail(void **state)
  */
 static void regrow_in_place(struct mm_arena *a, struct mm_backend *be, size_t len)
 {
-	unsigned long nr_grow;
+	unsigned long nr_grow, nr_fail;
 	void *keep, *q, *later = NULL;
 
 	assert_int_equal(mm_arena_init(a, "regrow", be, len), 0);
@@ -736,11 +736,13 @@ static void regrow_in_place(struct mm_arena *a, struct mm_backend *be, size_t le
 	assert_int_equal(mm_arena_trim(a, 0), len - (meta_pages_for(len / PS) + 1) * PS);
 	assert_int_equal(mm_arena_free_pages(a), 0);
 	nr_grow = be->nr_grow;
+	nr_fail = be->nr_fail;
 
 	q = alloc_pages(a, MM_MAX_ORDER);
 	assert_non_null(q);
 	assert_int_equal(a->diag.nr_regions, 1);	/* no new region */
 	assert_int_equal(be->nr_grow, nr_grow + 1);	/* one grow_at */
+	assert_int_equal(be->nr_fail, nr_fail);		/* smaller asks are no failure */
 	memset(q, 0x5a, MM_MAX_BLOCK);			/* really there */
 	assert_arena_valid(a);
 	free_pages(a, q, MM_MAX_ORDER);
