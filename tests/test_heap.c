@@ -1524,21 +1524,34 @@ static int is_heap_block(const void *p, size_t size)
 	return 1;
 }
 
+/* Room for what fill_past_bound() hands out: the class's bound, 'heaps' and some. */
+static size_t fill_cap(const struct kmem_cache *c, size_t heaps)
+{
+	return (size_t)c->spill_slabs * c->objs + heaps + 64;
+}
+
+static void **alloc_fill_vector(const struct kmem_cache *c, size_t heaps)
+{
+	void **v = kmalloc(fill_cap(c, heaps) * sizeof(*v));
+
+	assert_non_null(v);
+	return v;
+}
+
 /*
  * Objects of one class, each filled, until 'heaps' of them are heap
  * blocks: before the first, the class must hold exactly its bound of
  * slabs with no free object (it spills no sooner, and grows no further);
  * after it, nothing else comes from a slab.  The objects, in order, in
- * *v (kmalloc'ed); their count returned, the first heap block's index in
- * *first.
+ * v (from alloc_fill_vector(), apart so that a caller can count pages
+ * without it: above the heap's sizes it can take a page class's slab);
+ * their count returned, the first heap block's index in *first.
  */
 static size_t fill_past_bound(struct kmem_cache *c, size_t size, size_t heaps,
-			      void ***v, size_t *first)
+			      void **v, size_t *first)
 {
-	size_t cap = (size_t)c->spill_slabs * c->objs + heaps + 64, n = 0, seen = 0;
-	void **a = kmalloc(cap * sizeof(*a));
+	size_t cap = fill_cap(c, heaps), n = 0, seen = 0;
 
-	assert_non_null(a);
 	*first = SIZE_MAX;
 	while (seen < heaps) {
 		void *p;
@@ -1556,9 +1569,8 @@ static size_t fill_past_bound(struct kmem_cache *c, size_t size, size_t heaps,
 			assert_int_equal(seen, 0);
 			assert_true(c->nr_slabs <= c->spill_slabs);
 		}
-		a[n++] = p;
+		v[n++] = p;
 	}
-	*v = a;
 	return n;
 }
 
@@ -1585,7 +1597,8 @@ static void test_class_spills_past_its_bound(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->spill_slabs, spill_bound(c, size));
 	assert_true(c->spill_slabs < ~0UL);
-	n = fill_past_bound(c, size, 32, &v, &first);
+	v = alloc_fill_vector(c, 32);
+	n = fill_past_bound(c, size, 32, v, &first);
 	/* Most of the bound is this test's: the rest, objects of others. */
 	assert_true(first * expected_class(size) + 64 * 1024 >= SPILL_BYTES);
 	assert_int_equal(n - first, 32);
@@ -1636,7 +1649,9 @@ static void test_spilled_memory_serves_other_classes(void **state)
 	assert_non_null(cb);
 	assert_true(ca != cb);
 	assert_true(cb->spill_slabs < ~0UL);
-	na = fill_past_bound(ca, a_size, heaps, &va, &fa);
+	va = alloc_fill_vector(ca, heaps);
+	vb = alloc_fill_vector(cb, heaps * a_size / b_size / 2);
+	na = fill_past_bound(ca, a_size, heaps, va, &fa);
 	/* The class stays at its bound, its heap blocks freed. */
 	free_filled(va, fa, na, a_size);
 	mm_percpu_drain();
@@ -1644,7 +1659,7 @@ static void test_spilled_memory_serves_other_classes(void **state)
 	slabs_b = cb->nr_slabs;
 
 	/* Half of what A gave back, so that no span boundary gets in the way. */
-	nb = fill_past_bound(cb, b_size, heaps * a_size / b_size / 2, &vb, &fb);
+	nb = fill_past_bound(cb, b_size, heaps * a_size / b_size / 2, vb, &fb);
 	/* B's new slabs are new pages; its heap blocks took A's room. */
 	assert_true(diag().allocated <= pages + ((cb->nr_slabs - slabs_b) * PS << cb->order) +
 					   4 * PS);
