@@ -63,6 +63,7 @@ static void *mmap_grow(struct mm_backend *be, size_t min, size_t want, size_t *g
 {
 	struct mm_backend_mmap *m = container_of(be, struct mm_backend_mmap, be);
 	int flags = m->commit ? MAP_PRIVATE | MAP_ANONYMOUS : MMAP_FLAGS;
+	int saved = errno;
 	void *p = NULL;
 
 	if (want != SIZE_MAX)
@@ -73,6 +74,8 @@ static void *mmap_grow(struct mm_backend *be, size_t min, size_t want, size_t *g
 		errno = ENOMEM;
 		return NULL;
 	}
+	/* Not what the refusal of 'want' left: this is a success. */
+	errno = saved;
 	*got = want;
 	return p;
 }
@@ -153,15 +156,23 @@ static int mmap_zero(struct mm_backend *be, void *addr, size_t len)
 	return ret ? -1 : 0;
 }
 
+/*
+ * A refusal here is no failure of the request: the arena maps a new
+ * region instead, and a malloc() that succeeds must leave errno alone
+ * (EEXIST, where another mapping took the address).
+ */
 static int mmap_grow_at(struct mm_backend *be, void *addr, size_t len)
 {
+	int saved = errno;
 	void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
 		       MMAP_FLAGS | MAP_FIXED_NOREPLACE, -1, 0);
 
+	errno = saved;
 	if (p == MAP_FAILED)
 		return -1;
 	if (p != addr) {		/* a kernel older than 4.17 ignores the flag */
 		munmap(p, len);
+		errno = saved;
 		return -1;
 	}
 	return 0;

@@ -22,6 +22,7 @@ static void *sbrk_grow(struct mm_backend *be, size_t min, size_t want, size_t *g
 	uintptr_t cur = (uintptr_t)sbrk(0);
 	size_t pad = ALIGN(cur, MM_PAGE_SIZE) - cur;
 	size_t len = want;
+	int saved = errno;
 	void *p;
 
 	if (cur == (uintptr_t)-1)
@@ -45,6 +46,7 @@ static void *sbrk_grow(struct mm_backend *be, size_t min, size_t want, size_t *g
 		}
 		*got = len;
 		s->last_end = (uintptr_t)p + len + pad;
+		errno = saved;		/* a refusal of 'want' on the way is no failure */
 		return (void *)start;
 	}
 	errno = ENOMEM;
@@ -74,14 +76,17 @@ static int sbrk_release(struct mm_backend *be, void *addr, size_t len)
 	return ret;
 }
 
+/* A refusal is no failure of the request (a new region serves it): errno stays. */
 static int sbrk_grow_at(struct mm_backend *be, void *addr, size_t len)
 {
 	struct mm_backend_sbrk *s = container_of(be, struct mm_backend_sbrk, be);
+	int saved = errno;
 	void *p;
 
 	if (sbrk(0) != addr || len > (size_t)PTRDIFF_MAX)
 		return -1;
 	p = sbrk((intptr_t)len);
+	errno = saved;
 	if (p == (void *)-1)
 		return -1;
 	if (p != addr) {		/* raced with another sbrk() caller */

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "helpers.h"
 
@@ -262,6 +264,137 @@ static void test_free_null_and_errno(void **state)
 	M(free)(huge);
 	assert_int_equal(errno, 1234);
 	errno = 0;
+}
+
+/*
+ * A request that succeeds leaves errno alone, also when the system calls
+ * that grow the arena fail on the way there: a region that cannot grow in
+ * place (another mapping after it: MAP_FIXED_NOREPLACE says EEXIST) before
+ * a new region is mapped, or the arena's doubling refused before the
+ * least it needs is granted (ENOMEM).  A caller that sets errno to 0 and
+ * asks it after a call that allocates inside -- getpwnam(), readdir() --
+ * took such a success for a failure.
+ */
+static __maybe_unused void free_blocks(void *list)
+{
+	while (list) {
+		void *next = *(void **)list;
+
+		M(free)(list);
+		list = next;
+	}
+}
+
+/* Blocks of 'size' bytes until the arena grows: errno after each. */
+static __maybe_unused int grow_keeps_errno(struct mm_arena *a, size_t size, void **list,
+					   unsigned int max, unsigned long *grew)
+{
+	struct mm_diag d;
+	unsigned long before;
+
+	mm_arena_diag(a, &d);
+	before = d.nr_grow;
+	for (unsigned int i = 0; i < max; i++) {
+		void **p;
+
+		errno = 1234;
+		p = M(malloc)(size);
+		if (!p)
+			break;
+		if (errno != 1234)
+			return errno;
+		*p = *list;
+		*list = p;
+		mm_arena_diag(a, &d);
+		if (d.nr_grow != before)
+			break;
+	}
+	*grew = d.nr_grow - before;
+	return 0;
+}
+
+static void test_success_keeps_errno(void **state)
+{
+#if !IS_ENABLED(CONFIG_MM_TINY) && IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP) && \
+	IS_ENABLED(CONFIG_MM_TRIM)
+	enum { MAX_BLOCKERS = 16 };
+	struct mm_arena *a = arena();
+	void *list = NULL, *blocker[MAX_BLOCKERS];
+	unsigned int nb = 0, regrowable = 0;
+	unsigned long grew = 0;
+	int err, status;
+	pid_t pid;
+
+	/* Regrowth in place refused: the regions' tails given back, a mapping after each. */
+	settle();
+	mm_arena_trim(a, 0);
+	for (struct mm_region *r = a->regions; r && nb < MAX_BLOCKERS; r = r->next) {
+		void *end = pfn_to_addr(mm_region_end(r));
+		void *m;
+
+		if (r->backend != a->backend || r->no_regrow || r->max_pages - r->nr_pages < 16)
+			continue;
+		m = mmap(end, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0);
+		if (m == MAP_FAILED)
+			continue;
+		blocker[nb++] = m;
+		regrowable += m == end;
+	}
+	err = regrowable ? grow_keeps_errno(a, MM_MAX_BLOCK, &list, 64, &grew) : 0;
+	free_blocks(list);
+	while (nb)
+		munmap(blocker[--nb], PAGE);
+	errno = 0;
+	assert_int_equal(err, 0);
+	if (regrowable)
+		assert_true(grew > 0);
+
+	/*
+	 * The doubling refused, the least granted: in a child whose address
+	 * space has room for a region of a few blocks of 1/16 of the
+	 * largest (and the slack mapped to align it), not for the arena's
+	 * doubling.
+	 */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl;
+		unsigned long vm_pages = 0;
+		FILE *f;
+
+		/* An arena of two largest blocks at least: its doubling is as much. */
+		list = NULL;
+		for (int i = 0; i < 32; i++) {
+			void **p = M(malloc)(MM_MAX_BLOCK / 16);
+
+			if (!p)
+				_exit(3);
+			*p = list;
+			list = p;
+		}
+		f = fopen("/proc/self/statm", "r");
+		if (!f || fscanf(f, "%lu", &vm_pages) != 1)
+			_exit(3);
+		fclose(f);
+		/* No region grows in place: the arena must map a new one. */
+		for (struct mm_region *r = a->regions; r; r = r->next)
+			r->no_regrow = 1;
+		rl.rlim_cur = rl.rlim_max = vm_pages * (size_t)sysconf(_SC_PAGESIZE) +
+					    MM_MAX_BLOCK + MM_MAX_BLOCK / 2;
+		if (setrlimit(RLIMIT_AS, &rl))
+			_exit(3);
+		err = grow_keeps_errno(a, MM_MAX_BLOCK / 16, &list, 1024, &grew);
+		_exit(err ? 1 : grew ? 0 : 2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 1)
+		fail_msg("a malloc() that grew the arena changed errno");
+	assert_int_equal(WEXITSTATUS(status), 0);
+#else
+	skip();
+#endif
 }
 
 static void test_usable_size(void **state)
@@ -1459,6 +1592,7 @@ int main(void)
 		cmocka_unit_test(test_malloc_zero_unique),
 		cmocka_unit_test(test_free_null_and_errno),
 		cmocka_unit_test(test_usable_size),
+		cmocka_unit_test(test_success_keeps_errno),
 		cmocka_unit_test(test_failures_set_enomem),
 		cmocka_unit_test(test_calloc_zeroes_dirty_memory),
 		cmocka_unit_test(test_calloc_overflow),
