@@ -168,14 +168,18 @@ int MM_NAME(posix_memalign)(void **out, size_t align, size_t size)
 void *MM_NAME(memalign)(size_t align, size_t size)
 {
 	/*
-	 * glibc rounds an alignment that is not a power of two up to one.  The
-	 * tiny core's kmalloc_aligned() does that by itself: a block of
+	 * glibc rounds an alignment that is not a power of two up to one, and
+	 * one above the largest power of two, which nothing rounds to, is
+	 * EINVAL (the largest itself is a request too big: ENOMEM).  The tiny
+	 * core's kmalloc_aligned() rounds by itself: a block of
 	 * max(size, align) bytes is aligned to a power of two at least align.
 	 */
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
 	if (IS_ENABLED(CONFIG_MM_TINY))
 		return aligned(align, size);
-	if (align > SIZE_MAX / 2)
-		return nomem();
 	return aligned(align <= 1 ? 1 : roundup_pow_of_two(align), size);
 }
 

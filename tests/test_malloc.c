@@ -934,6 +934,22 @@ static void test_memalign(void **state)
 	p = M(memalign)(opaque(0), 10);
 	assert_usable(p, 10);
 	M(free)(p);
+	/*
+	 * glibc: an alignment above the largest power of two can be rounded
+	 * to none, EINVAL; the largest itself is a request too big, ENOMEM.
+	 */
+	errno = 0;
+	assert_null(M(memalign)(opaque(SIZE_MAX / 2 + 2), 10));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_null(M(memalign)(opaque(SIZE_MAX), 10));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_null(M(memalign)(opaque(SIZE_MAX / 2 + 1), 10));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(M(memalign)(opaque(SIZE_MAX / 4 + 2), 10));	/* 2^63 */
+	assert_int_equal(errno, ENOMEM);
 }
 
 static void test_posix_memalign(void **state)
