@@ -16,6 +16,33 @@
 #include <string.h>
 #include "internal.h"
 
+/*
+ * A host backend's system calls set errno when they refuse; bare-metal
+ * backends make none (and the RISC-V build links no C library).
+ */
+#if IS_ENABLED(CONFIG_ARCH_HOST)
+#include <errno.h>
+
+static inline int errno_save(void)
+{
+	return errno;
+}
+
+static inline void errno_restore(int err)
+{
+	errno = err;
+}
+#else
+static inline int errno_save(void)
+{
+	return 0;
+}
+
+static inline void errno_restore(int err)
+{
+}
+#endif
+
 struct mm_arena *mm_arenas;
 /*
  * Orders changes to mm_arenas (mm_arena_init(), mm_arena_destroy()) with
@@ -95,6 +122,7 @@ int __arena_grow(struct mm_arena *a, unsigned int order)
 	size_t min = (need + meta_pages(need) + 1) << MM_PAGE_SHIFT;
 	size_t want = SIZE_MAX, got;
 	void *mem;
+	int err;
 
 	if (!a->backend)
 		return -1;
@@ -120,7 +148,14 @@ int __arena_grow(struct mm_arena *a, unsigned int order)
 	}
 	if (__region_regrow(a, need, want == SIZE_MAX ? min : want) == 0)
 		return 0;
+	/*
+	 * A growth refused is not yet the request's failure -- a reclaim
+	 * may serve it -- and a malloc() that succeeds leaves errno alone;
+	 * the one that fails says ENOMEM itself.
+	 */
+	err = errno_save();
 	mem = mm_backend_grow(a->backend, min, want, &got);
+	errno_restore(err);
 	if (!mem)
 		return -1;
 	if (!region_add(a, mem, got, a->backend)) {

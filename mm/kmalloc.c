@@ -616,7 +616,7 @@ static __noinline void *kmalloc_spill(struct kmem_cache *c, size_t size)
 }
 
 /* Everything but a class whose cache exists: first use, 0, heap and large sizes. */
-void *__kmalloc_slow(size_t size)
+static void *kmalloc_any(size_t size)
 {
 	/* Sets everything up on first use; NULL for the heap's classes. */
 	struct kmem_cache *c = kmalloc_slab(size);
@@ -647,6 +647,16 @@ void *__kmalloc_slow(size_t size)
 	 * page-aligned.
 	 */
 	return kmalloc_large(size, size <= KMALLOC_MAX_CACHE_SIZE ? class_align(size) : 0);
+}
+
+void *__kmalloc_slow(size_t size)
+{
+	void *p = kmalloc_any(size);
+
+	/* Once more, with what this thread's magazines held back in the slabs. */
+	if (unlikely(!p) && percpu_drain_own())
+		p = kmalloc_any(size);
+	return p;
 }
 
 void *kmalloc(size_t size)

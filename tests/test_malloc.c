@@ -275,7 +275,9 @@ static void test_free_null_and_errno(void **state)
  * asks it after a call that allocates inside -- getpwnam(), readdir() --
  * took such a success for a failure.
  */
-static __maybe_unused void free_blocks(void *list)
+#if !IS_ENABLED(CONFIG_MM_TINY) && IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP) && \
+	IS_ENABLED(CONFIG_MM_TRIM)
+static void free_blocks(void *list)
 {
 	while (list) {
 		void *next = *(void **)list;
@@ -286,8 +288,8 @@ static __maybe_unused void free_blocks(void *list)
 }
 
 /* Blocks of 'size' bytes until the arena grows: errno after each. */
-static __maybe_unused int grow_keeps_errno(struct mm_arena *a, size_t size, void **list,
-					   unsigned int max, unsigned long *grew)
+static int grow_keeps_errno(struct mm_arena *a, size_t size, void **list,
+			    unsigned int max, unsigned long *grew)
 {
 	struct mm_diag d;
 	unsigned long before;
@@ -312,6 +314,70 @@ static __maybe_unused int grow_keeps_errno(struct mm_arena *a, size_t size, void
 	*grew = d.nr_grow - before;
 	return 0;
 }
+
+/* An address-space limit at what the process has mapped now, plus 'room'. */
+static int limit_address_space(size_t room)
+{
+	struct rlimit rl;
+	unsigned long vm_pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f || fscanf(f, "%lu", &vm_pages) != 1)
+		return -1;
+	fclose(f);
+	rl.rlim_cur = rl.rlim_max = vm_pages * (size_t)sysconf(_SC_PAGESIZE) + room;
+	return setrlimit(RLIMIT_AS, &rl);
+}
+
+/*
+ * In a child with no room for a region more: every page the arena has in
+ * objects of 64 bytes, then all of one slab's objects freed -- parked in
+ * the thread's magazine, or an empty slab kept -- and a request of another
+ * class, which a growth cannot serve and a reclaim can.  0: it succeeded,
+ * errno as it was; 1: errno changed; 2: it failed; 3: no such slab.
+ */
+static int reclaim_child(struct mm_arena *a)
+{
+	struct kmem_cache *c = kmalloc_slab(64);
+	struct kmem_cache_info ci;
+	void *list = NULL, *p, **pp;
+	uintptr_t mask, base = 0;
+
+	for (struct mm_region *r = a->regions; r; r = r->next)
+		r->no_regrow = 1;
+	if (!c || limit_address_space(0))
+		return 3;
+	kmem_cache_info(c, &ci);
+	while ((p = M(malloc)(64)) != NULL) {
+		*(void **)p = list;
+		list = p;
+	}
+	/* A slab whose objects are all on the list (others may hold some of the older ones). */
+	mask = ~((uintptr_t)ci.pages_per_slab * MM_PAGE_SIZE - 1);
+	for (p = list; p && !base; p = *(void **)p) {
+		unsigned int n = 0;
+
+		for (void *q = list; q; q = *(void **)q)
+			n += ((uintptr_t)q & mask) == ((uintptr_t)p & mask);
+		if (n == ci.objs_per_slab)
+			base = (uintptr_t)p & mask;
+	}
+	if (!base)
+		return 3;
+	for (pp = &list; *pp;) {
+		p = *pp;
+		if (((uintptr_t)p & mask) == base) {
+			*pp = *(void **)p;
+			M(free)(p);
+		} else {
+			pp = (void **)p;
+		}
+	}
+	errno = 1234;
+	p = M(malloc)(200);
+	return !p ? 2 : errno != 1234;
+}
+#endif
 
 static void test_success_keeps_errno(void **state)
 {
@@ -359,10 +425,6 @@ static void test_success_keeps_errno(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct rlimit rl;
-		unsigned long vm_pages = 0;
-		FILE *f;
-
 		/* An arena of two largest blocks at least: its doubling is as much. */
 		list = NULL;
 		for (int i = 0; i < 32; i++) {
@@ -373,16 +435,10 @@ static void test_success_keeps_errno(void **state)
 			*p = list;
 			list = p;
 		}
-		f = fopen("/proc/self/statm", "r");
-		if (!f || fscanf(f, "%lu", &vm_pages) != 1)
-			_exit(3);
-		fclose(f);
 		/* No region grows in place: the arena must map a new one. */
 		for (struct mm_region *r = a->regions; r; r = r->next)
 			r->no_regrow = 1;
-		rl.rlim_cur = rl.rlim_max = vm_pages * (size_t)sysconf(_SC_PAGESIZE) +
-					    MM_MAX_BLOCK + MM_MAX_BLOCK / 2;
-		if (setrlimit(RLIMIT_AS, &rl))
+		if (limit_address_space(MM_MAX_BLOCK + MM_MAX_BLOCK / 2))
 			_exit(3);
 		err = grow_keeps_errno(a, MM_MAX_BLOCK / 16, &list, 1024, &grew);
 		_exit(err ? 1 : grew ? 0 : 2);
@@ -391,6 +447,24 @@ static void test_success_keeps_errno(void **state)
 	assert_true(WIFEXITED(status));
 	if (WEXITSTATUS(status) == 1)
 		fail_msg("a malloc() that grew the arena changed errno");
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/*
+	 * The growth refused outright, the request served after all by the
+	 * objects this thread's magazine parks: they go back to their slab,
+	 * whose page a reclaim then gives to another class.  A success:
+	 * errno as it was.
+	 */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(reclaim_child(a));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 1)
+		fail_msg("a malloc() that a reclaim served changed errno");
+	if (WEXITSTATUS(status) == 2)
+		fail_msg("a malloc() failed with a whole slab parked in the thread's magazine");
 	assert_int_equal(WEXITSTATUS(status), 0);
 #else
 	skip();
