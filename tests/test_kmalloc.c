@@ -652,7 +652,7 @@ static void test_zeroing_and_arrays(void **state)
 	unsigned char *p;
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
-		size_t sz = sizes[k];
+		size_t sz = served_size(sizes[k]);
 
 		/* Dirty the memory first, so zeroes are kzalloc's doing. */
 		for (int round = 0; round < 2; round++) {
@@ -682,6 +682,11 @@ static void test_zeroing_and_arrays(void **state)
 	assert_null(kmalloc_array(opaque((size_t)1 << 33), opaque((size_t)1 << 33)));
 	assert_null(kcalloc(opaque(SIZE_MAX / 16 + 1), 16));
 	assert_null(kcalloc(3, opaque(SIZE_MAX / 3 + 1)));
+	/* Past the largest block, with no direct mappings: refused. */
+	if (!PAST_BLOCK_OK) {
+		assert_null(kzalloc(opaque(MM_MAX_BLOCK + 1)));
+		assert_null(kcalloc(opaque(MM_MAX_BLOCK + 1), 1));
+	}
 	assert_arena_valid(def());
 }
 
@@ -871,6 +876,12 @@ static void test_krealloc_across_everything(void **state)
 		size_t sz = steps[k];
 		unsigned char *q = krealloc(p, sz);
 
+		/* No direct mappings: refused, and the block is as it was. */
+		if (sz > MM_MAX_BLOCK && !PAST_BLOCK_OK) {
+			assert_null(q);
+			assert_true(check_fill(p, have, 99));
+			continue;
+		}
 		assert_non_null(q);
 		assert_true(ksize(q) >= sz);
 		/* Whatever both sizes cover survived. */
@@ -955,8 +966,12 @@ static void test_krealloc_in_place(void **state)
 	kfree(p);
 
 huge:
-	/* A direct mapping the same way: its tail is unmapped. */
+	/* A direct mapping the same way: its tail is unmapped (where there are any). */
 	p = kmalloc(MM_MAX_BLOCK + PS);
+	if (!PAST_BLOCK_OK) {
+		assert_null(p);
+		goto out;
+	}
 	assert_non_null(p);
 	assert_true(ksize(p) >= MM_MAX_BLOCK + PS);
 	fill(p, 64, 7);
@@ -969,6 +984,7 @@ huge:
 	if (IS_ENABLED(CONFIG_MM_BACKEND_MMAP))
 		assert_int_equal(ksize(p), PS);
 	kfree(p);
+out:
 	assert_arena_valid(def());
 }
 
@@ -1081,14 +1097,20 @@ static void unfill_heap(void *list)
 static void test_krealloc_shrink_never_fails(void **state)
 {
 	struct mm_arena *a = def();
-	/* A direct mapping where the largest block has no room for it. */
-	const int in_arena = LARGE_FITS(6);
-	unsigned char *obj = kmalloc(2000), *large = kmalloc(LB + 6 * PS);
+	/*
+	 * A direct mapping where the largest block has no room for it, or
+	 * where there are none, the largest block.
+	 */
+	const int in_arena = LARGE_FITS(6) || !PAST_BLOCK_OK;
+	const size_t big = in_arena && !LARGE_FITS(6) ? MM_MAX_BLOCK : LB + 6 * PS;
+	unsigned char *obj = kmalloc(2000), *large = kmalloc(big);
 	size_t free0, got;
 	void *list;
 
+	assert_non_null(obj);
+	assert_non_null(large);
 	fill(obj, 2000, 8);
-	fill(large, LB + 6 * PS, 9);
+	fill(large, big, 9);
 	list = fill_heap();
 	assert_null(kmalloc(20));
 	assert_null(kmalloc(100));
@@ -1101,7 +1123,7 @@ static void test_krealloc_shrink_never_fails(void **state)
 	got = ksize(large);
 	assert_true(got == PS || got == 2 * PS);	/* 2 only where 1 would end on an odd page */
 	if (in_arena)
-		assert_true(mm_arena_free_pages(a) >= free0 + (LB + 6 * PS) / PS - got / PS);
+		assert_true(mm_arena_free_pages(a) >= free0 + big / PS - got / PS);
 	assert_arena_valid(a);
 	unfill_heap(list);
 	kfree(obj);
@@ -1114,17 +1136,23 @@ static void test_ksize(void **state)
 	long on_stack;
 	void *p = kmalloc(MM_MAX_BLOCK * 2 + 1);
 
-	assert_non_null(p);
-	assert_true(ksize(p) >= MM_MAX_BLOCK * 2 + 1);
-	memset(p, 1, ksize(p));
-	kfree(p);
+	if (PAST_BLOCK_OK) {
+		assert_non_null(p);
+		assert_true(ksize(p) >= MM_MAX_BLOCK * 2 + 1);
+		memset(p, 1, ksize(p));
+		kfree(p);
+	} else {
+		assert_null(p);		/* no direct mappings */
+	}
 	assert_int_equal(ksize(NULL), 0);
 	assert_int_equal(ksize(&on_stack), 0);
 	p = kmalloc(LB + 3 * PS);	/* 2 + 1 pages; 4 only where a third would end on an odd page */
 	if (LARGE_FITS(3))
 		assert_int_equal(ksize(p), expected_ksize_at(p, LB + 3 * PS));
-	else
+	else if (PAST_BLOCK_OK)
 		assert_true(ksize(p) >= LB + 3 * PS);	/* a direct mapping */
+	else
+		assert_null(p);
 	kfree(p);
 }
 
@@ -1145,6 +1173,11 @@ static void test_kmalloc_aligned(void **state)
 			int n = sz > ((size_t)1 << 18) ? 1 : 3;
 			void *p[3];
 
+			/* A block past the largest: a direct mapping, or refused. */
+			if (max_t(size_t, sz, align) > MM_MAX_BLOCK && !PAST_BLOCK_OK) {
+				assert_null(kmalloc_aligned(sz, align));
+				continue;
+			}
 			for (int j = 0; j < n; j++) {
 				p[j] = kmalloc_aligned(sz, align);
 				if (!p[j]) {
@@ -2838,7 +2871,8 @@ static void test_nothing_lost(void **state)
 	{
 		void *h = kmalloc(3 * MM_MAX_BLOCK);	/* not in the arena at all */
 
-		assert_non_null(h);
+		/* A direct mapping, or refused where there are none. */
+		assert_true(!h == !PAST_BLOCK_OK);
 		kfree(h);
 	}
 	after = settle();
