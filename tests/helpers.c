@@ -241,6 +241,34 @@ size_t in_use(void)
 	return d.allocated;
 }
 
+size_t arena_room(void)
+{
+	struct mm_arena *a = mm_default_arena();
+	size_t free_bytes = mm_arena_free_pages(a) * MM_PAGE_SIZE, room = SIZE_MAX;
+
+#if IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC)
+	room = free_bytes / 2;
+#if !IS_ENABLED(CONFIG_MM_TINY) && !IS_ENABLED(CONFIG_MM_STATIC_LINKER_REGION)
+	/*
+	 * And half of what the array has yet to give: malloc_trim() hands
+	 * the free pages at its top back to it, for the arena to take again.
+	 */
+	room += (CONFIG_MM_STATIC_SIZE - mm_default_backend()->held) / 2;
+#endif
+#endif
+#if !IS_ENABLED(CONFIG_MM_TINY)
+	if (CONFIG_MM_ARENA_LIMIT_KB) {
+		size_t lim = (size_t)CONFIG_MM_ARENA_LIMIT_KB << 10, cap;
+		struct mm_diag d;
+
+		mm_arena_diag(a, &d);
+		cap = lim > d.capacity ? lim - d.capacity : 0;
+		room = min_t(size_t, room, (cap + free_bytes) / 2);
+	}
+#endif
+	return room;
+}
+
 #if IS_ENABLED(CONFIG_MM_KMALLOC) && (!IS_ENABLED(CONFIG_MM_TINY) || IS_ENABLED(CONFIG_MM_STATS))
 /*
  * Every class of the layout, the fine ones too: the cache of each size up

@@ -199,6 +199,16 @@ static inline uint64_t xorshift64s(uint64_t *state)
 /* Bytes of pages allocated in the default arena. */
 size_t in_use(void);
 
+/*
+ * Bytes a test's random mix may take from the default arena, each request
+ * priced from the configuration by the test: where the arena cannot grow
+ * past a bound -- the static array, an arena limit -- half of what it may
+ * still have, the rest being the slack of slabs, magazines and the heap;
+ * else SIZE_MAX.  A mix sized for classes of small sizes is many times
+ * that where whole pages serve them (64 KiB ones, no class past 64 bytes).
+ */
+size_t arena_room(void);
+
 #if IS_ENABLED(CONFIG_MM_KMALLOC) && (!IS_ENABLED(CONFIG_MM_TINY) || IS_ENABLED(CONFIG_MM_STATS))
 /*
  * Objects allocated in all kmalloc caches: finer than pages, where a small

@@ -1395,7 +1395,12 @@ static void test_malloc_stats(void **state)
 #define CHURN_SLOTS 512
 /* Fewer blocks live at once on a small fixed heap. */
 #define CHURN_LIVE (BIG < MM_MAX_BLOCK ? CHURN_SLOTS / 4 : CHURN_SLOTS)
-static struct { unsigned char *p; size_t n; unsigned int seed; } slots[CHURN_SLOTS];
+static struct {
+	unsigned char *p;
+	size_t n;
+	size_t cost;		/* arena_cost() when it was taken */
+	unsigned int seed;
+} slots[CHURN_SLOTS];
 
 static unsigned int rng_state;
 
@@ -1436,14 +1441,45 @@ static size_t churn_align(size_t align)
 	return min_t(size_t, align, MM_MAX_BLOCK);
 }
 
+/*
+ * Bytes of the default arena that n bytes aligned to 'align' take, about:
+ * a class's object or a heap block, or whole pages (exact in pages with a
+ * page an odd end may add, else a power-of-two block); nothing past the
+ * largest block, a direct mapping.
+ */
+static size_t arena_cost(size_t n, size_t align)
+{
+	size_t sz = max_t(size_t, max_t(size_t, n, align), 1), pages = 1;
+	struct kmem_cache *c = sz <= KMALLOC_MAX_CACHE_SIZE ? kmalloc_slab(sz) : NULL;
+
+	if (sz > MM_MAX_BLOCK)
+		return 0;
+	if (c)
+		return kmem_cache_size(c);
+	if (heap_serves(n))
+		return n + max_t(size_t, align, 16);
+	if (IS_ENABLED(CONFIG_MM_EXACT_RUNS))
+		return ALIGN(sz, MM_PAGE_SIZE) + MM_PAGE_SIZE;
+	while (pages * MM_PAGE_SIZE < sz)
+		pages *= 2;
+	return pages * MM_PAGE_SIZE;
+}
+
+/*
+ * What would take the live blocks past arena_room() is left out of the
+ * mix -- an allocation or a growth skipped, the slot as it was: where
+ * small sizes are whole 64 KiB pages (no class past 64 bytes, no heap),
+ * some 250 of the 300-odd live blocks are, more than a 16 MiB array.
+ */
 static int churn(unsigned int seed, int ops)
 {
+	size_t room = arena_room(), used = 0;
 	int errors = 0;
 
 	rng_state = seed;
 	for (int i = 0; i < ops; i++) {
 		unsigned int k = rnd() % CHURN_LIVE, op = rnd() % 10;
-		size_t n;
+		size_t n, align = 0, cost;
 
 		if (slots[k].p) {
 			if (!filled(slots[k].p, slots[k].n < 64 ? slots[k].n : 64, slots[k].seed))
@@ -1452,6 +1488,9 @@ static int churn(unsigned int seed, int ops)
 				unsigned char *q;
 
 				n = churn_size();
+				cost = arena_cost(n, 0);
+				if (cost > slots[k].cost && cost - slots[k].cost > room - used)
+					continue;
 				q = M(realloc)(slots[k].p, n ? n : 1);
 				if (!q) {
 					churn_nomem++;
@@ -1460,16 +1499,26 @@ static int churn(unsigned int seed, int ops)
 				if (!filled(q, min_t(size_t, min_t(size_t, slots[k].n, n), 64),
 					    slots[k].seed))
 					errors++;
+				used = used - slots[k].cost + cost;
 				slots[k].p = q;
 				slots[k].n = n;
+				slots[k].cost = cost;
 				fill(q, n < 64 ? n : 64, slots[k].seed);
 			} else {
 				M(free)(slots[k].p);
 				slots[k].p = NULL;
+				used -= slots[k].cost;
 			}
 			continue;
 		}
 		n = churn_size();
+		if (op >= 9)
+			align = churn_align((size_t)8 << (rnd() % 14));
+		else if (op >= 7)
+			align = churn_align((size_t)16 << (rnd() % 10));
+		cost = arena_cost(n, align);
+		if (cost > room - used)
+			continue;
 		if (op < 5) {
 			slots[k].p = M(malloc)(n);
 		} else if (op < 7) {
@@ -1477,11 +1526,11 @@ static int churn(unsigned int seed, int ops)
 			if (slots[k].p && !all_zero(slots[k].p, n))
 				errors++;
 		} else if (op < 9) {
-			slots[k].p = M(aligned_alloc)(churn_align((size_t)16 << (rnd() % 10)), n);
+			slots[k].p = M(aligned_alloc)(align, n);
 		} else {
 			void *q = NULL;
 
-			if (M(posix_memalign)(&q, churn_align((size_t)8 << (rnd() % 14)), n))
+			if (M(posix_memalign)(&q, align, n))
 				q = NULL;
 			slots[k].p = q;
 		}
@@ -1489,7 +1538,9 @@ static int churn(unsigned int seed, int ops)
 			churn_nomem++;
 			continue;
 		}
+		used += cost;
 		slots[k].n = n;
+		slots[k].cost = cost;
 		slots[k].seed = rnd();
 		fill(slots[k].p, n < 64 ? n : 64, slots[k].seed);
 	}
