@@ -345,9 +345,19 @@ static int reclaim_child(struct mm_arena *a)
 
 	for (struct mm_region *r = a->regions; r; r = r->next)
 		r->no_regrow = 1;
-	if (!c || limit_address_space(0))
+	if (!c)
 		return 3;
 	kmem_cache_info(c, &ci);
+	/* Some slabs first: the test before trimmed the arena to nothing. */
+	for (int i = 0; i < 1024; i++) {
+		p = M(malloc)(64);
+		if (!p)
+			return 3;
+		*(void **)p = list;
+		list = p;
+	}
+	if (limit_address_space(0))
+		return 3;
 	while ((p = M(malloc)(64)) != NULL) {
 		*(void **)p = list;
 		list = p;
