@@ -334,7 +334,8 @@ static int limit_address_space(size_t room)
  * objects of 64 bytes, then all of one slab's objects freed -- parked in
  * the thread's magazine, or an empty slab kept -- and a request of another
  * class, which a growth cannot serve and a reclaim can.  0: it succeeded,
- * errno as it was; 1: errno changed; 2: it failed; 3: no such slab.
+ * errno as it was; 1: errno changed; 2: it failed; 3: no such slab or
+ * class.
  */
 static int reclaim_child(struct mm_arena *a)
 {
@@ -383,9 +384,21 @@ static int reclaim_child(struct mm_arena *a)
 			pp = (void **)p;
 		}
 	}
-	errno = 1234;
-	p = M(malloc)(200);
-	return !p ? 2 : errno != 1234;
+	/* Another class whose slab those pages make (kmalloc-256's takes two with MM_SLAB_MAX_ORDER=1). */
+	for (size_t size = 200; size > 64; size -= 8) {
+		struct kmem_cache *o = kmalloc_slab(size);
+		struct kmem_cache_info oi;
+
+		if (!o || o == c)
+			continue;
+		kmem_cache_info(o, &oi);
+		if (oi.pages_per_slab > ci.pages_per_slab)
+			continue;
+		errno = 1234;
+		p = M(malloc)(size);
+		return !p ? 2 : errno != 1234;
+	}
+	return 3;
 }
 #endif
 
