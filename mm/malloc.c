@@ -312,4 +312,70 @@ size_t _malloc_usable_size_r(struct _reent *r, void *p)
 {
 	return malloc_usable_size(p);
 }
+
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+/*
+ * The rest of newlib's family.  Its objects define these in groups --
+ * mallinfo, malloc_stats and mallopt in one, valloc and pvalloc in
+ * another -- and reach its allocator's own: a program that called
+ * mallinfo() or valloc() pulled newlib's allocator in beside mm's, and
+ * the link stopped at two _malloc_r (or, for malloc_trim(), at nano's
+ * missing _malloc_trim_r).  Every member of every group is here.
+ */
+struct mallinfo mallinfo(void)
+{
+	struct mm_mallinfo2 m = mallinfo2();
+	struct mallinfo mi = {
+		.arena = m.arena, .ordblks = m.ordblks, .smblks = m.smblks,
+		.hblks = m.hblks, .hblkhd = m.hblkhd, .usmblks = m.usmblks,
+		.fsmblks = m.fsmblks, .uordblks = m.uordblks,
+		.fordblks = m.fordblks, .keepcost = m.keepcost,
+	};
+
+	return mi;
+}
+
+/* No parameter is tuned at run time (Kconfig sets them): 0, as musl says. */
+int mallopt(int param, int value)
+{
+	return 0;
+}
+
+struct mallinfo _mallinfo_r(struct _reent *r);
+void _malloc_stats_r(struct _reent *r);
+int _mallopt_r(struct _reent *r, int param, int value);
+void *_valloc_r(struct _reent *r, size_t size);
+void *_pvalloc_r(struct _reent *r, size_t size);
+int _malloc_trim_r(struct _reent *r, size_t pad);
+
+struct mallinfo _mallinfo_r(struct _reent *r)
+{
+	return mallinfo();
+}
+
+void _malloc_stats_r(struct _reent *r)
+{
+	malloc_stats();
+}
+
+int _mallopt_r(struct _reent *r, int param, int value)
+{
+	return mallopt(param, value);
+}
+
+void *_valloc_r(struct _reent *r, size_t size)
+{
+	return valloc(size);
+}
+
+void *_pvalloc_r(struct _reent *r, size_t size)
+{
+	return pvalloc(size);
+}
+
+int _malloc_trim_r(struct _reent *r, size_t pad)
+{
+	return malloc_trim(pad);
+}
+#endif
 #endif

@@ -11,8 +11,10 @@
 #  3. the debug firmware with CONFIG_MM_LOCK_USER (the application's lock
 #     hooks, as an RTOS would provide) instead of PRIMASK masking;
 #  4. cortex_m4_min_defconfig (no reports, stats or checks: the firmware
-#     still runs, silently), cortex_m3_defconfig on the AN385 and
-#     cortex_m7_defconfig on the AN500;
+#     still runs, silently), cortex_m3_defconfig on the AN385 (and again
+#     with CONFIG_MM_MALLOC_EXTRAS: newlib's valloc, mallinfo, mallopt and
+#     malloc_trim must link and answer from mm) and cortex_m7_defconfig on
+#     the AN500;
 #  5. Cortex-M0+ (ARMv6-M, no exclusive loads): libmm.a asks nothing of
 #     libatomic (no __atomic_*/__sync_* calls).
 #
@@ -115,6 +117,9 @@ echo "== firmware, cortex_m3_defconfig on mps2-an385"
 firmware "$O/m3" cortex_m3_defconfig mps2-an385
 echo "== firmware, cortex_m7_defconfig on mps2-an500"
 firmware "$O/m7" cortex_m7_defconfig mps2-an500
+echo "== firmware, cortex_m3_defconfig + CONFIG_MM_MALLOC_EXTRAS (newlib's valloc, mallinfo ... from mm)"
+firmware "$O/m3-extras" cortex_m3_defconfig mps2-an385 --enable MM_MALLOC_EXTRAS
+expect "$O/m3-extras/firmware.out" "^extras from mm: valloc, pvalloc, malloc_trim, mallinfo, mallopt"
 
 echo "== Cortex-M0+: no libatomic"
 o=$O/m0plus

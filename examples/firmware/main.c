@@ -21,6 +21,7 @@
  * same source runs under QEMU on the MPS2 boards (mps2/: AN386 Cortex-M4,
  * also AN385 Cortex-M3 and AN500 Cortex-M7) and on a Linux host (host.c).
  */
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,6 +348,37 @@ int main(void)
 
 		check(p && ksize(p) >= 40, "malloc() is mm's");
 		free(p);
+	}
+#endif
+#if IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+	{
+		/*
+		 * The extras are mm's too -- on newlib, one of them missing
+		 * linked newlib's allocator in beside mm's, and the link failed.
+		 */
+		void *v = valloc(100), *pv = pvalloc(5000);
+
+		check(v && ((uintptr_t)v & 4095) == 0 && ksize(v) >= 100,
+		      "valloc() is mm's, page-aligned");
+		check(pv && ((uintptr_t)pv & 4095) == 0 && ksize(pv) >= 8192,
+		      "pvalloc() is mm's, in whole pages");
+#ifdef __NEWLIB__
+		{
+			struct mallinfo mi = mallinfo();
+
+			check(mi.arena && mi.uordblks >= 8192 + 100 && mi.uordblks <= mi.arena,
+			      "mallinfo() counts mm's arena");
+			check(mallopt(1, 0) == 0, "mallopt() tunes nothing (Kconfig does)");
+		}
+#endif
+		free(pv);
+		free(v);
+		malloc_trim(0);
+#ifdef __NEWLIB__
+		printf("extras from mm: valloc, pvalloc, malloc_trim, mallinfo, mallopt\n");
+#else
+		printf("extras from mm: valloc, pvalloc, malloc_trim\n");
+#endif
 	}
 #endif
 
