@@ -23,6 +23,9 @@
 #include <errno.h>
 #include <string.h>
 #include "kmalloc.h"
+#if IS_ENABLED(CONFIG_ARCH_HOST)
+#include <unistd.h>
+#endif
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED)
 #define MM_NAME(name) mm_##name
@@ -50,7 +53,6 @@ struct mm_mallinfo2 {
 /* Visible from the shared object whatever the build's defaults. */
 #define MM_EXPORT __attribute__((visibility("default")))
 
-#define SYS_PAGE_SIZE ((size_t)4096)
 
 MM_EXPORT void *MM_NAME(malloc)(size_t size);
 MM_EXPORT void MM_NAME(free)(void *p);
@@ -186,16 +188,35 @@ void *MM_NAME(memalign)(size_t align, size_t size)
 }
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+/*
+ * valloc()'s page is the MMU's: 16 or 64 KiB on some arm64 kernels.  Asked
+ * here only, not at setup, where sysconf()'s code would be pages of the C
+ * library that a preloaded process otherwise never touches.  newlib's
+ * page is 4096.
+ */
+static size_t sys_page_size(void)
+{
+#if IS_ENABLED(CONFIG_ARCH_HOST)
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (page > 0)
+		return (size_t)page;
+#endif
+	return 4096;
+}
+
 void *MM_NAME(valloc)(size_t size)
 {
-	return aligned(SYS_PAGE_SIZE, size);
+	return aligned(sys_page_size(), size);
 }
 
 void *MM_NAME(pvalloc)(size_t size)
 {
-	if (size > SIZE_MAX - SYS_PAGE_SIZE)
+	size_t page = sys_page_size();
+
+	if (size > SIZE_MAX - page)
 		return nomem();
-	return aligned(SYS_PAGE_SIZE, size ? ALIGN(size, SYS_PAGE_SIZE) : SYS_PAGE_SIZE);
+	return aligned(page, size ? ALIGN(size, page) : page);
 }
 
 #endif

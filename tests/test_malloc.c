@@ -1075,24 +1075,26 @@ static void test_posix_memalign(void **state)
 static void test_valloc_pvalloc(void **state)
 {
 	static const size_t sizes[] = { 0, 1, 100, 4095, 4096, 4097, 50000, 5 * MiB };
+	/* The MMU's page, which is not 4 KiB on every kernel. */
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	void *p;
 
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
-		if (!testable_aligned(sizes[i] + PAGE, PAGE))
+		if (!testable_aligned(sizes[i] + page, page))
 			continue;
 		p = M(valloc)(sizes[i]);
-		assert_true(aligned_to(p, PAGE));
+		assert_true(aligned_to(p, page));
 		assert_usable(p, sizes[i]);
 		M(free)(p);
 
 		p = M(pvalloc)(sizes[i]);
-		assert_true(aligned_to(p, PAGE));
+		assert_true(aligned_to(p, page));
 		/* pvalloc rounds the size up to whole pages (0 to one page) */
-		assert_usable(p, sizes[i] ? (sizes[i] + PAGE - 1) / PAGE * PAGE : PAGE);
+		assert_usable(p, sizes[i] ? (sizes[i] + page - 1) / page * page : page);
 		M(free)(p);
 	}
 	p = M(pvalloc)(1);
-	assert_true(M(malloc_usable_size)(p) >= 4096);
+	assert_true(M(malloc_usable_size)(p) >= page);
 	M(free)(p);
 }
 #endif
