@@ -534,6 +534,19 @@ size_t __kmalloc_trim_huge(void)
 	return len;
 }
 
+/* The direct mappings in use, and their bytes (mallinfo2()'s hblks, hblkhd). */
+void __kmalloc_huge_stats(size_t *nr, size_t *bytes)
+{
+	mm_flags_t flags = mm_lock(&huge_lock);
+
+	*nr = *bytes = 0;
+	for (struct huge_block *h = huge_list.next; h != &huge_list; h = h->next) {
+		(*nr)++;
+		*bytes += h->map_len;
+	}
+	mm_unlock(&huge_lock, flags);
+}
+
 static size_t huge_size(const void *p)
 {
 	mm_flags_t flags = mm_lock(&huge_lock);
@@ -556,6 +569,7 @@ static void *huge_resize(const void *p, size_t size) { return NULL; }
 static size_t huge_size(const void *p) { return 0; }
 static void huge_zero(void *p, size_t len) { memset(p, 0, len); }
 size_t __kmalloc_trim_huge(void) { return 0; }
+void __kmalloc_huge_stats(size_t *nr, size_t *bytes) { *nr = *bytes = 0; }
 #endif
 
 /* ---- Allocation -------------------------------------------------------- */

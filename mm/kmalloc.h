@@ -69,6 +69,7 @@ void *__kmalloc_slow(size_t size);
 void __kfree_slow(const void *p);
 void *__krealloc_slow(void *p, size_t new_size);
 size_t __kmalloc_trim_huge(void);
+void __kmalloc_huge_stats(size_t *nr, size_t *bytes);
 
 /* The cache for 1 <= size <= KMALLOC_MAX_CACHE_SIZE, NULL if none (yet). */
 static __always_inline struct kmem_cache *kmalloc_cache(size_t size)

@@ -265,6 +265,8 @@ mallinfo2_t MM_NAME(mallinfo2)(void)
 		mi.ordblks += mm_arena_nr_free_order(a, o);
 	mi.uordblks = allocated - heap_free;
 	mi.fordblks = mi.arena - mi.uordblks;
+	/* Direct mappings apart, as glibc counts its mmapped chunks. */
+	__kmalloc_huge_stats(&mi.hblks, &mi.hblkhd);
 	return mi;
 }
 
@@ -280,8 +282,8 @@ void MM_NAME(malloc_stats)(void)
 	mm_printf("Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
 		  "Total (incl. mmap):\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
 		  "max mmap regions = %10lu\nmax mmap bytes   = %10zu\n",
-		  mi.arena, mi.uordblks, mi.arena, mi.uordblks, d.nr_regions,
-		  d.peak_allocated);
+		  mi.arena, mi.uordblks, mi.arena + mi.hblkhd, mi.uordblks + mi.hblkhd,
+		  d.nr_regions, d.peak_allocated);
 }
 #endif
 

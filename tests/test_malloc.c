@@ -1391,6 +1391,19 @@ static void test_mallinfo2(void **state)
 	} else {
 		M(free)(p);
 	}
+	/* A direct mapping counts apart, as glibc's mmapped chunks (hblks, hblkhd). */
+	if (PAST_BLOCK_OK) {
+		before = M(mallinfo2)();
+		p = M(malloc)(MM_MAX_BLOCK + 1);
+		assert_non_null(p);
+		during = M(mallinfo2)();
+		assert_int_equal(during.hblks, before.hblks + 1);
+		assert_true(during.hblkhd >= before.hblkhd + MM_MAX_BLOCK + 1);
+		M(free)(p);
+		after = M(mallinfo2)();
+		assert_int_equal(after.hblks, before.hblks);
+		assert_int_equal(after.hblkhd, before.hblkhd);
+	}
 }
 #endif
 
