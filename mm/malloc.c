@@ -187,7 +187,17 @@ void *MM_NAME(memalign)(size_t align, size_t size)
 	return aligned(align <= 1 ? 1 : roundup_pow_of_two(align), size);
 }
 
-#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+/*
+ * valloc and pvalloc hand out blocks, so on a host with the C library's
+ * names they are mm's even without the extras -- the tiny core's
+ * (host_tiny_defconfig) builds a libmm.so that can be preloaded too: a
+ * program's valloc() otherwise reached glibc's, and the block then came
+ * to our free() (reported as not ours, and leaked) and realloc() (NULL).
+ * glibc's malloc_trim, malloc_stats and mallinfo2 only look at glibc's
+ * own empty heap then, which is harmless.
+ */
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS) || \
+    (IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && IS_ENABLED(CONFIG_ARCH_HOST))
 /*
  * valloc()'s page is the MMU's: 16 or 64 KiB on some arm64 kernels.  Asked
  * here only, not at setup, where sysconf()'s code would be pages of the C
