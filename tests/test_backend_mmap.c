@@ -102,9 +102,16 @@ static void test_grow_min_want(void **state)
 	mm_backend_release(&m.be, r, 3 * PS);
 	assert_int_equal(m.be.held, 0);
 
-	/* A want no kernel maps (half the address space): min. */
+	/*
+	 * A want no kernel maps (half the address space): min.  And errno
+	 * as it was: the malloc() that grew the arena succeeded, and a
+	 * program that reads errno after a call that allocates inside (NSS's
+	 * getpwnam(): NULL and errno 0 is "no such user") saw ENOMEM.
+	 */
+	errno = 4242;
 	p = mm_backend_grow(&m.be, PS, (SIZE_MAX / 2) & MM_PAGE_MASK, &got);
 	assert_non_null(p);
+	assert_int_equal(errno, 4242);
 	assert_int_equal(got, PS);
 	assert_int_equal(m.be.nr_fail, 0);
 	mm_backend_release(&m.be, p, PS);
@@ -413,8 +420,15 @@ static void test_grow_at(void **state)
 	assert_int_equal(mm_backend_release(&m.be, p + 2 * PS, 2 * PS), 0);
 	assert_int_equal(mm_backend_grow_at(&m.be, p + 2 * PS, 2 * PS), 0);
 	memset(p, 7, 4 * PS);
-	/* Already mapped: refused, and the contents are untouched. */
+	/*
+	 * Already mapped: refused, and the contents are untouched.  errno
+	 * too: a refused regrow is no failure of the malloc() that tried it,
+	 * which goes on to a new region (it returned a block with errno
+	 * EEXIST).
+	 */
+	errno = 4242;
 	assert_int_equal(mm_backend_grow_at(&m.be, p + PS, PS), -1);
+	assert_int_equal(errno, 4242);
 	assert_int_equal(p[PS], 7);
 	assert_int_equal(m.be.held, 4 * PS);
 	assert_int_equal(mm_backend_release(&m.be, p, 4 * PS), 0);

@@ -5,6 +5,7 @@
  * runtime), and put it back where it was before they end: nothing between
  * two sbrk() calls of a test allocates, so the break is the test's alone.
  */
+#include <errno.h>
 #include <unistd.h>
 #include "helpers.h"
 
@@ -84,9 +85,11 @@ static void test_want_too_much_falls_back_to_min(void **state)
 	p = mm_backend_grow(&s.be, 2 * PS, SIZE_MAX, &got);
 	assert_non_null(p);
 	assert_int_equal(got, 2 * PS);
-	/* A want the kernel refuses (64 TiB): min again. */
+	/* A want the kernel refuses (64 TiB): min again, errno as it was. */
+	errno = 4242;
 	p = mm_backend_grow(&s.be, PS, (size_t)1 << 46, &got);
 	assert_non_null(p);
+	assert_int_equal(errno, 4242);
 	assert_int_equal(got, PS);
 	assert_int_equal(brk_now(), (uintptr_t)p + PS);
 	assert_int_equal(s.be.nr_fail, 0);
