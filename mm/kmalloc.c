@@ -376,18 +376,93 @@ __attribute__((constructor)) static void huge_lock_register(void)
 }
 
 /*
- * The last direct mapping freed stays mapped -- one, of at most
- * HUGE_CACHE_MAX bytes -- for the next request it holds without wasting
- * half of it: a program taking and freeing an 8 MiB buffer in a loop
- * otherwise mapped, faulted in and unmapped 2048 pages every time, a
- * hundred times glibc's time (glibc raises its mmap threshold after such
- * a free and keeps the memory in its heap).  malloc_trim() unmaps it.
+ * The last direct mappings freed stay mapped -- up to HUGE_CACHE_SLOTS, each
+ * of at most HUGE_CACHE_MAX bytes, twice that in all -- for the next
+ * requests they hold without wasting half: a program taking and freeing an
+ * 8 MiB buffer in a loop otherwise mapped, faulted in and unmapped 2048
+ * pages every time, a hundred times glibc's time (glibc raises its mmap
+ * threshold after such a free and keeps the memory in its heap); one of
+ * two buffers, 6 and 10 MiB, still twenty times with a single slot.  A
+ * request none fits unmaps those smaller than it: they would serve
+ * nothing it leaves, and the new mapping takes their place in memory.
+ * malloc_trim() unmaps them all.
  */
-#define HUGE_CACHE_MAX	((size_t)32 << 20)
-static struct {
+#define HUGE_CACHE_MAX		((size_t)32 << 20)
+#define HUGE_CACHE_SLOTS	4
+static struct huge_cached {
 	void *map;
 	size_t len;
-} huge_cache;
+} huge_cache[HUGE_CACHE_SLOTS];		/* newest first, the used ones */
+static unsigned int huge_cached;
+
+/* Slot i's mapping out of the cache (not unmapped); lock held. */
+static struct huge_cached huge_cache_take(unsigned int i)
+{
+	struct huge_cached c = huge_cache[i];
+
+	huge_cached--;
+	memmove(&huge_cache[i], &huge_cache[i + 1], (huge_cached - i) * sizeof(c));
+	return c;
+}
+
+/* Unmap the cached mappings of fewer than 'below' bytes; their bytes. */
+static size_t huge_cache_drop(size_t below)
+{
+	size_t done = 0;
+
+	for (unsigned int i = huge_cached; i-- > 0;) {
+		if (huge_cache[i].len < below) {
+			struct huge_cached c = huge_cache_take(i);
+
+			if (mm_backend_release(&huge_backend.be, c.map, c.len) == 0)
+				done += c.len;
+		}
+	}
+	return done;
+}
+
+/*
+ * Keep [map, map + len), freed, newest first: the oldest go past the
+ * slots or the bytes.  Lock held.
+ */
+static void huge_cache_put(void *map, size_t len)
+{
+	size_t total = len;
+	unsigned int n = 1;
+
+	if (len > HUGE_CACHE_MAX) {
+		mm_backend_release(&huge_backend.be, map, len);
+		return;
+	}
+	for (; n <= huge_cached && n < HUGE_CACHE_SLOTS; n++) {
+		if (total + huge_cache[n - 1].len > 2 * HUGE_CACHE_MAX)
+			break;
+		total += huge_cache[n - 1].len;
+	}
+	while (huge_cached >= n) {
+		struct huge_cached c = huge_cache_take(huge_cached - 1);
+
+		mm_backend_release(&huge_backend.be, c.map, c.len);
+	}
+	memmove(&huge_cache[1], &huge_cache[0], huge_cached * sizeof(huge_cache[0]));
+	huge_cache[0].map = map;
+	huge_cache[0].len = len;
+	huge_cached++;
+}
+
+/* The cached mapping that best holds 'len' bytes without wasting half, or -1. */
+static int huge_cache_find(size_t len)
+{
+	int best = -1;
+
+	for (unsigned int i = 0; i < huge_cached; i++) {
+		size_t l = huge_cache[i].len;
+
+		if (l >= len && l / 2 < len && (best < 0 || l < huge_cache[best].len))
+			best = (int)i;
+	}
+	return best;
+}
 
 /*
  * Lay a huge block for 'size' bytes aligned to 'head' over the mapping
@@ -418,6 +493,7 @@ static void *huge_alloc(size_t size, size_t align)
 	size_t len, got;
 	mm_flags_t flags;
 	void *map, *ptr = NULL;
+	int i;
 
 	if (size > SIZE_MAX / 4 || align > SIZE_MAX / 4)
 		return NULL;
@@ -438,12 +514,14 @@ static void *huge_alloc(size_t size, size_t align)
 		 */
 		huge_backend.commit = 1;
 	}
-	if (huge_cache.map && huge_cache.len >= len && huge_cache.len / 2 < len) {
-		ptr = huge_link(huge_cache.map, huge_cache.len, size, head);
+	i = huge_cache_find(len);
+	if (i >= 0) {
+		ptr = huge_link(huge_cache[i].map, huge_cache[i].len, size, head);
 		if (ptr)
-			huge_cache.map = NULL;
+			huge_cache_take((unsigned int)i);
 	}
 	if (!ptr) {
+		huge_cache_drop(len);
 		map = mm_backend_grow(&huge_backend.be, len, len, &got);
 		if (map)
 			ptr = huge_link(map, got, size, head);
@@ -473,17 +551,7 @@ static int huge_free(const void *p)
 
 		h->prev->next = h->next;
 		h->next->prev = h->prev;
-		if (len <= HUGE_CACHE_MAX) {	/* kept; the one kept before goes */
-			void *old = huge_cache.map;
-			size_t old_len = huge_cache.len;
-
-			huge_cache.map = map;
-			huge_cache.len = len;
-			map = old;
-			len = old_len;
-		}
-		if (map)
-			mm_backend_release(&huge_backend.be, map, len);
+		huge_cache_put(map, len);
 	}
 	mm_unlock(&huge_lock, flags);
 	return h ? 0 : -1;
@@ -520,16 +588,12 @@ static void *huge_resize(const void *p, size_t size)
 	return ptr;
 }
 
-/* Unmap the direct mapping kept for reuse; its bytes. */
+/* Unmap the direct mappings kept for reuse; their bytes. */
 size_t __kmalloc_trim_huge(void)
 {
 	mm_flags_t flags = mm_lock(&huge_lock);
-	size_t len = huge_cache.map ? huge_cache.len : 0;
+	size_t len = huge_cache_drop(SIZE_MAX);
 
-	if (len && mm_backend_release(&huge_backend.be, huge_cache.map, len) == 0)
-		huge_cache.map = NULL;
-	else
-		len = 0;
 	mm_unlock(&huge_lock, flags);
 	return len;
 }

@@ -1266,15 +1266,29 @@ static void test_huge_overcommit(void **state)
 
 #if HUGE_OK && MM_PAGE_SHIFT + MM_MAX_ORDER <= 22
 /*
- * The last direct mapping freed is kept for the next request it holds
- * without wasting half of it, so a buffer taken and freed in a loop costs
- * no system call; malloc_trim() unmaps it.  kmalloc.c keeps one of 32 MiB
- * at most: with blocks larger than 4 MiB, 5 MiB is no direct mapping, and
- * with 64 MiB ones (64 KiB pages) no direct mapping is ever kept.
+ * The last direct mappings freed are kept -- four, 64 MiB in all, none
+ * over 32 MiB -- for the next requests they hold without wasting half, so
+ * buffers taken and freed in a loop cost no system call; a request none
+ * holds unmaps those smaller than it, and malloc_trim() all.  With blocks
+ * larger than 4 MiB, 5 MiB is no direct mapping, and with 64 MiB ones
+ * (64 KiB pages) no direct mapping is ever kept.
  */
+static int unmapped(const void *p)
+{
+	unsigned char vec[1];
+
+	return mincore((void *)((uintptr_t)p & ~(uintptr_t)(PAGE - 1)), PAGE, vec) == -1 &&
+	       errno == ENOMEM;
+}
+
+static int overlaps(const unsigned char *a, size_t na, const unsigned char *b, size_t nb)
+{
+	return a < b + nb && b < a + na;
+}
+
 static void test_huge_reuse(void **state)
 {
-	unsigned char vec[4], *p, *q;
+	unsigned char *p, *q, *r, *s, *v[5];
 
 	p = M(malloc)(16 * MiB);
 	assert_non_null(p);
@@ -1286,16 +1300,42 @@ static void test_huge_reuse(void **state)
 	memset(q, 1, 16 * MiB - 100);
 	M(free)(q);
 	/* 5 MiB would leave more than half of it idle: a mapping of its own. */
-	q = M(malloc)(5 * MiB);
+	r = M(malloc)(5 * MiB);
+	assert_non_null(r);
+	assert_false(overlaps(r, 5 * MiB, p, 16 * MiB));
+	M(free)(r);
+	assert_false(unmapped(p));
+	/* Two buffers in turn (one slot made a mapping a turn, 20 times glibc's time). */
+	for (int i = 0; i < 3; i++) {
+		q = M(malloc)(16 * MiB - 100);
+		s = M(malloc)(5 * MiB);
+		assert_ptr_equal(q, p);
+		assert_ptr_equal(s, r);
+		memset(q, i, 16 * MiB - 100);
+		memset(s, i, 5 * MiB);
+		M(free)(s);
+		M(free)(q);
+	}
+	/* Neither holds 20 MiB: both go (or the new mapping is where they were). */
+	q = M(malloc)(20 * MiB);
 	assert_non_null(q);
-	assert_true(q + 5 * MiB <= p || q >= p + 16 * MiB);
-	M(free)(q);			/* kept now; the 16 MiB one is unmapped */
-	assert_int_equal(mincore(p, PAGE, vec), -1);
-	assert_int_equal(errno, ENOMEM);
+	assert_true(overlaps(q, 20 * MiB, p, 16 * MiB) || unmapped(p));
+	assert_true(overlaps(q, 20 * MiB, r, 5 * MiB) || unmapped(r));
+	M(free)(q);
+	/* Five freed: the oldest goes, four stay. */
+	for (int i = 0; i < 5; i++) {
+		v[i] = M(malloc)((size_t)(5 + i) * MiB);
+		assert_non_null(v[i]);
+	}
+	for (int i = 0; i < 5; i++)
+		M(free)(v[i]);
+	assert_true(unmapped(v[0]));
+	for (int i = 1; i < 5; i++)
+		assert_false(unmapped(v[i]));
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
-	assert_int_equal(mincore(q, PAGE, vec), 0);
-	M(malloc_trim)(0);
-	assert_int_equal(mincore(q, PAGE, vec), -1);
+	assert_int_equal(M(malloc_trim)(0), 1);
+	for (int i = 1; i < 5; i++)
+		assert_true(unmapped(v[i]));
 #endif
 }
 #endif
