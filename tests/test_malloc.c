@@ -392,16 +392,22 @@ static int reclaim_child(struct mm_arena *a)
 			pp = (void **)p;
 		}
 	}
-	/* Another class whose slab those pages make (kmalloc-256's takes two with MM_SLAB_MAX_ORDER=1). */
+	/*
+	 * A size those pages can serve: another class whose slab is no
+	 * larger (kmalloc-256's takes two with MM_SLAB_MAX_ORDER=1), or a
+	 * size past the classes (MM_KMALLOC_SHIFT_HIGH=6), which a page does.
+	 */
 	for (size_t size = 200; size > 64; size -= 8) {
 		struct kmem_cache *o = kmalloc_slab(size);
 		struct kmem_cache_info oi;
 
-		if (!o || o == c)
+		if (o == c)
 			continue;
-		kmem_cache_info(o, &oi);
-		if (oi.pages_per_slab > ci.pages_per_slab)
-			continue;
+		if (o) {
+			kmem_cache_info(o, &oi);
+			if (oi.pages_per_slab > ci.pages_per_slab)
+				continue;
+		}
 		errno = 1234;
 		p = M(malloc)(size);
 		return !p ? 2 : errno != 1234;
@@ -438,7 +444,10 @@ static void test_success_keeps_errno(void **state)
 		blocker[nb++] = m;
 		regrowable += m == end;
 	}
-	err = regrowable ? grow_keeps_errno(a, MM_MAX_BLOCK, &list, 64, &grew) : 0;
+	/* Enough blocks to take what the trim left free, and then grow. */
+	err = regrowable ? grow_keeps_errno(a, MM_MAX_BLOCK, &list,
+					    (unsigned int)(mm_arena_free_pages(a) * MM_PAGE_SIZE /
+							   MM_MAX_BLOCK) + 64, &grew) : 0;
 	free_blocks(list);
 	while (nb)
 		munmap(blocker[--nb], PAGE);
@@ -469,9 +478,13 @@ static void test_success_keeps_errno(void **state)
 		/* No region grows in place: the arena must map a new one. */
 		for (struct mm_region *r = a->regions; r; r = r->next)
 			r->no_regrow = 1;
-		if (limit_address_space(MM_MAX_BLOCK + MM_MAX_BLOCK / 2))
+		/* 32 pages at least: a growth's least with its alignment slack (8 KiB blocks). */
+		if (limit_address_space(max_t(size_t, MM_MAX_BLOCK + MM_MAX_BLOCK / 2,
+					      32 * MM_PAGE_SIZE)))
 			_exit(3);
-		err = grow_keeps_errno(a, MM_MAX_BLOCK / 16, &list, 1024, &grew);
+		err = grow_keeps_errno(a, MM_MAX_BLOCK / 16, &list,
+				       (unsigned int)(mm_arena_free_pages(a) * MM_PAGE_SIZE /
+						      (MM_MAX_BLOCK / 16)) + 1024, &grew);
 		_exit(err ? 1 : grew ? 0 : 2);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
