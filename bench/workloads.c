@@ -248,6 +248,30 @@ static size_t w_large(void)
 	return peak;
 }
 
+/* ---- 3b. Big buffers: 6 and 10 MiB taken, written and freed in turn ------ */
+
+/*
+ * Past every allocator's largest size class: a program's I/O or image
+ * buffers, taken and given back every turn.  glibc raises its mmap
+ * threshold after the first free and serves them from its heap; an
+ * allocator that maps and unmaps each pays for every page's fault.
+ */
+static size_t w_buffers(void)
+{
+	long n = iters(200);
+	struct blk a, b;
+
+	for (long i = 0; i < n; i++) {
+		new_block(&a, 6 << 20, (uint8_t)i);
+		new_block(&b, 10 << 20, (uint8_t)(i + 1));
+		touch_pages(&a);
+		touch_pages(&b);
+		free_block(&a);
+		free_block(&b);
+	}
+	return 16 << 20;
+}
+
 /* ---- 4. Producer/consumer: every free is a cross-thread free ------------- */
 
 /*
@@ -499,6 +523,7 @@ static const struct {
 	{ "churn64", w_churn64 },
 	{ "mixed", w_mixed },
 	{ "large", w_large },
+	{ "buffers", w_buffers },
 	{ "prodcons", w_prodcons },
 	{ "larson", w_larson },
 	{ "rss", w_rss },
