@@ -392,6 +392,7 @@ __attribute__((constructor)) static void huge_lock_register(void)
 static struct huge_cached {
 	void *map;
 	size_t len;
+	const void *ptr;		/* the block it held: freed twice, it is known */
 } huge_cache[HUGE_CACHE_SLOTS];		/* newest first, the used ones */
 static unsigned int huge_cached;
 
@@ -425,7 +426,7 @@ static size_t huge_cache_drop(size_t below)
  * Keep [map, map + len), freed, newest first: the oldest go past the
  * slots or the bytes.  Lock held.
  */
-static void huge_cache_put(void *map, size_t len)
+static void huge_cache_put(void *map, size_t len, const void *ptr)
 {
 	size_t total = len;
 	unsigned int n = 1;
@@ -447,7 +448,20 @@ static void huge_cache_put(void *map, size_t len)
 	memmove(&huge_cache[1], &huge_cache[0], huge_cached * sizeof(huge_cache[0]));
 	huge_cache[0].map = map;
 	huge_cache[0].len = len;
+	huge_cache[0].ptr = ptr;
 	huge_cached++;
+}
+
+/* Was p a direct mapping's block, freed and its mapping kept? */
+static int huge_was_freed(const void *p)
+{
+	mm_flags_t flags = mm_lock(&huge_lock);
+	int found = 0;
+
+	for (unsigned int i = 0; i < huge_cached; i++)
+		found |= huge_cache[i].ptr == p;
+	mm_unlock(&huge_lock, flags);
+	return found;
 }
 
 /* The cached mapping that best holds 'len' bytes without wasting half, or -1. */
@@ -551,7 +565,7 @@ static int huge_free(const void *p)
 
 		h->prev->next = h->next;
 		h->next->prev = h->prev;
-		huge_cache_put(map, len);
+		huge_cache_put(map, len, p);
 	}
 	mm_unlock(&huge_lock, flags);
 	return h ? 0 : -1;
@@ -629,6 +643,7 @@ static void huge_zero(void *p, size_t len)
 #else
 static void *huge_alloc(size_t size, size_t align) { return NULL; }
 static int huge_free(const void *p) { return -1; }
+static int huge_was_freed(const void *p) { return 0; }
 static void *huge_resize(const void *p, size_t size) { return NULL; }
 static size_t huge_size(const void *p) { return 0; }
 static void huge_zero(void *p, size_t len) { memset(p, 0, len); }
@@ -895,7 +910,8 @@ static __cold void report_bad_kfree(struct mm_arena *a, const void *p)
 	struct mm_region *r = region_of(a, pfn);
 	uintptr_t head = r ? block_head(r, pfn) : 0;
 	uint8_t m = head ? *page_meta(r, head) : 0;
-	const char *what = !r ? "not allocated by kmalloc" :
+	const char *what = !r ? (huge_was_freed(p) ? "already free (double free)" :
+				 "not allocated by kmalloc") :
 			   meta_is_free(m) ? "already free (double free)" :
 			   meta_type(m) == PT_PAGES ? "a page block (use free_pages)" :
 			   "not the start of a kmalloc block";
