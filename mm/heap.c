@@ -101,6 +101,16 @@ static struct heap {
 
 /* ---- Blocks ------------------------------------------------------------ */
 
+/*
+ * The block header 'off' bytes from 'base'.  Every block starts on a
+ * 16-byte boundary; through void *, as the compilers that check casts'
+ * alignment (clang's -Wcast-align) cannot know it.
+ */
+static __always_inline struct heap_block *block_at(const void *base, ptrdiff_t off)
+{
+	return (struct heap_block *)(void *)((char *)base + off);
+}
+
 static __always_inline size_t block_size(const struct heap_block *b)
 {
 	return b->head & ~HB_BITS;
@@ -108,12 +118,12 @@ static __always_inline size_t block_size(const struct heap_block *b)
 
 static __always_inline struct heap_block *block_next(struct heap_block *b)
 {
-	return (struct heap_block *)((char *)b + block_size(b));
+	return block_at(b, block_size(b));
 }
 
 static __always_inline struct heap_block *block_of(const void *p)
 {
-	return (struct heap_block *)((char *)p - HEAD_BYTES);
+	return block_at(p, -(ptrdiff_t)HEAD_BYTES);
 }
 
 static __always_inline void *block_payload(struct heap_block *b)
@@ -132,7 +142,7 @@ static __always_inline size_t size_for(size_t size)
 /* b is free now, of 'size' bytes: say so in it and in the block after. */
 static __always_inline void block_set_free(struct heap_block *b, size_t size)
 {
-	struct heap_block *n = (struct heap_block *)((char *)b + size);
+	struct heap_block *n = block_at(b, size);
 
 	b->head = size | HB_FREE | (b->head & HB_PREV_FREE);
 	n->prev_size = size;
@@ -142,7 +152,7 @@ static __always_inline void block_set_free(struct heap_block *b, size_t size)
 /* b is in use, of 'size' bytes. */
 static __always_inline void block_set_used(struct heap_block *b, size_t size)
 {
-	struct heap_block *n = (struct heap_block *)((char *)b + size);
+	struct heap_block *n = block_at(b, size);
 
 	b->head = size | (b->head & HB_PREV_FREE);
 	n->head &= ~HB_PREV_FREE;
@@ -203,7 +213,7 @@ static struct heap_block *block_holding(const struct heap_block *b)
 
 	while (!bits)
 		bits = s->starts[--w];
-	return (struct heap_block *)((char *)s + (w * BITS_PER_LONG + ilog2(bits)) * GRANULE);
+	return block_at(s, (w * BITS_PER_LONG + ilog2(bits)) * GRANULE);
 }
 #else
 static __always_inline void mark_start(struct heap_block *b)
@@ -319,12 +329,12 @@ static void span_set_class(struct mm_region *r, uintptr_t pfn, unsigned int k)
 
 static __always_inline struct heap_block *span_first(struct heap_span *s)
 {
-	return (struct heap_block *)((char *)s + SPAN_FIRST);
+	return block_at(s, SPAN_FIRST);
 }
 
 static __always_inline struct heap_block *span_end(struct heap_span *s)
 {
-	return (struct heap_block *)((char *)s + SPAN_BYTES - HEAD_BYTES);
+	return block_at(s, SPAN_BYTES - HEAD_BYTES);
 }
 
 /* Make the pages at s a span: one free block, and the stop at the end. */
@@ -383,7 +393,7 @@ static void *take_block(struct heap_block *b, size_t size, size_t off)
 	if (off) {
 		struct heap_block *f = b;
 
-		b = (struct heap_block *)((char *)b + off);
+		b = block_at(b, off);
 		b->head = 0;
 		block_set_free(f, off);
 		list_insert(f, off);
@@ -391,7 +401,7 @@ static void *take_block(struct heap_block *b, size_t size, size_t off)
 		have -= off;
 	}
 	if (have - size >= BLOCK_MIN) {
-		struct heap_block *rest = (struct heap_block *)((char *)b + size);
+		struct heap_block *rest = block_at(b, size);
 
 		rest->head = 0;
 		block_set_free(rest, have - size);
@@ -527,7 +537,7 @@ static int block_check(struct mm_arena *a, struct heap_block *b, const void *p)
  */
 static void release_block(struct mm_arena *a, struct heap_block *b, size_t size)
 {
-	struct heap_block *n = (struct heap_block *)((char *)b + size);
+	struct heap_block *n = block_at(b, size);
 
 	if (n->head & HB_FREE) {
 		size_t ns = block_size(n);
@@ -537,7 +547,7 @@ static void release_block(struct mm_arena *a, struct heap_block *b, size_t size)
 		size += ns;
 	}
 	if (b->head & HB_PREV_FREE) {
-		struct heap_block *p = (struct heap_block *)((char *)b - b->prev_size);
+		struct heap_block *p = block_at(b, -(ptrdiff_t)b->prev_size);
 
 		list_remove(p, b->prev_size);
 		clear_start(b);
@@ -608,7 +618,7 @@ int __heap_resize_locked(struct mm_arena *a, void *p, size_t size)
 		block_set_used(b, have);	/* n is part of b now */
 	}
 	if (have - need >= BLOCK_MIN) {
-		n = (struct heap_block *)((char *)b + need);
+		n = block_at(b, need);
 		block_set_used(b, need);
 		n->head = 0;
 		mark_start(n);

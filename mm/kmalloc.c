@@ -257,7 +257,7 @@ static size_t class_floor(size_t size)
  */
 static int class_spills(size_t size)
 {
-	return IS_ENABLED(CONFIG_MM_HEAP) && SPILL_BYTES &&
+	return IS_ENABLED(CONFIG_MM_HEAP) && SPILL_BYTES != 0 &&
 	       class_floor(size) >= SPILL_MIN;
 }
 
@@ -487,7 +487,7 @@ static int huge_cache_find(size_t len)
 static void *huge_link(void *map, size_t len, size_t size, size_t head)
 {
 	char *ptr = (char *)ALIGN((uintptr_t)map + MM_PAGE_SIZE, head);
-	struct huge_block *h = (struct huge_block *)ptr - 1;
+	struct huge_block *h = (struct huge_block *)(void *)ptr - 1;
 
 	if (ptr + size > (char *)map + len || ptr + size < ptr)
 		return NULL;
@@ -590,7 +590,7 @@ static void *huge_resize(const void *p, size_t size)
 
 		if (map) {
 			/* The header moved with the mapping: its neighbours' links did not. */
-			h = (struct huge_block *)(map + off) - 1;
+			h = (struct huge_block *)(void *)(map + off) - 1;
 			h->map = map;
 			h->map_len = len;
 			h->ptr = ptr = map + off;

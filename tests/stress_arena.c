@@ -87,7 +87,7 @@ static void *forker(void *arg)
 {
 	while (!LOAD(stop)) {
 		pid_t pid = fork();
-		int st;
+		int st = 0;
 
 		if (pid == 0) {
 			void *p;
