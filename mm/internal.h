@@ -296,6 +296,27 @@ static inline void __percpu_fork_child(void)
 }
 #endif
 
+/*
+ * Set while kmalloc's first try at a request runs (__kmalloc_slow()): a
+ * failure then is not yet the request's -- the thread's magazines go back
+ * and it is tried once more -- so the OOM hook is not called and no
+ * failure counted until that last try.  Only threads with magazines have
+ * anything to give back.
+ */
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+extern __thread int mm_oom_quiet MM_INTERNAL __attribute__((tls_model("initial-exec")));
+
+static __always_inline int oom_quiet(void)
+{
+	return mm_oom_quiet;
+}
+#else
+static __always_inline int oom_quiet(void)
+{
+	return 0;
+}
+#endif
+
 /* Every arena, for fork() handling and reports. */
 extern MM_INTERNAL struct mm_arena *mm_arenas;
 int __arena_is_live(const struct mm_arena *a);

@@ -673,7 +673,7 @@ static __noinline void *kmalloc_large(size_t size, size_t align)
 		}
 		p = huge_alloc(size, align);
 	}
-	if (!p) {
+	if (!p && !oom_quiet()) {
 		/* An impossible size, or no mapping: a failed request all the same. */
 		flags = arena_lock(a);
 		a->diag.oom_count++;
@@ -742,14 +742,28 @@ static void *kmalloc_any(size_t size)
 	return kmalloc_large(size, size <= KMALLOC_MAX_CACHE_SIZE ? class_align(size) : 0);
 }
 
+/*
+ * Out of memory, once more with what this thread's magazines held back
+ * in the slabs.  The first try is quiet (oom_quiet()): the OOM hook runs
+ * and the failure is counted at the last try only, as the hook is called
+ * when nothing else can serve the request (a request served after the
+ * drain was counted as failed, and one that failed twice, with the hook
+ * called twice).
+ */
 void *__kmalloc_slow(size_t size)
 {
-	void *p = kmalloc_any(size);
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+	int quiet = mm_oom_quiet;	/* nested: pthread_setspecific()'s calloc() */
+	void *p;
 
-	/* Once more, with what this thread's magazines held back in the slabs. */
-	if (unlikely(!p) && percpu_drain_own())
-		p = kmalloc_any(size);
-	return p;
+	mm_oom_quiet = 1;
+	p = kmalloc_any(size);
+	mm_oom_quiet = quiet;
+	if (likely(p))
+		return p;
+	percpu_drain_own();
+#endif
+	return kmalloc_any(size);
 }
 
 void *kmalloc(size_t size)

@@ -307,7 +307,7 @@ static __noinline void *alloc_pages_slow(struct mm_arena *a, unsigned int order,
 		if (a->reclaim && a->reclaim(a) &&
 		    (p = __alloc_pages_locked(a, order, type)) != NULL)
 			goto out;
-		if (!a->oom_hook || attempt)
+		if (!a->oom_hook || attempt || oom_quiet())
 			break;
 		arena_unlock(a, flags);
 		int retry = a->oom_hook(a, (size_t)MM_PAGE_SIZE << order, a->oom_ctx);
@@ -317,7 +317,8 @@ static __noinline void *alloc_pages_slow(struct mm_arena *a, unsigned int order,
 		if (!retry)
 			break;
 	}
-	a->diag.oom_count++;
+	if (!oom_quiet())
+		a->diag.oom_count++;
 	p = NULL;
 out:
 	arena_unlock(a, flags);
@@ -340,7 +341,8 @@ static __hot_inline void *alloc_pages_type(struct mm_arena *a, unsigned int orde
 void *__alloc_pages_type(struct mm_arena *a, unsigned int order, unsigned int type)
 {
 	if (unlikely(order > MM_MAX_ORDER)) {
-		a->diag.oom_count++;
+		if (!oom_quiet())
+			a->diag.oom_count++;
 		return NULL;
 	}
 	return alloc_pages_type(a, order, type);

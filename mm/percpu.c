@@ -101,6 +101,7 @@ static struct percpu_cache percpu_none, percpu_gone;
 
 __thread struct percpu_cache *mm_tcache __attribute__((tls_model("initial-exec"))) =
 	&percpu_none;
+__thread int mm_oom_quiet __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;
 static int exit_key_ok;
 

@@ -527,10 +527,10 @@ static __noinline void *kmem_cache_alloc_slow(struct kmem_cache *c)
 	arena_unlock(a, flags);
 	if (obj)
 		return obj;
-	retry = a->oom_hook && a->oom_hook(a, slab_bytes(c), a->oom_ctx);
+	retry = !oom_quiet() && a->oom_hook && a->oom_hook(a, slab_bytes(c), a->oom_ctx);
 	flags = arena_lock(a);
 	obj = retry ? __slab_alloc_slow(c) : NULL;
-	if (!obj)
+	if (!obj && !oom_quiet())
 		a->diag.oom_count++;
 	arena_unlock(a, flags);
 	return obj;

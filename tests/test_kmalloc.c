@@ -1131,6 +1131,55 @@ static void test_krealloc_shrink_never_fails(void **state)
 	assert_arena_valid(a);
 }
 
+/*
+ * A request that fails is one failure: counted once in oom_count and the
+ * OOM hook called once -- not once more when the thread's magazines have
+ * gone back and the request is tried again (__kmalloc_slow()).  Objects
+ * parked in the magazine make that second try.
+ */
+static int oom_hook_calls;
+
+static int count_oom_hook(struct mm_arena *a, size_t bytes, void *ctx)
+{
+	oom_hook_calls++;
+	return 0;
+}
+
+static void park(void **objs, int n)
+{
+	for (int i = 0; i < n; i++)
+		kfree(objs[i]);
+}
+
+static void test_failure_counted_once(void **state)
+{
+	enum { N = 16 };
+	void *objs[N], *list;
+	unsigned long oom0;
+
+	for (int i = 0; i < N; i++)
+		assert_non_null(objs[i] = kmalloc(64));
+	park(objs, N);
+	oom0 = diag().oom_count;
+	assert_null(kmalloc(opaque((size_t)1 << 62)));
+	assert_int_equal(diag().oom_count, oom0 + 1);
+
+	/* Out of pages, the hook hears of it once. */
+	for (int i = 0; i < N; i++)
+		assert_non_null(objs[i] = kmalloc(64));
+	list = fill_heap();
+	park(objs, N);
+	oom_hook_calls = 0;
+	mm_arena_set_oom_hook(def(), count_oom_hook, NULL);
+	oom0 = diag().oom_count;
+	assert_null(kmalloc(opaque(MM_MAX_BLOCK)));
+	mm_arena_set_oom_hook(def(), NULL, NULL);
+	assert_int_equal(oom_hook_calls, 1);
+	assert_int_equal(diag().oom_count, oom0 + 1);
+	unfill_heap(list);
+	assert_arena_valid(def());
+}
+
 static void test_ksize(void **state)
 {
 	long on_stack;
@@ -2921,6 +2970,7 @@ int main(void)
 		cmocka_unit_test(test_krealloc_in_place),
 		cmocka_unit_test(test_krealloc_shrink_moves_to_smaller_class),
 		cmocka_unit_test(test_krealloc_shrink_never_fails),
+		cmocka_unit_test(test_failure_counted_once),
 		cmocka_unit_test(test_ksize),
 		cmocka_unit_test(test_kmalloc_aligned),
 #if FREES_CHECKED

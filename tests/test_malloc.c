@@ -343,10 +343,27 @@ static int limit_address_space(size_t room)
  * the thread's magazine, or an empty slab kept -- and a request of another
  * class, which a growth cannot serve and a reclaim can.  0: it succeeded,
  * errno as it was; 1: errno changed; 2: it failed; 3: no such slab or
- * class.
+ * class; 4: it succeeded, but the OOM hook was called or a failure counted.
  */
+static int reclaim_hook_calls;
+
+static int reclaim_hook(struct mm_arena *a, size_t bytes, void *ctx)
+{
+	reclaim_hook_calls++;
+	return 0;
+}
+
+static unsigned long oom_count(struct mm_arena *a)
+{
+	struct mm_diag d;
+
+	mm_arena_diag(a, &d);
+	return d.oom_count;
+}
+
 static int reclaim_child(struct mm_arena *a)
 {
+	unsigned long oom0;
 	struct kmem_cache *c = kmalloc_slab(64);
 	struct kmem_cache_info ci;
 	void *list = NULL, *p, **pp;
@@ -409,7 +426,12 @@ static int reclaim_child(struct mm_arena *a)
 				continue;
 		}
 		errno = 1234;
+		oom0 = oom_count(a);
+		mm_arena_set_oom_hook(a, reclaim_hook, NULL);
 		p = M(malloc)(size);
+		mm_arena_set_oom_hook(a, NULL, NULL);
+		if (p && (reclaim_hook_calls || oom_count(a) != oom0))
+			return 4;
 		return !p ? 2 : errno != 1234;
 	}
 	return 3;
@@ -509,6 +531,8 @@ static void test_success_keeps_errno(void **state)
 		fail_msg("a malloc() that a reclaim served changed errno");
 	if (WEXITSTATUS(status) == 2)
 		fail_msg("a malloc() failed with a whole slab parked in the thread's magazine");
+	if (WEXITSTATUS(status) == 4)
+		fail_msg("a malloc() that succeeded called the OOM hook or counted a failure");
 	assert_int_equal(WEXITSTATUS(status), 0);
 #else
 	skip();
