@@ -412,11 +412,11 @@ static size_t huge_cache_drop(size_t below)
 	size_t done = 0;
 
 	for (unsigned int i = huge_cached; i-- > 0;) {
-		if (huge_cache[i].len < below) {
-			struct huge_cached c = huge_cache_take(i);
-
-			if (mm_backend_release(&huge_backend.be, c.map, c.len) == 0)
-				done += c.len;
+		/* One the system would not unmap stays kept, not lost. */
+		if (huge_cache[i].len < below &&
+		    mm_backend_release(&huge_backend.be, huge_cache[i].map, huge_cache[i].len) == 0) {
+			done += huge_cache[i].len;
+			huge_cache_take(i);
 		}
 	}
 	return done;
