@@ -709,7 +709,8 @@ static __noinline void *kmalloc_spill(struct kmem_cache *c, size_t size)
 }
 
 /* Everything but a class whose cache exists: first use, 0, heap and large sizes. */
-static void *kmalloc_any(size_t size)
+/* kmalloc()'s slow path, one try; 'align' unused (alloc_or_drain()'s shape). */
+static void *kmalloc_any(size_t size, size_t align)
 {
 	/* Sets everything up on first use; NULL for the heap's classes. */
 	struct kmem_cache *c = kmalloc_slab(size);
@@ -743,27 +744,32 @@ static void *kmalloc_any(size_t size)
 }
 
 /*
- * Out of memory, once more with what this thread's magazines held back
- * in the slabs.  The first try is quiet (oom_quiet()): the OOM hook runs
- * and the failure is counted at the last try only, as the hook is called
- * when nothing else can serve the request (a request served after the
- * drain was counted as failed, and one that failed twice, with the hook
- * called twice).
+ * alloc(size, align), and out of memory once more with what this thread's
+ * magazines held back in the slabs.  The first try is quiet (oom_quiet()):
+ * the OOM hook runs and the failure is counted at the last try only, as
+ * the hook is called when nothing else can serve the request (a request
+ * served after the drain was counted as failed, and one that failed
+ * twice, with the hook called twice).
  */
-void *__kmalloc_slow(size_t size)
+static void *alloc_or_drain(void *(*alloc)(size_t, size_t), size_t size, size_t align)
 {
 #if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
 	int quiet = mm_oom_quiet;	/* nested: pthread_setspecific()'s calloc() */
 	void *p;
 
 	mm_oom_quiet = 1;
-	p = kmalloc_any(size);
+	p = alloc(size, align);
 	mm_oom_quiet = quiet;
 	if (likely(p))
 		return p;
 	percpu_drain_own();
 #endif
-	return kmalloc_any(size);
+	return alloc(size, align);
+}
+
+void *__kmalloc_slow(size_t size)
+{
+	return alloc_or_drain(kmalloc_any, size, 0);
 }
 
 void *kmalloc(size_t size)
@@ -811,15 +817,11 @@ void *kzalloc(size_t size)
 	return p;
 }
 
-void *kmalloc_aligned(size_t size, size_t align)
+static void *kmalloc_aligned_any(size_t size, size_t align)
 {
 	struct kmem_cache *c;
 	size_t need;
 
-	if (!align || (align & (align - 1)))
-		return NULL;
-	if (align <= sizeof(void *))
-		return kmalloc(size);
 	/*
 	 * A power-of-two class at least as big as the alignment is aligned.
 	 * (Bounds first: roundup_pow_of_two() of a huge size overflows.)
@@ -839,6 +841,15 @@ void *kmalloc_aligned(size_t size, size_t align)
 			return p;
 	}
 	return kmalloc_large(size, align);
+}
+
+void *kmalloc_aligned(size_t size, size_t align)
+{
+	if (!align || (align & (align - 1)))
+		return NULL;
+	if (align <= sizeof(void *))
+		return kmalloc(size);
+	return alloc_or_drain(kmalloc_aligned_any, size, align);
 }
 
 /* ---- Freeing and sizing ------------------------------------------------ */

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <mm/bitops.h>
 #include "helpers.h"
 
 /* Which sizes the heap serves (mm/heap.h, which the tiny core cannot include). */
@@ -361,7 +362,7 @@ static unsigned long oom_count(struct mm_arena *a)
 	return d.oom_count;
 }
 
-static int reclaim_child(struct mm_arena *a)
+static int reclaim_child(struct mm_arena *a, int aligned)
 {
 	unsigned long oom0;
 	struct kmem_cache *c = kmalloc_slab(64);
@@ -412,10 +413,12 @@ static int reclaim_child(struct mm_arena *a)
 	/*
 	 * A size those pages can serve: another class whose slab is no
 	 * larger (kmalloc-256's takes two with MM_SLAB_MAX_ORDER=1), or a
-	 * size past the classes (MM_KMALLOC_SHIFT_HIGH=6), which a page does.
+	 * size no class serves (past them, MM_KMALLOC_SHIFT_HIGH=6, or the
+	 * heap's, whose span is more than a page), which a page does.
 	 */
-	for (size_t size = 200; size > 64; size -= 8) {
-		struct kmem_cache *o = kmalloc_slab(size);
+	for (size_t size = 72; size <= 4096; size += 8) {
+		/* memalign(16, size) takes the power-of-two class at least size. */
+		struct kmem_cache *o = kmalloc_slab(aligned ? roundup_pow_of_two(size) : size);
 		struct kmem_cache_info oi;
 
 		if (o == c)
@@ -428,7 +431,7 @@ static int reclaim_child(struct mm_arena *a)
 		errno = 1234;
 		oom0 = oom_count(a);
 		mm_arena_set_oom_hook(a, reclaim_hook, NULL);
-		p = M(malloc)(size);
+		p = aligned ? M(memalign)(16, size) : M(malloc)(size);
 		mm_arena_set_oom_hook(a, NULL, NULL);
 		if (p && (reclaim_hook_calls || oom_count(a) != oom0))
 			return 4;
@@ -521,19 +524,23 @@ static void test_success_keeps_errno(void **state)
 	 * whose page a reclaim then gives to another class.  A success:
 	 * errno as it was.
 	 */
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(reclaim_child(a));
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 1)
-		fail_msg("a malloc() that a reclaim served changed errno");
-	if (WEXITSTATUS(status) == 2)
-		fail_msg("a malloc() failed with a whole slab parked in the thread's magazine");
-	if (WEXITSTATUS(status) == 4)
-		fail_msg("a malloc() that succeeded called the OOM hook or counted a failure");
-	assert_int_equal(WEXITSTATUS(status), 0);
+	for (int aligned = 0; aligned < 2; aligned++) {
+		const char *fn = aligned ? "memalign()" : "malloc()";
+
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(reclaim_child(a, aligned));
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) == 1)
+			fail_msg("a %s that a reclaim served changed errno", fn);
+		if (WEXITSTATUS(status) == 2)
+			fail_msg("a %s failed with a whole slab parked in the thread's magazine", fn);
+		if (WEXITSTATUS(status) == 4)
+			fail_msg("a %s that succeeded called the OOM hook or counted a failure", fn);
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
 #else
 	skip();
 #endif
