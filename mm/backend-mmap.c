@@ -178,6 +178,31 @@ static int mmap_grow_at(struct mm_backend *be, void *addr, size_t len)
 	return 0;
 }
 
+#ifdef MREMAP_MAYMOVE
+/*
+ * Where the kernel moved a mapping to, with pages of ours larger than the
+ * MMU's: an address on the MMU's page only, which every later release or
+ * zeroing of whole pages of ours refuses (a direct mapping that realloc()
+ * had moved was never unmapped).  Moved once more, onto a reservation
+ * aligned to our page, which MREMAP_FIXED replaces; if that cannot be
+ * had, it stays where it is.
+ */
+static void *remap_aligned(struct mm_backend_mmap *m, void *p, size_t len)
+{
+	int flags = m->commit ? MAP_PRIVATE | MAP_ANONYMOUS : MMAP_FLAGS;
+	void *to = map_aligned(len, MM_PAGE_SIZE, flags), *q;
+
+	if (!to)
+		return p;
+	q = mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	if (q == MAP_FAILED) {
+		munmap(to, len);
+		return p;
+	}
+	return q;
+}
+#endif
+
 void *mm_backend_mmap_remap(struct mm_backend_mmap *m, void *addr, size_t old_len,
 			    size_t new_len)
 {
@@ -196,6 +221,8 @@ void *mm_backend_mmap_remap(struct mm_backend_mmap *m, void *addr, size_t old_le
 	    (uintptr_t)addr & ((1u << MMU_MIN_SHIFT) - 1))
 		return NULL;
 	p = mremap(addr, old_len, new_len, MREMAP_MAYMOVE);
+	if (p != MAP_FAILED && ((uintptr_t)p & (MM_PAGE_SIZE - 1)))
+		p = remap_aligned(m, p, new_len);
 	errno = saved;
 	if (p == MAP_FAILED)
 		return NULL;

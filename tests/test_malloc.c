@@ -1308,6 +1308,22 @@ static void test_huge_overcommit(void **state)
 }
 #endif
 
+#if HUGE_OK
+/* Is the page of p mapped no more? */
+static __maybe_unused int unmapped(const void *p)
+{
+	unsigned char vec[1];
+
+	return mincore((void *)((uintptr_t)p & ~(uintptr_t)(PAGE - 1)), PAGE, vec) == -1 &&
+	       errno == ENOMEM;
+}
+
+static __maybe_unused int overlaps(const unsigned char *a, size_t na, const unsigned char *b, size_t nb)
+{
+	return a < b + nb && b < a + na;
+}
+#endif
+
 #if HUGE_OK && MM_PAGE_SHIFT + MM_MAX_ORDER <= 22
 /*
  * The last direct mappings freed are kept -- four, 64 MiB in all, none
@@ -1317,19 +1333,6 @@ static void test_huge_overcommit(void **state)
  * larger than 4 MiB, 5 MiB is no direct mapping, and with 64 MiB ones
  * (64 KiB pages) no direct mapping is ever kept.
  */
-static int unmapped(const void *p)
-{
-	unsigned char vec[1];
-
-	return mincore((void *)((uintptr_t)p & ~(uintptr_t)(PAGE - 1)), PAGE, vec) == -1 &&
-	       errno == ENOMEM;
-}
-
-static int overlaps(const unsigned char *a, size_t na, const unsigned char *b, size_t nb)
-{
-	return a < b + nb && b < a + na;
-}
-
 static void test_huge_reuse(void **state)
 {
 	unsigned char *p, *q, *r, *s, *v[5];
@@ -1396,19 +1399,36 @@ static __maybe_unused void test_huge_resize(void **state)
 	const size_t to = max_t(size_t, 5 * MM_MAX_BLOCK, 2 * from);
 	unsigned char *p, *q;
 
+	void *blocker;
+
 	p = M(malloc)(from);
 	assert_non_null(p);
 	assert_false(in_arena(p));
 	for (size_t off = 0; off < from; off += PAGE / 2)
 		p[off] = (unsigned char)(off >> 11);
+	/* A mapping right after p's: the kernel must move it to grow it. */
+	blocker = mmap(p + ALIGN(from, MM_PAGE_SIZE), PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	q = M(realloc)(p, to);
+	if (blocker != MAP_FAILED)
+		munmap(blocker, PAGE);
 	assert_non_null(q);
 	assert_true(M(malloc_usable_size)(q) >= to);
+	/*
+	 * Where it went, the mapping lies on a page of ours (with 64 KiB
+	 * pages the kernel's choice was any 4 KiB page, which no release
+	 * of whole pages of ours would take again).
+	 */
+	assert_true(aligned_to(q, MM_PAGE_SIZE));
 	for (size_t off = 0; off < from; off += PAGE / 2)
 		assert_int_equal(q[off], (unsigned char)(off >> 11));
 	memset(q + from, 3, to - from);
 	assert_int_equal(q[to - 1], 3);
 	M(free)(q);
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+	M(malloc_trim)(0);
+	assert_true(unmapped(q));	/* given back, not leaked */
+#endif
 }
 
 /* ---- Statistics and trimming ------------------------------------------- */
