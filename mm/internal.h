@@ -297,7 +297,7 @@ static inline void __percpu_fork_child(void)
 #endif
 
 /*
- * Set while kmalloc's first try at a request runs (__kmalloc_slow()): a
+ * Set while kmalloc's first try at a request runs (alloc_or_drain()): a
  * failure then is not yet the request's -- the thread's magazines go back
  * and it is tried once more -- so the OOM hook is not called and no
  * failure counted until that last try.  Only threads with magazines have

@@ -708,8 +708,11 @@ static __noinline void *kmalloc_spill(struct kmem_cache *c, size_t size)
 	return p ? p : kmem_cache_alloc(c);
 }
 
-/* Everything but a class whose cache exists: first use, 0, heap and large sizes. */
-/* kmalloc()'s slow path, one try; 'align' unused (alloc_or_drain()'s shape). */
+/*
+ * One try of kmalloc()'s slow path -- everything but a class whose cache
+ * exists: first use, 0, heap and large sizes.  'align' is unused, for
+ * alloc_or_drain()'s shape.
+ */
 static void *kmalloc_any(size_t size, size_t align)
 {
 	/* Sets everything up on first use; NULL for the heap's classes. */
@@ -749,7 +752,10 @@ static void *kmalloc_any(size_t size, size_t align)
  * the OOM hook runs and the failure is counted at the last try only, as
  * the hook is called when nothing else can serve the request (a request
  * served after the drain was counted as failed, and one that failed
- * twice, with the hook called twice).
+ * twice, with the hook called twice).  Here, not in the arena's reclaim:
+ * that runs under the lock in the midst of a refill of one of these very
+ * magazines, whose slots the drain would pull from under it.  Another
+ * thread's magazines are that thread's alone.
  */
 static void *alloc_or_drain(void *(*alloc)(size_t, size_t), size_t size, size_t align)
 {
@@ -762,7 +768,7 @@ static void *alloc_or_drain(void *(*alloc)(size_t, size_t), size_t size, size_t 
 	mm_oom_quiet = quiet;
 	if (likely(p))
 		return p;
-	percpu_drain_own();
+	mm_percpu_drain();
 #endif
 	return alloc(size, align);
 }

@@ -53,7 +53,6 @@ struct mm_mallinfo2 {
 /* Visible from the shared object whatever the build's defaults. */
 #define MM_EXPORT __attribute__((visibility("default")))
 
-
 MM_EXPORT void *MM_NAME(malloc)(size_t size);
 MM_EXPORT void MM_NAME(free)(void *p);
 MM_EXPORT void *MM_NAME(calloc)(size_t n, size_t size);

@@ -158,20 +158,14 @@ static void flush(struct kmem_cache *c, struct percpu_cache *pc, unsigned int id
 	arena_unlock(a, flags);
 }
 
-/* Every magazine of pc emptied; how many objects went back. */
-static unsigned int drain_all(struct percpu_cache *pc)
+static void drain_all(struct percpu_cache *pc)
 {
-	unsigned int n = 0;
-
 	for (unsigned int i = 0; i < KMALLOC_NR_CLASSES; i++) {
 		struct kmem_cache *c = pc->mag[i].count ? kmalloc_cache_index(i) : NULL;
 
-		if (c) {
-			n += pc->mag[i].count;
+		if (c)
 			flush(c, pc, i, MAG_SIZE);
-		}
 	}
-	return n;
 }
 
 /*
@@ -570,15 +564,4 @@ void __percpu_fork_child(void)
 void mm_percpu_drain(void)
 {
 	drain_all(mm_tcache);
-}
-
-/*
- * Out of memory: the objects this thread's magazines park go back to
- * their slabs, so that the slabs they empty serve another size, as Linux
- * drains its per-cpu lists before it gives up.  Another thread's
- * magazines are that thread's alone.  Nonzero if there were any.
- */
-unsigned int percpu_drain_own(void)
-{
-	return drain_all(mm_tcache);
 }

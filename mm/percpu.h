@@ -70,7 +70,6 @@ extern __thread struct percpu_cache *mm_tcache MM_INTERNAL
 void *percpu_refill(struct kmem_cache *c);
 int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj);
 const char *percpu_holding(struct kmem_cache *c, const void *obj);
-unsigned int percpu_drain_own(void);
 void percpu_init(void);
 unsigned int percpu_mag_cap(const struct kmem_cache *c);
 unsigned int percpu_mag_refill(const struct kmem_cache *c);
@@ -234,11 +233,6 @@ static inline int percpu_key_like(uintptr_t word)
 static inline const char *percpu_holding(struct kmem_cache *c, const void *obj)
 {
 	return NULL;
-}
-
-static inline unsigned int percpu_drain_own(void)
-{
-	return 0;
 }
 #endif
 

@@ -33,7 +33,6 @@ int __region_regrow(struct mm_arena *a, size_t need, size_t want)
 		uintptr_t end = mm_region_end(r);
 		size_t cap = r->max_pages - r->nr_pages;
 		size_t n = min_t(size_t, cap, want >> MM_PAGE_SHIFT);
-
 		unsigned long fails = a->backend->nr_fail;
 		int err;
 
