@@ -48,6 +48,19 @@ config-targets := %config %_defconfig help clean distclean deps check \
 		  check-% size-all install-deps
 no-config := $(if $(MAKECMDGOALS),$(if $(filter-out $(config-targets),$(MAKECMDGOALS)),,1),)
 
+# As in Linux, 'make host_defconfig all' configures and then builds: the
+# build's rules are read only once a .config exists, so goals that mix
+# the two run one after another, each in a make of its own.
+mixed-goals := $(if $(filter %config %_defconfig,$(MAKECMDGOALS)),$(if $(no-config),,1))
+
+ifneq ($(mixed-goals),)
+$(MAKECMDGOALS): one-goal-at-a-time
+	@:
+one-goal-at-a-time:
+	$(Q)set -e; for goal in $(MAKECMDGOALS); do $(MAKE) -f $(srctree)/Makefile $$goal; done
+.PHONY: $(MAKECMDGOALS) one-goal-at-a-time
+else
+
 .DEFAULT_GOAL := all
 .PHONY: all FORCE
 
@@ -333,3 +346,5 @@ help:
 
 .PHONY: install-deps check size-all clean distclean help
 FORCE:
+
+endif # mixed-goals

@@ -4,7 +4,7 @@
 #  - a second make rebuilds nothing;
 #  - a changed option rebuilds only the objects that mention it;
 #  - savedefconfig round-trips the configuration;
-#  - O=dir alone builds with dir/.config;
+#  - O=dir alone builds with dir/.config, configured in the same command;
 #  - allnoconfig, allyesconfig and randconfig write a configuration that
 #    kconfig keeps as it is and that builds and passes its tests;
 #    randconfig repeats with a seed, and KCONFIG_ALLCONFIG pins options.
@@ -54,17 +54,18 @@ else
 fi
 
 # O=dir alone configures and builds with dir/.config (as Linux does), and
-# leaves the source tree's configuration alone.
+# leaves the source tree's configuration alone; a defconfig and a build in
+# one command run in that order, on a directory that has no .config yet.
 O2=build/check/kbuild-o
 rm -rf "$O2"
 before=$(cksum .config 2>/dev/null)
-if make -s O="$O2" host_static_defconfig >/dev/null && make -s O="$O2" all >/dev/null &&
+if make -s O="$O2" host_static_defconfig all >/dev/null && [ -f "$O2/libmm.a" ] &&
    grep -q '^CONFIG_MM_DEFAULT_BACKEND_STATIC=y' "$O2/.config" &&
    grep -q 'CONFIG_MM_DEFAULT_BACKEND_STATIC 1' "$O2/include/generated/autoconf.h" &&
    [ "$(cksum .config 2>/dev/null)" = "$before" ]; then
-	ok "O=dir keeps its own configuration"
+	ok "O=dir keeps its own configuration; defconfig and all in one command"
 else
-	ko "O=dir keeps its own configuration"
+	ko "O=dir keeps its own configuration; defconfig and all in one command"
 fi
 
 # The whole-tree configurations, with O=dir as every other target.  A
