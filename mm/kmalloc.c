@@ -376,25 +376,45 @@ __attribute__((constructor)) static void huge_lock_register(void)
 }
 
 /*
- * The last direct mappings freed stay mapped -- up to HUGE_CACHE_SLOTS, each
- * of at most HUGE_CACHE_MAX bytes, twice that in all -- for the next
- * requests they hold without wasting half: a program taking and freeing an
- * 8 MiB buffer in a loop otherwise mapped, faulted in and unmapped 2048
- * pages every time, a hundred times glibc's time (glibc raises its mmap
- * threshold after such a free and keeps the memory in its heap); one of
- * two buffers, 6 and 10 MiB, still twenty times with a single slot.  A
- * request none fits unmaps those smaller than it: they would serve
- * nothing it leaves, and the new mapping takes their place in memory.
- * malloc_trim() unmaps them all.
+ * Freed direct mappings are kept for the next requests they hold without
+ * wasting half -- up to HUGE_CACHE_SLOTS, each of at most HUGE_CACHE_MAX
+ * bytes, twice that in all -- once the program has shown that it takes
+ * such blocks again.  Kept, a program taking and freeing an 8 MiB buffer
+ * in a loop costs no system call; unkept, it mapped, faulted in and
+ * unmapped 2048 pages every time, a hundred times glibc's time (one of two
+ * buffers, 6 and 10 MiB, twenty times with a single slot).  But kept from
+ * the start, every program that took one big block, a file read whole or
+ * a string built once, held its pages to the end: a Python script that
+ * built a 4.7 MB JSON string ended with them resident, where glibc gives
+ * back the first such block and raises its mmap threshold to keep the
+ * next.  So, as glibc learns, the first frees unmap, and the last few
+ * sizes so given back are remembered (huge_gone); a request one of them
+ * would have served turns the keeping on.  malloc_trim() unmaps all the
+ * kept mappings and forgets what was learned.  A request none of the
+ * kept ones holds unmaps those smaller than it: they would serve nothing
+ * it leaves, and the new mapping takes their place in memory.
+ *
+ * Both lists remember the block each mapping held, so a second free of a
+ * block is known to be one while either still names it.
  */
 #define HUGE_CACHE_MAX		((size_t)32 << 20)
 #define HUGE_CACHE_SLOTS	4
-static struct huge_cached {
+struct huge_cached {
 	void *map;
 	size_t len;
 	const void *ptr;		/* the block it held: freed twice, it is known */
-} huge_cache[HUGE_CACHE_SLOTS];		/* newest first, the used ones */
+};
+static struct huge_cached huge_cache[HUGE_CACHE_SLOTS];	/* newest first, the used ones */
 static unsigned int huge_cached;
+static struct huge_cached huge_gone[HUGE_CACHE_SLOTS];	/* unmapped: len and ptr only */
+static unsigned int huge_gone_next;
+static int huge_keep;					/* a reuse was seen */
+
+/* Would a mapping of l bytes hold a request of len without wasting half? */
+static inline int huge_fits(size_t l, size_t len)
+{
+	return l >= len && l / 2 < len;
+}
 
 /* Slot i's mapping out of the cache (not unmapped); lock held. */
 static struct huge_cached huge_cache_take(unsigned int i)
@@ -422,6 +442,15 @@ static size_t huge_cache_drop(size_t below)
 	return done;
 }
 
+/* Unmap a freed mapping, remembering its size and block.  Lock held. */
+static void huge_unmap(void *map, size_t len, const void *ptr)
+{
+	huge_gone[huge_gone_next].len = len;
+	huge_gone[huge_gone_next].ptr = ptr;
+	huge_gone_next = (huge_gone_next + 1) % HUGE_CACHE_SLOTS;
+	mm_backend_release(&huge_backend.be, map, len);
+}
+
 /*
  * Keep [map, map + len), freed, newest first: the oldest go past the
  * slots or the bytes.  Lock held.
@@ -431,8 +460,8 @@ static void huge_cache_put(void *map, size_t len, const void *ptr)
 	size_t total = len;
 	unsigned int n = 1;
 
-	if (len > HUGE_CACHE_MAX) {
-		mm_backend_release(&huge_backend.be, map, len);
+	if (!huge_keep || len > HUGE_CACHE_MAX) {
+		huge_unmap(map, len, ptr);
 		return;
 	}
 	for (; n <= huge_cached && n < HUGE_CACHE_SLOTS; n++) {
@@ -443,7 +472,7 @@ static void huge_cache_put(void *map, size_t len, const void *ptr)
 	while (huge_cached >= n) {
 		struct huge_cached c = huge_cache_take(huge_cached - 1);
 
-		mm_backend_release(&huge_backend.be, c.map, c.len);
+		huge_unmap(c.map, c.len, c.ptr);
 	}
 	memmove(&huge_cache[1], &huge_cache[0], huge_cached * sizeof(huge_cache[0]));
 	huge_cache[0].map = map;
@@ -452,19 +481,22 @@ static void huge_cache_put(void *map, size_t len, const void *ptr)
 	huge_cached++;
 }
 
-/* Was p a direct mapping's block, freed and its mapping kept? */
+/* Was p a direct mapping's block, freed (its mapping kept or not)? */
 static int huge_was_freed(const void *p)
 {
 	mm_flags_t flags = mm_lock(&huge_lock);
 	int found = 0;
 
-	for (unsigned int i = 0; i < huge_cached; i++)
-		found |= huge_cache[i].ptr == p;
+	for (unsigned int i = 0; i < HUGE_CACHE_SLOTS; i++)
+		found |= (i < huge_cached && huge_cache[i].ptr == p) || huge_gone[i].ptr == p;
 	mm_unlock(&huge_lock, flags);
 	return found;
 }
 
-/* The cached mapping that best holds 'len' bytes without wasting half, or -1. */
+/*
+ * The cached mapping that best holds 'len' bytes, or -1; on a miss, a
+ * size given back that would have held it turns the keeping on.
+ */
 static int huge_cache_find(size_t len)
 {
 	int best = -1;
@@ -472,9 +504,11 @@ static int huge_cache_find(size_t len)
 	for (unsigned int i = 0; i < huge_cached; i++) {
 		size_t l = huge_cache[i].len;
 
-		if (l >= len && l / 2 < len && (best < 0 || l < huge_cache[best].len))
+		if (huge_fits(l, len) && (best < 0 || l < huge_cache[best].len))
 			best = (int)i;
 	}
+	for (unsigned int i = 0; best < 0 && !huge_keep && i < HUGE_CACHE_SLOTS; i++)
+		huge_keep = huge_fits(huge_gone[i].len, len);
 	return best;
 }
 
@@ -602,12 +636,13 @@ static void *huge_resize(const void *p, size_t size)
 	return ptr;
 }
 
-/* Unmap the direct mappings kept for reuse; their bytes. */
+/* Unmap the direct mappings kept for reuse, and keep none until reuse is seen again; their bytes. */
 size_t __kmalloc_trim_huge(void)
 {
 	mm_flags_t flags = mm_lock(&huge_lock);
 	size_t len = huge_cache_drop(SIZE_MAX);
 
+	huge_keep = 0;
 	mm_unlock(&huge_lock, flags);
 	return len;
 }

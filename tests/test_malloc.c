@@ -1326,21 +1326,44 @@ static __maybe_unused int overlaps(const unsigned char *a, size_t na, const unsi
 
 #if HUGE_OK && MM_PAGE_SHIFT + MM_MAX_ORDER <= 22
 /*
- * The last direct mappings freed are kept -- four, 64 MiB in all, none
- * over 32 MiB -- for the next requests they hold without wasting half, so
- * buffers taken and freed in a loop cost no system call; a request none
- * holds unmaps those smaller than it, and malloc_trim() all.  With blocks
- * larger than 4 MiB, 5 MiB is no direct mapping, and with 64 MiB ones
- * (64 KiB pages) no direct mapping is ever kept.
+ * Freed direct mappings are given back until the program takes a block
+ * that one of them would have held; from then on the last ones freed are
+ * kept -- four, 64 MiB in all, none over 32 MiB -- for the next requests
+ * they hold without wasting half, so buffers taken and freed in a loop
+ * cost no system call.  A request none holds unmaps those smaller than
+ * it, and malloc_trim() all, forgetting the reuse.  With blocks larger
+ * than 4 MiB, 5 MiB is no direct mapping, and with 64 MiB ones (64 KiB
+ * pages) no direct mapping is ever kept.
  */
 static void test_huge_reuse(void **state)
 {
 	unsigned char *p, *q, *r, *s, *v[5];
 
+	/* Nothing kept, nothing learned: a block used once goes back at its free. */
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+	M(malloc_trim)(0);
+#endif
 	p = M(malloc)(16 * MiB);
 	assert_non_null(p);
 	memset(p, 7, 16 * MiB);
 	M(free)(p);
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+	assert_true(unmapped(p));
+	/* A second free of it is still known for one. */
+	{
+		unsigned long e0 = arena()->diag.error_count;
+
+		capture_start();
+		misuse(M(free)(p));
+		check_report(arena(), e0, "already free (double free)", NULL);
+	}
+#endif
+	/* Taken again: the next mapping freed is kept for the one after. */
+	p = M(malloc)(16 * MiB);
+	assert_non_null(p);
+	memset(p, 7, 16 * MiB);
+	M(free)(p);
+	assert_false(unmapped(p));
 	q = M(malloc)(16 * MiB - 100);
 	assert_ptr_equal(q, p);
 	assert_true(M(malloc_usable_size)(q) >= 16 * MiB - 100);
