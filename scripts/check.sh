@@ -4,7 +4,8 @@
 # non-zero if any failed.
 #
 #  1. unit tests of every host configuration in configs/, each in its own
-#     build directory (build/check/<name>)
+#     build directory (build/check/<name>); host_defconfig's also built
+#     with clang (build/check/clang)
 #  2. the same tests once more under AddressSanitizer + UBSan (host, sbrk,
 #     tiny and release: the checks, the tiny core, the free mark; the tiny
 #     core also as cortex_m4 and cortex_m4_min build it), and with 64 KiB
@@ -156,6 +157,19 @@ tsan_tests() {
 	tsan_run "$o/tests/test_lock" "test_contended*"
 }
 
+# clang as well as gcc: the library and the unit tests of a configuration
+# built with clang, warnings errors as with gcc (clang warns where gcc
+# does not, and the other way round).  CC=clang goes to every make: .cflags
+# names the compiler, so a make without it would rebuild everything with
+# gcc and test that instead; the grep makes sure it did not.
+clang_tests() {
+	o=build/check/$1
+	configure "$1" "$2" &&
+	mk "$1" -j"$JOBS" CC=clang all tests &&
+	{ grep -q '^clang ' "$o/.cflags" || { echo "not built with clang: $(cat "$o/.cflags")"; false; }; } &&
+	mk "$1" CC=clang test
+}
+
 cross_build() {
 	configure "$1" "$1_defconfig" && mk "$1" -j"$JOBS" all && mk "$1" size
 }
@@ -164,6 +178,7 @@ for cfg in configs/host*_defconfig; do
 	name=$(basename "$cfg" _defconfig)
 	step "unit tests: $name" unit_tests "$name"
 done
+step "unit tests: host, built with clang" clang_tests clang host_defconfig
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 step "ASan+UBSan: host (mmap)" sanitized asan-mmap host_defconfig "$SAN"
