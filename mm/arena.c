@@ -393,11 +393,20 @@ void mm_arena_diag(struct mm_arena *a, struct mm_diag *out)
 {
 	mm_flags_t flags = arena_lock(a);
 
-	*out = a->diag;
-	out->capacity = a->nr_pages << MM_PAGE_SHIFT;
-	out->allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT;
-	if (!IS_ENABLED(CONFIG_MM_STATS))
-		out->peak_allocated = 0;
+	/*
+	 * Field by field: error_count is counted without the lock
+	 * (report.c), and read here as it is written, atomically.
+	 */
+	*out = (struct mm_diag){
+		.capacity = a->nr_pages << MM_PAGE_SHIFT,
+		.allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT,
+		.peak_allocated = IS_ENABLED(CONFIG_MM_STATS) ? a->diag.peak_allocated : 0,
+		.nr_regions = a->diag.nr_regions,
+		.nr_grow = a->diag.nr_grow,
+		.nr_trim = a->diag.nr_trim,
+		.oom_count = a->diag.oom_count,
+		.error_count = __atomic_load_n(&a->diag.error_count, __ATOMIC_RELAXED),
+	};
 	arena_unlock(a, flags);
 }
 

@@ -240,7 +240,7 @@ void mm_arena_diag(struct mm_arena *a, struct mm_diag *d)
 #endif
 		.nr_regions = 1,
 		.oom_count = a->diag.oom_count,
-		.error_count = a->diag.error_count,
+		.error_count = __atomic_load_n(&a->diag.error_count, __ATOMIC_RELAXED),
 	};
 }
 
