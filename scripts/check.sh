@@ -247,8 +247,9 @@ step "README quick start (make run), every host demo and firmware" demo_runs
 # must build warning-free and pass the tests it builds (a
 # random-configuration campaign found each of these broken).  An option is
 # turned off, or on with a leading '+'.  The smallest largest block
-# (MM_MAX_ORDER=1, the heap up to 4 KiB): classes no slab suits, no
-# per-thread caches, direct mappings from 8 KiB; host_static at
+# (MM_MAX_ORDER=1, the heap up to 4 KiB: MM_HEAP_MAX_KB's default follows
+# it): classes no slab suits, no per-thread caches, direct mappings from
+# 8 KiB; host_static at
 # MM_MAX_ORDER=2: kfree()'s inline path without class bytes or magazines.
 corners() {
 	for v in "MM_SLAB" "MM_KMALLOC" "MM_BACKEND_STATIC" "MM_VALIDATE" \
@@ -263,7 +264,7 @@ corners() {
 		 "MM_MAX_ORDER=5" "MM_MAX_ORDER=18" \
 		 "MM_TRIM" "MM_TRIM_THRESHOLD_KB=1 MM_PCP_PAGES=1" "MM_LOCK_SINGLE_THREAD_ELIDE" \
 		 "MM_KMALLOC_SHIFT_HIGH=9 MM_HEAP" "MM_CHECKS MM_FREE_MARK" "MM_SLAB_MAX_EMPTY=0" \
-		 "MM_MAX_ORDER=1 MM_HEAP_MAX_KB=4" "host_static: MM_MAX_ORDER=2"; do
+		 "MM_MAX_ORDER=1" "host_static: MM_MAX_ORDER=2"; do
 		base=host
 		case $v in *:*) base=${v%%:*} v=${v#*: } ;; esac
 		name=corner-$(echo "$v" | tr ' +=' '-p_')

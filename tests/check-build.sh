@@ -53,6 +53,33 @@ else
 	ko "savedefconfig keeps the changes"
 fi
 
+# A lowered MM_MAX_ORDER (or a larger page with it, or a lowered span
+# order) takes MM_HEAP_MAX_KB down with it, from the 64 a defconfig left
+# in .config: the check of the options that Kconfig cannot compare
+# (mm/config_check.c) passes.  host_release's heap starts at 4 KiB, which
+# half of an 8 KiB span would not be above.
+O3=build/check/kbuild-order
+lowered=
+for v in "host 12 MM_MAX_ORDER=1" "host 12 MM_MAX_ORDER=4" "host 13 MM_MAX_ORDER=2" \
+	 "host 12 MM_HEAP_SPAN_ORDER=3" "host_release 12 MM_MAX_ORDER=1"; do
+	set -- $v
+	rm -rf "$O3"
+	make -s O="$O3" "$1_defconfig" >/dev/null &&
+	kconfig-tweak --file "$O3/.config" --set-val MM_PAGE_SHIFT "$2" \
+		--set-val "${3%%=*}" "${3#*=}" &&
+	make -s O="$O3" olddefconfig >/dev/null &&
+	grep -q "^CONFIG_$3\$" "$O3/.config" &&
+	out=$(make -s O="$O3" "$O3/mm/config_check.ok" 2>&1) || {
+		lowered="$lowered, $*"
+		echo "$out" | grep -m1 "error"
+	}
+done
+if [ -z "$lowered" ]; then
+	ok "a lowered MM_MAX_ORDER takes MM_HEAP_MAX_KB's default down with it"
+else
+	ko "a lowered MM_MAX_ORDER takes MM_HEAP_MAX_KB's default down with it (${lowered#, })"
+fi
+
 # O=dir alone configures and builds with dir/.config (as Linux does), and
 # leaves the source tree's configuration alone; a defconfig and a build in
 # one command run in that order, on a directory that has no .config yet.
