@@ -28,6 +28,11 @@ import json
 d = [{"k": i, "v": str(i) * 5} for i in range(100000)]
 print(len(json.dumps(d)))
 EOF
+# One big block, built and dropped: is its memory given back?
+cat >"$tmp/str.py" <<'EOF'
+s = "x" * 5_000_000
+del s
+EOF
 
 # One run: the probe's line for the program itself (the shell execs it).
 run() {
@@ -61,6 +66,7 @@ git-status git status --short
 git-log git log --oneline -n 2000
 python3 python3 -c pass
 python3-json python3 $tmp/json.py
+python3-str python3 $tmp/str.py
 EOF
 
 awk "$MEDIAN_AWK"'

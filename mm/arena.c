@@ -395,8 +395,11 @@ void mm_arena_diag(struct mm_arena *a, struct mm_diag *out)
 
 	/*
 	 * Field by field: error_count is counted without the lock
-	 * (report.c), and read here as it is written, atomically.
+	 * (report.c), and read here as it is written, atomically.  A field
+	 * added to struct mm_diag must be added here too.
 	 */
+	static_assert(sizeof(struct mm_diag) == 3 * sizeof(size_t) + 5 * sizeof(unsigned long),
+		      "mm_arena_diag() copies every field of struct mm_diag");
 	*out = (struct mm_diag){
 		.capacity = a->nr_pages << MM_PAGE_SHIFT,
 		.allocated = (a->nr_pages - a->nr_free) << MM_PAGE_SHIFT,
