@@ -378,19 +378,26 @@ __attribute__((constructor)) static void huge_lock_register(void)
 /*
  * Freed direct mappings are kept for the next requests they hold without
  * wasting half -- up to HUGE_CACHE_SLOTS, each of at most HUGE_CACHE_MAX
- * bytes, twice that in all -- once the program has shown that it takes
- * such blocks again.  Kept, a program taking and freeing an 8 MiB buffer
- * in a loop costs no system call; unkept, it mapped, faulted in and
- * unmapped 2048 pages every time, a hundred times glibc's time (one of two
- * buffers, 6 and 10 MiB, twenty times with a single slot).  But kept from
- * the start, every program that took one big block, a file read whole or
- * a string built once, held its pages to the end: a Python script that
- * built a 4.7 MB JSON string ended with them resident, where glibc gives
- * back the first such block and raises its mmap threshold to keep the
- * next.  So, as glibc learns, the first frees unmap, and the last few
- * sizes so given back are remembered (huge_gone); a request one of them
- * would have served turns the keeping on.  malloc_trim() unmaps all the
- * kept mappings and forgets what was learned.  A request none of the
+ * bytes, twice that in all.  Kept, a program taking and freeing an 8 MiB
+ * buffer in a loop costs no system call; unkept, it mapped, faulted in
+ * and unmapped 2048 pages every time, a hundred times glibc's time (one
+ * of two buffers, 6 and 10 MiB, twenty times with a single slot).
+ *
+ * But kept for good, every program that took one big block -- a file read
+ * whole, a string built once -- held its pages to the end: a Python
+ * script that built and dropped a 5 MB string ended with 12.1 MB
+ * anonymous where glibc has 6.9 (glibc gives back the first such block
+ * and raises its mmap threshold to keep the next ones).  So until the program shows that
+ * it takes such blocks again, what is kept is on probation: a request it
+ * holds (reuse) ends the probation for good, and HUGE_PROBATION refills
+ * or flushes of a thread's magazines without one -- the program went on
+ * with other work -- unmap it.  Few: a program that takes the block again
+ * after some work loses it once, and the size remembered (below) then
+ * ends the probation.  Where there are no magazines to count
+ * with, a block is unmapped at its free until reuse is seen.  Either way
+ * the last sizes unmapped are remembered (huge_gone), and a request one
+ * of them would have held also ends the probation.  malloc_trim() unmaps
+ * everything kept and starts a probation again.  A request none of the
  * kept ones holds unmaps those smaller than it: they would serve nothing
  * it leaves, and the new mapping takes their place in memory.
  *
@@ -399,6 +406,7 @@ __attribute__((constructor)) static void huge_lock_register(void)
  */
 #define HUGE_CACHE_MAX		((size_t)32 << 20)
 #define HUGE_CACHE_SLOTS	4
+#define HUGE_PROBATION		16
 struct huge_cached {
 	void *map;
 	size_t len;
@@ -409,11 +417,24 @@ static unsigned int huge_cached;
 static struct huge_cached huge_gone[HUGE_CACHE_SLOTS];	/* unmapped: len and ptr only */
 static unsigned int huge_gone_next;
 static int huge_keep;					/* a reuse was seen */
+MM_INTERNAL unsigned int kmalloc_huge_probation;	/* ticks left; written under the lock */
 
 /* Would a mapping of l bytes hold a request of len without wasting half? */
 static inline int huge_fits(size_t l, size_t len)
 {
 	return l >= len && l / 2 < len;
+}
+
+static inline void huge_set_probation(unsigned int ticks)
+{
+	__atomic_store_n(&kmalloc_huge_probation, ticks, __ATOMIC_RELAXED);
+}
+
+/* Reuse seen: keep freed mappings from now on. */
+static inline void huge_end_probation(void)
+{
+	huge_keep = 1;
+	huge_set_probation(0);
 }
 
 /* Slot i's mapping out of the cache (not unmapped); lock held. */
@@ -426,6 +447,17 @@ static struct huge_cached huge_cache_take(unsigned int i)
 	return c;
 }
 
+/* Unmap a freed mapping, remembering its size and block: 0, or -1.  Lock held. */
+static int huge_unmap(void *map, size_t len, const void *ptr)
+{
+	if (mm_backend_release(&huge_backend.be, map, len))
+		return -1;
+	huge_gone[huge_gone_next].len = len;
+	huge_gone[huge_gone_next].ptr = ptr;
+	huge_gone_next = (huge_gone_next + 1) % HUGE_CACHE_SLOTS;
+	return 0;
+}
+
 /* Unmap the cached mappings of fewer than 'below' bytes; their bytes. */
 static size_t huge_cache_drop(size_t below)
 {
@@ -434,21 +466,12 @@ static size_t huge_cache_drop(size_t below)
 	for (unsigned int i = huge_cached; i-- > 0;) {
 		/* One the system would not unmap stays kept, not lost. */
 		if (huge_cache[i].len < below &&
-		    mm_backend_release(&huge_backend.be, huge_cache[i].map, huge_cache[i].len) == 0) {
+		    huge_unmap(huge_cache[i].map, huge_cache[i].len, huge_cache[i].ptr) == 0) {
 			done += huge_cache[i].len;
 			huge_cache_take(i);
 		}
 	}
 	return done;
-}
-
-/* Unmap a freed mapping, remembering its size and block.  Lock held. */
-static void huge_unmap(void *map, size_t len, const void *ptr)
-{
-	huge_gone[huge_gone_next].len = len;
-	huge_gone[huge_gone_next].ptr = ptr;
-	huge_gone_next = (huge_gone_next + 1) % HUGE_CACHE_SLOTS;
-	mm_backend_release(&huge_backend.be, map, len);
 }
 
 /*
@@ -460,7 +483,7 @@ static void huge_cache_put(void *map, size_t len, const void *ptr)
 	size_t total = len;
 	unsigned int n = 1;
 
-	if (!huge_keep || len > HUGE_CACHE_MAX) {
+	if (len > HUGE_CACHE_MAX || (!huge_keep && !IS_ENABLED(CONFIG_MM_PERCPU_CACHE))) {
 		huge_unmap(map, len, ptr);
 		return;
 	}
@@ -479,7 +502,25 @@ static void huge_cache_put(void *map, size_t len, const void *ptr)
 	huge_cache[0].len = len;
 	huge_cache[0].ptr = ptr;
 	huge_cached++;
+	if (!huge_keep)
+		huge_set_probation(HUGE_PROBATION);
 }
+
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+/* A refill or a flush while mappings are kept on probation. */
+void __kmalloc_huge_age(void)
+{
+	mm_flags_t flags = mm_lock(&huge_lock);
+	unsigned int left = __atomic_load_n(&kmalloc_huge_probation, __ATOMIC_RELAXED);
+
+	if (left && !huge_keep) {
+		huge_set_probation(left - 1);
+		if (left == 1)
+			huge_cache_drop(SIZE_MAX);
+	}
+	mm_unlock(&huge_lock, flags);
+}
+#endif
 
 /* Was p a direct mapping's block, freed (its mapping kept or not)? */
 static int huge_was_freed(const void *p)
@@ -494,8 +535,8 @@ static int huge_was_freed(const void *p)
 }
 
 /*
- * The cached mapping that best holds 'len' bytes, or -1; on a miss, a
- * size given back that would have held it turns the keeping on.
+ * The cached mapping that best holds 'len' bytes, or -1.  Either that or
+ * a size given back that would have held it is a reuse.
  */
 static int huge_cache_find(size_t len)
 {
@@ -507,8 +548,10 @@ static int huge_cache_find(size_t len)
 		if (huge_fits(l, len) && (best < 0 || l < huge_cache[best].len))
 			best = (int)i;
 	}
-	for (unsigned int i = 0; best < 0 && !huge_keep && i < HUGE_CACHE_SLOTS; i++)
-		huge_keep = huge_fits(huge_gone[i].len, len);
+	for (unsigned int i = 0; !huge_keep && i < HUGE_CACHE_SLOTS; i++) {
+		if (best >= 0 || huge_fits(huge_gone[i].len, len))
+			huge_end_probation();
+	}
 	return best;
 }
 
@@ -636,13 +679,17 @@ static void *huge_resize(const void *p, size_t size)
 	return ptr;
 }
 
-/* Unmap the direct mappings kept for reuse, and keep none until reuse is seen again; their bytes. */
+/* Unmap the direct mappings kept, and start a probation again; their bytes. */
 size_t __kmalloc_trim_huge(void)
 {
 	mm_flags_t flags = mm_lock(&huge_lock);
 	size_t len = huge_cache_drop(SIZE_MAX);
 
+	/* Learn again: forget the sizes, not the blocks (double frees). */
+	for (unsigned int i = 0; i < HUGE_CACHE_SLOTS; i++)
+		huge_gone[i].len = 0;
 	huge_keep = 0;
+	huge_set_probation(0);
 	mm_unlock(&huge_lock, flags);
 	return len;
 }

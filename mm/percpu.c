@@ -321,6 +321,7 @@ void *percpu_refill(struct kmem_cache *c)
 	arena_unlock(a, flags);
 	m->refilled = 1;
 	mag_grow(m, c);
+	kmalloc_huge_tick();
 	/* No room or no memory: the caller takes the ordinary path. */
 	return m->count ? percpu_pop(pc, m, idx) : NULL;
 }
@@ -444,6 +445,7 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj)
 				mag_grow(m, c);
 		}
 		m->refilled = 0;
+		kmalloc_huge_tick();
 	}
 	if (IS_ENABLED(CONFIG_MM_CHECKS))
 		*(uintptr_t *)obj = pc->key;

@@ -69,6 +69,25 @@ extern __thread struct percpu_cache *mm_tcache MM_INTERNAL
 
 void *percpu_refill(struct kmem_cache *c);
 int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj);
+
+/*
+ * A refill or a flush ages the direct mappings kept on probation
+ * (kmalloc.c): one load while none is.
+ */
+#if IS_ENABLED(CONFIG_MM_BACKEND_MMAP)
+extern MM_INTERNAL unsigned int kmalloc_huge_probation;
+void __kmalloc_huge_age(void);
+
+static inline void kmalloc_huge_tick(void)
+{
+	if (unlikely(__atomic_load_n(&kmalloc_huge_probation, __ATOMIC_RELAXED)))
+		__kmalloc_huge_age();
+}
+#else
+static inline void kmalloc_huge_tick(void)
+{
+}
+#endif
 const char *percpu_holding(struct kmem_cache *c, const void *obj);
 void percpu_init(void);
 unsigned int percpu_mag_cap(const struct kmem_cache *c);

@@ -1309,6 +1309,24 @@ static void test_huge_overcommit(void **state)
 #endif
 
 #if HUGE_OK
+/*
+ * Other work: n small blocks taken and freed, many refills and flushes of
+ * this thread's magazines.
+ */
+static __maybe_unused void churn_small(int n)
+{
+	void **v = M(malloc)((size_t)n * sizeof(*v));
+
+	assert_non_null(v);
+	for (int i = 0; i < n; i++) {
+		v[i] = M(malloc)(64);
+		assert_non_null(v[i]);
+	}
+	for (int i = 0; i < n; i++)
+		M(free)(v[i]);
+	M(free)(v);
+}
+
 /* Is the page of p mapped no more? */
 static __maybe_unused int unmapped(const void *p)
 {
@@ -1326,12 +1344,15 @@ static __maybe_unused int overlaps(const unsigned char *a, size_t na, const unsi
 
 #if HUGE_OK && MM_PAGE_SHIFT + MM_MAX_ORDER <= 22
 /*
- * Freed direct mappings are given back until the program takes a block
- * that one of them would have held; from then on the last ones freed are
- * kept -- four, 64 MiB in all, none over 32 MiB -- for the next requests
- * they hold without wasting half, so buffers taken and freed in a loop
- * cost no system call.  A request none holds unmaps those smaller than
- * it, and malloc_trim() all, forgetting the reuse.  With blocks larger
+ * Freed direct mappings are kept for the next requests they hold without
+ * wasting half -- four, 64 MiB in all, none over 32 MiB -- so buffers
+ * taken and freed in a loop cost no system call.  Until the program takes
+ * such a block again, what is kept is on probation: a few refills or
+ * flushes of the magazines with no such request (the program went on
+ * with other work) unmap it, or with no magazines its free does, and a
+ * request that one kept, or one given back, would have held ends the
+ * probation.  A request none holds unmaps those smaller than it, and
+ * malloc_trim() all, starting a probation again.  With blocks larger
  * than 4 MiB, 5 MiB is no direct mapping, and with 64 MiB ones (64 KiB
  * pages) no direct mapping is ever kept.
  */
@@ -1339,15 +1360,28 @@ static void test_huge_reuse(void **state)
 {
 	unsigned char *p, *q, *r, *s, *v[5];
 
-	/* Nothing kept, nothing learned: a block used once goes back at its free. */
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+	/* On probation, a block taken again at once is kept: the probation ends. */
 	M(malloc_trim)(0);
-#endif
 	p = M(malloc)(16 * MiB);
 	assert_non_null(p);
 	memset(p, 7, 16 * MiB);
 	M(free)(p);
-#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
+		assert_false(unmapped(p));
+		q = M(malloc)(16 * MiB - 100);
+		assert_ptr_equal(q, p);
+		M(free)(q);
+		churn_small(4096);
+		assert_false(unmapped(p));
+	}
+	/* Used once and the program goes on: the block goes back. */
+	M(malloc_trim)(0);
+	p = M(malloc)(16 * MiB);
+	assert_non_null(p);
+	memset(p, 7, 16 * MiB);
+	M(free)(p);
+	churn_small(4096);
 	assert_true(unmapped(p));
 	/* A second free of it is still known for one. */
 	{
@@ -1357,8 +1391,12 @@ static void test_huge_reuse(void **state)
 		misuse(M(free)(p));
 		check_report(arena(), e0, "already free (double free)", NULL);
 	}
+#else
+	p = M(malloc)(16 * MiB);
+	assert_non_null(p);
+	M(free)(p);
 #endif
-	/* Taken again: the next mapping freed is kept for the one after. */
+	/* Taken again: the size given back ends the probation. */
 	p = M(malloc)(16 * MiB);
 	assert_non_null(p);
 	memset(p, 7, 16 * MiB);
