@@ -341,8 +341,13 @@ static __hot_inline void *alloc_pages_type(struct mm_arena *a, unsigned int orde
 void *__alloc_pages_type(struct mm_arena *a, unsigned int order, unsigned int type)
 {
 	if (unlikely(order > MM_MAX_ORDER)) {
-		if (!oom_quiet())
+		if (!oom_quiet()) {
+			/* The count is the lock's, as every other oom_count++. */
+			mm_flags_t flags = arena_lock(a);
+
 			a->diag.oom_count++;
+			arena_unlock(a, flags);
+		}
 		return NULL;
 	}
 	return alloc_pages_type(a, order, type);
