@@ -50,8 +50,14 @@ no-config := $(if $(MAKECMDGOALS),$(if $(filter-out $(config-targets),$(MAKECMDG
 
 # As in Linux, 'make host_defconfig all' configures and then builds: the
 # build's rules are read only once a .config exists, so goals that mix
-# the two run one after another, each in a make of its own.
-mixed-goals := $(if $(filter %config %_defconfig,$(MAKECMDGOALS)),$(if $(no-config),,1))
+# the two run one after another, each in a make of its own.  So do a
+# configuration goal with any other (two configurations, or clean, write
+# and remove the same files), and clean with anything but clean: in one
+# make, -j runs them at once, and 'make -j2 O=dir clean host_defconfig'
+# failed ("rm: cannot remove 'dir/include'") or lost the new .config.
+clean-goals := clean distclean
+mixed-goals := $(if $(filter %config,$(MAKECMDGOALS)),$(word 2,$(MAKECMDGOALS)))$(strip \
+	       $(if $(filter $(clean-goals),$(MAKECMDGOALS)),$(filter-out $(clean-goals),$(MAKECMDGOALS))))
 
 ifneq ($(mixed-goals),)
 $(MAKECMDGOALS): one-goal-at-a-time

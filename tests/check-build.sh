@@ -5,6 +5,7 @@
 #  - a changed option rebuilds only the objects that mention it;
 #  - savedefconfig round-trips the configuration;
 #  - O=dir alone builds with dir/.config, configured in the same command;
+#    clean and a defconfig in one command run one after the other;
 #  - allnoconfig, allyesconfig and randconfig write a configuration that
 #    kconfig keeps as it is and that builds and passes its tests;
 #    randconfig repeats with a seed, and KCONFIG_ALLCONFIG pins options.
@@ -93,6 +94,16 @@ if make -s O="$O2" host_static_defconfig all >/dev/null && [ -f "$O2/libmm.a" ] 
 	ok "O=dir keeps its own configuration; defconfig and all in one command"
 else
 	ko "O=dir keeps its own configuration; defconfig and all in one command"
+fi
+
+# clean and a defconfig in one command run one after the other, -j or not:
+# in one make, -j2 ran rm -rf of the built directory while kconfig wrote
+# into it ("cannot remove 'dir/include'", or no .config left).
+if make -s -j2 O="$O2" clean host_static_defconfig >/dev/null 2>&1 &&
+   [ -f "$O2/.config" ] && [ ! -e "$O2/libmm.a" ]; then
+	ok "clean and a defconfig in one command, with -j2"
+else
+	ko "clean and a defconfig in one command, with -j2"
 fi
 
 # The whole-tree configurations, with O=dir as every other target.  A
