@@ -385,21 +385,24 @@ __attribute__((constructor)) static void huge_lock_register(void)
  *
  * But kept for good, every program that took one big block -- a file read
  * whole, a string built once -- held its pages to the end: a Python
- * script that built and dropped a 5 MB string ended with 12.1 MB
- * anonymous where glibc has 6.9 (glibc gives back the first such block
- * and raises its mmap threshold to keep the next ones).  So until the program shows that
- * it takes such blocks again, what is kept is on probation: a request it
- * holds (reuse) ends the probation for good, and HUGE_PROBATION refills
- * or flushes of a thread's magazines without one -- the program went on
- * with other work -- unmap it.  Few: a program that takes the block again
- * after some work loses it once, and the size remembered (below) then
- * ends the probation.  Where there are no magazines to count
- * with, a block is unmapped at its free until reuse is seen.  Either way
- * the last sizes unmapped are remembered (huge_gone), and a request one
- * of them would have held also ends the probation.  malloc_trim() unmaps
- * everything kept and starts a probation again.  A request none of the
- * kept ones holds unmaps those smaller than it: they would serve nothing
- * it leaves, and the new mapping takes their place in memory.
+ * script that built and dropped a 5 MB string ended with 10.9 MiB
+ * anonymous where glibc has 5.6 (glibc gives back the first such block
+ * and raises its mmap threshold to keep the next ones).  So until the
+ * program shows that it takes such blocks again, what is kept is on
+ * probation: a request it holds (reuse) ends the probation for good, and
+ * HUGE_PROBATION refills or flushes of any thread's magazines without one
+ * unmap it -- the program went on to take or give back small blocks by
+ * the batch.  Few: a program that takes the block again after some work
+ * loses it once, and the size remembered (below) then ends the
+ * probation.  A program that does neither -- nothing, heap blocks only,
+ * or small blocks its magazines absorb -- keeps the block meanwhile.
+ * With no magazines compiled in, a block is unmapped at its free until a
+ * reuse is seen.  Either way the last sizes unmapped are remembered
+ * (huge_gone), and a request one of them would have held also ends the
+ * probation.  malloc_trim() unmaps everything kept and starts a
+ * probation again.  A request none of the kept ones holds unmaps those
+ * smaller than it: they would serve nothing it leaves, and the new
+ * mapping takes their place in memory.
  *
  * Both lists remember the block each mapping held, so a second free of a
  * block is known to be one while either still names it.
@@ -476,7 +479,8 @@ static size_t huge_cache_drop(size_t below)
 
 /*
  * Keep [map, map + len), freed, newest first: the oldest go past the
- * slots or the bytes.  Lock held.
+ * slots or the bytes; a probation starts if no reuse was seen.  Unmapped
+ * instead if too large, or if there is no probation to age it.  Lock held.
  */
 static void huge_cache_put(void *map, size_t len, const void *ptr)
 {
