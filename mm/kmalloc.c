@@ -289,11 +289,14 @@ static __noinline int kmalloc_init(void)
 		return 0;
 	flags = mm_lock(&init_lock);
 	if (!kmalloc_ready) {
+		/* Read meanwhile by other threads' inline paths (kmalloc.h). */
 		for (unsigned int s = 8; s <= KMALLOC_SMALL_MAX; s += 8)
-			kmalloc_size_index[(s - 1) / 8] = (uint8_t)class_for(s);
+			__atomic_store_n(&kmalloc_size_index[(s - 1) / 8], (uint8_t)class_for(s),
+					 __ATOMIC_RELAXED);
 		for (size_t s = 128; IS_ENABLED(CONFIG_MM_KMALLOC_FINE) &&
 				     s <= KMALLOC_MAX_CACHE_SIZE; s += 128)
-			kmalloc_size_index_hi[(s - 1) / 128] = (uint8_t)class_for(s);
+			__atomic_store_n(&kmalloc_size_index_hi[(s - 1) / 128], (uint8_t)class_for(s),
+					 __ATOMIC_RELAXED);
 		for (unsigned int i = 1; i < KMALLOC_NR_CLASSES && ok; i++) {
 			size_t size = class_size(i), align;
 			struct kmem_cache *c;

@@ -71,19 +71,38 @@ void *__krealloc_slow(void *p, size_t new_size);
 size_t __kmalloc_trim_huge(void);
 void __kmalloc_huge_stats(size_t *nr, size_t *bytes);
 
+/*
+ * The class tables are written once, by the first kmalloc() of the process
+ * (kmalloc_init()), while other threads' inline paths may read them
+ * already: atomic loads.  Relaxed for an index -- a stale 0 sends the
+ * request the slow way, which waits for the setup -- and acquire for a
+ * cache pointer, paired with the setup's release, so that its fields are
+ * seen set.  On x86 both are plain moves; ThreadSanitizer reported the
+ * plain reads racing the setup's writes.
+ */
+static __always_inline unsigned int kmalloc_index_load(const uint8_t *table, size_t i)
+{
+	return __atomic_load_n(&table[i], __ATOMIC_RELAXED);
+}
+
+static __always_inline struct kmem_cache *kmalloc_cache_load(unsigned int i)
+{
+	return __atomic_load_n(&kmalloc_caches[i], __ATOMIC_ACQUIRE);
+}
+
 /* The cache for 1 <= size <= KMALLOC_MAX_CACHE_SIZE, NULL if none (yet). */
 static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
 {
 	unsigned int i;
 
 	if (size <= KMALLOC_SMALL_MAX)
-		i = kmalloc_size_index[(size - 1) >> 3];
+		i = kmalloc_index_load(kmalloc_size_index, (size - 1) >> 3);
 	else if (IS_ENABLED(CONFIG_MM_KMALLOC_FINE))
-		i = kmalloc_size_index_hi[(size - 1) >> 7];
+		i = kmalloc_index_load(kmalloc_size_index_hi, (size - 1) >> 7);
 	else
 		i = fls((unsigned int)(size - 1));
 
-	return kmalloc_caches[i];
+	return kmalloc_cache_load(i);
 }
 
 
@@ -103,7 +122,7 @@ static __hot_inline void *__kmalloc(size_t size, void *(*slow)(size_t))
 	struct kmem_cache *c;
 
 	if (likely(size - 1 < KMALLOC_SMALL_MAX))
-		c = kmalloc_caches[kmalloc_size_index[(size - 1) >> 3]];
+		c = kmalloc_cache_load(kmalloc_index_load(kmalloc_size_index, (size - 1) >> 3));
 	else if (size - 1 < KMALLOC_MAX_CACHE_SIZE)
 		c = kmalloc_cache(size);
 	else

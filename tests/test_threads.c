@@ -1141,6 +1141,63 @@ static void test_fork_during_setup(void **state)
 	run_self(SETUP_ARG, "fork during setup");
 }
 
+/*
+ * Threads whose allocations are the process's first kmalloc()s, all at
+ * once: the thread that sets up the size classes publishes them to the
+ * others, which read the class tables on their inline paths meanwhile
+ * (ThreadSanitizer, which runs this on the mm_ names, reported those
+ * reads racing the setup's writes).  A fresh process, FIRST_ARG; with the
+ * libc facade the C library allocated before main(), and this is only a
+ * threaded smoke test.
+ */
+#define FIRST_ARG	"--first-kmalloc-at-once-child"
+#define FIRST_THREADS	4
+static pthread_barrier_t first_go;
+
+static void *first_thread(void *arg)
+{
+	uintptr_t k = (uintptr_t)arg;
+	unsigned char *p[32];
+
+	pthread_barrier_wait(&first_go);
+	for (unsigned int i = 0; i < 32; i++) {
+		size_t n = 1 + ((k * 32 + i) * 137) % 4096;
+
+		p[i] = malloc(n);
+		if (!p[i])
+			return arg;
+		memset(p[i], (int)i, n);
+	}
+	for (unsigned int i = 0; i < 32; i++)
+		free(p[i]);
+	return NULL;
+}
+
+static int first_child(void)
+{
+	pthread_t t[FIRST_THREADS];
+	int bad = 0;
+
+	if (pthread_barrier_init(&first_go, NULL, FIRST_THREADS))
+		return 2;
+	for (uintptr_t k = 0; k < FIRST_THREADS; k++) {
+		if (pthread_create(&t[k], NULL, first_thread, (void *)(k + 1)))
+			_exit(2);	/* the others wait at the barrier for ever */
+	}
+	for (unsigned int k = 0; k < FIRST_THREADS; k++) {
+		void *r;
+
+		pthread_join(t[k], &r);
+		bad |= r != NULL;
+	}
+	return bad ? 3 : 0;
+}
+
+static void test_first_kmalloc_at_once(void **state)
+{
+	run_self(FIRST_ARG, "first kmalloc() in threads at once");
+}
+
 /* argv[1], if given, is a CMocka test-name filter ("test_fork*"). */
 int main(int argc, char **argv)
 {
@@ -1157,6 +1214,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_first_malloc_after_many_keys),
 		cmocka_unit_test(test_fork_with_handlers_that_allocate),
 		cmocka_unit_test(test_fork_during_setup),
+		cmocka_unit_test(test_first_kmalloc_at_once),
 		/* Last: the tests above count the arena's errors from 0. */
 		cmocka_unit_test(test_concurrent_reports_all_counted),
 	};
@@ -1168,6 +1226,8 @@ int main(int argc, char **argv)
 		return atfork_first_child();
 	if (argc > 1 && strcmp(argv[1], SETUP_ARG) == 0)
 		return setup_child();
+	if (argc > 1 && strcmp(argv[1], FIRST_ARG) == 0)
+		return first_child();
 	env = getenv("MM_TEST_SCALE");
 	if (env && strtod(env, NULL) >= 1)
 		scale = strtod(env, NULL);
