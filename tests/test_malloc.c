@@ -1327,6 +1327,17 @@ static __maybe_unused void churn_small(int n)
 	M(free)(v);
 }
 
+/* A block of n bytes taken, written and freed: where it was. */
+static __maybe_unused unsigned char *use_once(size_t n)
+{
+	unsigned char *p = M(malloc)(n);
+
+	assert_non_null(p);
+	memset(p, 7, n);
+	M(free)(p);
+	return p;
+}
+
 /* Is the page of p mapped no more? */
 static __maybe_unused int unmapped(const void *p)
 {
@@ -1363,10 +1374,7 @@ static void test_huge_reuse(void **state)
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 	/* On probation, a block taken again at once is kept: the probation ends. */
 	M(malloc_trim)(0);
-	p = M(malloc)(16 * MiB);
-	assert_non_null(p);
-	memset(p, 7, 16 * MiB);
-	M(free)(p);
+	p = use_once(16 * MiB);
 	if (IS_ENABLED(CONFIG_MM_PERCPU_CACHE)) {
 		assert_false(unmapped(p));
 		q = M(malloc)(16 * MiB - 100);
@@ -1377,10 +1385,7 @@ static void test_huge_reuse(void **state)
 	}
 	/* Used once and the program goes on: the block goes back. */
 	M(malloc_trim)(0);
-	p = M(malloc)(16 * MiB);
-	assert_non_null(p);
-	memset(p, 7, 16 * MiB);
-	M(free)(p);
+	p = use_once(16 * MiB);
 	churn_small(4096);
 	assert_true(unmapped(p));
 	/* A second free of it is still known for one. */
@@ -1392,18 +1397,13 @@ static void test_huge_reuse(void **state)
 		check_report(arena(), e0, "already free (double free)", NULL);
 	}
 #else
-	p = M(malloc)(16 * MiB);
-	assert_non_null(p);
-	M(free)(p);
+	use_once(16 * MiB);
 #endif
 	/*
 	 * Taken again: the size given back ends the probation -- kept past
 	 * other work, not only until it (on probation it stays that long).
 	 */
-	p = M(malloc)(16 * MiB);
-	assert_non_null(p);
-	memset(p, 7, 16 * MiB);
-	M(free)(p);
+	p = use_once(16 * MiB);
 	churn_small(4096);
 	assert_false(unmapped(p));
 	q = M(malloc)(16 * MiB - 100);
