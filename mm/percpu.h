@@ -72,7 +72,8 @@ int percpu_free_slow(struct kmem_cache *c, struct slab *s, void *obj);
 
 /*
  * A refill or a flush ages the direct mappings kept on probation
- * (kmalloc.c): one load while none is.
+ * (kmalloc.c): one load while none is.  The magazines are kmalloc's, and
+ * their batches are the cheapest sign that the program went on working.
  */
 #if IS_ENABLED(CONFIG_MM_BACKEND_MMAP)
 extern MM_INTERNAL unsigned int kmalloc_huge_probation;
@@ -88,6 +89,7 @@ static inline void kmalloc_huge_tick(void)
 {
 }
 #endif
+
 const char *percpu_holding(struct kmem_cache *c, const void *obj);
 void percpu_init(void);
 unsigned int percpu_mag_cap(const struct kmem_cache *c);
