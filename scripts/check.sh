@@ -30,6 +30,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh check || exit 1
 
 JOBS=$(nproc 2>/dev/null || echo 2)
+check_t0=$(date +%s)
 passed=0
 failed=0
 failures=
@@ -39,14 +40,15 @@ step() {
 	shift
 	echo
 	echo "### $name"
+	t0=$(date +%s)
 	if "$@"; then
 		passed=$((passed + 1))
-		echo "### ok: $name"
+		echo "### ok: $name ($(($(date +%s) - t0)) s)"
 	else
 		failed=$((failed + 1))
 		failures="$failures
   $name"
-		echo "### FAILED: $name"
+		echo "### FAILED: $name ($(($(date +%s) - t0)) s)"
 	fi
 }
 
@@ -309,5 +311,5 @@ echo
 if [ "$failed" -ne 0 ]; then
 	echo "Failed steps:$failures"
 fi
-echo "check: $passed passed, $failed failed"
+echo "check: $passed passed, $failed failed in $(($(date +%s) - check_t0)) s"
 [ "$failed" -eq 0 ]
