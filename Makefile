@@ -44,7 +44,7 @@ KCONFIG_DEPS := Kconfig $(wildcard */Kconfig arch/*/Kconfig)
 DEFCONFIGS := $(sort $(notdir $(wildcard configs/*_defconfig)))
 
 # Targets that only touch the configuration (or nothing) must not need one.
-config-targets := %config %_defconfig help clean distclean deps check \
+config-targets := %config %_defconfig help clean mrproper distclean deps check \
 		  check-% size-all install-deps
 no-config := $(if $(MAKECMDGOALS),$(if $(filter-out $(config-targets),$(MAKECMDGOALS)),,1),)
 
@@ -55,7 +55,7 @@ no-config := $(if $(MAKECMDGOALS),$(if $(filter-out $(config-targets),$(MAKECMDG
 # and remove the same files), and clean with anything but clean: in one
 # make, -j runs them at once, and 'make -j2 O=dir clean host_defconfig'
 # failed ("rm: cannot remove 'dir/include'") or lost the new .config.
-clean-goals := clean distclean
+clean-goals := clean mrproper distclean
 mixed-goals := $(if $(filter %config,$(MAKECMDGOALS)),$(word 2,$(MAKECMDGOALS)))$(strip \
 	       $(if $(filter $(clean-goals),$(MAKECMDGOALS)),$(filter-out $(clean-goals),$(MAKECMDGOALS))))
 
@@ -311,10 +311,20 @@ check:
 size-all:
 	$(Q)scripts/size-all.sh
 
+# As in Linux: clean removes what the build made and keeps the
+# configuration, also one that O=dir keeps in dir/.config; mrproper removes
+# that too; distclean every build directory and the tree's .config.
 clean:
-	$(Q)rm -rf $(O)
+	$(Q)if [ -d $(O) ]; then \
+		find $(O) -mindepth 1 -maxdepth 1 ! -name .config ! -name .config.old -exec rm -rf {} +; \
+		rmdir $(O) 2>/dev/null || :; \
+	fi
 
-distclean: clean
+mrproper: clean
+	$(Q)rm -f $(KCONFIG_CONFIG) $(KCONFIG_CONFIG).old
+	$(Q)if [ -d $(O) ]; then rmdir $(O) 2>/dev/null || :; fi
+
+distclean: mrproper
 	$(Q)rm -rf build .config .config.old
 
 help:
@@ -344,13 +354,14 @@ help:
 	@echo '                     firmware in QEMU and real programs under LD_PRELOAD'
 	@echo '  install-deps     - apt-get what the build and the tests need'
 	@echo 'Housekeeping:'
-	@echo '  clean            - remove $$(O)'
+	@echo '  clean            - remove what the build made in $$(O); the configuration stays'
+	@echo '  mrproper         - clean, and remove the configuration too'
 	@echo '  distclean        - remove build/ and .config'
 	@echo 'Variables: O=dir (build directory, default build), V=1 (show commands),'
 	@echo '  CROSS_COMPILE=prefix, KCONFIG_CONFIG=file (default .config, or dir/.config'
 	@echo '  with O=dir)'
 
-.PHONY: install-deps check size-all clean distclean help
+.PHONY: install-deps check size-all clean mrproper distclean help
 FORCE:
 
 endif # mixed-goals

@@ -6,6 +6,7 @@
 #  - savedefconfig round-trips the configuration;
 #  - O=dir alone builds with dir/.config, configured in the same command;
 #    clean and a defconfig in one command run one after the other;
+#    clean keeps the configuration, mrproper removes it;
 #  - allnoconfig, allyesconfig and randconfig write a configuration that
 #    kconfig keeps as it is and that builds and passes its tests;
 #    randconfig repeats with a seed, and KCONFIG_ALLCONFIG pins options.
@@ -104,6 +105,21 @@ if make -s -j2 O="$O2" clean host_static_defconfig >/dev/null 2>&1 &&
 	ok "clean and a defconfig in one command, with -j2"
 else
 	ko "clean and a defconfig in one command, with -j2"
+fi
+
+# As in Linux, clean keeps the configuration (O=dir's own too), so a make
+# after it builds the same one again; mrproper removes it.
+cp "$O2/.config" "$O2.config-kept"
+left=
+make -s O="$O2" all >/dev/null && make -s O="$O2" clean &&
+	left=$(ls -A "$O2" | grep -v '^\.config\.old$' | tr '\n' ' ')
+if [ "$left" = ".config " ] &&
+   make -s O="$O2" all >/dev/null && [ -f "$O2/libmm.a" ] &&
+   cmp -s "$O2/.config" "$O2.config-kept" &&
+   make -s O="$O2" mrproper && [ ! -e "$O2" ]; then
+	ok "clean keeps the configuration, mrproper removes it"
+else
+	ko "clean keeps the configuration, mrproper removes it"; echo "left by clean: $left"
 fi
 
 # The whole-tree configurations, with O=dir as every other target.  A
