@@ -35,20 +35,22 @@ passed=0
 failed=0
 failures=
 
+# The steps' functions share the shell's variables: step's own carry its
+# prefix (demo_runs' $name once took the place of the step's in the log).
 step() {
-	name=$1
+	step_name=$1
 	shift
 	echo
-	echo "### $name"
-	t0=$(date +%s)
+	echo "### $step_name"
+	step_t0=$(date +%s)
 	if "$@"; then
 		passed=$((passed + 1))
-		echo "### ok: $name ($(($(date +%s) - t0)) s)"
+		echo "### ok: $step_name ($(($(date +%s) - step_t0)) s)"
 	else
 		failed=$((failed + 1))
 		failures="$failures
-  $name"
-		echo "### FAILED: $name ($(($(date +%s) - t0)) s)"
+  $step_name"
+		echo "### FAILED: $step_name ($(($(date +%s) - step_t0)) s)"
 	fi
 }
 
