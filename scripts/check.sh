@@ -121,8 +121,9 @@ big_pages() {
 # from starving the others (seen: the fork test's main thread never got to
 # fork while its workers ran on).  mm, not valgrind, is the allocator under
 # test: --soname-synonyms=somalloc=nouserintercepts.
+# The binaries are step 1's own (build/check/NAME): a build of the same
+# configuration again would be the same programs.
 valgrind_tests() {
-	configure "$1" "$2" &&
 	mk "$1" -j"$JOBS" tests &&
 	MM_TEST_SCALE=10 mk "$1" test \
 		TEST_WRAPPER="valgrind -q --error-exitcode=99 --track-origins=no --fair-sched=yes --soname-synonyms=somalloc=nouserintercepts"
@@ -187,10 +188,10 @@ step "unit tests: host, built with clang" clang_tests clang host_defconfig
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 step "ASan+UBSan: host (mmap)" sanitized asan-mmap host_defconfig "$SAN"
 step "ASan+UBSan: host_sbrk" sanitized asan-sbrk host_sbrk_defconfig "$SAN"
-step "Valgrind: host (libc facade)" valgrind_tests vg-host host_defconfig
-step "Valgrind: host_static" valgrind_tests vg-static host_static_defconfig
+step "Valgrind: host (libc facade)" valgrind_tests host
+step "Valgrind: host_static" valgrind_tests host_static
 step "ASan+UBSan: host_tiny" sanitized asan-tiny host_tiny_defconfig "$SAN"
-step "Valgrind: host_tiny" valgrind_tests vg-tiny host_tiny_defconfig
+step "Valgrind: host_tiny" valgrind_tests host_tiny
 step "ASan+UBSan: host_tiny as cortex_m4 (checks, statistics)" tiny_as_mcu asan-tiny-m4 "$SAN"
 step "ASan+UBSan: host_tiny as cortex_m4_min (no checks, no statistics)" tiny_as_mcu asan-tiny-min "$SAN" \
 	--disable MM_CHECKS --disable MM_STATS
@@ -199,7 +200,7 @@ step "ASan+UBSan: host, 64 KiB pages" big_pages asan-p16 host_defconfig "$SAN"
 step "ASan+UBSan: host_release, 64 KiB pages" big_pages asan-p16-release host_release_defconfig "$SAN"
 step "ASan+UBSan: host_static, 64 KiB pages" big_pages asan-p16-static host_static_defconfig "$SAN" \
 	--set-val MM_STATIC_SIZE 268435456
-step "Valgrind: host_release (free mark)" valgrind_tests vg-release host_release_defconfig
+step "Valgrind: host_release (free mark)" valgrind_tests host_release
 TSAN="-fsanitize=thread -fno-omit-frame-pointer"
 step "TSan: host_release (threads, magazines, lock-free kfree)" tsan_tests tsan-release host_release_defconfig
 
@@ -232,14 +233,16 @@ demo_runs() {
 		tail -5 build/check/quickstart.log
 		return 1
 	}
+	# In step 1's build directories: the same configurations.
 	for cfg in configs/host*_defconfig; do
-		name=demo-$(basename "$cfg" _defconfig)
-		configure "$name" "$(basename "$cfg")" && mk "$name" -j"$JOBS" run >"build/check/$name.log" 2>&1 &&
-			grep -q "nothing lost" "build/check/$name.log" &&
-			mk "$name" run-firmware >>"build/check/$name.log" 2>&1 &&
-			grep -q "firmware: PASS" "build/check/$name.log" || {
+		name=$(basename "$cfg" _defconfig)
+		log=build/check/demo-$name.log
+		mk "$name" -j"$JOBS" run >"$log" 2>&1 &&
+			grep -q "nothing lost" "$log" &&
+			mk "$name" run-firmware >>"$log" 2>&1 &&
+			grep -q "firmware: PASS" "$log" || {
 			echo "$name:"
-			tail -5 "build/check/$name.log"
+			tail -5 "$log"
 			return 1
 		}
 	done
