@@ -154,11 +154,9 @@ tsan_tests() {
 		--set-val MM_HEAP_SPILL_KB 64 &&
 	mk "$1" olddefconfig >/dev/null &&
 	mk "$1" -j"$JOBS" tests EXTRA_CFLAGS="$TSAN" EXTRA_LDFLAGS="$TSAN" &&
-	tsan_run "$o/tests/test_kmalloc" &&
-	tsan_run "$o/tests/test_heap" &&
-	tsan_run "$o/tests/test_malloc" &&
-	tsan_run "$o/tests/test_slab" &&
-	tsan_run "$o/tests/test_threads" &&
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" TEST_WRAPPER="$norand" \
+		scripts/run-tests.sh 900 "$JOBS" "$o/tests/test_kmalloc" "$o/tests/test_heap" \
+		"$o/tests/test_malloc" "$o/tests/test_slab" "$o/tests/test_threads" &&
 	tsan_run "$o/tests/test_lock" "test_contended*"
 }
 
@@ -250,51 +248,8 @@ demo_runs() {
 step "README quick start (make run), every host demo and firmware" demo_runs
 
 # Options a user can change in menuconfig that no defconfig changes: each
-# variant of host_defconfig -- or of the defconfig named before a colon --
-# must build warning-free and pass the tests it builds (a
-# random-configuration campaign found each of these broken).  An option is
-# turned off, or on with a leading '+'.  The smallest largest block
-# (MM_MAX_ORDER=1, the heap up to 4 KiB: MM_HEAP_MAX_KB's default follows
-# it): classes no slab suits, no per-thread caches, direct mappings from
-# 8 KiB; host_static at
-# MM_MAX_ORDER=2: kfree()'s inline path without class bytes or magazines.
-corners() {
-	for v in "MM_SLAB" "MM_KMALLOC" "MM_BACKEND_STATIC" "MM_VALIDATE" \
-		 "MM_BACKEND_MMAP MM_BACKEND_SBRK MM_BACKEND_STATIC" \
-		 "MM_REPORTS" "+MM_PANIC_ON_ERROR" "MM_REPORTS +MM_PANIC_ON_ERROR" \
-		 "MM_LOCK_PTHREAD +MM_LOCK_NONE" \
-		 "MM_LOCK_PTHREAD +MM_LOCK_NONE MM_PAGE_CLASS" \
-		 "MM_KMALLOC_SHIFT_HIGH=6" \
-		 "MM_KMALLOC_SHIFT_LOW=7 MM_KMALLOC_SHIFT_HIGH=16" \
-		 "MM_KMALLOC_SHIFT_LOW=5 MM_KMALLOC_SHIFT_HIGH=11 MM_KMALLOC_FINE MM_SLAB_MAX_ORDER=1 MM_HEAP_MIN=1024" \
-		 "MM_HEAP_MIN=256 MM_SLAB_MAX_ORDER=0 MM_KMALLOC_96_192" \
-		 "MM_MAX_ORDER=5" "MM_MAX_ORDER=18" \
-		 "MM_TRIM" "MM_TRIM_THRESHOLD_KB=1 MM_PCP_PAGES=1" "MM_LOCK_SINGLE_THREAD_ELIDE" \
-		 "MM_KMALLOC_SHIFT_HIGH=9 MM_HEAP" "MM_CHECKS MM_FREE_MARK" "MM_SLAB_MAX_EMPTY=0" \
-		 "MM_MAX_ORDER=1" "host_static: MM_MAX_ORDER=2"; do
-		base=host
-		case $v in *:*) base=${v%%:*} v=${v#*: } ;; esac
-		name=corner-$(echo "$v" | tr ' +=' '-p_')
-		[ "$base" = host ] || name=corner-$base-${name#corner-}
-		o=build/check/$name
-		configure "$name" "${base}_defconfig" &&
-			for opt in $v; do
-				case $opt in
-				+*) kconfig-tweak --file "$o/.config" --enable "${opt#+}" ;;
-				*=*) kconfig-tweak --file "$o/.config" --set-val "${opt%%=*}" "${opt#*=}" ;;
-				*) kconfig-tweak --file "$o/.config" --disable "$opt" ;;
-				esac || return 1
-			done &&
-			mk "$name" olddefconfig >/dev/null &&
-			mk "$name" -j"$JOBS" all tests >"$o.log" 2>&1 &&
-			mk "$name" test >>"$o.log" 2>&1 || {
-			echo "${base}_defconfig, $v (off, on with +, or set with =):"
-			grep -m12 "error\|FAILED\|panic\|^stress_" "$o.log"
-			return 1
-		}
-	done
-}
-step "options no defconfig changes (off, on, or set)" corners
+# variant must build warning-free and pass its tests (the list is there).
+step "options no defconfig changes (off, on, or set)" env JOBS="$JOBS" tests/check-corners.sh
 
 step "build system" tests/check-build.sh
 step "menuconfig in a terminal" tests/check-menuconfig.sh
