@@ -741,7 +741,7 @@ static void *park_main(void *arg)
 static void test_fork_child_gets_magazines_back(void **state)
 {
 	pthread_t t[PARKED_THREADS];
-	size_t before;
+	size_t before = 0;	/* the loop sets it; -Og cannot tell */
 	int status = -1;
 	pid_t pid;
 
