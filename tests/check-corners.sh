@@ -82,6 +82,7 @@ if [ $# -eq 1 ]; then
 fi
 
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 1)}
+t0=$(date +%s)
 # One line per variant into xargs; each runs this script on its own, and
 # its report is printed whole when it ends.
 n=$(echo "$VARIANTS" | wc -l)
@@ -89,5 +90,5 @@ out=$(echo "$VARIANTS" | xargs -P "$JOBS" -I{} sh -c 'r=$("$0" "$1" 2>&1); echo 
 echo "$out"
 failed=$(echo "$out" | grep -c '^FAILED')
 passed=$(echo "$out" | grep -c '^ok:')
-echo "corners: $passed passed, $failed failed of $n"
+echo "corners: $passed passed, $failed failed of $n, in $(($(date +%s) - t0)) s, $JOBS at a time"
 [ "$failed" -eq 0 ] && [ "$passed" -eq "$n" ]
