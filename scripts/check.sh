@@ -4,8 +4,8 @@
 # non-zero if any failed.
 #
 #  1. unit tests of every host configuration in configs/, each in its own
-#     build directory (build/check/<name>); host_defconfig's also built
-#     with clang (build/check/clang)
+#     build directory (build/check/<name>); host_defconfig's and
+#     host_release_defconfig's also built with clang (build/check/clang*)
 #  2. the same tests once more under AddressSanitizer + UBSan (host, sbrk,
 #     tiny and release: the checks, the tiny core, the free mark; the tiny
 #     core also as cortex_m4 and cortex_m4_min build it), and with 64 KiB
@@ -200,6 +200,7 @@ for cfg in configs/host*_defconfig; do
 	step "unit tests: $name" unit_tests "$name"
 done
 step "unit tests: host, built with clang" clang_tests clang host_defconfig
+step "unit tests: host_release, built with clang" clang_tests clang-release host_release_defconfig
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 step "ASan+UBSan: host (mmap)" sanitized asan-mmap host_defconfig "$SAN"
