@@ -184,11 +184,15 @@ cross_build() {
 # they run in the background from the start, one at a time, on the CPU
 # that the steps below leave idle through their links, configurations,
 # one-thread programs, QEMU and valgrind.  Their report is the last step.
+# In a session of their own, so that an interrupted check takes the whole
+# group down: a background job of a script ignores the terminal's ^C.
 mkdir -p build/check
 rm -f build/check/corners.out build/check/corners.status
-(JOBS=1 tests/check-corners.sh >build/check/corners.out 2>&1
- echo $? >build/check/corners.status) &
+setsid sh -c 'JOBS=1 tests/check-corners.sh >build/check/corners.out 2>&1
+	      echo $? >build/check/corners.status' &
 corners_pid=$!
+trap 'kill -TERM -"$corners_pid" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
 corners_report() {
 	wait "$corners_pid"
 	cat build/check/corners.out
