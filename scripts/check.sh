@@ -188,7 +188,7 @@ cross_build() {
 # group down: a background job of a script ignores the terminal's ^C.
 mkdir -p build/check
 rm -f build/check/corners.out build/check/corners.status
-setsid sh -c 'JOBS=1 tests/check-corners.sh >build/check/corners.out 2>&1
+setsid -w sh -c 'JOBS=1 tests/check-corners.sh >build/check/corners.out 2>&1
 	      echo $? >build/check/corners.status' &
 corners_pid=$!
 trap 'kill -TERM -"$corners_pid" 2>/dev/null' EXIT

@@ -88,7 +88,7 @@ t0=$(date +%s)
 # One line per variant into xargs; each runs this script on its own, and
 # its report is printed whole when it ends.
 n=$(echo "$VARIANTS" | wc -l)
-out=$(echo "$VARIANTS" | xargs -P "$JOBS" -I{} sh -c 'r=$("$0" "$1" 2>&1); echo "$r"' "$0" {})
+out=$(echo "$VARIANTS" | xargs -P "$JOBS" -I{} sh -c 'r=$(tests/check-corners.sh "$0" 2>&1); echo "$r"' {})
 echo "$out"
 failed=$(echo "$out" | grep -c '^FAILED')
 passed=$(echo "$out" | grep -c '^ok:')
