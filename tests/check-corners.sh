@@ -14,8 +14,9 @@
 #
 # The variants are independent builds, so they run side by side, each
 # with one make job: the configuration steps, the links and most test
-# programs are one process, and one variant after another at -j2 left a
-# CPU idle for a third of this script's time.  Each variant's output goes
+# programs are one process, which at -j2 one variant after another left
+# a CPU idle through (make check runs them one at a time in the
+# background instead, beside its other steps).  Each variant's output goes
 # to build/check/corner-*.log; a failure prints its first errors.  What a
 # variant has to show is that it builds and passes, not a long campaign
 # (the defconfigs' builds run those): no debug information, and the
