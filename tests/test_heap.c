@@ -886,18 +886,23 @@ static void test_spans(void **state)
 {
 	/*
 	 * Tens of thousands where spans are large and the heap's largest
-	 * block small; their sizes count down from HEAP_MAX, 64 of them at
+	 * block small; their sizes count down from HEAP_TOP, 64 of them at
 	 * most, so that they fill four spans and stay the heap's however
-	 * many.
+	 * many.  HEAP_TOP, not HEAP_MAX: a class that straddles HEAP_MAX
+	 * keeps the sizes above the one below it (MM_HEAP_MAX_KB=7 without
+	 * kmalloc-192: the heap's greatest is 4 KiB), and a count made for
+	 * blocks of 7 KiB filled two spans and a third with blocks of 4.
 	 */
-	enum { N = 4 * (int)(SPAN_BYTES / HEAP_MAX) + 2 };
-	static void *p[N];
-	static int order[N];
-	static uintptr_t spans[N];
+	enum { NMAX = 4 * (int)(SPAN_BYTES / CONFIG_MM_HEAP_MIN) + 2 };
+	static void *p[NMAX];
+	static int order[NMAX];
+	static uintptr_t spans[NMAX];
+	const int N = 4 * (int)(SPAN_BYTES / HEAP_TOP) + 2;
 
 	/* A class that straddles MM_HEAP_MIN may hold all the heap's sizes. */
 	if (!heap_block(HEAP_TOP))
 		skip();
+	assert_true(N <= NMAX);
 	for (int round = 0; round < 2; round++) {
 		size_t nspans = 0, before = settle();
 
