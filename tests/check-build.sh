@@ -4,6 +4,8 @@
 #  - a second make rebuilds nothing;
 #  - a changed option rebuilds only the objects that mention it;
 #  - savedefconfig round-trips the configuration;
+#  - options Kconfig cannot compare stay consistent: a lowered MM_MAX_ORDER
+#    takes MM_HEAP_MAX_KB down, and MM_HEAP_MIN stays below what a span holds;
 #  - O=dir alone builds with dir/.config, configured in the same command;
 #    clean and a defconfig in one command run one after the other;
 #    clean keeps the configuration, mrproper removes it;
@@ -80,6 +82,32 @@ if [ -z "$lowered" ]; then
 	ok "a lowered MM_MAX_ORDER takes MM_HEAP_MAX_KB's default down with it"
 else
 	ko "a lowered MM_MAX_ORDER takes MM_HEAP_MAX_KB's default down with it (${lowered#, })"
+fi
+
+# A heap start that menuconfig offers is one a span can serve: with spans
+# of 64 KiB or less MM_HEAP_MAX_KB ends below the span, and MM_HEAP_MIN's
+# range follows it, so config_check's advice to raise MM_HEAP_MAX_KB above
+# MM_HEAP_MIN can be taken (MM_HEAP_MIN=65536 with 64 KiB spans could not).
+bad=
+for v in "12 0" "12 2" "14 2" "16 0"; do
+	out=
+	set -- $v
+	rm -rf "$O3"
+	make -s O="$O3" host_defconfig >/dev/null &&
+	kconfig-tweak --file "$O3/.config" --set-val MM_PAGE_SHIFT "$1" \
+		--set-val MM_HEAP_SPAN_ORDER "$2" --set-val MM_HEAP_MIN 65536 &&
+	make -s O="$O3" olddefconfig >/dev/null &&
+	kconfig-tweak --file "$O3/.config" --set-val MM_HEAP_MAX_KB 1024 &&
+	make -s O="$O3" olddefconfig >/dev/null &&
+	out=$(make -s O="$O3" "$O3/mm/config_check.ok" 2>&1) || {
+		bad="$bad, pages 2^$1 spans of 2^$2"
+		echo "$out" | grep -m1 "error"
+	}
+done
+if [ -z "$bad" ]; then
+	ok "MM_HEAP_MIN's range stays below what a small span serves"
+else
+	ko "MM_HEAP_MIN's range stays below what a small span serves (${bad#, })"
 fi
 
 # O=dir alone configures and builds with dir/.config (as Linux does), and
