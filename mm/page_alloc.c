@@ -37,6 +37,22 @@ static __always_inline void fb_set_dirty(struct mm_arena *a, struct free_block *
 #endif
 }
 
+/* b leaves the free lists: its resident pages no longer count as free. */
+static __always_inline void fb_clear_dirty(struct mm_arena *a, struct free_block *b)
+{
+#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
+	a->nr_dirty -= b->dirty;
+#endif
+}
+
+/* buddyinfo's count of free blocks per order (CONFIG_MM_STATS). */
+static __always_inline void count_free_order(struct mm_arena *a, unsigned int order, int delta)
+{
+#if IS_ENABLED(CONFIG_MM_STATS)
+	a->nr_free_order[order] += (unsigned long)(long)delta;
+#endif
+}
+
 static __hot_inline void add_free(struct mm_arena *a, struct mm_region *r,
 				     uintptr_t pfn, unsigned int order,
 				     unsigned int type, size_t dirty)
@@ -50,9 +66,7 @@ static __hot_inline void add_free(struct mm_arena *a, struct mm_region *r,
 	a->nr_free += (size_t)1 << order;
 	if (type == PT_CLEAN)
 		a->nr_clean += (size_t)1 << order;
-#if IS_ENABLED(CONFIG_MM_STATS)
-	a->nr_free_order[order]++;
-#endif
+	count_free_order(a, order, 1);
 	*page_meta(r, pfn) = PAGE_META(type, order);
 }
 
@@ -60,17 +74,13 @@ static __hot_inline void del_free(struct mm_arena *a, struct free_block *b,
 				     unsigned int order, uint8_t meta)
 {
 	hlist_del(&b->node);
-#if IS_ENABLED(CONFIG_MM_PREFER_RESIDENT)
-	a->nr_dirty -= b->dirty;
-#endif
+	fb_clear_dirty(a, b);
 	if (!a->free_area[order].first)
 		a->free_mask &= ~(1u << order);
 	a->nr_free -= (size_t)1 << order;
 	if (meta_type(meta) == PT_CLEAN)
 		a->nr_clean -= (size_t)1 << order;
-#if IS_ENABLED(CONFIG_MM_STATS)
-	a->nr_free_order[order]--;
-#endif
+	count_free_order(a, order, -1);
 }
 
 /* The backend dropped b's pages but its first (trim.c): b is clean now. */
