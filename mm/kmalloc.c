@@ -1074,9 +1074,15 @@ void __kfree_slow(const void *p)
 	flags = arena_lock(a);
 	switch (classify(a, p, &s, &r, &order)) {
 	case KOBJ_SLAB:
-		/* A cache's descriptor, still on its arena's list: freed, the list broke. */
+		/*
+		 * A cache's descriptor, still on its arena's list: freed, the
+		 * list broke.  A pointer into one is a stray (a block's start
+		 * less a few bytes, in the page before it), not a cache.
+		 */
 		if (unlikely(s->cache == &kmem_cache_boot))
-			mm_report_bug(a, "kfree", "%p is a kmem_cache (use kmem_cache_destroy)", p);
+			mm_report_bug(a, "kfree", slab_is_obj_start(s->cache, p) ?
+				      "%p is a kmem_cache (use kmem_cache_destroy)" :
+				      "%p points into a kmem_cache, and is no kmalloc block", p);
 		else if (slab_free_checked(s->cache, s, p, "kfree"))
 			slab_free_fast(s->cache, s, (void *)p);
 		break;

@@ -894,11 +894,11 @@ void *__alloc_exact(struct mm_arena *a, size_t n, unsigned int align_order,
 }
 
 /*
- * The same for kmalloc's pieces, alignment a page, from the free lists or
- * by growing the arena, but without the slow path's reclaim and OOM hook
- * and without counting a failure: for a thread's cache (percpu.c), which
- * a free() may set up.  A free is no request that can fail, and an OOM
- * hook called from one may well free memory itself.
+ * alloc_pages_exact() of n pages, from the free lists or by growing the
+ * arena, but without the slow path's reclaim and OOM hook and without
+ * counting a failure: for a thread's cache (percpu.c), which a free() may
+ * set up.  A free is no request that can fail, and an OOM hook called from
+ * one may well free memory itself.  free_pages_exact() gives it back.
  */
 void *__alloc_exact_nowait(struct mm_arena *a, size_t n)
 {
@@ -910,15 +910,15 @@ void *__alloc_exact_nowait(struct mm_arena *a, size_t n)
 		return NULL;
 	flags = arena_lock(a);
 	if (IS_ENABLED(CONFIG_MM_EXACT_RUNS) && n > 1)
-		p = alloc_run(a, n, order, PT_LARGE, PT_CONT);
+		p = alloc_run(a, n, order, PT_PAGES, PT_CONT);
 	if (!p) {
-		p = rmqueue(a, order, PT_LARGE);
+		p = rmqueue(a, order, PT_PAGES);
 		if (!p && __pcp_drain(a, UINT32_MAX))
-			p = rmqueue(a, order, PT_LARGE);
+			p = rmqueue(a, order, PT_PAGES);
 		if (!p && __arena_grow(a, order) == 0)
-			p = rmqueue(a, order, PT_LARGE);
+			p = rmqueue(a, order, PT_PAGES);
 		if (p && n < ((size_t)1 << order))
-			__trim_to_exact(a, p, n, order, PT_LARGE, PT_CONT);
+			__trim_to_exact(a, p, n, order, PT_PAGES, PT_CONT);
 	}
 	arena_unlock(a, flags);
 	return p;

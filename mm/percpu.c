@@ -169,6 +169,22 @@ static void drain_all(struct percpu_cache *pc)
 }
 
 /*
+ * A thread's cache is pages of the default arena, not a kmalloc block: a
+ * stale pointer that the program frees twice may name the pages of a
+ * block it freed before, which a new thread's cache took since; kfree()
+ * reports such a free instead of giving the live cache back.
+ */
+static struct percpu_cache *cache_alloc(void)
+{
+	return __alloc_exact_nowait(mm_default_arena(), DIV_ROUND_UP(PERCPU_BYTES, MM_PAGE_SIZE));
+}
+
+static void cache_free(struct percpu_cache *pc)
+{
+	free_pages_exact(mm_default_arena(), pc, PERCPU_BYTES);
+}
+
+/*
  * The thread exits: its objects go back to their slabs and its cache to
  * the arena.  Anything it frees later (another key's destructor) takes
  * the locked path: it gets no new cache, which nothing would give back.
@@ -181,7 +197,7 @@ static void thread_exit(void *arg)
 	drain_all(pc);
 	live_del(pc);
 	mm_tcache = &percpu_gone;
-	kfree(pc);
+	cache_free(pc);
 }
 
 /*
@@ -199,14 +215,13 @@ static __noinline struct percpu_cache *percpu_setup(void)
 	if (!exit_key_ok)
 		return NULL;
 	/*
-	 * A large kmalloc block, called for directly since a class may be
-	 * that big: the best-fitting run of free pages, which needs no
-	 * aligned block (alloc_pages_exact() would split one of 8 pages).
-	 * Quietly: a free() may get here, and must not fail or call the
-	 * OOM hook when the heap is full (it takes the locked path then).
+	 * The best-fitting run of free pages, which needs no aligned block
+	 * (alloc_pages_exact() would split one of 8 pages).  Quietly: a
+	 * free() may get here, and must not fail or call the OOM hook when
+	 * the heap is full (it takes the locked path then).
 	 */
 	saved = errno;
-	pc = __alloc_exact_nowait(mm_default_arena(), DIV_ROUND_UP(PERCPU_BYTES, MM_PAGE_SIZE));
+	pc = cache_alloc();
 	/*
 	 * free() gets here too, and must leave errno as it found it: a
 	 * growing arena's system calls may fail on the way to success (a
@@ -234,7 +249,7 @@ static __noinline struct percpu_cache *percpu_setup(void)
 	if (pthread_setspecific(exit_key, pc)) {
 		drain_all(pc);
 		mm_tcache = &percpu_none;
-		kfree(pc);
+		cache_free(pc);
 		errno = saved;
 		return NULL;
 	}
@@ -556,7 +571,7 @@ void __percpu_fork_child(void)
 		} else if (PERCPU_LIVE) {
 			fork_child_sift(pc);
 			drain_all(pc);
-			kfree(pc);
+			cache_free(pc);
 		}
 	}
 	if (PERCPU_LIVE)

@@ -1273,6 +1273,48 @@ static void test_kmalloc_aligned(void **state)
  */
 #define FREES_CHECKED	(IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))
 #if FREES_CHECKED
+/*
+ * kfree() of a cache's descriptor is told as one; of a pointer into it, as
+ * a stray: a block's start less a few bytes may land in the page before
+ * the block, and a descriptor slab may be that page.  Neither is freed.
+ */
+static void test_kfree_of_cache_descriptor(void **state)
+{
+	struct kmem_cache *c = kmem_cache_create("test-desc", 64, 0, 0, NULL);
+
+	assert_non_null(c);
+	expect_bug(def(), "kfree", "is a kmem_cache", kfree(c));
+	expect_bug(def(), "kfree", "points into a kmem_cache", kfree((char *)c + 8));
+	assert_int_equal(ksize((char *)c + 8), 0);
+	/* Intact: it still allocates, and goes. */
+	kmem_cache_free(c, kmem_cache_alloc(c));
+	kmem_cache_destroy(c);
+}
+
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+/*
+ * A thread's magazines are pages, not a kmalloc block: a program that
+ * frees a stale pointer twice, after a new thread's cache took the pages
+ * of the block it named, has the free reported and the cache kept (it was
+ * a large block, given back, and the thread crashed later).
+ */
+static void test_kfree_of_thread_cache(void **state)
+{
+	struct percpu_cache *pc;
+	void *p;
+
+	kfree(kmalloc(64));		/* this thread's cache made, if it was not */
+	pc = percpu_this();
+	assert_non_null(pc);
+	assert_int_equal(ksize(pc), 0);
+	expect_bug(def(), "kfree", "page block", kfree(pc));
+	assert_ptr_equal(percpu_this(), pc);
+	p = kmalloc(64);
+	assert_non_null(p);
+	kfree(p);
+}
+#endif
+
 static void test_kfree_garbage(void **state)
 {
 	long on_stack[8];
@@ -2972,6 +3014,10 @@ int main(void)
 		cmocka_unit_test(test_ksize),
 		cmocka_unit_test(test_kmalloc_aligned),
 #if FREES_CHECKED
+		cmocka_unit_test(test_kfree_of_cache_descriptor),
+#if IS_ENABLED(CONFIG_MM_PERCPU_CACHE)
+		cmocka_unit_test(test_kfree_of_thread_cache),
+#endif
 		cmocka_unit_test(test_kfree_garbage),
 		cmocka_unit_test(test_double_kfree),
 		cmocka_unit_test(test_double_kfree_other_thread),
