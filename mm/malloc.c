@@ -21,6 +21,8 @@
  * newlib's own allocations (stdio buffers) come from mm.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include "kmalloc.h"
 #if IS_ENABLED(CONFIG_ARCH_HOST)
@@ -160,8 +162,10 @@ int MM_NAME(posix_memalign)(void **out, size_t align, size_t size)
 	if (align < sizeof(void *) || (align & (align - 1)))
 		return EINVAL;
 	p = kmalloc_aligned(size, align);
-	if (!p)
+	if (!p) {
+		nomem();		/* errno too, as glibc, and as every other failure here */
 		return ENOMEM;
+	}
 	*out = p;
 	return 0;
 }
@@ -296,6 +300,96 @@ void MM_NAME(malloc_stats)(void)
 }
 #endif
 
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS) && IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && \
+    (defined(__GLIBC__) || defined(__NEWLIB__))
+/*
+ * The older members of the family, which both C libraries have: without
+ * ours a program's call reached the C library's allocator, whose heap mm
+ * never uses -- mallinfo() said 0 bytes in use, however many there were.
+ * glibc's struct mallinfo has int fields: a count past INT_MAX stays at
+ * INT_MAX rather than wrap to a negative figure (glibc's does).
+ */
+#ifdef __GLIBC__
+#define MALLINFO_FIELD(v)	((v) > INT_MAX ? INT_MAX : (int)(v))
+#else
+#define MALLINFO_FIELD(v)	(v)
+#endif
+
+MM_EXPORT struct mallinfo mallinfo(void);
+MM_EXPORT int mallopt(int param, int value);
+
+struct mallinfo mallinfo(void)
+{
+	mallinfo2_t m = mallinfo2();
+	struct mallinfo mi = {
+		.arena = MALLINFO_FIELD(m.arena), .ordblks = MALLINFO_FIELD(m.ordblks),
+		.smblks = MALLINFO_FIELD(m.smblks), .hblks = MALLINFO_FIELD(m.hblks),
+		.hblkhd = MALLINFO_FIELD(m.hblkhd), .usmblks = MALLINFO_FIELD(m.usmblks),
+		.fsmblks = MALLINFO_FIELD(m.fsmblks), .uordblks = MALLINFO_FIELD(m.uordblks),
+		.fordblks = MALLINFO_FIELD(m.fordblks), .keepcost = MALLINFO_FIELD(m.keepcost),
+	};
+
+	return mi;
+}
+
+/* No parameter is tuned at run time (Kconfig sets them): 0, as musl says. */
+int mallopt(int param, int value)
+{
+	return 0;
+}
+#endif
+
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS) && IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && \
+    defined(__GLIBC__)
+/*
+ * glibc's malloc_info(): its XML, with one heap, and in <sizes> the free
+ * objects of each kmalloc class (what glibc lists of its bins).  Options
+ * must be 0, as there.
+ */
+MM_EXPORT int malloc_info(int options, FILE *fp);
+
+int malloc_info(int options, FILE *fp)
+{
+	mallinfo2_t m;
+	size_t max;
+
+	if (options != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	m = mallinfo2();
+	max = m.usmblks > m.arena ? m.usmblks : m.arena;
+	fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", fp);
+	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
+		struct kmem_cache *c = kmalloc_cache_index(i);
+		struct kmem_cache_info ci;
+
+		if (!c)
+			continue;
+		kmem_cache_info(c, &ci);
+		if (ci.num_objs > ci.active_objs)
+			fprintf(fp, "<size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%lu\"/>\n",
+				ci.size, ci.size, ci.size * (ci.num_objs - ci.active_objs),
+				ci.num_objs - ci.active_objs);
+	}
+	fprintf(fp, "</sizes>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+		"<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
+		"<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
+		"<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+		"</heap>\n",
+		m.ordblks, m.fordblks, m.arena, max, m.arena, m.arena);
+	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+		"<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
+		"<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+		"<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
+		"<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+		"</malloc>\n",
+		m.ordblks, m.fordblks, m.hblks, m.hblkhd, m.arena + m.hblkhd, max + m.hblkhd,
+		m.arena + m.hblkhd, m.arena + m.hblkhd);
+	return 0;
+}
+#endif
+
 #if IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && defined(__NEWLIB__)
 /*
  * newlib's reentrant entry points.  Its own malloc() calls _malloc_r(), and
@@ -354,25 +448,6 @@ size_t _malloc_usable_size_r(struct _reent *r, void *p)
  * the link stopped at two _malloc_r (or, for malloc_trim(), at nano's
  * missing _malloc_trim_r).  Every member of every group is here.
  */
-struct mallinfo mallinfo(void)
-{
-	struct mm_mallinfo2 m = mallinfo2();
-	struct mallinfo mi = {
-		.arena = m.arena, .ordblks = m.ordblks, .smblks = m.smblks,
-		.hblks = m.hblks, .hblkhd = m.hblkhd, .usmblks = m.usmblks,
-		.fsmblks = m.fsmblks, .uordblks = m.uordblks,
-		.fordblks = m.fordblks, .keepcost = m.keepcost,
-	};
-
-	return mi;
-}
-
-/* No parameter is tuned at run time (Kconfig sets them): 0, as musl says. */
-int mallopt(int param, int value)
-{
-	return 0;
-}
-
 struct mallinfo _mallinfo_r(struct _reent *r);
 void _malloc_stats_r(struct _reent *r);
 int _mallopt_r(struct _reent *r, int param, int value);

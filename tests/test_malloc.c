@@ -623,10 +623,13 @@ static void test_failures_set_enomem(void **state)
 		assert_null(M(pvalloc)(n));
 		assert_int_equal(errno, ENOMEM);
 #endif
+		/* Returned, and in errno too, as glibc does it. */
 		p = (void *)0x1234;
+		errno = 0;
 		rc = M(posix_memalign)(&p, 64, n);
 		assert_int_equal(rc, ENOMEM);
 		assert_ptr_equal(p, (void *)0x1234);
+		assert_int_equal(errno, ENOMEM);
 		errno = 0;
 		assert_null(M(realloc)(NULL, n));
 		assert_int_equal(errno, ENOMEM);
@@ -1605,6 +1608,56 @@ static void test_mallinfo2(void **state)
 }
 #endif
 
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS) && IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && defined(__GLIBC__)
+#define HAVE_MALLINFO 1
+/*
+ * glibc's older members are ours too, or a call reaches glibc's allocator
+ * and its empty heap: mallinfo() counts what malloc() gave (its int fields
+ * saturate), mallopt() tunes nothing and says so, malloc_info() writes
+ * glibc's XML with our figures and refuses options.
+ */
+static void test_mallinfo_mallopt_malloc_info(void **state)
+{
+	struct mallinfo before, during;
+	mallinfo2_t m2;
+	char *text = NULL, *at;
+	size_t len = 0;
+	FILE *f;
+	void *p;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	before = mallinfo();
+	p = malloc(BIG / 2);
+	assert_non_null(p);
+	during = mallinfo();
+#pragma GCC diagnostic pop
+	assert_true(during.uordblks >= before.uordblks + (int)(BIG / 2));
+	assert_true(during.arena >= during.uordblks);
+	free(p);
+	assert_int_equal(mallopt(M_ARENA_MAX, 1), 0);
+	assert_int_equal(mallopt(M_TRIM_THRESHOLD, 1 << 20), 0);
+
+	errno = 0;
+	assert_int_equal(malloc_info(1, stdout), -1);
+	assert_int_equal(errno, EINVAL);
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	m2 = mallinfo2();
+	assert_int_equal(malloc_info(0, f), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(text);
+	assert_true(strncmp(text, "<malloc version=\"1\">\n<heap nr=\"0\">\n", 33) == 0);
+	assert_non_null(strstr(text, "</heap>\n"));
+	assert_non_null(strstr(text, "</malloc>\n"));
+	/* The heap's size, taken before open_memstream()'s buffer could move it. */
+	at = strstr(text, "<system type=\"current\" size=\"");
+	assert_non_null(at);
+	assert_true(strtoull(at + strlen("<system type=\"current\" size=\""), NULL, 10) >= m2.arena);
+	free(text);
+}
+#endif
+
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS) && IS_ENABLED(CONFIG_MM_REPORTS)	/* the text it prints */
 static void test_malloc_stats(void **state)
 {
@@ -2005,6 +2058,9 @@ int main(void)
 #endif
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		cmocka_unit_test(test_mallinfo2),
+#ifdef HAVE_MALLINFO
+		cmocka_unit_test(test_mallinfo_mallopt_malloc_info),
+#endif
 #endif
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS) && IS_ENABLED(CONFIG_MM_REPORTS)
 		cmocka_unit_test(test_malloc_stats),
