@@ -299,6 +299,25 @@ __attribute__((constructor)) static void live_lock_register(void)
 	__mm_fork_lock(&live_lock, MM_FORK_INNER);
 }
 
+/*
+ * A batch comes from its slab in address order (a fresh slab's objects
+ * are threaded upwards), and a magazine pops from its top: reversed, the
+ * batch is handed out in the order it came, as glibc hands out a fresh
+ * chunk after the last.  Handed out downwards, the nodes of a list built
+ * one malloc() at a time lay in memory against the order a walk takes
+ * them: GNU ed's line list, walked from its head, took 1.7 times glibc's
+ * time (a campaign of real programs; bench/README.md, Round 17).
+ */
+static inline void mag_reverse(void **objs, unsigned int n)
+{
+	for (void **lo = objs, **hi = objs + n; lo + 1 < hi; lo++) {
+		void *t = *lo;
+
+		*lo = *--hi;
+		*hi = t;
+	}
+}
+
 /* The magazine is empty: half fill it (MAG_REFILL_BYTES) under the lock, then pop. */
 void *percpu_refill(struct kmem_cache *c)
 {
@@ -331,6 +350,7 @@ void *percpu_refill(struct kmem_cache *c)
 			else if (IS_ENABLED(CONFIG_MM_FREE_MARK))
 				*mag_obj_mark(objs[i]) = mm_free_mark;
 		}
+		mag_reverse(objs, n);
 		m->count += n;
 	}
 	arena_unlock(a, flags);

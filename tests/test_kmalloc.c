@@ -2485,6 +2485,41 @@ static void test_magazine_refill_bytes(void **state)
 }
 
 /*
+ * A refill hands its batch out in the order the slab gave it: a fresh
+ * slab's objects upwards, as a list built one kmalloc() at a time is then
+ * laid out in memory in the order it is walked (GNU ed's line list went
+ * 1.7 times glibc's time while each batch came out downwards).  Held
+ * objects past four slabs' worth come from slabs new to this test, and
+ * two in a row from the same slab must ascend.
+ */
+static void test_magazine_hands_out_ascending(void **state)
+{
+	struct kmem_cache *c = kmalloc_slab(256);
+	unsigned int n, pairs = 0;
+	void **p;
+
+	assert_non_null(c);
+	assert_true(c->mag_refill >= 2);
+	n = 6 * c->objs;
+	p = calloc(n, sizeof(*p));
+	assert_non_null(p);
+	for (unsigned int i = 0; i < n; i++) {
+		p[i] = kmalloc(256);
+		assert_non_null(p[i]);
+	}
+	for (unsigned int i = 4 * c->objs; i + 1 < n; i++) {
+		if (obj_to_slab(c, p[i]) != obj_to_slab(c, p[i + 1]))
+			continue;
+		assert_true(p[i + 1] > p[i]);
+		pairs++;
+	}
+	assert_true(pairs >= c->objs);
+	for (unsigned int i = 0; i < n; i++)
+		kfree(p[i]);
+	free(p);
+}
+
+/*
  * A thread's cache is taken from the arena at its first refill or flush,
  * not before (a thread that never allocates has none: its caps read 0),
  * and goes back when the thread exits.  A free in a pthread key destructor
@@ -3050,6 +3085,7 @@ int main(void)
 		cmocka_unit_test(test_magazine_shrinks_to_start),
 		cmocka_unit_test(test_magazine_lifetime),
 		cmocka_unit_test(test_magazine_refill_bytes),
+		cmocka_unit_test(test_magazine_hands_out_ascending),
 		cmocka_unit_test(test_magazine_refill_every_class),
 		cmocka_unit_test(test_class_keeps_no_empty_slab),
 		cmocka_unit_test(test_free_at_oom_is_no_failure),
