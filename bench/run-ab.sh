@@ -10,13 +10,13 @@
 # build's (build/bench-release/bench/workloads; run bench/run-peers.sh or
 # `make O=build/bench-release bench-bins` first).
 #
-# Environment: ROUNDS=5, SCALE=1, WORKLOADS="churn64 mixed large prodcons
-# larson rss"; ASLR=0 (address randomisation off, as in run-peers.sh).
+# Environment: ROUNDS=5, SCALE=1, WORKLOADS="churn64 mixed listwalk large
+# prodcons larson rss"; ASLR=0 (address randomisation off, as in run-peers.sh).
 set -eu
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 SCALE=${SCALE:-1}
-WORKLOADS=${WORKLOADS:-"churn64 mixed large prodcons larson rss"}
+WORKLOADS=${WORKLOADS:-"churn64 mixed listwalk large prodcons larson rss"}
 BIN=build/bench-release/bench/workloads
 . bench/common.sh
 [ -x "$BIN" ] || { echo "run-ab: no $BIN" >&2; exit 1; }

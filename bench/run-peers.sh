@@ -14,7 +14,7 @@
 # Environment:
 #   ROUNDS=7        rounds (a full run takes about 2-3 minutes on 2 cores)
 #   SCALE=1         work per workload (iterations; the rss workload's live set)
-#   WORKLOADS="churn64 mixed large buffers prodcons larson rss"
+#   WORKLOADS="churn64 mixed listwalk large buffers prodcons larson rss"
 #   LEAN=1          also run libmm.so built from host_lean_defconfig (the
 #                   heap serves everything above 512 bytes; 0: only the
 #                   release configuration)
@@ -39,7 +39,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-7}
 SCALE=${SCALE:-1}
-WORKLOADS=${WORKLOADS:-"churn64 mixed large buffers prodcons larson rss"}
+WORKLOADS=${WORKLOADS:-"churn64 mixed listwalk large buffers prodcons larson rss"}
 LEAN=${LEAN:-1}
 CALLGRIND=${CALLGRIND:-1}
 SAMPLED=${SAMPLED:-1}

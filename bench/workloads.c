@@ -225,6 +225,74 @@ static size_t w_mixed(void)
 	return peak;
 }
 
+/* ---- 2b. A list built one malloc() at a time, thinned and walked --------- */
+
+/*
+ * GNU ed's line buffer under "g/9/d" (a campaign of real programs found it,
+ * Round 17): a doubly linked list of 32-byte nodes, one malloc() each, in
+ * the order the lines came; then every line whose number has a 9 is found
+ * by a walk from the head, unlinked, and an undo record taken and dropped.
+ * Almost all the time is the walk: the allocator's part is where it put
+ * the nodes -- in the order the walk takes them, or against it.
+ */
+struct lnode {
+	struct lnode *next, *prev;
+	long pos;
+	int len;
+};
+
+static int has_nine(long i)
+{
+	for (; i; i /= 10)
+		if (i % 10 == 9)
+			return 1;
+	return 0;
+}
+
+static size_t w_listwalk(void)
+{
+	long n = iters(30000);
+	struct lnode head = { &head, &head, 0, 0 }, **v = malloc(n * sizeof(*v));
+
+	if (!v)
+		die("malloc failed");
+	for (long i = 0; i < n; i++) {
+		struct lnode *l = malloc(sizeof(*l));
+
+		if (!l)
+			die("malloc failed");
+		l->pos = i;
+		l->len = (int)(i + 1);
+		l->prev = head.prev;
+		l->next = &head;
+		head.prev->next = l;
+		head.prev = l;
+		v[i] = l;
+	}
+	for (long i = 0; i < n; i++) {
+		struct lnode *l = &head;
+
+		if (!has_nine(i + 1))
+			continue;
+		while (l != v[i] && (l = l->next) != &head)
+			;
+		if (l != v[i] || l->pos != i)
+			die("the list lost a node");
+		l->prev->next = l->next;
+		l->next->prev = l->prev;
+		free(malloc(32));		/* ed's undo record */
+	}
+	for (struct lnode *l = head.next, *next; l != &head; l = next) {
+		next = l->next;
+		free(l);
+	}
+	for (long i = 0; i < n; i++)
+		if (has_nine(i + 1))
+			free(v[i]);
+	free(v);
+	return (size_t)n * (sizeof(struct lnode) + sizeof(*v));
+}
+
 /* ---- 3. Large blocks 4 KiB..1 MiB, every page touched -------------------- */
 
 static size_t w_large(void)
@@ -522,6 +590,7 @@ static const struct {
 } workloads[] = {
 	{ "churn64", w_churn64 },
 	{ "mixed", w_mixed },
+	{ "listwalk", w_listwalk },
 	{ "large", w_large },
 	{ "buffers", w_buffers },
 	{ "prodcons", w_prodcons },
