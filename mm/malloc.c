@@ -342,50 +342,37 @@ int mallopt(int param, int value)
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS) && IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && \
     defined(__GLIBC__)
 /*
- * glibc's malloc_info(): its XML, with one heap, and in <sizes> the free
- * objects of each kmalloc class (what glibc lists of its bins).  Options
- * must be 0, as there.
+ * glibc's malloc_info(): its XML, one heap, with mallinfo2()'s figures --
+ * "rest" the free pages and heap blocks, "mmap" the direct mappings.  No
+ * <sizes>: glibc lists its free chunks by bin there, and a class's free
+ * objects are on pages mallinfo2() counts in use.  The arena's greatest
+ * size is not kept, so "max" is the current one.  Options must be 0.
  */
 MM_EXPORT int malloc_info(int options, FILE *fp);
 
 int malloc_info(int options, FILE *fp)
 {
+	static const char totals[] =
+		"<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+		"<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n";
+	static const char system[] =
+		"<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
+		"<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n";
 	mallinfo2_t m;
-	size_t max;
 
 	if (options != 0) {
 		errno = EINVAL;
 		return -1;
 	}
 	m = mallinfo2();
-	max = m.usmblks > m.arena ? m.usmblks : m.arena;
-	fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", fp);
-	for (unsigned int i = 1; i < KMALLOC_NR_CLASSES; i++) {
-		struct kmem_cache *c = kmalloc_cache_index(i);
-		struct kmem_cache_info ci;
-
-		if (!c)
-			continue;
-		kmem_cache_info(c, &ci);
-		if (ci.num_objs > ci.active_objs)
-			fprintf(fp, "<size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%lu\"/>\n",
-				ci.size, ci.size, ci.size * (ci.num_objs - ci.active_objs),
-				ci.num_objs - ci.active_objs);
-	}
-	fprintf(fp, "</sizes>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
-		"<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
-		"<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
-		"<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n"
-		"</heap>\n",
-		m.ordblks, m.fordblks, m.arena, max, m.arena, m.arena);
-	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
-		"<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
-		"<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
-		"<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
-		"<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n"
-		"</malloc>\n",
-		m.ordblks, m.fordblks, m.hblks, m.hblkhd, m.arena + m.hblkhd, max + m.hblkhd,
-		m.arena + m.hblkhd, m.arena + m.hblkhd);
+	fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n", fp);
+	fprintf(fp, totals, m.ordblks, m.fordblks);
+	fprintf(fp, system, m.arena, m.arena, m.arena, m.arena);
+	fputs("</heap>\n", fp);
+	fprintf(fp, totals, m.ordblks, m.fordblks);
+	fprintf(fp, "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n", m.hblks, m.hblkhd);
+	fprintf(fp, system, m.arena, m.arena, m.arena, m.arena);
+	fputs("</malloc>\n", fp);
 	return 0;
 }
 #endif

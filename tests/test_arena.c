@@ -1419,7 +1419,8 @@ static void test_default_arena(void **state)
 		 * MM_MAX_ORDER=1.
 		 */
 		while (n < nmax && (blk = alloc_pages(a, MM_MAX_ORDER)) != NULL) {
-			*(void **)blk = list;
+			((void **)blk)[0] = list;
+			((void **)blk)[1] = &list;	/* ours: a thread's cache is a page block too */
 			list = blk;
 			n++;
 		}
@@ -1433,7 +1434,8 @@ static void test_default_arena(void **state)
 				continue;
 			}
 			if (meta_type(*page_meta(r, pfn)) == PT_PAGES &&
-			    meta_order(*page_meta(r, pfn)) == MM_MAX_ORDER)
+			    meta_order(*page_meta(r, pfn)) == MM_MAX_ORDER &&
+			    ((void **)pfn_to_addr(pfn))[1] == &list)
 				continue;
 			/* Otherwise some block in it is allocated: free ones merged. */
 			while (pfn < end) {
