@@ -1033,8 +1033,10 @@ static __cold void report_bad_kfree(struct mm_arena *a, const void *p)
 	const char *what = !r ? (huge_was_freed(p) ? "already free (double free)" :
 				 "not allocated by kmalloc") :
 			   meta_is_free(m) ? "already free (double free)" :
-			   meta_type(m) == PT_PAGES ? "a page block (use free_pages)" :
-			   "not the start of a kmalloc block";
+			   meta_type(m) != PT_PAGES ? "not the start of a kmalloc block" :
+			   head == pfn && percpu_is_cache(p) ?
+				"a thread's object cache (a stale pointer freed again?)" :
+			   "a page block (use free_pages)";
 
 	mm_report_bug(a, "kfree", "%p is %s", p, what);
 }

@@ -64,6 +64,16 @@ static __always_inline int percpu_key_like(uintptr_t word)
 	return ((word ^ PERCPU_KEY_SALT) & (__alignof__(struct percpu_cache) - 1)) == 0;
 }
 
+/*
+ * Is the page block at p a thread's cache?  Its first word is its key, its
+ * own address salted, which no page block of a program's holds by chance:
+ * what a bad free's report uses to say what the pointer names.
+ */
+static inline int percpu_is_cache(const void *p)
+{
+	return *(const uintptr_t *)p == ((uintptr_t)p ^ PERCPU_KEY_SALT);
+}
+
 extern __thread struct percpu_cache *mm_tcache MM_INTERNAL
 	__attribute__((tls_model("initial-exec")));
 
@@ -247,6 +257,11 @@ static inline unsigned int percpu_mag_refill(const struct kmem_cache *c)
 }
 
 static inline int percpu_key_like(uintptr_t word)
+{
+	return 0;
+}
+
+static inline int percpu_is_cache(const void *p)
 {
 	return 0;
 }

@@ -1307,7 +1307,15 @@ static void test_kfree_of_thread_cache(void **state)
 	pc = percpu_this();
 	assert_non_null(pc);
 	assert_int_equal(ksize(pc), 0);
-	expect_bug(def(), "kfree", "page block", kfree(pc));
+	expect_bug(def(), "kfree", "a thread's object cache", kfree(pc));
+	/* Any other page block is one. */
+	{
+		void *page = __get_free_page();
+
+		assert_non_null(page);
+		expect_bug(def(), "kfree", "a page block (use free_pages)", kfree(page));
+		free_page(page);
+	}
 	assert_ptr_equal(percpu_this(), pc);
 	p = kmalloc(64);
 	assert_non_null(p);
