@@ -63,20 +63,33 @@ fi
 # (mm/config_check.c) passes.  host_release's heap starts at 4 KiB, which
 # half of an 8 KiB span would not be above.
 O3=build/check/kbuild-order
+
+# tweak DEFCONFIG [kconfig-tweak options]: in $O3, the defconfig with those
+# changes, as kconfig keeps them (olddefconfig).
+tweak() {
+	def=$1
+	shift
+	make -s O="$O3" "${def}_defconfig" >/dev/null &&
+	kconfig-tweak --file "$O3/.config" "$@" &&
+	make -s O="$O3" olddefconfig >/dev/null
+}
+
+# The check of what Kconfig cannot compare, on $O3: its first error if it fails.
+config_checks() {
+	out=$(make -s O="$O3" "$O3/mm/config_check.ok" 2>&1) || {
+		echo "$out" | grep -m1 "error"
+		return 1
+	}
+}
+
 lowered=
 for v in "host 12 MM_MAX_ORDER=1" "host 12 MM_MAX_ORDER=4" "host 13 MM_MAX_ORDER=2" \
 	 "host 12 MM_HEAP_SPAN_ORDER=3" "host_release 12 MM_MAX_ORDER=1"; do
 	set -- $v
 	rm -rf "$O3"
-	make -s O="$O3" "$1_defconfig" >/dev/null &&
-	kconfig-tweak --file "$O3/.config" --set-val MM_PAGE_SHIFT "$2" \
-		--set-val "${3%%=*}" "${3#*=}" &&
-	make -s O="$O3" olddefconfig >/dev/null &&
+	tweak "$1" --set-val MM_PAGE_SHIFT "$2" --set-val "${3%%=*}" "${3#*=}" &&
 	grep -q "^CONFIG_$3\$" "$O3/.config" &&
-	out=$(make -s O="$O3" "$O3/mm/config_check.ok" 2>&1) || {
-		lowered="$lowered, $*"
-		echo "$out" | grep -m1 "error"
-	}
+	config_checks || lowered="$lowered, $*"
 done
 if [ -z "$lowered" ]; then
 	ok "a lowered MM_MAX_ORDER takes MM_HEAP_MAX_KB's default down with it"
@@ -90,19 +103,13 @@ fi
 # MM_HEAP_MIN can be taken (MM_HEAP_MIN=65536 with 64 KiB spans could not).
 bad=
 for v in "12 0" "12 2" "14 2" "16 0"; do
-	out=
 	set -- $v
 	rm -rf "$O3"
-	make -s O="$O3" host_defconfig >/dev/null &&
-	kconfig-tweak --file "$O3/.config" --set-val MM_PAGE_SHIFT "$1" \
-		--set-val MM_HEAP_SPAN_ORDER "$2" --set-val MM_HEAP_MIN 65536 &&
-	make -s O="$O3" olddefconfig >/dev/null &&
+	tweak host --set-val MM_PAGE_SHIFT "$1" --set-val MM_HEAP_SPAN_ORDER "$2" \
+		--set-val MM_HEAP_MIN 65536 &&
 	kconfig-tweak --file "$O3/.config" --set-val MM_HEAP_MAX_KB 1024 &&
 	make -s O="$O3" olddefconfig >/dev/null &&
-	out=$(make -s O="$O3" "$O3/mm/config_check.ok" 2>&1) || {
-		bad="$bad, pages 2^$1 spans of 2^$2"
-		echo "$out" | grep -m1 "error"
-	}
+	config_checks || bad="$bad, pages 2^$1 spans of 2^$2"
 done
 if [ -z "$bad" ]; then
 	ok "MM_HEAP_MIN's range stays below what a small span serves"
