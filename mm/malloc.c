@@ -355,7 +355,7 @@ int malloc_info(int options, FILE *fp)
 	static const char totals[] =
 		"<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
 		"<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n";
-	static const char system[] =
+	static const char sys[] =
 		"<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
 		"<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n";
 	mallinfo2_t m;
@@ -367,11 +367,11 @@ int malloc_info(int options, FILE *fp)
 	m = mallinfo2();
 	fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n", fp);
 	fprintf(fp, totals, m.ordblks, m.fordblks);
-	fprintf(fp, system, m.arena, m.arena, m.arena, m.arena);
+	fprintf(fp, sys, m.arena, m.arena, m.arena, m.arena);
 	fputs("</heap>\n", fp);
 	fprintf(fp, totals, m.ordblks, m.fordblks);
 	fprintf(fp, "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n", m.hblks, m.hblkhd);
-	fprintf(fp, system, m.arena, m.arena, m.arena, m.arena);
+	fprintf(fp, sys, m.arena, m.arena, m.arena, m.arena);
 	fputs("</malloc>\n", fp);
 	return 0;
 }
@@ -433,7 +433,8 @@ size_t _malloc_usable_size_r(struct _reent *r, void *p)
  * another -- and reach its allocator's own: a program that called
  * mallinfo() or valloc() pulled newlib's allocator in beside mm's, and
  * the link stopped at two _malloc_r (or, for malloc_trim(), at nano's
- * missing _malloc_trim_r).  Every member of every group is here.
+ * missing _malloc_trim_r).  Every member of every group is here, or
+ * above (mallinfo and mallopt, which glibc has too).
  */
 struct mallinfo _mallinfo_r(struct _reent *r);
 void _malloc_stats_r(struct _reent *r);
