@@ -261,6 +261,7 @@ static size_t w_listwalk(void)
 
 		if (!l)
 			die("malloc failed");
+		rss_tick();
 		l->pos = i;
 		l->len = (int)(i + 1);
 		l->prev = head.prev;
