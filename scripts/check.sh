@@ -270,7 +270,6 @@ demo_runs() {
 }
 step "README quick start (make run), every host demo and firmware" demo_runs
 
-
 step "build system" tests/check-build.sh
 step "menuconfig in a terminal" tests/check-menuconfig.sh
 
