@@ -1,0 +1,857 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fuzz_mm: a coverage-guided fuzzer (libFuzzer) of every allocation API at
+ * once, against a model of what each promises.
+ *
+ * An input is a program: each operation is a byte that picks it and the
+ * bytes after it for its arguments (a slot, a size, an alignment).  The
+ * operations are the facade's (mm_malloc ... mm_posix_memalign, realloc
+ * and reallocarray), kmalloc's (kzalloc, krealloc, kmalloc_aligned), up to
+ * four kmem_caches of the input's own (with and without a constructor,
+ * created, shrunk and destroyed), the buddy allocator's (alloc_pages,
+ * alloc_pages_exact), the arena's trims and growth limit, and misuse:
+ * impossible sizes, overflowing counts, bad alignments, and -- where
+ * CONFIG_MM_CHECKS promises a report -- double, interior and foreign
+ * frees.
+ *
+ * The model is a table of live blocks.  Every block is filled with a
+ * pattern of its own over all of its usable bytes (sampled past 4 KiB) and
+ * checked when it is resized or freed; a new block must not overlap a live
+ * one, must be aligned as its call promises, and must have the usable size
+ * asked for.  A failure must say ENOMEM or EINVAL and leave the old block
+ * intact.  A misuse must be reported exactly once and change nothing.  At
+ * the end of every input all is freed, and the default arena must hold the
+ * pages it held before the input, nothing lost, and pass
+ * mm_arena_validate().
+ *
+ * What is found aborts with a line that says which promise broke; libFuzzer
+ * saves the input, and 'tests/fuzz.sh DEFCONFIG crash-...' replays it.
+ * tests/fuzz.sh builds it ('make fuzz' with clang, libFuzzer,
+ * AddressSanitizer and UBSan, on the prefixed facade) and runs it;
+ * scripts/check.sh runs its seed corpus, tests/fuzz-corpus, and a fixed
+ * number of inputs more in two configurations.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <mm/mm.h>
+
+#if !IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED) || !IS_ENABLED(CONFIG_MM_SLAB) || \
+    !IS_ENABLED(CONFIG_MM_KMALLOC) || IS_ENABLED(CONFIG_MM_TINY) || \
+    IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR)
+#error "fuzz_mm: the full core, slab caches, kmalloc, the prefixed facade, no MM_PANIC_ON_ERROR"
+#endif
+
+#define KiB		((size_t)1024)
+#define MiB		(1024 * KiB)
+#define NSLOT		24
+#define NCACHE		4
+#define MAX_OPS		2000
+#define LIVE_MAX	(96 * MiB)	/* the model's bound on live bytes */
+#define FILL_ALL	(4 * KiB)	/* blocks up to this are filled whole */
+
+/* Where the heap starts, if there is one: kmalloc's classes end there. */
+#if IS_ENABLED(CONFIG_MM_HEAP)
+#define HEAP_MIN	((size_t)CONFIG_MM_HEAP_MIN)
+#else
+#define HEAP_MIN	SIZE_MAX
+#endif
+
+/* The configuration's growth limit, if it has one: 0 is none. */
+#define BASE_LIMIT	((size_t)CONFIG_MM_ARENA_LIMIT_KB << 10)
+
+/* Where the mmap backend serves blocks past the largest buddy block. */
+#define PAST_BLOCK	(IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP))
+
+enum kind { K_NONE, K_MALLOC, K_KMALLOC, K_CACHE, K_PAGES, K_EXACT };
+
+struct slot {
+	unsigned char *p;
+	size_t size;		/* asked for: realloc keeps this much */
+	size_t usable;		/* filled and checked */
+	enum kind kind;
+	unsigned int arg;	/* cache index, order */
+	uint8_t tag;
+};
+
+struct cache {
+	struct kmem_cache *c;
+	size_t size, align;
+	int ctor;
+	unsigned int live;
+};
+
+static struct slot slot[NSLOT];
+static struct cache cache[NCACHE];
+static size_t live_bytes;
+static uint8_t next_tag = 1;
+/* A growth limit is set: any allocation may fail (with ENOMEM). */
+static int limited = BASE_LIMIT != 0;
+
+/* ---- failing ------------------------------------------------------------ */
+
+static char last_report[2048];
+static size_t last_len;
+
+static void sink(const char *buf, size_t len, void *ctx)
+{
+	(void)ctx;
+	if (len >= sizeof(last_report))
+		len = sizeof(last_report) - 1;
+	if (last_len + len >= sizeof(last_report))
+		last_len = 0;
+	memcpy(last_report + last_len, buf, len);
+	last_len += len;
+	last_report[last_len] = 0;
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fuzz_mm: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nfuzz_mm: mm's last output:\n%s\n", last_report);
+	abort();
+}
+
+#define check(cond, ...)	do { if (!(cond)) fail(__VA_ARGS__); } while (0)
+
+/* ---- the input ---------------------------------------------------------- */
+
+static const uint8_t *in;
+static size_t in_left;
+
+static uint32_t take(unsigned int bytes)
+{
+	uint32_t v = 0;
+
+	while (bytes--) {
+		v = v << 8 | (in_left ? *in : 0);
+		if (in_left) {
+			in++;
+			in_left--;
+		}
+	}
+	return v;
+}
+
+/*
+ * A size from two bytes of choice and four of value: mostly what the
+ * classes, the heap and the buddy allocator serve, sometimes a boundary of
+ * theirs, sometimes past the largest block.
+ */
+static size_t take_size(void)
+{
+	unsigned int sel = take(1);
+	size_t v = take(4);
+
+	switch (sel % 8) {
+	case 0: return v % 65;
+	case 1: return v % 1025;
+	case 2: return v % (8 * KiB + 1);
+	case 3: return v % (64 * KiB + 1);
+	case 4: return v % (512 * KiB + 1);
+	case 5: return v % (4 * MiB + 1);
+	case 6: return ((size_t)1 << (v % 23)) + (v >> 8) % 3 - 1;	/* 2^k - 1, 2^k, 2^k + 1 */
+	default: return MM_MAX_BLOCK - 2 * MM_PAGE_SIZE + (v % (4 * MM_PAGE_SIZE + 1));
+	}
+}
+
+/* A size no allocator can serve: more than half the address space. */
+static size_t take_impossible(void)
+{
+	return SIZE_MAX - (size_t)take(4) % (SIZE_MAX / 2);
+}
+
+static struct slot *take_slot(void)
+{
+	return &slot[take(1) % NSLOT];
+}
+
+/* ---- the pattern -------------------------------------------------------- */
+
+static inline uint8_t pat(uint8_t tag, size_t off)
+{
+	return (uint8_t)(tag ^ off ^ off >> 8 ^ off >> 16);
+}
+
+/*
+ * The offsets written and checked of n bytes: all up to FILL_ALL, else the
+ * first and last 256 and 64 between, at least a page apart (a page touched
+ * is a page fault, what most of a run's time goes to).
+ */
+#define for_each_off(off, n)							\
+	for (size_t off = 0, __n = (n), __step = max_t(size_t, 4096, __n / 64);	\
+	     off < __n;								\
+	     off = __n <= FILL_ALL || off < 256 || off + 256 >= __n ? off + 1 :	\
+		   (off + __step < __n - 256 ? off + __step : __n - 256))
+
+static void fill(struct slot *s)
+{
+	s->tag = next_tag++;
+	for_each_off(off, s->usable)
+		s->p[off] = pat(s->tag, off);
+}
+
+/* The first n bytes of s, at the offsets fill() wrote. */
+static void verify(const struct slot *s, size_t n, const char *when)
+{
+	for_each_off(off, s->usable)
+		if (off < n)
+			check(s->p[off] == pat(s->tag, off),
+			      "%s: block %p (%zu bytes, kind %d) changed at byte %zu: %#x, not %#x",
+			      when, (void *)s->p, s->size, s->kind, off, s->p[off],
+			      pat(s->tag, off));
+}
+
+static void verify_zero(const unsigned char *p, size_t n, const char *what)
+{
+	for_each_off(off, n)
+		check(!p[off], "%s(%zu): byte %zu of %p is %#x, not 0",
+		      what, n, off, (void *)p, p[off]);
+}
+
+/* ---- the model's rules for a new block ---------------------------------- */
+
+static void check_disjoint(const unsigned char *p, size_t n, const struct slot *self)
+{
+	for (int i = 0; i < NSLOT; i++) {
+		const struct slot *s = &slot[i];
+
+		if (s == self || !s->p)
+			continue;
+		check(p + n <= s->p || s->p + s->usable <= p,
+		      "new block %p+%zu overlaps live block %p+%zu (kind %d)",
+		      (void *)p, n, (void *)s->p, s->usable, s->kind);
+	}
+}
+
+static void check_aligned(const void *p, size_t align, const char *what, size_t size)
+{
+	check(!((uintptr_t)p & (align - 1)), "%s(%zu): %p not aligned to %zu",
+	      what, size, p, align);
+}
+
+/* alignof(max_align_t) for blocks of at least that size, else 8. */
+static size_t malloc_align(size_t n)
+{
+	return n >= 16 ? 16 : 8;
+}
+
+/* kmalloc(2^k) that a class serves is aligned to 2^k (mm/kmalloc.c). */
+static size_t kmalloc_align(size_t n)
+{
+	if (n >= KMALLOC_MIN_SIZE && n <= KMALLOC_MAX_CACHE_SIZE && !(n & (n - 1)) &&
+	    n < HEAP_MIN)
+		return n;
+	return malloc_align(n);
+}
+
+static void place(struct slot *s, void *p, size_t size, size_t usable, enum kind k,
+		  unsigned int arg)
+{
+	check(usable >= size, "kind %d: %zu usable bytes for %zu asked", k, usable, size);
+	check_disjoint(p, usable, s);
+	s->p = p;
+	s->size = size;
+	s->usable = usable;
+	s->kind = k;
+	s->arg = arg;
+	live_bytes += usable;
+	fill(s);
+}
+
+static int room_for(size_t n)
+{
+	return n <= LIVE_MAX && live_bytes + n <= LIVE_MAX;
+}
+
+static void expect_nomem(const void *p, const char *what, size_t size)
+{
+	check(!p, "%s(%zu) returned %p", what, size, p);
+	check(errno == ENOMEM, "%s(%zu): NULL with errno %d, not ENOMEM", what, size, errno);
+}
+
+/* ---- freeing ------------------------------------------------------------ */
+
+static void release(struct slot *s)
+{
+	switch (s->kind) {
+	case K_MALLOC:
+		mm_free(s->p);
+		break;
+	case K_KMALLOC:
+		kfree(s->p);
+		break;
+	case K_CACHE: {
+		struct cache *c = &cache[s->arg];
+
+		if (c->ctor)	/* back to its constructed state, as Bonwick asks */
+			for (size_t off = 0; off < c->size; off++)
+				s->p[off] = pat(0xc0 + (uint8_t)s->arg, off);
+		kmem_cache_free(c->c, s->p);
+		c->live--;
+		break;
+	}
+	case K_PAGES:
+		free_pages(mm_default_arena(), s->p, s->arg);
+		break;
+	case K_EXACT:
+		free_pages_exact(mm_default_arena(), s->p, s->size);
+		break;
+	case K_NONE:
+		return;
+	}
+	live_bytes -= s->usable;
+	s->p = NULL;
+	s->kind = K_NONE;
+}
+
+static void drop(struct slot *s, const char *why)
+{
+	if (s->p) {
+		verify(s, s->usable, why);
+		release(s);
+	}
+}
+
+/* ---- misuse ------------------------------------------------------------- */
+
+static unsigned long errors(void)
+{
+	struct mm_diag d;
+
+	mm_arena_diag(mm_default_arena(), &d);
+	return d.error_count;
+}
+
+static size_t nr_free(void)
+{
+	return mm_arena_free_pages(mm_default_arena());
+}
+
+static void check_all(const char *when);
+
+/*
+ * Run a misuse: exactly one report, nothing freed, every live block as it
+ * was, the arena valid.  A cache's destroy refused may still have given
+ * its empty slabs back first, as Linux's does: 'freed' allows that.
+ */
+#define __misuse(what, freed, call)						\
+	do {									\
+		unsigned long __e = errors();					\
+		size_t __f = nr_free();						\
+										\
+		last_len = 0;							\
+		call;								\
+		check(errors() == __e + 1, "%s: %lu reports, not one", what,	\
+		      errors() - __e);						\
+		check(nr_free() == __f || (freed && nr_free() > __f),		\
+		      "%s: free pages %zu -> %zu", what, __f, nr_free());	\
+		check_all(what);						\
+	} while (0)
+#define misuse(what, call)		__misuse(what, 0, call)
+#define misuse_may_shrink(what, call)	__misuse(what, 1, call)
+
+static void check_all(const char *when)
+{
+	for (int i = 0; i < NSLOT; i++)
+		if (slot[i].p)
+			verify(&slot[i], slot[i].usable, when);
+#if IS_ENABLED(CONFIG_MM_VALIDATE)
+	check(mm_arena_validate(mm_default_arena()) == 0, "%s: mm_arena_validate() failed", when);
+#endif
+}
+
+static int foreign[8];
+
+static void op_misuse(void)
+{
+	unsigned int what = take(1);
+	struct slot *s = take_slot();
+	size_t n = take_impossible();
+	void *p = (void *)1;
+	int r;
+
+	switch (what % 14) {
+	case 0:
+		errno = 0;
+		expect_nomem(mm_malloc(n), "malloc", n);
+		return;
+	case 1:
+		errno = 0;
+		n = (size_t)take(2) + 2;
+		p = mm_calloc(n, SIZE_MAX / n + 1);
+		expect_nomem(p, "calloc overflowing", n);
+		return;
+	case 2:		/* kmalloc() promises NULL, not errno */
+		check(!kmalloc(n), "kmalloc(%zu) succeeded", n);
+		return;
+	case 3:
+		r = mm_posix_memalign(&p, (size_t)take(2) * 2 + 3, 64);
+		check(r == EINVAL && p == (void *)1, "posix_memalign, odd alignment: %d", r);
+		r = mm_posix_memalign(&p, sizeof(void *) / 2, 64);
+		check(r == EINVAL && p == (void *)1, "posix_memalign, alignment < a word: %d", r);
+		return;
+	case 4:
+		errno = 0;
+		check(!mm_aligned_alloc(48, 64) && errno == EINVAL, "aligned_alloc(48): no EINVAL");
+		return;
+	case 5:
+		if (s->p) {
+			size_t keep = s->size;
+
+			errno = 0;
+			if (s->kind == K_MALLOC) {
+				expect_nomem(mm_realloc(s->p, n), "realloc", n);
+				expect_nomem(mm_reallocarray(s->p, 3, SIZE_MAX / 2), "reallocarray",
+					     n);
+			} else if (s->kind == K_KMALLOC) {
+				check(!krealloc(s->p, n), "krealloc(%zu) succeeded", n);
+			}
+			verify(s, keep, "a failed realloc");
+		}
+		return;
+	case 6:		/* kmalloc's own caches are not the user's to destroy */
+		misuse("kmem_cache_destroy of kmalloc's", r = kmem_cache_destroy(kmalloc_slab(64)));
+		check(r == -1, "kmem_cache_destroy of kmalloc-64: %d, not -1", r);
+		return;
+	case 7:		/* pages freed with the wrong order or size: always checked */
+		if (s->p && s->kind == K_PAGES)
+			misuse("free_pages, wrong order",
+			       free_pages(mm_default_arena(), s->p, s->arg + 1));
+		if (s->p && s->kind == K_EXACT)
+			misuse("free_pages_exact, wrong size",
+			       free_pages_exact(mm_default_arena(), s->p, s->size + MM_PAGE_SIZE));
+		return;
+	}
+	/* Bad frees: reported and ignored where the checks are built. */
+	if (!IS_ENABLED(CONFIG_MM_CHECKS))
+		return;
+	switch (what % 14) {
+	case 8:		/* a double free, the block's pages not yet reused */
+		if (s->p && (s->kind == K_MALLOC || s->kind == K_KMALLOC)) {
+			void *old = s->p;
+
+			drop(s, "before a double free");
+			misuse("double free", kfree(old));
+		}
+		break;
+	case 9:		/* a pointer one byte into a block: no block's start */
+		if (s->p && (s->kind == K_MALLOC || s->kind == K_KMALLOC))
+			misuse("interior free", mm_free(s->p + 1));
+		if (s->p && s->kind == K_CACHE)
+			misuse("interior kmem_cache_free",
+			       kmem_cache_free(cache[s->arg].c, s->p + 1));
+		break;
+	case 10:	/* memory that is not the arena's */
+		misuse("foreign free", kfree(&foreign[take(1) % 8]));
+		break;
+	case 11:	/* a kmem_cache object freed twice */
+		if (s->p && s->kind == K_CACHE) {
+			void *old = s->p;
+			struct kmem_cache *c = cache[s->arg].c;
+
+			drop(s, "before a double free");
+			misuse("double kmem_cache_free", kmem_cache_free(c, old));
+		}
+		break;
+	}
+}
+
+/* ---- the operations ----------------------------------------------------- */
+
+static void op_malloc(unsigned int how)
+{
+	struct slot *s = take_slot();
+	size_t n = take_size(), m = (size_t)take(1) % 8 + 1;
+	unsigned char *p;
+
+	drop(s, "before reuse");
+	if (!room_for(n * m))
+		return;
+	errno = 0;
+	switch (how) {
+	case 0:
+		p = mm_malloc(n);
+		break;
+	case 1:
+		p = mm_calloc(m, n);
+		n *= m;
+		if (p)
+			verify_zero(p, n, "calloc");
+		break;
+	case 2:
+		p = kmalloc(n);
+		break;
+	default:
+		p = kzalloc(n);
+		if (p)
+			verify_zero(p, n, "kzalloc");
+		break;
+	}
+	if (!p) {
+		/* Only where no mmap backend serves what the arena cannot. */
+		check(!PAST_BLOCK || limited, "allocation of %zu failed", n);
+		check(errno == ENOMEM || how >= 2, "allocation of %zu: NULL, errno %d", n, errno);
+		return;
+	}
+	if (how < 2)
+		check_aligned(p, malloc_align(n), "malloc", n);
+	else
+		check_aligned(p, kmalloc_align(n), "kmalloc", n);
+	if (how < 2)
+		place(s, p, n, mm_malloc_usable_size(p), K_MALLOC, 0);
+	else
+		place(s, p, n, ksize(p), K_KMALLOC, 0);
+}
+
+static void op_aligned(void)
+{
+	struct slot *s = take_slot();
+	unsigned int how = take(1);
+	size_t n = take_size() % (1 * MiB), align = (size_t)1 << (take(1) % 21);
+	void *p = NULL;
+	int r;
+
+	drop(s, "before reuse");
+	if (!room_for(n + align))
+		return;
+	errno = 0;
+	switch (how % 5) {
+	case 0:
+		if (align < sizeof(void *))
+			align = sizeof(void *);
+		r = mm_posix_memalign(&p, align, n);
+		check(r == 0 || (r == ENOMEM && (!PAST_BLOCK || limited)),
+		      "posix_memalign(%zu, %zu): %d", align, n, r);
+		break;
+	case 1:
+		p = mm_aligned_alloc(align, n);
+		break;
+	case 2:
+		p = mm_memalign(align, n);
+		break;
+	case 3:
+		p = kmalloc_aligned(n, align);
+		break;
+	default:
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+		p = mm_valloc(n);
+		align = 4096;
+#else
+		p = mm_malloc(n);
+		align = malloc_align(n);
+#endif
+		break;
+	}
+	if (!p) {
+		check(!PAST_BLOCK || limited, "aligned allocation (%zu, %zu) failed, errno %d",
+		      align, n, errno);
+		return;
+	}
+	check_aligned(p, align, "aligned allocation", n);
+	if (how % 5 == 3)
+		place(s, p, n, ksize(p), K_KMALLOC, 0);
+	else
+		place(s, p, n, mm_malloc_usable_size(p), K_MALLOC, 0);
+}
+
+static void op_realloc(unsigned int how)
+{
+	struct slot *s = take_slot();
+	size_t n = take_size(), keep;
+	unsigned char *p;
+
+	if (s->p && s->kind != (how ? K_KMALLOC : K_MALLOC))
+		return;
+	if (!room_for(n))
+		return;
+	keep = s->size < n ? s->size : n;
+	/*
+	 * fill() samples a large block; the end of what must be kept is
+	 * where a short copy would show, so it is written whole.
+	 */
+	if (s->p)
+		for (size_t off = keep > 256 ? keep - 256 : 0; off < keep; off++)
+			s->p[off] = pat(s->tag, off);
+	errno = 0;
+	p = how ? krealloc(s->p, n) : mm_realloc(s->p, n);
+	if (!n && s->p) {
+		/* Size 0 frees, and says so by NULL (glibc's and Linux's way). */
+		check(!p, "realloc(%p, 0) returned %p", (void *)s->p, (void *)p);
+		live_bytes -= s->usable;
+		s->p = NULL;
+		s->kind = K_NONE;
+		return;
+	}
+	if (!p) {
+		check(!PAST_BLOCK || limited, "realloc to %zu failed", n);
+		check(how || errno == ENOMEM, "realloc: NULL, errno %d", errno);
+		if (s->p)
+			verify(s, s->size, "a failed realloc");
+		return;
+	}
+	/* Not kmalloc's natural alignment: a block kept in place keeps its own. */
+	check_aligned(p, malloc_align(n), "realloc", n);
+	/* A block that still fits, and is not shrunk to half or less, stays. */
+	check(!s->p || n > s->usable || n <= s->usable / 2 || p == s->p,
+	      "realloc of %p (%zu usable) to %zu moved it to %p",
+	      (void *)s->p, s->usable, n, (void *)p);
+	if (s->p) {
+		struct slot old = *s;
+
+		old.p = p;
+		verify(&old, keep, "realloc's copy");
+		for (size_t off = keep > 256 ? keep - 256 : 0; off < keep; off++)
+			check(p[off] == pat(s->tag, off),
+			      "realloc's copy: byte %zu of %zu kept is %#x", off, keep, p[off]);
+		live_bytes -= s->usable;
+		s->p = NULL;
+	}
+	place(s, p, n, how ? ksize(p) : mm_malloc_usable_size(p), how ? K_KMALLOC : K_MALLOC, 0);
+}
+
+/* Constructors for the caches: the pattern of the cache's index, whole. */
+#define CTOR(i)									\
+	static void ctor##i(void *obj)						\
+	{									\
+		for (size_t off = 0; off < cache[i].size; off++)		\
+			((uint8_t *)obj)[off] = pat(0xc0 + i, off);		\
+	}
+CTOR(0) CTOR(1) CTOR(2) CTOR(3)
+static const kmem_ctor_t ctors[NCACHE] = { ctor0, ctor1, ctor2, ctor3 };
+static const char *const cache_names[NCACHE] = { "fuzz-0", "fuzz-1", "fuzz-2", "fuzz-3" };
+
+static void cache_destroy(unsigned int i)
+{
+	struct cache *c = &cache[i];
+
+	for (int k = 0; k < NSLOT; k++)
+		if (slot[k].kind == K_CACHE && slot[k].arg == i)
+			drop(&slot[k], "before kmem_cache_destroy");
+	check(kmem_cache_destroy(c->c) == 0, "kmem_cache_destroy of an empty cache failed");
+	c->c = NULL;
+}
+
+static void op_cache(void)
+{
+	unsigned int what = take(1), i = take(1) % NCACHE;
+	struct cache *c = &cache[i];
+	struct slot *s = take_slot();
+	size_t size = take(2) % (8 * KiB) + 1, align = take(1) % 13;
+	unsigned int flags = take(1);
+	unsigned char *p;
+
+	switch (what % 6) {
+	case 0:		/* create, or destroy and create anew */
+		if (c->c)
+			cache_destroy(i);
+		c->size = size;
+		c->align = align ? (size_t)1 << align : 0;
+		c->ctor = flags & 1;
+		c->live = 0;
+		c->c = kmem_cache_create(cache_names[i], c->size, c->align,
+					 flags & 2 ? SLAB_HWCACHE_ALIGN : 0,
+					 c->ctor ? ctors[i] : NULL);
+		check(c->c || limited, "kmem_cache_create(%zu, %zu) failed", c->size, c->align);
+		if (!c->c)
+			return;
+		if (c->align < sizeof(void *))		/* 0 (natural) too */
+			c->align = sizeof(void *);
+		if (flags & 2 && c->align < CONFIG_ARCH_CACHE_LINE)
+			c->align = CONFIG_ARCH_CACHE_LINE;
+		check(kmem_cache_size(c->c) >= c->size, "kmem_cache_size %u < %zu",
+		      kmem_cache_size(c->c), c->size);
+		return;
+	case 1:		/* destroy with objects live: refused, nothing in use freed */
+		if (c->c && c->live) {
+			int r = 0;
+
+			misuse_may_shrink("kmem_cache_destroy with objects",
+					  r = kmem_cache_destroy(c->c));
+			check(r == -1, "kmem_cache_destroy with %u objects: %d, not -1",
+			      c->live, r);
+		}
+		return;
+	case 2:
+		if (c->c)
+			kmem_cache_shrink(c->c);
+		return;
+	case 3:
+		if (c->c)
+			cache_destroy(i);
+		return;
+	}
+	if (!c->c)
+		return;
+	drop(s, "before reuse");
+	p = kmem_cache_alloc(c->c);
+	check(p || limited, "kmem_cache_alloc of %zu bytes failed", c->size);
+	if (!p)
+		return;
+	check_aligned(p, c->align, "kmem_cache_alloc", c->size);
+	if (c->ctor)
+		for (size_t off = 0; off < c->size; off++)
+			check(p[off] == pat(0xc0 + (uint8_t)i, off),
+			      "object %p of a cache with a constructor: byte %zu is %#x",
+			      (void *)p, off, p[off]);
+	c->live++;
+	place(s, p, c->size, kmem_cache_size(c->c), K_CACHE, i);
+	if (what % 6 == 5 && IS_ENABLED(CONFIG_MM_CHECKS)) {
+		/* An object of this cache freed to another one. */
+		for (unsigned int k = 0; k < NCACHE; k++)
+			if (k != i && cache[k].c)
+				misuse("kmem_cache_free to another cache",
+				       kmem_cache_free(cache[k].c, p));
+	}
+}
+
+static void op_pages(void)
+{
+	struct slot *s = take_slot();
+	unsigned int how = take(1);
+	size_t n = take_size() % (4 * MiB) + 1;
+	unsigned int order = take(1) % (MM_MAX_ORDER + 2);
+	unsigned char *p;
+
+	drop(s, "before reuse");
+	if (how & 1) {
+		if (!room_for(n + MM_PAGE_SIZE))
+			return;
+		p = alloc_pages_exact(mm_default_arena(), n);
+		if (!p) {
+			check(n > MM_MAX_BLOCK || limited, "alloc_pages_exact(%zu) failed", n);
+			return;
+		}
+		check_aligned(p, MM_PAGE_SIZE, "alloc_pages_exact", n);
+		place(s, p, n, (n + MM_PAGE_SIZE - 1) & MM_PAGE_MASK, K_EXACT, 0);
+		return;
+	}
+	if (!room_for(MM_PAGE_SIZE << order))
+		return;
+	p = alloc_pages(mm_default_arena(), order);
+	if (order > MM_MAX_ORDER) {
+		check(!p, "alloc_pages(%u) past MM_MAX_ORDER returned %p", order, (void *)p);
+		return;
+	}
+	check(p || limited, "alloc_pages(%u) failed", order);
+	if (!p)
+		return;
+	check_aligned(p, MM_PAGE_SIZE << order, "alloc_pages", order);
+	place(s, p, MM_PAGE_SIZE << order, MM_PAGE_SIZE << order, K_PAGES, order);
+}
+
+/*
+ * A growth limit a few pages above what the arena holds, or below it, or
+ * none again: the failure paths of every layer.
+ */
+static void op_limit(void)
+{
+	unsigned int what = take(1);
+	struct mm_diag d;
+
+	mm_arena_diag(mm_default_arena(), &d);
+	limited = BASE_LIMIT || what % 4 != 0;
+	mm_arena_set_limit(mm_default_arena(), what % 4 == 0 ? BASE_LIMIT :
+			   what % 4 == 1 ? d.capacity / 2 :
+			   d.capacity + (size_t)(what >> 2) * 4 * MM_PAGE_SIZE);
+}
+
+static void op_trim(void)
+{
+	unsigned int what = take(1);
+
+	switch (what % 5) {
+	case 0:
+		mm_percpu_drain();
+		break;
+	case 1:
+		kmem_cache_reap(mm_default_arena());
+		break;
+	case 2:
+		mm_arena_trim(mm_default_arena(), (size_t)take(2) * MM_PAGE_SIZE);
+		break;
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+	case 3:
+		mm_malloc_trim((size_t)take(2) * 64);
+		break;
+#endif
+	default:
+		check_all("a check");
+		break;
+	}
+}
+
+/* ---- one input ---------------------------------------------------------- */
+
+static size_t settle(void)
+{
+	struct mm_diag d;
+
+	mm_percpu_drain();
+	kmem_cache_reap(mm_default_arena());
+	mm_arena_diag(mm_default_arena(), &d);
+	return d.allocated;
+}
+
+static size_t base_allocated;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	mm_set_output(sink, NULL);
+	/* Warm up: every class's cache and this thread's magazines exist. */
+	for (size_t n = 1; n <= 64 * KiB; n *= 2)
+		mm_free(mm_malloc(n));
+	base_allocated = settle();
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t after;
+
+	in = data;
+	in_left = size;
+	live_bytes = 0;
+	for (int ops = 0; in_left && ops < MAX_OPS; ops++) {
+		switch (take(1) % 13) {
+		case 0: op_malloc(0); break;
+		case 1: op_malloc(1); break;
+		case 2: op_malloc(2); break;
+		case 3: op_malloc(3); break;
+		case 4: op_realloc(0); break;
+		case 5: op_realloc(1); break;
+		case 6: op_aligned(); break;
+		case 7: op_cache(); break;
+		case 8: op_pages(); break;
+		case 9: drop(take_slot(), "free"); break;
+		case 10: op_trim(); break;
+		case 11: op_limit(); break;
+		default: op_misuse(); break;
+		}
+	}
+	/* All back, and the arena as it was. */
+	mm_arena_set_limit(mm_default_arena(), BASE_LIMIT);
+	limited = BASE_LIMIT != 0;
+	check_all("the end");
+	for (int i = 0; i < NSLOT; i++)
+		drop(&slot[i], "the end");
+	for (unsigned int i = 0; i < NCACHE; i++)
+		if (cache[i].c)
+			cache_destroy(i);
+	check(live_bytes == 0, "the model lost count: %zu live bytes", live_bytes);
+	after = settle();
+	check(after == base_allocated, "nothing lost: %zu bytes of pages allocated, %zu before",
+	      after, base_allocated);
+	check_all("the end, all freed");
+	return 0;
+}
