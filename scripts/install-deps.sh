@@ -8,7 +8,7 @@ what=${1:-all}
 
 pkgs_config="kconfig-frontends"
 pkgs_test="kconfig-frontends libcmocka-dev valgrind"
-pkgs_check="$pkgs_test gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf qemu-system-arm qemu-system-misc python3 git tmux pkg-config clang"
+pkgs_check="$pkgs_test gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf qemu-system-arm qemu-system-misc python3 git tmux pkg-config clang libclang-rt-dev"
 pkgs_bench="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev valgrind"
 
 case $what in
