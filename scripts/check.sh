@@ -13,7 +13,7 @@
 #  3. and under Valgrind memcheck (host, static, tiny, release), and the
 #     threaded ones under ThreadSanitizer (release); the stress programs
 #     for longer than 'make test' runs them; the fuzzer (libFuzzer)
-#     on a fixed set of inputs (debug, release)
+#     for 10000 runs from its seed corpus (debug, host, release)
 #  4. the README's quick start ('make run' from no configuration), the
 #     demo and the firmware example of every host configuration;
 #     host_defconfig with options changed that no defconfig changes (in
@@ -226,14 +226,14 @@ step "Valgrind: host_release (free mark)" valgrind_tests host_release
 TSAN="-fsanitize=thread -fno-omit-frame-pointer"
 step "TSan: host_release (threads, magazines, lock-free kfree)" tsan_tests tsan-release host_release_defconfig
 
-# The fuzzer (tests/fuzz_mm.c): libFuzzer with ASan and UBSan, the seed
-# corpus tests/fuzz-corpus and 10000 inputs mutated from it with a fixed
-# seed.  With the checks and every VM_BUG_ON (debug), where it also frees
-# wrongly on purpose, and with the free mark and magazines (release).
-step "fuzz: host_debug (libFuzzer, ASan+UBSan, 10000 inputs)" \
-	env FUZZ_DIR=build/check/fuzz-debug tests/fuzz.sh host_debug
-step "fuzz: host_release (libFuzzer, ASan+UBSan, 10000 inputs)" \
-	env FUZZ_DIR=build/check/fuzz-release tests/fuzz.sh host_release
+# The fuzzer (tests/fuzz_mm.c): libFuzzer with ASan and UBSan, 10000 runs
+# with a fixed seed, the seed corpus tests/fuzz-corpus first.  With the
+# checks and every VM_BUG_ON (debug), the checks and magazines (host), and
+# the free mark and magazines (release).
+for cfg in host_debug host host_release; do
+	step "fuzz: $cfg (libFuzzer, ASan+UBSan, 10000 runs)" \
+		env FUZZ_DIR="build/check/fuzz-$cfg" tests/fuzz.sh "$cfg"
+done
 
 # The stress programs (tests/stress_*.c) run a second in every
 # configuration's 'make test'; here longer, in the builds of step 1 that

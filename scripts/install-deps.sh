@@ -1,5 +1,5 @@
 #!/bin/sh
-# install-deps.sh [config|test|check|bench|all]
+# install-deps.sh [config|test|fuzz|check|bench|all]
 #
 # Installs the Debian packages a make target needs and says what it does.
 # Runs apt-get directly as root, through sudo otherwise.
@@ -8,16 +8,18 @@ what=${1:-all}
 
 pkgs_config="kconfig-frontends"
 pkgs_test="kconfig-frontends libcmocka-dev valgrind"
+pkgs_fuzz="kconfig-frontends clang libclang-rt-dev"
 pkgs_check="$pkgs_test gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf qemu-system-arm qemu-system-misc python3 git tmux pkg-config clang libclang-rt-dev"
 pkgs_bench="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev valgrind"
 
 case $what in
 config) want=$pkgs_config ;;
 test)   want=$pkgs_test ;;
+fuzz)   want=$pkgs_fuzz ;;
 check)  want=$pkgs_check ;;
 bench)  want=$pkgs_bench ;;
 all)    want="$pkgs_check $pkgs_bench" ;;
-*) echo "usage: $0 config|test|check|bench|all" >&2; exit 2 ;;
+*) echo "usage: $0 config|test|fuzz|check|bench|all" >&2; exit 2 ;;
 esac
 
 missing=

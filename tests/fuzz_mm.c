@@ -10,19 +10,22 @@
  * four kmem_caches of the input's own (with and without a constructor,
  * created, shrunk and destroyed), the buddy allocator's (alloc_pages,
  * alloc_pages_exact), the arena's trims and growth limit, and misuse:
- * impossible sizes, overflowing counts, bad alignments, and -- where
- * CONFIG_MM_CHECKS promises a report -- double, interior and foreign
- * frees.
+ * impossible sizes, overflowing counts, bad alignments, pages freed twice
+ * or with the wrong order or size, foreign frees, and -- where
+ * CONFIG_MM_CHECKS validates every free (its Kconfig help) -- double,
+ * interior and wrong-cache frees of objects.
  *
  * The model is a table of live blocks.  Every block is filled with a
  * pattern of its own over all of its usable bytes (sampled past 4 KiB) and
  * checked when it is resized or freed; a new block must not overlap a live
  * one, must be aligned as its call promises, and must have the usable size
- * asked for.  A failure must say ENOMEM or EINVAL and leave the old block
- * intact.  A misuse must be reported exactly once and change nothing.  At
- * the end of every input all is freed, and the default arena must hold the
- * pages it held before the input, nothing lost, and pass
- * mm_arena_validate().
+ * asked for.  A failure must say ENOMEM or EINVAL where the call sets
+ * errno, and leave the old block intact; a shrink must not fail.  A
+ * misuse must be reported exactly once and free nothing, and nothing else
+ * may be reported.  A cache must count the objects the model holds.  At
+ * the end of every input all is freed, and the default arena must have
+ * the pages allocated it had before the input and no direct mapping,
+ * nothing lost, and pass mm_arena_validate().
  *
  * What is found aborts with a line that says which promise broke; libFuzzer
  * saves the input, and 'tests/fuzz.sh DEFCONFIG crash-...' replays it.
@@ -37,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <mm/mm.h>
 
 #if !IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED) || !IS_ENABLED(CONFIG_MM_SLAB) || \
@@ -88,6 +92,8 @@ static struct slot slot[NSLOT];
 static struct cache cache[NCACHE];
 static size_t live_bytes;
 static uint8_t next_tag = 1;
+/* Reports the input has made on purpose: every other one is a bug. */
+static unsigned long expected_errors;
 /* A growth limit is set: any allocation may fail (with ENOMEM). */
 static int limited = BASE_LIMIT != 0;
 
@@ -226,7 +232,8 @@ static void check_disjoint(const unsigned char *p, size_t n, const struct slot *
 
 		if (s == self || !s->p)
 			continue;
-		check(p + n <= s->p || s->p + s->usable <= p,
+		check((uintptr_t)p + n <= (uintptr_t)s->p ||
+		      (uintptr_t)s->p + s->usable <= (uintptr_t)p,
 		      "new block %p+%zu overlaps live block %p+%zu (kind %d)",
 		      (void *)p, n, (void *)s->p, s->usable, s->kind);
 	}
@@ -244,11 +251,11 @@ static size_t malloc_align(size_t n)
 	return n >= 16 ? 16 : 8;
 }
 
-/* kmalloc(2^k) that a class serves is aligned to 2^k (mm/kmalloc.c). */
+/* kmalloc(2^k) that a class serves is aligned to 2^k (slab.h); the heap's 16. */
 static size_t kmalloc_align(size_t n)
 {
 	if (n >= KMALLOC_MIN_SIZE && n <= KMALLOC_MAX_CACHE_SIZE && !(n & (n - 1)) &&
-	    n < HEAP_MIN)
+	    n <= HEAP_MIN)
 		return n;
 	return malloc_align(n);
 }
@@ -352,6 +359,7 @@ static void check_all(const char *when);
 		call;								\
 		check(errors() == __e + 1, "%s: %lu reports, not one", what,	\
 		      errors() - __e);						\
+		expected_errors++;						\
 		check(nr_free() == __f || (freed && nr_free() > __f),		\
 		      "%s: free pages %zu -> %zu", what, __f, nr_free());	\
 		check_all(what);						\
@@ -364,6 +372,17 @@ static void check_all(const char *when)
 	for (int i = 0; i < NSLOT; i++)
 		if (slot[i].p)
 			verify(&slot[i], slot[i].usable, when);
+	for (int i = 0; i < NCACHE; i++) {
+		struct kmem_cache_info info;
+
+		if (!cache[i].c)
+			continue;
+		kmem_cache_info(cache[i].c, &info);
+		check(info.active_objs == cache[i].live, "%s: cache %d counts %lu objects, not %u",
+		      when, i, info.active_objs, cache[i].live);
+	}
+	check(errors() == expected_errors, "%s: %lu reports, %lu made on purpose",
+	      when, errors(), expected_errors);
 #if IS_ENABLED(CONFIG_MM_VALIDATE)
 	check(mm_arena_validate(mm_default_arena()) == 0, "%s: mm_arena_validate() failed", when);
 #endif
@@ -410,8 +429,9 @@ static void op_misuse(void)
 			errno = 0;
 			if (s->kind == K_MALLOC) {
 				expect_nomem(mm_realloc(s->p, n), "realloc", n);
+				errno = 0;
 				expect_nomem(mm_reallocarray(s->p, 3, SIZE_MAX / 2), "reallocarray",
-					     n);
+					     SIZE_MAX / 2);
 			} else if (s->kind == K_KMALLOC) {
 				check(!krealloc(s->p, n), "krealloc(%zu) succeeded", n);
 			}
@@ -430,12 +450,40 @@ static void op_misuse(void)
 			misuse("free_pages_exact, wrong size",
 			       free_pages_exact(mm_default_arena(), s->p, s->size + MM_PAGE_SIZE));
 		return;
+	case 8:		/* memory that is not the arena's: refused in every build */
+		misuse("foreign free", kfree(&foreign[take(1) % 8]));
+		return;
+	case 9:		/* pages freed twice: the buddy allocator always checks */
+		if (s->p && (s->kind == K_PAGES || s->kind == K_EXACT)) {
+			struct slot old = *s;
+
+			drop(s, "before a double free");
+			if (old.kind == K_PAGES)
+				misuse("free_pages twice",
+				       free_pages(mm_default_arena(), old.p, old.arg));
+			else
+				misuse("free_pages_exact twice",
+				       free_pages_exact(mm_default_arena(), old.p, old.size));
+		}
+		return;
+	case 10:	/* what is defined of NULL and of impossible requests */
+		errno = EDOM;
+		mm_free(NULL);
+		kfree(NULL);
+		check(errno == EDOM, "free(NULL) changed errno to %d", errno);
+		check(!ksize(NULL) && !mm_malloc_usable_size(NULL), "a usable size of NULL");
+		check(kmem_cache_destroy(NULL) == 0, "kmem_cache_destroy(NULL) failed");
+		check(!kmem_cache_create("fuzz-bad", 0, 0, 0, NULL), "a cache of 0 bytes");
+		check(!kmem_cache_create("fuzz-bad", 64, 24, 0, NULL), "a cache aligned to 24");
+		check(!alloc_pages_exact(mm_default_arena(), 0), "alloc_pages_exact(0)");
+		check(!kmalloc_aligned(64, 48), "kmalloc_aligned(64, 48)");
+		return;
 	}
 	/* Bad frees: reported and ignored where the checks are built. */
 	if (!IS_ENABLED(CONFIG_MM_CHECKS))
 		return;
 	switch (what % 14) {
-	case 8:		/* a double free, the block's pages not yet reused */
+	case 11:	/* a double free, the block's pages not yet reused */
 		if (s->p && (s->kind == K_MALLOC || s->kind == K_KMALLOC)) {
 			void *old = s->p;
 
@@ -443,17 +491,14 @@ static void op_misuse(void)
 			misuse("double free", kfree(old));
 		}
 		break;
-	case 9:		/* a pointer one byte into a block: no block's start */
+	case 12:	/* a pointer one byte into a block: no block's start */
 		if (s->p && (s->kind == K_MALLOC || s->kind == K_KMALLOC))
 			misuse("interior free", mm_free(s->p + 1));
 		if (s->p && s->kind == K_CACHE)
 			misuse("interior kmem_cache_free",
 			       kmem_cache_free(cache[s->arg].c, s->p + 1));
 		break;
-	case 10:	/* memory that is not the arena's */
-		misuse("foreign free", kfree(&foreign[take(1) % 8]));
-		break;
-	case 11:	/* a kmem_cache object freed twice */
+	case 13:	/* a kmem_cache object freed twice */
 		if (s->p && s->kind == K_CACHE) {
 			void *old = s->p;
 			struct kmem_cache *c = cache[s->arg].c;
@@ -521,7 +566,7 @@ static void op_aligned(void)
 	int r;
 
 	drop(s, "before reuse");
-	if (!room_for(n + align))
+	if (!room_for(n + (align > 4096 ? align : 4096)))
 		return;
 	errno = 0;
 	switch (how % 5) {
@@ -544,7 +589,7 @@ static void op_aligned(void)
 	default:
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 		p = mm_valloc(n);
-		align = 4096;
+		align = (size_t)sysconf(_SC_PAGESIZE);
 #else
 		p = mm_malloc(n);
 		align = malloc_align(n);
@@ -553,6 +598,8 @@ static void op_aligned(void)
 	}
 	if (!p) {
 		check(!PAST_BLOCK || limited, "aligned allocation (%zu, %zu) failed, errno %d",
+		      align, n, errno);
+		check(errno == ENOMEM || how % 5 == 3, "aligned allocation (%zu, %zu): errno %d",
 		      align, n, errno);
 		return;
 	}
@@ -582,7 +629,12 @@ static void op_realloc(unsigned int how)
 		for (size_t off = keep > 256 ? keep - 256 : 0; off < keep; off++)
 			s->p[off] = pat(s->tag, off);
 	errno = 0;
-	p = how ? krealloc(s->p, n) : mm_realloc(s->p, n);
+	if (how)
+		p = krealloc(s->p, n);
+	else if ((s - slot) & 1)	/* half the slots through reallocarray() */
+		p = mm_reallocarray(s->p, 1, n);
+	else
+		p = mm_realloc(s->p, n);
 	if (!n && s->p) {
 		/* Size 0 frees, and says so by NULL (glibc's and Linux's way). */
 		check(!p, "realloc(%p, 0) returned %p", (void *)s->p, (void *)p);
@@ -592,6 +644,7 @@ static void op_realloc(unsigned int how)
 		return;
 	}
 	if (!p) {
+		check(!s->p || n > s->usable, "a shrink of %p to %zu failed", (void *)s->p, n);
 		check(!PAST_BLOCK || limited, "realloc to %zu failed", n);
 		check(how || errno == ENOMEM, "realloc: NULL, errno %d", errno);
 		if (s->p)
@@ -600,8 +653,12 @@ static void op_realloc(unsigned int how)
 	}
 	/* Not kmalloc's natural alignment: a block kept in place keeps its own. */
 	check_aligned(p, malloc_align(n), "realloc", n);
-	/* A block that still fits, and is not shrunk to half or less, stays. */
-	check(!s->p || n > s->usable || n <= s->usable / 2 || p == s->p,
+	/*
+	 * A block that still fits stays, but for a slab object of 256 bytes
+	 * or more shrunk to half or less (slab.h).
+	 */
+	check(!s->p || n > s->usable || p == s->p ||
+	      (n <= s->usable / 2 && s->usable >= 256 && s->usable <= KMALLOC_MAX_CACHE_SIZE),
 	      "realloc of %p (%zu usable) to %zu moved it to %p",
 	      (void *)s->p, s->usable, n, (void *)p);
 	if (s->p) {
@@ -692,10 +749,12 @@ static void op_cache(void)
 	if (!c->c)
 		return;
 	drop(s, "before reuse");
-	p = kmem_cache_alloc(c->c);
+	p = c->ctor || !(flags & 4) ? kmem_cache_alloc(c->c) : kmem_cache_zalloc(c->c);
 	check(p || limited, "kmem_cache_alloc of %zu bytes failed", c->size);
 	if (!p)
 		return;
+	if (!c->ctor && flags & 4)
+		verify_zero(p, kmem_cache_size(c->c), "kmem_cache_zalloc");
 	check_aligned(p, c->align, "kmem_cache_alloc", c->size);
 	if (c->ctor)
 		for (size_t off = 0; off < c->size; off++)
@@ -736,11 +795,12 @@ static void op_pages(void)
 	}
 	if (!room_for(MM_PAGE_SIZE << order))
 		return;
-	p = alloc_pages(mm_default_arena(), order);
 	if (order > MM_MAX_ORDER) {
+		misuse("alloc_pages past MM_MAX_ORDER", p = alloc_pages(mm_default_arena(), order));
 		check(!p, "alloc_pages(%u) past MM_MAX_ORDER returned %p", order, (void *)p);
 		return;
 	}
+	p = alloc_pages(mm_default_arena(), order);
 	check(p || limited, "alloc_pages(%u) failed", order);
 	if (!p)
 		return;
@@ -822,6 +882,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in = data;
 	in_left = size;
 	live_bytes = 0;
+	expected_errors = errors();
 	for (int ops = 0; in_left && ops < MAX_OPS; ops++) {
 		switch (take(1) % 13) {
 		case 0: op_malloc(0); break;
@@ -838,6 +899,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 11: op_limit(); break;
 		default: op_misuse(); break;
 		}
+		check(errors() == expected_errors, "%lu reports, %lu made on purpose",
+		      errors(), expected_errors);
 	}
 	/* All back, and the arena as it was. */
 	mm_arena_set_limit(mm_default_arena(), BASE_LIMIT);
@@ -852,6 +915,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	after = settle();
 	check(after == base_allocated, "nothing lost: %zu bytes of pages allocated, %zu before",
 	      after, base_allocated);
+#if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
+	check(mm_mallinfo2().hblks == 0, "nothing lost: %zu direct mappings left",
+	      mm_mallinfo2().hblks);
+#endif
 	check_all("the end, all freed");
 	return 0;
 }

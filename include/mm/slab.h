@@ -127,7 +127,12 @@ static inline void mm_slabinfo(struct mm_arena *arena)
 }
 #endif
 
-/* kmalloc: size classes on the default arena. */
+/*
+ * kmalloc: size classes on the default arena.  A power-of-two size up to
+ * the largest class is aligned to itself, as in Linux, but for sizes the
+ * heap serves (above CONFIG_MM_HEAP_MIN), whose blocks are aligned to 16
+ * bytes: kmalloc_aligned() for more.
+ */
 void *kmalloc(size_t size) __malloc __alloc_size(1);
 
 #if IS_ENABLED(CONFIG_MM_TINY)
