@@ -13,7 +13,7 @@
 #  3. and under Valgrind memcheck (host, static, tiny, release), and the
 #     threaded ones under ThreadSanitizer (release); the stress programs
 #     for longer than 'make test' runs them; the fuzzer (libFuzzer)
-#     for 10000 runs from its seed corpus (debug, host, release)
+#     for 4000 runs from its seed corpus (debug, host, release)
 #  4. the README's quick start ('make run' from no configuration), the
 #     demo and the firmware example of every host configuration;
 #     host_defconfig with options changed that no defconfig changes (in
@@ -226,12 +226,12 @@ step "Valgrind: host_release (free mark)" valgrind_tests host_release
 TSAN="-fsanitize=thread -fno-omit-frame-pointer"
 step "TSan: host_release (threads, magazines, lock-free kfree)" tsan_tests tsan-release host_release_defconfig
 
-# The fuzzer (tests/fuzz_mm.c): libFuzzer with ASan and UBSan, 10000 runs
+# The fuzzer (tests/fuzz_mm.c): libFuzzer with ASan and UBSan, 4000 runs
 # with a fixed seed, the seed corpus tests/fuzz-corpus first.  With the
 # checks and every VM_BUG_ON (debug), the checks and magazines (host), and
 # the free mark and magazines (release).
 for cfg in host_debug host host_release; do
-	step "fuzz: $cfg (libFuzzer, ASan+UBSan, 10000 runs)" \
+	step "fuzz: $cfg (libFuzzer, ASan+UBSan, 4000 runs)" \
 		env FUZZ_DIR="build/check/fuzz-$cfg" tests/fuzz.sh "$cfg"
 done
 

@@ -8,7 +8,7 @@
 # and the allocator's own assertions), switched to the prefixed facade --
 # the sanitizers bring their own malloc -- and built into
 # build/fuzz/DEFCONFIG with clang, libFuzzer, AddressSanitizer and UBSan.
-# Without more arguments it runs make check's way: 10000 runs with a fixed
+# Without more arguments it runs make check's way: 4000 runs with a fixed
 # seed, the seed corpus tests/fuzz-corpus first, then inputs mutated from
 # it (which ones still depends a little on where the kernel puts the
 # mappings).  Other arguments go to libFuzzer instead: for example
@@ -47,7 +47,7 @@ if [ $# -eq 0 ]; then
 	# as the longest seed: libFuzzer cuts a seed to -max_len.
 	rm -rf "$o/corpus-run"
 	mkdir -p "$o/corpus-run"
-	exec "$o/tests/fuzz_mm" -artifact_prefix="$o/" -runs=10000 -max_len=2048 -seed=1 \
+	exec "$o/tests/fuzz_mm" -artifact_prefix="$o/" -runs=4000 -max_len=2048 -seed=1 \
 		-print_final_stats=1 "$o/corpus-run" tests/fuzz-corpus
 fi
 exec "$o/tests/fuzz_mm" -artifact_prefix="$o/" "$@"
