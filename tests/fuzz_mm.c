@@ -66,6 +66,8 @@
 
 /* The configuration's growth limit, if it has one: 0 is none. */
 #define BASE_LIMIT	((size_t)CONFIG_MM_ARENA_LIMIT_KB << 10)
+/* Bounded from the start: a limit, or a static array that fills up. */
+#define BOUNDED		(BASE_LIMIT || IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC))
 
 /* Where the mmap backend serves blocks past the largest buddy block. */
 #define PAST_BLOCK	(IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP))
@@ -94,8 +96,8 @@ static size_t live_bytes;
 static uint8_t next_tag = 1;
 /* Reports the input has made on purpose: every other one is a bug. */
 static unsigned long expected_errors;
-/* A growth limit is set: any allocation may fail (with ENOMEM). */
-static int limited = BASE_LIMIT != 0;
+/* Bounded, or a growth limit set: any allocation may fail (with ENOMEM). */
+static int limited = BOUNDED;
 
 /* ---- failing ------------------------------------------------------------ */
 
@@ -818,7 +820,7 @@ static void op_limit(void)
 	struct mm_diag d;
 
 	mm_arena_diag(mm_default_arena(), &d);
-	limited = BASE_LIMIT || what % 4 != 0;
+	limited = BOUNDED || what % 4 != 0;
 	mm_arena_set_limit(mm_default_arena(), what % 4 == 0 ? BASE_LIMIT :
 			   what % 4 == 1 ? d.capacity / 2 :
 			   d.capacity + (size_t)(what >> 2) * 4 * MM_PAGE_SIZE);
@@ -904,7 +906,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* All back, and the arena as it was. */
 	mm_arena_set_limit(mm_default_arena(), BASE_LIMIT);
-	limited = BASE_LIMIT != 0;
+	limited = BOUNDED;
 	check_all("the end");
 	for (int i = 0; i < NSLOT; i++)
 		drop(&slot[i], "the end");
