@@ -8,14 +8,14 @@ what=${1:-all}
 
 pkgs_config="kconfig-frontends"
 pkgs_test="kconfig-frontends libcmocka-dev valgrind"
-pkgs_fuzz="kconfig-frontends clang libclang-rt-dev"
-pkgs_check="$pkgs_test gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf qemu-system-arm qemu-system-misc python3 git tmux pkg-config clang libclang-rt-dev"
+pkgs_fuzz="clang libclang-rt-dev"
+pkgs_check="$pkgs_test $pkgs_fuzz gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf qemu-system-arm qemu-system-misc python3 git tmux pkg-config"
 pkgs_bench="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev valgrind"
 
 case $what in
 config) want=$pkgs_config ;;
 test)   want=$pkgs_test ;;
-fuzz)   want=$pkgs_fuzz ;;
+fuzz)   want="$pkgs_config $pkgs_fuzz" ;;
 check)  want=$pkgs_check ;;
 bench)  want=$pkgs_bench ;;
 all)    want="$pkgs_check $pkgs_bench" ;;
