@@ -12,8 +12,12 @@
  * alloc_pages_exact), the arena's trims and growth limit, and misuse:
  * impossible sizes, overflowing counts, bad alignments, pages freed twice
  * or with the wrong order or size, foreign frees, and -- where
- * CONFIG_MM_CHECKS validates every free (its Kconfig help) -- double,
- * interior and wrong-cache frees of objects.
+ * CONFIG_MM_CHECKS validates every free, or CONFIG_MM_FREE_MARK those of
+ * slab objects (their Kconfig help) -- double, interior and wrong-cache
+ * frees of objects.  Where the allocator has a lock, an input can move
+ * its operations to a second thread and back, and make that thread exit:
+ * in lockstep, one thread running at a time.  The tiny core
+ * (CONFIG_MM_TINY) runs the same programs without what it leaves out.
  *
  * The model is a table of live blocks.  Every block is filled with a
  * pattern of its own over all of its usable bytes (sampled past 4 KiB) and
@@ -32,9 +36,10 @@
  * tests/fuzz.sh builds it ('make fuzz' with clang, libFuzzer,
  * AddressSanitizer and UBSan, on the prefixed facade) and runs it;
  * scripts/check.sh runs its seed corpus, tests/fuzz-corpus, and a fixed
- * number of inputs more in two configurations.
+ * number of inputs more in four configurations.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,9 +49,9 @@
 #include <mm/mm.h>
 
 #if !IS_ENABLED(CONFIG_MM_MALLOC_PREFIXED) || !IS_ENABLED(CONFIG_MM_SLAB) || \
-    !IS_ENABLED(CONFIG_MM_KMALLOC) || IS_ENABLED(CONFIG_MM_TINY) || \
+    !IS_ENABLED(CONFIG_MM_KMALLOC) || \
     IS_ENABLED(CONFIG_MM_PANIC_ON_ERROR)
-#error "fuzz_mm: the full core, slab caches, kmalloc, the prefixed facade, no MM_PANIC_ON_ERROR"
+#error "fuzz_mm: slab caches, kmalloc, the prefixed facade, no MM_PANIC_ON_ERROR"
 #endif
 
 #define KiB		((size_t)1024)
@@ -65,12 +70,66 @@
 #endif
 
 /* The configuration's growth limit, if it has one: 0 is none. */
+#if IS_ENABLED(CONFIG_MM_TINY)
+#define BASE_LIMIT	((size_t)0)
+#else
 #define BASE_LIMIT	((size_t)CONFIG_MM_ARENA_LIMIT_KB << 10)
+#endif
 /* Bounded from the start: a limit, or a static array that fills up. */
 #define BOUNDED		(BASE_LIMIT || IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC))
 
 /* Where the mmap backend serves blocks past the largest buddy block. */
 #define PAST_BLOCK	(IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP))
+
+/*
+ * A second thread, where the allocator has a lock for it, and where the
+ * thread's cache can always be had (see worker_start()).
+ */
+#if (IS_ENABLED(CONFIG_MM_LOCK_PTHREAD) || IS_ENABLED(CONFIG_MM_LOCK_SPIN)) && \
+    !IS_ENABLED(CONFIG_MM_TINY) && !CONFIG_MM_ARENA_LIMIT_KB && \
+    !IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC)
+#define THREADS		1
+#else
+#define THREADS		0
+#endif
+
+/*
+ * The tiny core (CONFIG_MM_TINY) has no exact blocks, growth limit or
+ * trim (its Kconfig help): EXACT keeps the first out of the programs, and
+ * these stand in for the calls the others make where it has none.
+ */
+#if IS_ENABLED(CONFIG_MM_TINY)
+#define EXACT		0
+
+static inline void *alloc_pages_exact(struct mm_arena *a, size_t n)
+{
+	(void)a;
+	(void)n;
+	return NULL;
+}
+
+static inline void free_pages_exact(struct mm_arena *a, void *p, size_t n)
+{
+	(void)a;
+	(void)p;
+	(void)n;
+}
+
+static inline void mm_arena_set_limit(struct mm_arena *a, size_t n)
+{
+	(void)a;
+	(void)n;
+}
+
+static inline size_t mm_arena_trim(struct mm_arena *a, size_t keep)
+{
+	(void)a;
+	(void)keep;
+	return 0;
+}
+#else
+#define EXACT		1
+#endif
 
 enum kind { K_NONE, K_MALLOC, K_KMALLOC, K_CACHE, K_PAGES, K_EXACT };
 
@@ -98,6 +157,7 @@ static uint8_t next_tag = 1;
 static unsigned long expected_errors;
 /* Bounded, or a growth limit set: any allocation may fail (with ENOMEM). */
 static int limited = BOUNDED;
+static size_t limit = BASE_LIMIT;	/* the growth limit set last */
 
 /* ---- failing ------------------------------------------------------------ */
 
@@ -392,6 +452,16 @@ static void check_all(const char *when)
 
 static int foreign[8];
 
+/* A double free by the thread that did not free the block first. */
+static void *twice_freed;
+static void on_other_thread(void (*fn)(void));
+
+static void free_again(void)
+{
+	misuse("double free by the other thread", kfree(twice_freed));
+	twice_freed = NULL;
+}
+
 static void op_misuse(void)
 {
 	unsigned int what = take(1);
@@ -477,12 +547,21 @@ static void op_misuse(void)
 		check(kmem_cache_destroy(NULL) == 0, "kmem_cache_destroy(NULL) failed");
 		check(!kmem_cache_create("fuzz-bad", 0, 0, 0, NULL), "a cache of 0 bytes");
 		check(!kmem_cache_create("fuzz-bad", 64, 24, 0, NULL), "a cache aligned to 24");
-		check(!alloc_pages_exact(mm_default_arena(), 0), "alloc_pages_exact(0)");
-		check(!kmalloc_aligned(64, 48), "kmalloc_aligned(64, 48)");
+		check(!EXACT || !alloc_pages_exact(mm_default_arena(), 0), "alloc_pages_exact(0)");
+		p = kmalloc_aligned(64, 48);	/* the tiny core rounds 48 up (slab.h) */
+		check(IS_ENABLED(CONFIG_MM_TINY) ? p ? (uintptr_t)p % 64 == 0 : limited : !p,
+		      "kmalloc_aligned(64, 48): %p", p);
+		kfree(p);
 		return;
 	}
-	/* Bad frees: reported and ignored where the checks are built. */
-	if (!IS_ENABLED(CONFIG_MM_CHECKS))
+	/*
+	 * Bad frees: reported and ignored where the checks are built, and
+	 * where the free mark stands in for them, of slab objects: a kmalloc
+	 * of 256 bytes or less is one wherever there is a heap.
+	 */
+	if (!IS_ENABLED(CONFIG_MM_CHECKS) &&
+	    !(IS_ENABLED(CONFIG_MM_FREE_MARK) && s->p &&
+	      (s->kind == K_CACHE || s->usable <= 256)))
 		return;
 	switch (what % 14) {
 	case 11:	/* a double free, the block's pages not yet reused */
@@ -490,7 +569,13 @@ static void op_misuse(void)
 			void *old = s->p;
 
 			drop(s, "before a double free");
-			misuse("double free", kfree(old));
+			if (THREADS && what / 14 % 2) {
+				/* Found in this thread's magazine, by the other */
+				twice_freed = old;
+				on_other_thread(free_again);
+			} else {
+				misuse("double free", kfree(old));
+			}
 		}
 		break;
 	case 12:	/* a pointer one byte into a block: no block's start */
@@ -765,7 +850,7 @@ static void op_cache(void)
 			      (void *)p, off, p[off]);
 	c->live++;
 	place(s, p, c->size, kmem_cache_size(c->c), K_CACHE, i);
-	if (what % 6 == 5 && IS_ENABLED(CONFIG_MM_CHECKS)) {
+	if (what % 6 == 5 && (IS_ENABLED(CONFIG_MM_CHECKS) || IS_ENABLED(CONFIG_MM_FREE_MARK))) {
 		/* An object of this cache freed to another one. */
 		for (unsigned int k = 0; k < NCACHE; k++)
 			if (k != i && cache[k].c)
@@ -783,7 +868,7 @@ static void op_pages(void)
 	unsigned char *p;
 
 	drop(s, "before reuse");
-	if (how & 1) {
+	if (EXACT && how & 1) {
 		if (!room_for(n + MM_PAGE_SIZE))
 			return;
 		p = alloc_pages_exact(mm_default_arena(), n);
@@ -798,7 +883,12 @@ static void op_pages(void)
 	if (!room_for(MM_PAGE_SIZE << order))
 		return;
 	if (order > MM_MAX_ORDER) {
-		misuse("alloc_pages past MM_MAX_ORDER", p = alloc_pages(mm_default_arena(), order));
+		/* NULL (page_alloc.h), and a report from the full core */
+		if (IS_ENABLED(CONFIG_MM_TINY))
+			p = alloc_pages(mm_default_arena(), order);
+		else
+			misuse("alloc_pages past MM_MAX_ORDER",
+			       p = alloc_pages(mm_default_arena(), order));
 		check(!p, "alloc_pages(%u) past MM_MAX_ORDER returned %p", order, (void *)p);
 		return;
 	}
@@ -821,9 +911,9 @@ static void op_limit(void)
 
 	mm_arena_diag(mm_default_arena(), &d);
 	limited = BOUNDED || what % 4 != 0;
-	mm_arena_set_limit(mm_default_arena(), what % 4 == 0 ? BASE_LIMIT :
-			   what % 4 == 1 ? d.capacity / 2 :
-			   d.capacity + (size_t)(what >> 2) * 4 * MM_PAGE_SIZE);
+	limit = what % 4 == 0 ? BASE_LIMIT : what % 4 == 1 ? d.capacity / 2 :
+		d.capacity + (size_t)(what >> 2) * 4 * MM_PAGE_SIZE;
+	mm_arena_set_limit(mm_default_arena(), limit);
 }
 
 static void op_trim(void)
@@ -851,6 +941,159 @@ static void op_trim(void)
 	}
 }
 
+/* ---- a second thread ---------------------------------------------------- */
+
+/*
+ * The operations run on one of two threads, in lockstep: this one, or a
+ * worker that an input switches to (and back from) and makes exit.  The
+ * hand-over orders everything one thread did before everything the other
+ * does next, so the model needs no lock and an input runs the same way
+ * every time -- but the allocator sees two threads: two sets of
+ * magazines, blocks freed by the thread that did not allocate them,
+ * double frees across threads, and a thread's exit giving back its
+ * magazines and its cache while blocks it allocated live on.
+ */
+#if THREADS
+enum { WORKER_SWITCH = 1, WORKER_EXIT };
+
+static pthread_mutex_t hand_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hand_cond = PTHREAD_COND_INITIALIZER;
+static void (*job)(void);	/* for the worker to run; NULL once run */
+static int worker_quit;
+static pthread_t worker;
+static int worker_up, on_worker, worker_req;
+
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&hand_lock);
+	for (;;) {
+		void (*fn)(void);
+
+		while (!job && !worker_quit)
+			pthread_cond_wait(&hand_cond, &hand_lock);
+		if (worker_quit)
+			break;
+		fn = job;
+		pthread_mutex_unlock(&hand_lock);
+		fn();
+		pthread_mutex_lock(&hand_lock);
+		job = NULL;
+		pthread_cond_broadcast(&hand_cond);
+	}
+	pthread_mutex_unlock(&hand_lock);
+	return NULL;
+}
+
+static void run_on_worker(void (*fn)(void))
+{
+	pthread_mutex_lock(&hand_lock);
+	job = fn;
+	pthread_cond_broadcast(&hand_cond);
+	while (job)
+		pthread_cond_wait(&hand_cond, &hand_lock);
+	pthread_mutex_unlock(&hand_lock);
+}
+
+/*
+ * The worker's first malloc() gives it its cache of magazines, pages from
+ * the arena: here, with no limit in the way, and not in the middle of a
+ * misuse, which must leave the free pages as they were.
+ */
+static void worker_warm_up(void)
+{
+	mm_free(mm_malloc(1));
+}
+
+static void worker_start(void)
+{
+	check(pthread_create(&worker, NULL, worker_main, NULL) == 0, "pthread_create failed");
+	worker_up = 1;
+	mm_arena_set_limit(mm_default_arena(), BASE_LIMIT);
+	run_on_worker(worker_warm_up);
+	mm_arena_set_limit(mm_default_arena(), limit);
+}
+
+/* Its exit flushes its magazines and gives its cache back (percpu.c). */
+static void worker_stop(void)
+{
+	if (!worker_up)
+		return;
+	pthread_mutex_lock(&hand_lock);
+	worker_quit = 1;
+	pthread_cond_broadcast(&hand_cond);
+	pthread_mutex_unlock(&hand_lock);
+	check(pthread_join(worker, NULL) == 0, "pthread_join failed");
+	worker_quit = 0;
+	worker_up = 0;
+	on_worker = 0;
+}
+
+/* Asked for by an operation, done between two: the one thread running. */
+static void op_thread(uint32_t op)
+{
+	worker_req = op == 255 ? WORKER_EXIT : WORKER_SWITCH;
+}
+
+/* What the other thread is to do once this operation is done. */
+static void (*main_job)(void);
+
+/*
+ * Run fn on the thread this operation does not run on: at once on the
+ * worker, or on this thread once the worker's operation is done.
+ */
+static void on_other_thread(void (*fn)(void))
+{
+	if (on_worker) {
+		main_job = fn;
+		return;
+	}
+	if (!worker_up)
+		worker_start();
+	run_on_worker(fn);
+}
+
+static void run_step(void (*step)(void))
+{
+	if (on_worker)
+		run_on_worker(step);
+	else
+		step();
+	if (main_job) {
+		main_job();
+		main_job = NULL;
+	}
+	if (worker_req == WORKER_SWITCH) {
+		if (!worker_up)
+			worker_start();
+		on_worker = !on_worker;
+	} else if (worker_req == WORKER_EXIT && worker_up) {
+		worker_stop();
+		check_all("a thread's exit");
+	}
+	worker_req = 0;
+}
+#else
+static void op_thread(uint32_t op)
+{
+	(void)op;
+}
+
+static void on_other_thread(void (*fn)(void))
+{
+	fn();
+}
+
+static void run_step(void (*step)(void))
+{
+	step();
+}
+
+static void worker_stop(void)
+{
+}
+#endif
+
 /* ---- one input ---------------------------------------------------------- */
 
 static size_t settle(void)
@@ -864,6 +1107,36 @@ static size_t settle(void)
 }
 
 static size_t base_allocated;
+
+/*
+ * One operation.  Op bytes 252 to 255 ask for the other thread where there
+ * is one: the rare bytes that named ops 5 to 8 before there were threads,
+ * so that the seed corpus still means what it did.
+ */
+static void step(void)
+{
+	uint32_t op = take(1);
+
+	if (op >= 252 && THREADS) {
+		op_thread(op);
+		return;
+	}
+	switch (op % 13) {
+	case 0: op_malloc(0); break;
+	case 1: op_malloc(1); break;
+	case 2: op_malloc(2); break;
+	case 3: op_malloc(3); break;
+	case 4: op_realloc(0); break;
+	case 5: op_realloc(1); break;
+	case 6: op_aligned(); break;
+	case 7: op_cache(); break;
+	case 8: op_pages(); break;
+	case 9: drop(take_slot(), "free"); break;
+	case 10: op_trim(); break;
+	case 11: op_limit(); break;
+	default: op_misuse(); break;
+	}
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -886,27 +1159,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	live_bytes = 0;
 	expected_errors = errors();
 	for (int ops = 0; in_left && ops < MAX_OPS; ops++) {
-		switch (take(1) % 13) {
-		case 0: op_malloc(0); break;
-		case 1: op_malloc(1); break;
-		case 2: op_malloc(2); break;
-		case 3: op_malloc(3); break;
-		case 4: op_realloc(0); break;
-		case 5: op_realloc(1); break;
-		case 6: op_aligned(); break;
-		case 7: op_cache(); break;
-		case 8: op_pages(); break;
-		case 9: drop(take_slot(), "free"); break;
-		case 10: op_trim(); break;
-		case 11: op_limit(); break;
-		default: op_misuse(); break;
-		}
+		run_step(step);
 		check(errors() == expected_errors, "%lu reports, %lu made on purpose",
 		      errors(), expected_errors);
 	}
 	/* All back, and the arena as it was. */
+	worker_stop();
 	mm_arena_set_limit(mm_default_arena(), BASE_LIMIT);
 	limited = BOUNDED;
+	limit = BASE_LIMIT;
 	check_all("the end");
 	for (int i = 0; i < NSLOT; i++)
 		drop(&slot[i], "the end");

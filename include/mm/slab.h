@@ -187,7 +187,10 @@ size_t ksize(const void *p);
 
 /*
  * kmalloc with alignment: a power of two up to the largest buddy block (and
- * beyond on hosts with the mmap backend).  Freed with kfree().
+ * beyond on hosts with the mmap backend).  Freed with kfree().  NULL for an
+ * alignment that is no power of two -- but in the tiny core
+ * (CONFIG_MM_TINY), which rounds it up to one: its block of
+ * max(size, align) bytes is aligned to its class, a power of two.
  */
 void *kmalloc_aligned(size_t size, size_t align) __malloc __alloc_size(1);
 
