@@ -227,10 +227,11 @@ TSAN="-fsanitize=thread -fno-omit-frame-pointer"
 step "TSan: host_release (threads, magazines, lock-free kfree)" tsan_tests tsan-release host_release_defconfig
 
 # The fuzzer (tests/fuzz_mm.c): libFuzzer with ASan and UBSan, 4000 runs
-# with a fixed seed, the seed corpus tests/fuzz-corpus first.  With the
-# checks and every VM_BUG_ON (debug), the checks and magazines (host), and
-# the free mark and magazines (release).
-for cfg in host_debug host host_release; do
+# with a fixed seed, the seed corpus tests/fuzz-corpus first, on one
+# thread and two in lockstep.  With the checks and every VM_BUG_ON (debug),
+# the checks and magazines (host), the free mark and magazines (release),
+# and the tiny core with its checks (tiny: one thread, the static array).
+for cfg in host_debug host host_release host_tiny; do
 	step "fuzz: $cfg (libFuzzer, ASan+UBSan, 4000 runs)" \
 		env FUZZ_DIR="build/check/fuzz-$cfg" tests/fuzz.sh "$cfg"
 done
