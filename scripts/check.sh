@@ -230,7 +230,7 @@ step "TSan: host_release (threads, magazines, lock-free kfree)" tsan_tests tsan-
 # with a fixed seed, the seed corpus tests/fuzz-corpus first, on one
 # thread and two in lockstep.  With the checks and every VM_BUG_ON (debug),
 # the checks and magazines (host), the free mark and magazines (release),
-# and the tiny core with its checks (tiny: one thread, the static array).
+# and the tiny core with its checks over its static array (tiny).
 for cfg in host_debug host host_release host_tiny; do
 	step "fuzz: $cfg (libFuzzer, ASan+UBSan, 4000 runs)" \
 		env FUZZ_DIR="build/check/fuzz-$cfg" tests/fuzz.sh "$cfg"

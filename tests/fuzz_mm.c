@@ -78,16 +78,20 @@
 /* Bounded from the start: a limit, or a static array that fills up. */
 #define BOUNDED		(BASE_LIMIT || IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC))
 
+/* The largest slab object of kmalloc's: its classes end at the heap. */
+#define MARKED_MAX	(HEAP_MIN < KMALLOC_MAX_CACHE_SIZE ? HEAP_MIN : KMALLOC_MAX_CACHE_SIZE)
+
 /* Where the mmap backend serves blocks past the largest buddy block. */
 #define PAST_BLOCK	(IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_MMAP))
 
 /*
- * A second thread, where the allocator has a lock for it, and where the
- * thread's cache can always be had (see worker_start()).
+ * A second thread, where the allocator has a lock for it, and where a
+ * thread's cache of magazines, if it gets one, can always be had (see
+ * worker_start()).
  */
 #if (IS_ENABLED(CONFIG_MM_LOCK_PTHREAD) || IS_ENABLED(CONFIG_MM_LOCK_SPIN)) && \
-    !IS_ENABLED(CONFIG_MM_TINY) && !CONFIG_MM_ARENA_LIMIT_KB && \
-    !IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC)
+    (!IS_ENABLED(CONFIG_MM_PERCPU_CACHE) || \
+     (!CONFIG_MM_ARENA_LIMIT_KB && !IS_ENABLED(CONFIG_MM_DEFAULT_BACKEND_STATIC)))
 #define THREADS		1
 #else
 #define THREADS		0
@@ -347,6 +351,84 @@ static void expect_nomem(const void *p, const char *what, size_t size)
 	check(errno == ENOMEM, "%s(%zu): NULL with errno %d, not ENOMEM", what, size, errno);
 }
 
+/* ---- may it fail? ------------------------------------------------------- */
+
+/*
+ * Where a growth limit is set or the arena is a static array, any request
+ * may fail ('limited').  But the tiny core's free lists tell exactly: its
+ * allocation fails only when, its empty slabs reclaimed, no free block is
+ * large enough for the slab or the block it needs.
+ */
+#if IS_ENABLED(CONFIG_MM_TINY)
+static int no_block(unsigned int order)
+{
+	for (; order <= MM_MAX_ORDER; order++)
+		if (mm_arena_nr_free_order(mm_default_arena(), order))
+			return 0;
+	return 1;
+}
+
+/* The smallest order of at least 'bytes', MM_MAX_ORDER + 1 if none. */
+static unsigned int order_for(size_t bytes)
+{
+	unsigned int o = 0;
+
+	while (o <= MM_MAX_ORDER && (MM_PAGE_SIZE << o) < bytes)
+		o++;
+	return o;
+}
+
+/* At least the order of a slab of objects of 'size' bytes (slab_tiny.c). */
+static unsigned int slab_order(size_t size)
+{
+	unsigned int o = order_for(size + 64);	/* a slab's header is less */
+	unsigned int cap = min_t(unsigned int, CONFIG_MM_SLAB_MAX_ORDER, MM_MAX_ORDER);
+
+	return o > cap ? o : cap;
+}
+
+/* kmalloc(n), or the facade's n bytes: its class, or a block of n. */
+static int may_fail(size_t n)
+{
+	size_t cls = KMALLOC_MIN_SIZE > 16 ? KMALLOC_MIN_SIZE : 16;
+
+	if (n > KMALLOC_MAX_CACHE_SIZE)
+		return no_block(order_for(n));
+	while (cls < n)
+		cls <<= 1;
+	return no_block(slab_order(cls));
+}
+
+static int may_fail_slab(size_t size)
+{
+	return no_block(slab_order(size));
+}
+
+static int may_fail_pages(unsigned int order)
+{
+	return no_block(order);
+}
+#else
+/* Only where no mmap backend serves what the arena cannot. */
+static int may_fail(size_t n)
+{
+	(void)n;
+	return !PAST_BLOCK || limited;
+}
+
+static int may_fail_slab(size_t size)
+{
+	(void)size;
+	return limited;
+}
+
+static int may_fail_pages(unsigned int order)
+{
+	(void)order;
+	return limited;
+}
+#endif
+
 /* ---- freeing ------------------------------------------------------------ */
 
 static void release(struct slot *s)
@@ -445,6 +527,16 @@ static void check_all(const char *when)
 	}
 	check(errors() == expected_errors, "%s: %lu reports, %lu made on purpose",
 	      when, errors(), expected_errors);
+#if IS_ENABLED(CONFIG_MM_TINY) && (IS_ENABLED(CONFIG_MM_STATS) || IS_ENABLED(CONFIG_MM_REPORTS))
+	{	/* no heap walk in the tiny core: its free lists against its count */
+		size_t pages = 0;
+
+		for (unsigned int o = 0; o <= MM_MAX_ORDER; o++)
+			pages += mm_arena_nr_free_order(mm_default_arena(), o) << o;
+		check(pages == nr_free(), "%s: free lists hold %zu pages, the count says %zu",
+		      when, pages, nr_free());
+	}
+#endif
 #if IS_ENABLED(CONFIG_MM_VALIDATE)
 	check(mm_arena_validate(mm_default_arena()) == 0, "%s: mm_arena_validate() failed", when);
 #endif
@@ -454,7 +546,7 @@ static int foreign[8];
 
 /* A double free by the thread that did not free the block first. */
 static void *twice_freed;
-static void on_other_thread(void (*fn)(void));
+static void on_other_thread(void (*fn)(void), int then_exit);
 
 static void free_again(void)
 {
@@ -549,19 +641,21 @@ static void op_misuse(void)
 		check(!kmem_cache_create("fuzz-bad", 64, 24, 0, NULL), "a cache aligned to 24");
 		check(!EXACT || !alloc_pages_exact(mm_default_arena(), 0), "alloc_pages_exact(0)");
 		p = kmalloc_aligned(64, 48);	/* the tiny core rounds 48 up (slab.h) */
-		check(IS_ENABLED(CONFIG_MM_TINY) ? p ? (uintptr_t)p % 64 == 0 : limited : !p,
-		      "kmalloc_aligned(64, 48): %p", p);
+		check(IS_ENABLED(CONFIG_MM_TINY) ? p ? (uintptr_t)p % 64 == 0 && ksize(p) >= 64 :
+		      may_fail(64) : !p, "kmalloc_aligned(64, 48): %p", p);
 		kfree(p);
 		return;
 	}
 	/*
 	 * Bad frees: reported and ignored where the checks are built, and
-	 * where the free mark stands in for them, of slab objects: a kmalloc
-	 * of 256 bytes or less is one wherever there is a heap.
+	 * where the free mark stands in for them, of slab objects -- and of
+	 * what else has their sizes: heap blocks shrunk or aligned into
+	 * them, which heap.c tells by their headers, and page blocks, which
+	 * the buddy allocator always checks.  Not of direct mappings.
 	 */
 	if (!IS_ENABLED(CONFIG_MM_CHECKS) &&
 	    !(IS_ENABLED(CONFIG_MM_FREE_MARK) && s->p &&
-	      (s->kind == K_CACHE || s->usable <= 256)))
+	      (s->kind == K_CACHE || s->usable <= MARKED_MAX)))
 		return;
 	switch (what % 14) {
 	case 11:	/* a double free, the block's pages not yet reused */
@@ -570,9 +664,12 @@ static void op_misuse(void)
 
 			drop(s, "before a double free");
 			if (THREADS && what / 14 % 2) {
-				/* Found in this thread's magazine, by the other */
+				/*
+				 * Found in this thread's magazine, by the other;
+				 * or on its slab, after this thread's exit.
+				 */
 				twice_freed = old;
-				on_other_thread(free_again);
+				on_other_thread(free_again, what / 14 % 4 == 3);
 			} else {
 				misuse("double free", kfree(old));
 			}
@@ -629,8 +726,7 @@ static void op_malloc(unsigned int how)
 		break;
 	}
 	if (!p) {
-		/* Only where no mmap backend serves what the arena cannot. */
-		check(!PAST_BLOCK || limited, "allocation of %zu failed", n);
+		check(may_fail(n), "allocation of %zu failed", n);
 		check(errno == ENOMEM || how >= 2, "allocation of %zu: NULL, errno %d", n, errno);
 		return;
 	}
@@ -661,7 +757,7 @@ static void op_aligned(void)
 		if (align < sizeof(void *))
 			align = sizeof(void *);
 		r = mm_posix_memalign(&p, align, n);
-		check(r == 0 || (r == ENOMEM && (!PAST_BLOCK || limited)),
+		check(r == 0 || (r == ENOMEM && may_fail(n > align ? n : align)),
 		      "posix_memalign(%zu, %zu): %d", align, n, r);
 		break;
 	case 1:
@@ -684,8 +780,8 @@ static void op_aligned(void)
 		break;
 	}
 	if (!p) {
-		check(!PAST_BLOCK || limited, "aligned allocation (%zu, %zu) failed, errno %d",
-		      align, n, errno);
+		check(may_fail(n > align ? n : align),
+		      "aligned allocation (%zu, %zu) failed, errno %d", align, n, errno);
 		check(errno == ENOMEM || how % 5 == 3, "aligned allocation (%zu, %zu): errno %d",
 		      align, n, errno);
 		return;
@@ -732,7 +828,9 @@ static void op_realloc(unsigned int how)
 	}
 	if (!p) {
 		check(!s->p || n > s->usable, "a shrink of %p to %zu failed", (void *)s->p, n);
-		check(!PAST_BLOCK || limited, "realloc to %zu failed", n);
+		/* krealloc(NULL, 0): NULL in the tiny core (slab.h) */
+		check(may_fail(n) || (IS_ENABLED(CONFIG_MM_TINY) && how && !n),
+		      "realloc to %zu failed", n);
 		check(how || errno == ENOMEM, "realloc: NULL, errno %d", errno);
 		if (s->p)
 			verify(s, s->size, "a failed realloc");
@@ -804,7 +902,9 @@ static void op_cache(void)
 		c->c = kmem_cache_create(cache_names[i], c->size, c->align,
 					 flags & 2 ? SLAB_HWCACHE_ALIGN : 0,
 					 c->ctor ? ctors[i] : NULL);
-		check(c->c || limited, "kmem_cache_create(%zu, %zu) failed", c->size, c->align);
+		/* its descriptor is an object of 256 bytes at most */
+		check(c->c || may_fail_slab(256), "kmem_cache_create(%zu, %zu) failed",
+		      c->size, c->align);
 		if (!c->c)
 			return;
 		if (c->align < sizeof(void *))		/* 0 (natural) too */
@@ -837,7 +937,8 @@ static void op_cache(void)
 		return;
 	drop(s, "before reuse");
 	p = c->ctor || !(flags & 4) ? kmem_cache_alloc(c->c) : kmem_cache_zalloc(c->c);
-	check(p || limited, "kmem_cache_alloc of %zu bytes failed", c->size);
+	check(p || may_fail_slab(kmem_cache_size(c->c)), "kmem_cache_alloc of %zu bytes failed",
+	      c->size);
 	if (!p)
 		return;
 	if (!c->ctor && flags & 4)
@@ -893,7 +994,7 @@ static void op_pages(void)
 		return;
 	}
 	p = alloc_pages(mm_default_arena(), order);
-	check(p || limited, "alloc_pages(%u) failed", order);
+	check(p || may_fail_pages(order), "alloc_pages(%u) failed", order);
 	if (!p)
 		return;
 	check_aligned(p, MM_PAGE_SIZE << order, "alloc_pages", order);
@@ -1040,12 +1141,15 @@ static void (*main_job)(void);
 
 /*
  * Run fn on the thread this operation does not run on: at once on the
- * worker, or on this thread once the worker's operation is done.
+ * worker, or on this thread once the worker's operation is done -- and,
+ * if asked, once the worker has exited.
  */
-static void on_other_thread(void (*fn)(void))
+static void on_other_thread(void (*fn)(void), int then_exit)
 {
 	if (on_worker) {
 		main_job = fn;
+		if (then_exit)
+			worker_req = WORKER_EXIT;
 		return;
 	}
 	if (!worker_up)
@@ -1059,10 +1163,6 @@ static void run_step(void (*step)(void))
 		run_on_worker(step);
 	else
 		step();
-	if (main_job) {
-		main_job();
-		main_job = NULL;
-	}
 	if (worker_req == WORKER_SWITCH) {
 		if (!worker_up)
 			worker_start();
@@ -1072,6 +1172,10 @@ static void run_step(void (*step)(void))
 		check_all("a thread's exit");
 	}
 	worker_req = 0;
+	if (main_job) {
+		main_job();
+		main_job = NULL;
+	}
 }
 #else
 static void op_thread(uint32_t op)
@@ -1079,8 +1183,9 @@ static void op_thread(uint32_t op)
 	(void)op;
 }
 
-static void on_other_thread(void (*fn)(void))
+static void on_other_thread(void (*fn)(void), int then_exit)
 {
+	(void)then_exit;
 	fn();
 }
 
@@ -1110,8 +1215,8 @@ static size_t base_allocated;
 
 /*
  * One operation.  Op bytes 252 to 255 ask for the other thread where there
- * is one: the rare bytes that named ops 5 to 8 before there were threads,
- * so that the seed corpus still means what it did.
+ * is one: rare bytes, which named ops 5 to 8 before there were threads,
+ * so that most of the seed corpus's programs stay what they were.
  */
 static void step(void)
 {
