@@ -368,20 +368,10 @@ static int no_block(unsigned int order)
 	return 1;
 }
 
-/* The smallest order of at least 'bytes', MM_MAX_ORDER + 1 if none. */
-static unsigned int order_for(size_t bytes)
-{
-	unsigned int o = 0;
-
-	while (o <= MM_MAX_ORDER && (MM_PAGE_SIZE << o) < bytes)
-		o++;
-	return o;
-}
-
 /* At least the order of a slab of objects of 'size' bytes (slab_tiny.c). */
 static unsigned int slab_order(size_t size)
 {
-	unsigned int o = order_for(size + 64);	/* a slab's header is less */
+	unsigned int o = get_order(size + 64);	/* a slab's header is less */
 	unsigned int cap = min_t(unsigned int, CONFIG_MM_SLAB_MAX_ORDER, MM_MAX_ORDER);
 
 	return o > cap ? o : cap;
@@ -390,10 +380,10 @@ static unsigned int slab_order(size_t size)
 /* kmalloc(n), or the facade's n bytes: its class, or a block of n. */
 static int may_fail(size_t n)
 {
-	size_t cls = KMALLOC_MIN_SIZE > 16 ? KMALLOC_MIN_SIZE : 16;
+	size_t cls = KMALLOC_MIN_SIZE > 16 ? KMALLOC_MIN_SIZE : 16;	/* the facade's 16 */
 
 	if (n > KMALLOC_MAX_CACHE_SIZE)
-		return no_block(order_for(n));
+		return no_block(get_order(n));
 	while (cls < n)
 		cls <<= 1;
 	return no_block(slab_order(cls));
