@@ -171,21 +171,18 @@ size_t ksize(const void *p)
  * fails).  Nothing here can fail a shrink.  With the checks a pointer
  * that is no block (ksize() 0, a freed object too) fails: kfree() reports
  * it, and nothing is handed out or copied.  Without them such a pointer
- * is still reported, by the kfree() after the copy of nothing.
+ * is still reported, by the kfree() after the copy of nothing.  Size 0
+ * frees p and returns NULL, and krealloc(NULL, 0) is kmalloc(0), as in
+ * the full core.
  */
 void *krealloc(void *p, size_t size)
 {
-	size_t old;
+	size_t old = ksize(p);
 	void *q;
 
-	if (!size) {			/* as the full core: freed */
-		kfree(p);
-		return NULL;
-	}
-	old = ksize(p);
-	if (old && size <= old)
+	if (size && size <= old)
 		return p;
-	if (IS_ENABLED(CONFIG_MM_CHECKS) && p && !old) {
+	if (p && (!size || (IS_ENABLED(CONFIG_MM_CHECKS) && !old))) {
 		kfree(p);
 		return NULL;
 	}

@@ -114,14 +114,8 @@ static __noinline void *realloc_slow(void *p, size_t size)
 {
 	void *q;
 
-	if (!p)
-		return MM_NAME(malloc)(size);
-	if (!size) {
-		MM_NAME(free)(p);
-		return NULL;
-	}
-	q = __krealloc_slow(p, size);
-	return q ? q : nomem();
+	q = __krealloc_slow(p, size);	/* malloc() for NULL; size 0 frees p */
+	return q || (p && !size) ? q : nomem();
 }
 
 /* A block that still fits stays put without a call (kmalloc.h). */
@@ -161,11 +155,9 @@ int MM_NAME(posix_memalign)(void **out, size_t align, size_t size)
 
 	if (align < sizeof(void *) || (align & (align - 1)))
 		return EINVAL;
-	p = kmalloc_aligned(size, align);
-	if (!p) {
-		nomem();		/* errno too, as glibc, and as every other failure here */
+	p = aligned(align, size);	/* errno too, as glibc, and every other failure here */
+	if (!p)
 		return ENOMEM;
-	}
 	*out = p;
 	return 0;
 }

@@ -818,9 +818,7 @@ static void op_realloc(unsigned int how)
 	}
 	if (!p) {
 		check(!s->p || n > s->usable, "a shrink of %p to %zu failed", (void *)s->p, n);
-		/* krealloc(NULL, 0): NULL in the tiny core (slab.h) */
-		check(may_fail(n) || (IS_ENABLED(CONFIG_MM_TINY) && how && !n),
-		      "realloc to %zu failed", n);
+		check(may_fail(n), "realloc to %zu failed", n);
 		check(how || errno == ENOMEM, "realloc: NULL, errno %d", errno);
 		if (s->p)
 			verify(s, s->size, "a failed realloc");

@@ -977,8 +977,15 @@ static void test_realloc_zero_and_null(void **state)
 		assert_true(in_use() >= before + n);
 	assert_null(M(realloc)(p, 0));
 	assert_int_equal(in_use(), before);
+	/* A free, not a failure: errno stays as it was. */
 	p = M(malloc)(50);
+	errno = 1234;
 	assert_null(M(realloc)(p, 0));
+	assert_int_equal(errno, 1234);
+	/* From NULL a malloc() that fails: ENOMEM. */
+	errno = 0;
+	assert_null(realloc_fails(NULL, SIZE_MAX));
+	assert_int_equal(errno, ENOMEM);
 }
 
 static void test_reallocarray(void **state)

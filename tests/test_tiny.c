@@ -644,6 +644,11 @@ static void test_krealloc_in_place_and_moves(void **state)
 	assert_non_null(p);
 	/* Size 0 frees, as in the full core (it kept the block). */
 	assert_null(krealloc(p, 0));
+	/* From NULL it is kmalloc(0), as in the full core (it was NULL). */
+	p = krealloc(NULL, 0);
+	assert_non_null(p);
+	assert_true(ksize(p) >= 1);
+	kfree(p);
 	back_to(&b);
 }
 

@@ -177,9 +177,7 @@ static inline __malloc __alloc_size(1, 2) void *kcalloc(size_t n, size_t size)
  * shrunk does not hold its largest size for good (not in the tiny core,
  * CONFIG_MM_TINY, which keeps its code under 2 KiB).  A shrink never
  * fails.  A new size of 0 frees p and returns NULL (Linux returns
- * ZERO_SIZE_PTR); krealloc(NULL, n) is kmalloc(n) -- but krealloc(NULL, 0)
- * is NULL in the tiny core, whose two bytes of flash left would not hold
- * the test (realloc(NULL, 0) is malloc(0) in both).
+ * ZERO_SIZE_PTR); krealloc(NULL, n) is kmalloc(n), for n = 0 too.
  */
 void *krealloc(void *p, size_t new_size) __alloc_size(2);
 void kfree(const void *p);
