@@ -232,11 +232,14 @@ else
 	# shellcheck disable=SC2086 # a list of module names
 	PYTHONMALLOC=malloc pre "$PY" -m test $PYTESTS >"$WORK/pytest.out" 2>&1
 	rc=$?
-	if [ $rc -eq 0 ] && grep -q "^Result: SUCCESS" "$WORK/pytest.out" &&
+	# The last line says it: "Result: SUCCESS" in newer Pythons (3.11.7),
+	# "Tests result: SUCCESS" before (Debian 12's 3.11.2); the count is
+	# "run=N" in the newer summary, "All N tests OK." in both.
+	if [ $rc -eq 0 ] && grep -Eq "^(Tests r|R)esult: SUCCESS$" "$WORK/pytest.out" &&
 	   ! bad_ld "$WORK/pytest.out"; then
-		pass "python-stdlib ($(grep -o 'run=[0-9,]*' "$WORK/pytest.out" | head -1) tests)"
+		pass "python-stdlib ($(grep -Eo '^All [0-9]+ tests OK' "$WORK/pytest.out" | tail -1))"
 	else
-		fail python-stdlib "exit $rc: $(grep -E '^Result|failed|FAIL' "$WORK/pytest.out" | head -3 | tr '\n' ' ')"
+		fail python-stdlib "exit $rc: $(grep -E '[Rr]esult|failed|FAIL' "$WORK/pytest.out" | head -3 | tr '\n' ' ')"
 	fi
 fi
 
