@@ -29,7 +29,16 @@ for p in $want; do
 done
 [ -z "$missing" ] && exit 0
 
-if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
+if [ "$(id -u)" = 0 ]; then
+	sudo=
+elif command -v sudo >/dev/null 2>&1; then
+	sudo=sudo
+else
+	# A Debian installed with a root password has no sudo: say what to run.
+	echo "mm: missing Debian packages:$missing" >&2
+	echo "mm: no sudo here; as root run: apt-get install --no-install-recommends$missing" >&2
+	exit 1
+fi
 echo "mm: installing missing Debian packages:$missing" >&2
 $sudo apt-get update -qq >&2
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2

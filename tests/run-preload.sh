@@ -26,9 +26,10 @@
 #   mm-reports      none of the above made mm report a bad free (mm reports
 #                   and carries on, so a false alarm would pass otherwise)
 #
-# Prints "PASS name" / "FAIL name (why)" per program ("SKIP name (why)" if a
-# program is missing) and ends with "N passed, M failed"; exits non-zero if
-# anything failed.  Inputs are generated deterministically.
+# Prints "PASS name" / "FAIL name (why)" per program (a program missing is a
+# failure too: make check installs them all) and ends with "N passed, M
+# failed"; exits non-zero if anything failed.  Inputs are generated
+# deterministically.
 set -u
 
 LIB=${1:-build/libmm.so}
@@ -47,8 +48,9 @@ fail() {
 	failed=$((failed + 1))
 }
 
-skip() {
-	echo "SKIP $1${2:+ ($2)}"
+# A program the check needs and cannot have: a failure, never a skip.
+missing() {
+	fail "$1" "cannot run: $2"
 }
 
 finish() {
@@ -191,7 +193,7 @@ print(h.hexdigest())
 EOF
 
 if [ -z "$PY" ]; then
-	skip python-alloc "no python3"
+	missing python-alloc "no python3"
 else
 	want=$("$PY" "$WORK/alloc.py" 2>&1)
 	got=$(PYTHONMALLOC=malloc pre "$PY" "$WORK/alloc.py" 2>"$WORK/py.err")
@@ -217,7 +219,8 @@ if [ -n "$PY" ] && ! "$PY" -c 'import test.test_list' 2>/dev/null; then
 	ver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 	case $PY in
 	/usr/bin/*)
-		if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
+		sudo=
+		[ "$(id -u)" = 0 ] || ! command -v sudo >/dev/null || sudo=sudo
 		echo "run-preload: installing libpython$ver-testsuite" >&2
 		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
 			"libpython$ver-testsuite" >&2 || true
@@ -225,9 +228,9 @@ if [ -n "$PY" ] && ! "$PY" -c 'import test.test_list' 2>/dev/null; then
 	esac
 fi
 if [ -z "$PY" ]; then
-	skip python-stdlib "no python3"
+	missing python-stdlib "no python3"
 elif ! "$PY" -c 'import test.test_list' 2>/dev/null; then
-	skip python-stdlib "the test package of $PY is not installed"
+	missing python-stdlib "the test package of $PY is not installed (Debian: libpython3.X-testsuite)"
 else
 	# shellcheck disable=SC2086 # a list of module names
 	PYTHONMALLOC=malloc pre "$PY" -m test $PYTESTS >"$WORK/pytest.out" 2>&1
@@ -292,9 +295,9 @@ for i in range(3000):
 EOF
 
 if ! command -v git >/dev/null; then
-	skip git "no git"
+	missing git "no git"
 elif [ -z "$PY" ]; then
-	skip git "no python3 to make the files"
+	missing git "no python3 to make the files"
 else
 	want=$( (git_run "$WORK/git-ref") 2>&1)
 	got=$( (git_run "$WORK/git-mm" pre) 2>&1)
@@ -376,7 +379,7 @@ int main(void)
 EOF
 
 if ! command -v gcc >/dev/null; then
-	skip gcc "no gcc"
+	missing gcc "no gcc"
 else
 	(cd "$WORK" && gcc -O2 -S -o ref.s prog.c && gcc -O2 -o prog-ref prog.c) 2>"$WORK/gcc-ref.err"
 	(cd "$WORK" && pre gcc -O2 -S -o mm.s prog.c && pre gcc -O2 -o prog-mm prog.c) 2>"$WORK/gcc-mm.err"
@@ -397,7 +400,7 @@ fi
 # ---- sort ----------------------------------------------------------------
 
 if [ -z "$PY" ]; then
-	skip sort "no python3 to make the input"
+	missing sort "no python3 to make the input"
 else
 	"$PY" - "$WORK/lines.txt" <<'EOF'
 import sys
