@@ -231,9 +231,26 @@ step "TSan: host_release (threads, magazines, lock-free kfree)" tsan_tests tsan-
 # thread and two in lockstep.  With the checks and every VM_BUG_ON (debug),
 # the checks and magazines (host), the free mark and magazines (release),
 # and the tiny core with its checks over its static array (tiny).
-for cfg in host_debug host host_release host_tiny; do
-	step "fuzz: $cfg (libFuzzer, ASan+UBSan, 4000 runs)" \
-		env FUZZ_DIR="build/check/fuzz-$cfg" tests/fuzz.sh "$cfg"
+# Each run is one process on one CPU (the input's two threads take
+# turns), so they go two at a time: the second of a pair in the
+# background, its output shown when its step's turn comes.
+fuzz() {
+	env FUZZ_DIR="build/check/fuzz-$1" tests/fuzz.sh "$1"
+}
+fuzz_bg() {
+	(fuzz "$1" >"build/check/fuzz-$1.log" 2>&1; echo $? >"build/check/fuzz-$1.status") &
+	fuzz_pid=$!
+}
+fuzz_wait() {
+	wait "$1"
+	cat "build/check/fuzz-$2.log"
+	[ "$(cat "build/check/fuzz-$2.status" 2>/dev/null)" = 0 ]
+}
+for pair in "host_debug host" "host_release host_tiny"; do
+	set -- $pair
+	fuzz_bg "$2"
+	step "fuzz: $1 (libFuzzer, ASan+UBSan, 4000 runs)" fuzz "$1"
+	step "fuzz: $2 (libFuzzer, ASan+UBSan, 4000 runs; beside $1)" fuzz_wait "$fuzz_pid" "$2"
 done
 
 # The stress programs (tests/stress_*.c) run a second in every
