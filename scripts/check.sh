@@ -13,7 +13,8 @@
 #  3. and under Valgrind memcheck (host, static, tiny, release), and the
 #     threaded ones under ThreadSanitizer (release); the stress programs
 #     for longer than 'make test' runs them; the fuzzer (libFuzzer)
-#     for 4000 runs from its seed corpus (debug, host, release)
+#     for 4000 runs from its seed corpus (debug, host, release, tiny; two
+#     at a time)
 #  4. the README's quick start ('make run' from no configuration), the
 #     demo and the firmware example of every host configuration;
 #     host_defconfig with options changed that no defconfig changes (in
