@@ -27,7 +27,7 @@
 /* kmalloc's classes have no name of their own; reports call them this. */
 static inline const char *cache_name(const struct kmem_cache *c)
 {
-	return c->name ? c->name : "kmalloc";
+	return !c ? "(no cache)" : c->name ? c->name : "kmalloc";
 }
 
 /* Where a free object keeps the next free object's address. */
@@ -77,6 +77,8 @@ static struct kmem_cache **cache_link(struct mm_arena *a, const void *c)
 {
 	struct kmem_cache **pp = &a->caches;
 
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && !c)
+		return NULL;		/* not the list's end */
 	while (*pp != c) {
 		if (IS_ENABLED(CONFIG_MM_CHECKS) && !*pp)
 			return NULL;
@@ -167,7 +169,8 @@ void *kmem_cache_alloc(struct kmem_cache *c)
 	mm_flags_t flags = arena_lock(a);
 	void *obj = NULL;
 
-	if (c->partial || new_slab(a, c)) {
+	/* With the checks a NULL handle goes to new_slab(), which reports it. */
+	if (((!IS_ENABLED(CONFIG_MM_CHECKS) || c) && c->partial) || new_slab(a, c)) {
 		struct slab *s = c->partial;
 
 		obj = s->freelist;
@@ -270,8 +273,12 @@ size_t kmem_cache_shrink(struct kmem_cache *c)
 {
 	struct mm_arena *a = &mm_arena_default;
 	mm_flags_t flags = arena_lock(a);
-	size_t pages = shrink_locked(a, c);
+	size_t pages = 0;
 
+	if (IS_ENABLED(CONFIG_MM_CHECKS) && !cache_link(a, c))
+		mm_report_bug(a, "kmem_cache_shrink", "%p is no cache (destroyed already?)", c);
+	else
+		pages = shrink_locked(a, c);
 	arena_unlock(a, flags);
 	return pages;
 }

@@ -434,6 +434,18 @@ static void test_cache_use_after_destroy(void **state)
 	expect_bug(a, "kmem_cache_alloc", "no cache", assert_null(kmem_cache_alloc(ctor_c)));
 	expect_bug(a, "kmem_cache_destroy", "no cache",
 		   assert_int_equal(kmem_cache_destroy(ctor_c), -1));
+	expect_bug(a, "kmem_cache_shrink", "no cache", assert_int_equal(kmem_cache_shrink(c), 0));
+	/*
+	 * NULL, as in the full core: each call reports it and does nothing
+	 * (each dereferenced it).  A NULL object to kmem_cache_free() is
+	 * nothing, as ever.
+	 */
+	expect_bug(a, "kmem_cache_alloc", "no cache", assert_null(kmem_cache_alloc(NULL)));
+	expect_bug(a, "kmem_cache_shrink", "no cache", assert_int_equal(kmem_cache_shrink(NULL), 0));
+	p = kmalloc(40);
+	expect_bug(a, "(no cache)", "not an object of this cache", kmem_cache_free(NULL, p));
+	kfree(p);
+	kmem_cache_free(NULL, NULL);
 	/* Nor is what never was a cache: a stack variable's zeroes. */
 	{
 		struct { void *w[16]; } fake = { { 0 } };
