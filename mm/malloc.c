@@ -375,11 +375,27 @@ int malloc_info(int options, FILE *fp)
  * its stdio calls the _r forms directly: defining both families keeps every
  * allocation in the program on mm, and newlib's mallocr.o out of the link.
  *
- * Each is a tail call of the plain function.  newlib passes _REENT as r,
- * and errno is _REENT->_errno, so the plain functions set the errno r
- * names; an RTOS that switches _impure_ptr per task switches both.
+ * Each calls the plain function, which sets errno -- _REENT->_errno -- on
+ * a failure.  newlib's convention is r->_errno, the same struct for every
+ * call newlib makes with _REENT and under an RTOS that switches
+ * _impure_ptr per task; for a caller that passes another,
+ * CONFIG_MM_NEWLIB_REENT_ERRNO copies errno there too.
  */
 #include <reent.h>
+
+#if IS_ENABLED(CONFIG_MM_NEWLIB_REENT_ERRNO)
+static __noinline void *reent_errno(struct _reent *r, void *p)
+{
+	if (!p)
+		r->_errno = errno;
+	return p;
+}
+#else
+static inline void *reent_errno(struct _reent *r, void *p)
+{
+	return p;
+}
+#endif
 
 void *_malloc_r(struct _reent *r, size_t size);
 void _free_r(struct _reent *r, void *p);
@@ -390,7 +406,7 @@ size_t _malloc_usable_size_r(struct _reent *r, void *p);
 
 void *_malloc_r(struct _reent *r, size_t size)
 {
-	return malloc(size);
+	return reent_errno(r, malloc(size));
 }
 
 void _free_r(struct _reent *r, void *p)
@@ -400,17 +416,18 @@ void _free_r(struct _reent *r, void *p)
 
 void *_calloc_r(struct _reent *r, size_t n, size_t size)
 {
-	return calloc(n, size);
+	return reent_errno(r, calloc(n, size));
 }
 
 void *_realloc_r(struct _reent *r, void *p, size_t size)
 {
-	return realloc(p, size);
+	/* Size 0 frees p and returns NULL: no failure, nothing to tell. */
+	return size ? reent_errno(r, realloc(p, size)) : realloc(p, size);
 }
 
 void *_memalign_r(struct _reent *r, size_t align, size_t size)
 {
-	return memalign(align, size);
+	return reent_errno(r, memalign(align, size));
 }
 
 size_t _malloc_usable_size_r(struct _reent *r, void *p)

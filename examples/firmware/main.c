@@ -21,6 +21,7 @@
  * same source runs under QEMU on the MPS2 boards (mps2/: AN386 Cortex-M4,
  * also AN385 Cortex-M3 and AN500 Cortex-M7) and on a Linux host (host.c).
  */
+#include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,9 @@
 #include <string.h>
 #include <mm/mm.h>
 #include "platform.h"
+#ifdef __NEWLIB__
+#include <reent.h>
+#endif
 
 #if !IS_ENABLED(CONFIG_MM_KMALLOC)
 #error "the firmware example needs CONFIG_MM_SLAB and CONFIG_MM_KMALLOC"
@@ -261,6 +265,7 @@ static void transmit(struct packet *p, uint32_t expect_seq)
 int main(void)
 {
 	struct mm_diag start, end;
+	unsigned long refused = 0;	/* requests failed on purpose */
 	struct mm_arena *arena;
 	struct queue q = { 0 };
 	uint32_t seq = 0, next_sent = 0;
@@ -350,6 +355,30 @@ int main(void)
 		free(p);
 	}
 #endif
+#if IS_ENABLED(CONFIG_MM_NEWLIB_REENT_ERRNO) && defined(__NEWLIB__)
+	{
+		/* newlib's _r forms tell a failure in the struct _reent given. */
+		static struct _reent other;
+		struct mm_diag d0, d1;
+		void *p = malloc(8);
+
+		mm_arena_diag(arena, &d0);
+		check(!_malloc_r(&other, SIZE_MAX) && other._errno == ENOMEM,
+		      "_malloc_r() sets the errno of the struct _reent it is given");
+		other._errno = 0;
+		check(!_calloc_r(&other, SIZE_MAX, 2) && other._errno == ENOMEM,
+		      "_calloc_r() sets it on overflow");
+		other._errno = 0;
+		check(p && !_realloc_r(&other, p, SIZE_MAX) && other._errno == ENOMEM,
+		      "_realloc_r() sets it, the block kept");
+		other._errno = 0;
+		check(!_memalign_r(&other, 8, SIZE_MAX) && other._errno == ENOMEM,
+		      "_memalign_r() sets it");
+		mm_arena_diag(arena, &d1);
+		refused = d1.oom_count - d0.oom_count;	/* these, not the queue's */
+		free(p);
+	}
+#endif
 #if IS_ENABLED(CONFIG_MM_MALLOC_LIBC) && IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS)
 	{
 		/*
@@ -396,7 +425,7 @@ int main(void)
 #if IS_ENABLED(CONFIG_MM_VALIDATE)
 	check(mm_arena_validate(arena) == 0, "mm_arena_validate");
 #endif
-	check(end.error_count == 0 && end.oom_count == 0, "mm saw no misuse and never ran out");
+	check(end.error_count == 0 && end.oom_count == refused, "mm saw no misuse and never ran out");
 	failures += (unsigned int)platform_checks();
 #ifdef FIRMWARE_FORCE_FAIL
 	/* A build that must fail: proves a failure reaches the exit status. */
