@@ -6,8 +6,15 @@
  * CONFIG_MM_LOCK_USER: the application defines
  *	void mm_user_lock(void *lock);
  *	void mm_user_unlock(void *lock);
- * and sets arena->lock to whatever its hooks need (an RTOS mutex handle) before
- * the first allocation; the default arena's lock starts NULL.
+ * and is handed the lock's handle: an arena's is its 'lock' field, which an
+ * application may set to an RTOS mutex for a private arena once
+ * mm_arena_init() has returned (it starts the field NULL) and before
+ * another thread uses the arena.  Every other lock's handle is NULL: the
+ * default arena's (it is set up, lock held, by the first allocation) and
+ * mm's own setup locks, which nothing outside can reach.  So the hooks must
+ * give NULL a lock of their own -- one recursive mutex, or interrupts
+ * masked with a nesting count -- since mm takes one of those while it
+ * holds another (examples/demo/demo.c, examples/firmware/mps2/board.c).
  */
 #ifndef MM_ARCH_GENERIC_LOCK_H
 #define MM_ARCH_GENERIC_LOCK_H
