@@ -421,8 +421,10 @@ void *_calloc_r(struct _reent *r, size_t n, size_t size)
 
 void *_realloc_r(struct _reent *r, void *p, size_t size)
 {
+	void *q = realloc(p, size);
+
 	/* Size 0 frees p and returns NULL: no failure, nothing to tell. */
-	return size ? reent_errno(r, realloc(p, size)) : realloc(p, size);
+	return size ? reent_errno(r, q) : q;
 }
 
 void *_memalign_r(struct _reent *r, size_t align, size_t size)
