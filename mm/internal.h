@@ -220,7 +220,8 @@ static inline void __arena_check_footprint(struct mm_arena *a)
 #endif
 
 /*
- * After a free, lock held: one comparison (trim_high is SIZE_MAX when off),
+ * After a free, lock held: two comparisons (trim_high is SIZE_MAX when off,
+ * trim_recheck 0 but while a bar is raised: __arena_trim_auto()),
  * with the free pages presumed resident, as the footprint cap weighs them
  * (struct free_block).  Counted by block type, a freed 16 MiB buffer that
  * merged with untouched pages into a 64 MiB block (64 KiB pages) passed
@@ -229,7 +230,8 @@ static inline void __arena_check_footprint(struct mm_arena *a)
  */
 static __always_inline void __arena_maybe_trim(struct mm_arena *a)
 {
-	if (unlikely(arena_free_resident(a) > a->trim_high))
+	if (unlikely(arena_free_resident(a) > a->trim_high) ||
+	    unlikely(a->nr_pages - a->nr_free < a->trim_recheck))
 		__arena_trim_auto(a);
 	else
 		__arena_check_footprint(a);

@@ -983,6 +983,51 @@ static void test_auto_trim_hysteresis(void **state)
 	free(v);
 	test_static_fini(&ts);
 }
+
+/*
+ * Freed bottom up, the region's last page in use to the end: each trim
+ * past the bar finds nothing at the edge and raises the bar by half, so
+ * that the next frees do not walk the region in vain.  The raise must not
+ * outlive the reason for it: the last free, which frees the edge, trims
+ * down to 'low'.  (The raise stayed until the arena's size changed, and
+ * everything freed stayed with it, with the thresholds given or the
+ * defaults.)
+ */
+static void test_auto_trim_after_bottom_up_frees(void **state)
+{
+	static struct mm_arena a;
+	const size_t high = 32, low = 16, pages = 256;
+	struct test_static ts;
+	size_t n;
+	void **v;
+
+	test_static_init(&ts, pages);
+	v = calloc(pages, sizeof(*v));
+	assert_non_null(v);
+	assert_int_equal(mm_arena_init(&a, "bottom-up", &ts.be.be, SIZE_MAX), 0);
+	for (int round = 0; round < 3; round++) {
+		if (round < 2)
+			mm_arena_set_trim(&a, high * PS, low * PS);
+		n = fill_pages(&a, v, pages);
+		assert_true(n > 4 * high);
+		qsort(v, n, sizeof(*v), cmp_ptr);
+		for (size_t i = 0; i + 1 < n; i++)
+			free_pages(&a, v[i], 0);
+		assert_int_equal(ts.be.be.nr_release, (size_t)round);
+		assert_true(mm_arena_free_pages(&a) > high);
+		free_pages(&a, v[n - 1], 0);
+		assert_int_equal(ts.be.be.nr_release, (size_t)round + 1);
+		assert_int_equal(mm_arena_free_pages(&a), low);
+		assert_int_equal(a.trim_high, high);
+		assert_arena_valid(&a);
+	}
+	mm_arena_set_trim(&a, 0, 0);
+	assert_int_equal(a.diag.error_count, 0);
+	assert_int_equal(mm_arena_destroy(&a), 0);
+	assert_int_equal(ts.be.be.held, 0);
+	free(v);
+	test_static_fini(&ts);
+}
 #endif
 
 /* ---- Limits, OOM and recovery ----------------------------------------- */
@@ -1493,6 +1538,7 @@ int main(void)
 		cmocka_unit_test(test_regrow_in_place),
 		cmocka_unit_test(test_trim_thresholds_follow_peak),
 		cmocka_unit_test(test_auto_trim_hysteresis),
+		cmocka_unit_test(test_auto_trim_after_bottom_up_frees),
 #endif
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_oom_hook),

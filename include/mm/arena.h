@@ -122,6 +122,8 @@ struct mm_arena {
 	size_t limit_pages;		/* growth stops here (0: no limit) */
 #if IS_ENABLED(CONFIG_MM_TRIM)
 	size_t trim_high, trim_low;	/* auto-trim hysteresis in pages (high SIZE_MAX: off) */
+	size_t trim_bar;		/* trim_high unless raised after a trim in vain */
+	size_t trim_recheck;		/* pages in use below which a raised bar drops */
 	size_t trim_base;		/* the Kconfig threshold the defaults scale from */
 	size_t trim_peak;		/* most pages the arena has held */
 	int trim_adaptive;		/* thresholds follow the arena's size */
