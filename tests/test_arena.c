@@ -888,6 +888,17 @@ static void test_trim_thresholds_follow_peak(void **state)
 #endif
 
 #if IS_ENABLED(CONFIG_MM_TRIM)
+/* The trim tests' end: give-back off, no error, every page back. */
+static void trim_test_fini(struct mm_arena *a, struct test_static *ts, void **v)
+{
+	mm_arena_set_trim(a, 0, 0);
+	assert_int_equal(a->diag.error_count, 0);
+	assert_int_equal(mm_arena_destroy(a), 0);
+	assert_int_equal(ts->be.be.held, 0);
+	free(v);
+	test_static_fini(ts);
+}
+
 static void test_auto_trim_hysteresis(void **state)
 {
 	static struct mm_arena a;
@@ -975,13 +986,7 @@ static void test_auto_trim_hysteresis(void **state)
 	/* low above high is taken as high. */
 	mm_arena_set_trim(&a, 8 * PS, 64 * PS);
 	assert_int_equal(a.trim_low, a.trim_high);
-	mm_arena_set_trim(&a, 0, 0);
-
-	assert_int_equal(a.diag.error_count, 0);
-	assert_int_equal(mm_arena_destroy(&a), 0);
-	assert_int_equal(ts.be.be.held, 0);
-	free(v);
-	test_static_fini(&ts);
+	trim_test_fini(&a, &ts, v);
 }
 
 /*
@@ -1021,12 +1026,7 @@ static void test_auto_trim_after_bottom_up_frees(void **state)
 		assert_int_equal(a.trim_high, high);
 		assert_arena_valid(&a);
 	}
-	mm_arena_set_trim(&a, 0, 0);
-	assert_int_equal(a.diag.error_count, 0);
-	assert_int_equal(mm_arena_destroy(&a), 0);
-	assert_int_equal(ts.be.be.held, 0);
-	free(v);
-	test_static_fini(&ts);
+	trim_test_fini(&a, &ts, v);
 }
 #endif
 
