@@ -364,6 +364,10 @@ struct huge_block {
 };
 
 static struct huge_block huge_list = { .next = &huge_list, .prev = &huge_list };
+/* The mappings in use and their bytes, now and at most (malloc_stats()). */
+static struct huge_count {
+	size_t nr, bytes;
+} huge_now, huge_max;
 static struct mm_backend_mmap huge_backend;
 static mm_lock_t huge_lock = MM_LOCK_INIT;
 
@@ -424,6 +428,15 @@ static struct huge_cached huge_gone[HUGE_CACHE_SLOTS];	/* unmapped: len and ptr 
 static unsigned int huge_gone_next;
 static int huge_keep;					/* a reuse was seen */
 MM_INTERNAL unsigned int kmalloc_huge_probation;	/* ticks left; written under the lock */
+
+/* A mapping of 'len' bytes came (n 1), went (n -1) or changed size (n 0). */
+static void huge_count(int n, ptrdiff_t len)
+{
+	huge_now.nr += (size_t)(ptrdiff_t)n;
+	huge_now.bytes += (size_t)len;
+	huge_max.nr = max_t(size_t, huge_max.nr, huge_now.nr);
+	huge_max.bytes = max_t(size_t, huge_max.bytes, huge_now.bytes);
+}
 
 /* Would a mapping of l bytes hold a request of len without wasting half? */
 static inline int huge_fits(size_t l, size_t len)
@@ -582,6 +595,7 @@ static void *huge_link(void *map, size_t len, size_t size, size_t head)
 	h->prev = &huge_list;
 	huge_list.next->prev = h;
 	huge_list.next = h;
+	huge_count(1, (ptrdiff_t)len);
 	return ptr;
 }
 
@@ -649,6 +663,7 @@ static int huge_free(const void *p)
 
 		h->prev->next = h->next;
 		h->next->prev = h->prev;
+		huge_count(-1, -(ptrdiff_t)len);
 		huge_cache_put(map, len, p);
 	}
 	mm_unlock(&huge_lock, flags);
@@ -669,10 +684,11 @@ static void *huge_resize(const void *p, size_t size)
 
 	if (h && size <= SIZE_MAX / 4) {
 		size_t off = (size_t)((char *)p - (char *)h->map);
-		size_t len = off + ALIGN(size, MM_PAGE_SIZE);
-		char *map = mm_backend_mmap_remap(&huge_backend, h->map, h->map_len, len);
+		size_t len = off + ALIGN(size, MM_PAGE_SIZE), old = h->map_len;
+		char *map = mm_backend_mmap_remap(&huge_backend, h->map, old, len);
 
 		if (map) {
+			huge_count(0, (ptrdiff_t)len - (ptrdiff_t)old);	/* h may be gone */
 			/* The header moved with the mapping: its neighbours' links did not. */
 			h = (struct huge_block *)(void *)(map + off) - 1;
 			h->map = map;
@@ -701,16 +717,18 @@ size_t __kmalloc_trim_huge(void)
 	return len;
 }
 
-/* The direct mappings in use, and their bytes (mallinfo2()'s hblks, hblkhd). */
-void __kmalloc_huge_stats(size_t *nr, size_t *bytes)
+/*
+ * The direct mappings in use and their bytes (mallinfo2()'s hblks,
+ * hblkhd), and the most there have been (malloc_stats()'s max mmap).
+ */
+void __kmalloc_huge_stats(size_t *nr, size_t *bytes, size_t *max_nr, size_t *max_bytes)
 {
 	mm_flags_t flags = mm_lock(&huge_lock);
 
-	*nr = *bytes = 0;
-	for (struct huge_block *h = huge_list.next; h != &huge_list; h = h->next) {
-		(*nr)++;
-		*bytes += h->map_len;
-	}
+	*nr = huge_now.nr;
+	*bytes = huge_now.bytes;
+	*max_nr = huge_max.nr;
+	*max_bytes = huge_max.bytes;
 	mm_unlock(&huge_lock, flags);
 }
 
@@ -737,7 +755,10 @@ static void *huge_resize(const void *p, size_t size) { return NULL; }
 static size_t huge_size(const void *p) { return 0; }
 static void huge_zero(void *p, size_t len) { memset(p, 0, len); }
 size_t __kmalloc_trim_huge(void) { return 0; }
-void __kmalloc_huge_stats(size_t *nr, size_t *bytes) { *nr = *bytes = 0; }
+void __kmalloc_huge_stats(size_t *nr, size_t *bytes, size_t *max_nr, size_t *max_bytes)
+{
+	*nr = *bytes = *max_nr = *max_bytes = 0;
+}
 #endif
 
 /* ---- Allocation -------------------------------------------------------- */

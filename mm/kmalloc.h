@@ -69,7 +69,7 @@ void *__kmalloc_slow(size_t size);
 void __kfree_slow(const void *p);
 void *__krealloc_slow(void *p, size_t new_size);
 size_t __kmalloc_trim_huge(void);
-void __kmalloc_huge_stats(size_t *nr, size_t *bytes);
+void __kmalloc_huge_stats(size_t *nr, size_t *bytes, size_t *max_nr, size_t *max_bytes);
 
 /*
  * The class tables are written once, by the first kmalloc() of the process

@@ -248,7 +248,7 @@ mallinfo2_t MM_NAME(mallinfo2)(void)
 {
 	mallinfo2_t mi;
 	struct mm_arena *a = mm_default_arena();
-	size_t allocated, heap_free;
+	size_t allocated, heap_free, max_nr, max_bytes;
 	mm_flags_t flags;
 
 	memset(&mi, 0, sizeof(mi));
@@ -271,7 +271,7 @@ mallinfo2_t MM_NAME(mallinfo2)(void)
 	mi.uordblks = allocated - heap_free;
 	mi.fordblks = mi.arena - mi.uordblks;
 	/* Direct mappings apart, as glibc counts its mmapped chunks. */
-	__kmalloc_huge_stats(&mi.hblks, &mi.hblkhd);
+	__kmalloc_huge_stats(&mi.hblks, &mi.hblkhd, &max_nr, &max_bytes);
 	return mi;
 }
 
@@ -279,16 +279,17 @@ void MM_NAME(malloc_stats)(void)
 {
 	mallinfo2_t mi = MM_NAME(mallinfo2)();	/* in use: the heap's free blocks are not */
 	struct mm_arena *a = mm_default_arena();
-	struct mm_diag d;
+	size_t nr, bytes, max_nr, max_bytes;
 
 	if (!a)
 		return;
-	mm_arena_diag(a, &d);
+	/* glibc's last two lines: the most direct mappings there have been. */
+	__kmalloc_huge_stats(&nr, &bytes, &max_nr, &max_bytes);
 	mm_printf("Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
 		  "Total (incl. mmap):\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
-		  "max mmap regions = %10lu\nmax mmap bytes   = %10zu\n",
+		  "max mmap regions = %10zu\nmax mmap bytes   = %10zu\n",
 		  mi.arena, mi.uordblks, mi.arena + mi.hblkhd, mi.uordblks + mi.hblkhd,
-		  d.nr_regions, d.peak_allocated);
+		  max_nr, max_bytes);
 }
 #endif
 

@@ -1667,6 +1667,19 @@ static void test_mallinfo_mallopt_malloc_info(void **state)
 #endif
 
 #if IS_ENABLED(CONFIG_MM_MALLOC_EXTRAS) && IS_ENABLED(CONFIG_MM_REPORTS)	/* the text it prints */
+/* A figure malloc_stats() prints: the number after 'label'. */
+static __maybe_unused size_t stats_field(const char *label)
+{
+	const char *text, *at;
+
+	capture_start();
+	M(malloc_stats)();
+	text = capture_stop();
+	at = strstr(text, label);
+	assert_non_null(at);
+	return (size_t)strtoull(at + strlen(label), NULL, 10);
+}
+
 static void test_malloc_stats(void **state)
 {
 	void *p = M(malloc)(1000);
@@ -1684,6 +1697,27 @@ static void test_malloc_stats(void **state)
 	/* mallinfo2()'s figure: a heap span's free blocks are not in use. */
 	if (IS_ENABLED(CONFIG_MM_REPORTS))
 		assert_int_equal(strtoull(use + 19, NULL, 10), mi.uordblks);
+#if HUGE_OK
+	/*
+	 * The last two lines are glibc's: the most direct mappings, and their
+	 * bytes, there have been (they printed the arena's regions and peak).
+	 * A mapping larger than all before, never touched, raises the bytes.
+	 */
+	{
+		size_t n = stats_field("max mmap bytes   = ") + MM_MAX_BLOCK + 3 * PAGE;
+		size_t before = M(mallinfo2)().hblks;
+		unsigned char *big = M(malloc)(n), *q;
+
+		assert_non_null(big);
+		assert_int_equal(M(mallinfo2)().hblks, before + 1);
+		q = M(realloc)(big, n + 5 * PAGE);	/* grown by the kernel: the bytes follow */
+		assert_non_null(q);
+		M(free)(q);
+		assert_int_equal(M(mallinfo2)().hblks, before);
+		assert_true(stats_field("max mmap bytes   = ") >= n + 5 * PAGE);
+		assert_true(stats_field("max mmap regions = ") >= before + 1);
+	}
+#endif
 }
 #endif
 
