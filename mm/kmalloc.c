@@ -432,7 +432,7 @@ MM_INTERNAL unsigned int kmalloc_huge_probation;	/* ticks left; written under th
 /* A mapping of 'len' bytes came (n 1), went (n -1) or changed size (n 0). */
 static void huge_count(int n, ptrdiff_t len)
 {
-	huge_now.nr += (size_t)(ptrdiff_t)n;
+	huge_now.nr += (size_t)n;		/* -1 wraps to one less */
 	huge_now.bytes += (size_t)len;
 	huge_max.nr = max_t(size_t, huge_max.nr, huge_now.nr);
 	huge_max.bytes = max_t(size_t, huge_max.bytes, huge_now.bytes);
