@@ -1,5 +1,6 @@
 #!/bin/sh
 # install-deps.sh [config|test|fuzz|check|bench|all]
+# install-deps.sh packages NAME...      (a test's own, e.g. tests/run-preload.sh's)
 #
 # Installs the Debian packages a make target needs and says what it does.
 # Runs apt-get directly as root, through sudo otherwise.
@@ -19,7 +20,8 @@ fuzz)   want="$pkgs_config $pkgs_fuzz" ;;
 check)  want=$pkgs_check ;;
 bench)  want=$pkgs_bench ;;
 all)    want="$pkgs_check $pkgs_bench" ;;
-*) echo "usage: $0 config|test|fuzz|check|bench|all" >&2; exit 2 ;;
+packages) shift; want="$*" ;;
+*) echo "usage: $0 config|test|fuzz|check|bench|all | packages NAME..." >&2; exit 2 ;;
 esac
 
 missing=

@@ -219,11 +219,7 @@ if [ -n "$PY" ] && ! "$PY" -c 'import test.test_list' 2>/dev/null; then
 	ver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 	case $PY in
 	/usr/bin/*)
-		sudo=
-		[ "$(id -u)" = 0 ] || ! command -v sudo >/dev/null || sudo=sudo
-		echo "run-preload: installing libpython$ver-testsuite" >&2
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-			"libpython$ver-testsuite" >&2 || true
+		"$(dirname "$0")/../scripts/install-deps.sh" packages "libpython$ver-testsuite" || true
 		;;
 	esac
 fi
